@@ -1,0 +1,30 @@
+// The Internet checksum (RFC 1071) and the IPv4/IPv6 pseudo-header sums that the upper layers add to it.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "addr.hpp"
+
+namespace nemo::wire {
+
+// One's-complement sum of `data` as 16-bit big-endian words (an odd tail byte is padded with zero),
+// added to `initial`. Not folded: combine several partial sums, then fold once.
+uint64_t sum_words(std::span<const uint8_t> data, uint64_t initial = 0);
+
+// Folds a partial sum to 16 bits (not complemented).
+uint16_t fold(uint64_t sum);
+
+// The checksum field value for data whose partial sum (with the checksum field zero) is `sum`.
+inline uint16_t finish_checksum(uint64_t sum) { return static_cast<uint16_t>(~fold(sum)); }
+
+// True when data including its checksum field sums to all ones.
+inline bool checksum_ok(uint64_t sum_including_field) { return fold(sum_including_field) == 0xFFFF; }
+
+uint64_t pseudo_header_sum_v6(const Ipv6Addr& src, const Ipv6Addr& dst, uint32_t upper_len, uint8_t next_header);
+uint64_t pseudo_header_sum_v4(Ipv4Addr src, Ipv4Addr dst, uint16_t upper_len, uint8_t protocol);
+
+// Checksum of data alone (IPv4 header checksum, GRE checksum, ICMPv4): field value to write.
+inline uint16_t inet_checksum(std::span<const uint8_t> data) { return finish_checksum(sum_words(data)); }
+
+} // namespace nemo::wire
