@@ -1,0 +1,8 @@
+// libFuzzer target: the icmpv6 parsers (see exercise.hpp).
+#include "exercise.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
+{
+    (void)nemo::fuzz::exercise_icmpv6({data, size});
+    return 0;
+}

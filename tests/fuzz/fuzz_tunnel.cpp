@@ -1,0 +1,8 @@
+// libFuzzer target: the tunnel parsers (see exercise.hpp).
+#include "exercise.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
+{
+    (void)nemo::fuzz::exercise_tunnel({data, size});
+    return 0;
+}
