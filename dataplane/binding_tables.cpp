@@ -1,0 +1,343 @@
+#include "binding_tables.hpp"
+
+#include <rte_errno.h>
+#include <rte_hash.h>
+#include <rte_hash_crc.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace nemo::dp {
+
+namespace {
+
+struct Key16 {
+    uint64_t w[2];
+};
+
+// Byte masks for every prefix length, so that masking a key is two 64-bit ANDs.
+struct Masks {
+    Key16 m[129];
+    Masks()
+    {
+        for (int len = 0; len <= 128; ++len) {
+            uint8_t b[16] = {};
+            for (int i = 0; i < 16; ++i) {
+                const int bits = std::clamp(len - i * 8, 0, 8);
+                b[i] = static_cast<uint8_t>(0xFF00 >> bits);
+            }
+            std::memcpy(m[len].w, b, 16);
+        }
+    }
+};
+const Masks kMasks;
+
+inline Key16 masked(const Ipv6Addr& a, unsigned len)
+{
+    Key16 k;
+    std::memcpy(k.w, a.bytes.data(), 16);
+    k.w[0] &= kMasks.m[len].w[0];
+    k.w[1] &= kMasks.m[len].w[1];
+    return k;
+}
+
+rte_hash* make_hash(const std::string& name, uint32_t entries, uint32_t key_len, rte_rcu_qsbr* rcu,
+                    std::string* error)
+{
+    rte_hash_parameters p{};
+    p.name = name.c_str();
+    p.entries = entries;
+    p.key_len = key_len;
+    p.hash_func = rte_hash_crc;
+    p.socket_id = static_cast<int>(rte_socket_id());
+    p.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF;
+    rte_hash* h = rte_hash_create(&p);
+    if (!h) {
+        *error = "rte_hash_create(" + name + "): " + rte_strerror(rte_errno);
+        return nullptr;
+    }
+    rte_hash_rcu_config cfg{};
+    cfg.v = rcu;
+    cfg.mode = RTE_HASH_QSBR_MODE_DQ;
+    if (rte_hash_rcu_qsbr_add(h, &cfg) != 0) {
+        *error = "rte_hash_rcu_qsbr_add(" + name + "): " + rte_strerror(rte_errno);
+        rte_hash_free(h);
+        return nullptr;
+    }
+    return h;
+}
+
+// Iterates the lengths whose bit is set, longest first.
+template <class F>
+void for_each_length_desc(const std::array<std::atomic<uint64_t>, 3>& bits, F&& f)
+{
+    for (int w = 2; w >= 0; --w) {
+        uint64_t v = bits[w].load(std::memory_order_acquire);
+        while (v) {
+            const int b = 63 - __builtin_clzll(v);
+            v &= ~(uint64_t{1} << b);
+            if (!f(static_cast<unsigned>(w * 64 + b))) return;
+        }
+    }
+}
+
+} // namespace
+
+std::unique_ptr<BindingTables> BindingTables::create(const Params& params, std::string* error)
+{
+    std::unique_ptr<BindingTables> t(new BindingTables(params));
+    const std::size_t sz = rte_rcu_qsbr_get_memsize(params.max_readers);
+    t->rcu_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc((params.name + "_rcu").c_str(), sz, RTE_CACHE_LINE_SIZE));
+    if (!t->rcu_ || rte_rcu_qsbr_init(t->rcu_, params.max_readers) != 0) {
+        *error = "cannot set up the RCU variable for " + std::to_string(params.max_readers) + " readers";
+        return nullptr;
+    }
+    t->up_ = make_hash(params.name + "_up", t->hash_entries(), sizeof(UpKey), t->rcu_, error);
+    if (!t->up_) return nullptr;
+    t->slots_.resize(params.capacity);
+    return t;
+}
+
+BindingTables::~BindingTables()
+{
+    for (Slot& s : slots_) delete s.rec;
+    for (Retired& r : retired_) delete r.rec;
+    for (rte_hash* h : down_)
+        if (h) rte_hash_free(h);
+    if (up_) rte_hash_free(up_);
+    rte_free(rcu_);
+}
+
+bool BindingTables::register_reader(unsigned reader_id)
+{
+    if (rte_rcu_qsbr_thread_register(rcu_, reader_id) != 0) return false;
+    rte_rcu_qsbr_thread_online(rcu_, reader_id);
+    return true;
+}
+
+void BindingTables::unregister_reader(unsigned reader_id)
+{
+    rte_rcu_qsbr_thread_offline(rcu_, reader_id);
+    rte_rcu_qsbr_thread_unregister(rcu_, reader_id);
+}
+
+void BindingTables::quiescent(unsigned reader_id) { rte_rcu_qsbr_quiescent(rcu_, reader_id); }
+
+const FastBinding* BindingTables::lookup_downstream(const Ipv6Addr& dst) const
+{
+    const FastBinding* found = nullptr;
+    for_each_length_desc(lengths_, [&](unsigned len) {
+        const Key16 k = masked(dst, len);
+        void* data = nullptr;
+        if (rte_hash_lookup_data(down_[len], &k, &data) >= 0) {
+            found = static_cast<const FastBinding*>(data);
+            return false;
+        }
+        return true;
+    });
+    return found;
+}
+
+void BindingTables::lookup_downstream_bulk(const Ipv6Addr* const* dsts, unsigned n, const FastBinding** out) const
+{
+    n = std::min(n, unsigned{RTE_HASH_LOOKUP_BULK_MAX});
+    uint64_t pending = n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1;
+    for (unsigned i = 0; i < n; ++i) out[i] = nullptr;
+    Key16 keys[RTE_HASH_LOOKUP_BULK_MAX];
+    const void* key_ptrs[RTE_HASH_LOOKUP_BULK_MAX];
+    uint8_t index[RTE_HASH_LOOKUP_BULK_MAX];
+    void* data[RTE_HASH_LOOKUP_BULK_MAX];
+    for_each_length_desc(lengths_, [&](unsigned len) {
+        unsigned cnt = 0;
+        for (uint64_t p = pending; p; p &= p - 1) {
+            const unsigned i = static_cast<unsigned>(__builtin_ctzll(p));
+            keys[cnt] = masked(*dsts[i], len);
+            key_ptrs[cnt] = &keys[cnt];
+            index[cnt++] = static_cast<uint8_t>(i);
+        }
+        uint64_t hits = 0;
+        if (rte_hash_lookup_bulk_data(down_[len], key_ptrs, cnt, &hits, data) > 0) {
+            for (uint64_t h = hits; h; h &= h - 1) {
+                const unsigned k = static_cast<unsigned>(__builtin_ctzll(h));
+                out[index[k]] = static_cast<const FastBinding*>(data[k]);
+                pending &= ~(uint64_t{1} << index[k]);
+            }
+        }
+        return pending != 0;
+    });
+}
+
+BindingTables::UpKey BindingTables::up_key(Ipv4Addr peer, TunnelMethod m, uint16_t port)
+{
+    const bool udp = m == TunnelMethod::udp || m == TunnelMethod::esp_udp;
+    return UpKey{peer.value, udp ? port : uint16_t{0}, static_cast<uint8_t>(m), 0};
+}
+
+const FastBinding* BindingTables::lookup_upstream(Ipv4Addr peer, TunnelMethod method, uint16_t port) const
+{
+    const UpKey k = up_key(peer, method, port);
+    void* data = nullptr;
+    return rte_hash_lookup_data(up_, &k, &data) >= 0 ? static_cast<const FastBinding*>(data) : nullptr;
+}
+
+void BindingTables::lookup_upstream_bulk(const Ipv4Addr* peers, const uint16_t* ports, TunnelMethod method,
+                                         unsigned n, const FastBinding** out) const
+{
+    n = std::min(n, unsigned{RTE_HASH_LOOKUP_BULK_MAX});
+    UpKey keys[RTE_HASH_LOOKUP_BULK_MAX];
+    const void* key_ptrs[RTE_HASH_LOOKUP_BULK_MAX];
+    void* data[RTE_HASH_LOOKUP_BULK_MAX];
+    for (unsigned i = 0; i < n; ++i) {
+        keys[i] = up_key(peers[i], method, ports ? ports[i] : 0);
+        key_ptrs[i] = &keys[i];
+    }
+    uint64_t hits = 0;
+    if (n == 0 || rte_hash_lookup_bulk_data(up_, key_ptrs, n, &hits, data) < 0) hits = 0;
+    for (unsigned i = 0; i < n; ++i)
+        out[i] = (hits >> i) & 1 ? static_cast<const FastBinding*>(data[i]) : nullptr;
+}
+
+rte_hash* BindingTables::table_for(uint8_t len, std::string* error)
+{
+    if (!down_[len])
+        down_[len] = make_hash(params_.name + "_d" + std::to_string(len), hash_entries(), 16, rcu_, error);
+    return down_[len];
+}
+
+void BindingTables::count_length(uint8_t len, int delta)
+{
+    const uint64_t bit = uint64_t{1} << (len % 64);
+    if (delta > 0 && length_keys_[len]++ == 0) lengths_[len / 64].fetch_or(bit, std::memory_order_release);
+    if (delta < 0 && --length_keys_[len] == 0) lengths_[len / 64].fetch_and(~bit, std::memory_order_release);
+}
+
+void BindingTables::retire(FastBinding* rec)
+{
+    if (rec) retired_.push_back({rte_rcu_qsbr_start(rcu_), rec});
+}
+
+std::size_t BindingTables::reclaim()
+{
+    std::size_t done = 0;
+    // Tokens grow monotonically: once one is not yet safe, none after it is.
+    while (done < retired_.size() && rte_rcu_qsbr_check(rcu_, retired_[done].token, false) == 1) {
+        retired_[done].rec->seal = 0; // a reader that still held it would see a broken seal
+        delete retired_[done].rec;
+        ++done;
+    }
+    retired_.erase(retired_.begin(), retired_.begin() + static_cast<long>(done));
+    return retired_.size();
+}
+
+BindingTables::PublishError BindingTables::publish(uint32_t id, const Binding& b, std::string* error)
+{
+    if (id >= slots_.size()) {
+        *error = "binding slot " + std::to_string(id) + " beyond capacity";
+        return PublishError::bad_slot;
+    }
+    Slot& s = slots_[id];
+
+    std::vector<Prefix6> keys{Prefix6{b.hoa, 128}};
+    for (const Prefix6& p : b.prefixes)
+        if (std::find(keys.begin(), keys.end(), p) == keys.end()) keys.push_back(p);
+    const bool has_up = uses_ipv4(b.coa.method);
+    const UpKey up = up_key(b.coa.peer, b.coa.method, b.coa.peer_port);
+
+    // Refuse keys that another slot owns before touching anything.
+    for (const Prefix6& k : keys) {
+        if (!down_[k.len]) continue;
+        const Key16 kk = masked(k.addr, k.len);
+        void* data = nullptr;
+        if (rte_hash_lookup_data(down_[k.len], &kk, &data) >= 0 && static_cast<FastBinding*>(data)->id != id) {
+            *error = k.str() + " is already forwarded to another binding";
+            return PublishError::conflict;
+        }
+    }
+    if (has_up) {
+        void* data = nullptr;
+        if (rte_hash_lookup_data(up_, &up, &data) >= 0 && static_cast<FastBinding*>(data)->id != id) {
+            *error = "tunnel endpoint " + b.coa.peer.str() + ":" + std::to_string(b.coa.peer_port) +
+                     " is already used by another binding";
+            return PublishError::conflict;
+        }
+    }
+
+    auto* rec = new FastBinding;
+    rec->id = id;
+    rec->generation = ++generation_;
+    rec->method = b.coa.method;
+    rec->behind_nat = b.coa.behind_nat;
+    rec->peer_port = b.coa.peer_port;
+    rec->peer = b.coa.peer;
+    rec->hoa = b.hoa;
+    rec->coa6 = b.coa.v6;
+    rec->seal = FastBinding::seal_of(id, rec->generation);
+
+    auto in_old = [&](const Prefix6& k) { return std::find(s.keys.begin(), s.keys.end(), k) != s.keys.end(); };
+    std::vector<Prefix6> added; // keys written so far, to undo on failure
+    auto undo = [&]() {
+        for (const Prefix6& k : added) {
+            const Key16 kk = masked(k.addr, k.len);
+            if (in_old(k)) {
+                rte_hash_add_key_data(down_[k.len], &kk, s.rec);
+            } else {
+                rte_hash_del_key(down_[k.len], &kk);
+                count_length(k.len, -1);
+            }
+        }
+        retire(rec); // readers may have seen it
+    };
+    for (const Prefix6& k : keys) {
+        rte_hash* t = table_for(k.len, error);
+        const Key16 kk = masked(k.addr, k.len);
+        if (!t || rte_hash_add_key_data(t, &kk, rec) != 0) {
+            if (t) *error = "forwarding table for /" + std::to_string(k.len) + " is full";
+            undo();
+            return PublishError::full;
+        }
+        added.push_back(k);
+        if (!in_old(k)) count_length(k.len, +1);
+    }
+    if (has_up && rte_hash_add_key_data(up_, &up, rec) != 0) {
+        *error = "tunnel endpoint table is full";
+        undo();
+        return PublishError::full;
+    }
+
+    // Withdraw what the slot no longer covers.
+    for (const Prefix6& k : s.keys) {
+        if (std::find(keys.begin(), keys.end(), k) != keys.end()) continue;
+        const Key16 kk = masked(k.addr, k.len);
+        rte_hash_del_key(down_[k.len], &kk);
+        count_length(k.len, -1);
+    }
+    if (s.has_up && (!has_up || std::memcmp(&s.up, &up, sizeof up) != 0)) rte_hash_del_key(up_, &s.up);
+
+    if (!s.rec) ++published_count_;
+    retire(s.rec);
+    s.rec = rec;
+    s.keys = std::move(keys);
+    s.has_up = has_up;
+    s.up = up;
+    return PublishError::none;
+}
+
+void BindingTables::withdraw(uint32_t id)
+{
+    if (id >= slots_.size() || !slots_[id].rec) return;
+    Slot& s = slots_[id];
+    for (const Prefix6& k : s.keys) {
+        const Key16 kk = masked(k.addr, k.len);
+        rte_hash_del_key(down_[k.len], &kk);
+        count_length(k.len, -1);
+    }
+    if (s.has_up) rte_hash_del_key(up_, &s.up);
+    retire(s.rec);
+    s = Slot{};
+    --published_count_;
+}
+
+} // namespace nemo::dp

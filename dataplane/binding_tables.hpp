@@ -1,0 +1,124 @@
+// The binding tables the workers read and the control thread writes (DESIGN.md "Threads and tables").
+//
+// Downstream: IPv6 destination -> binding, longest prefix wins, as one rte_hash per prefix length in use
+// (the home address is a /128). Upstream: (tunnel far end, method, UDP port) -> binding; the inner source
+// is then checked by looking it up downstream and requiring the same binding.
+//
+// Readers never lock: the hashes are lock-free (RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF) and bound to an
+// rte_rcu_qsbr variable; each reader reports a quiescent state once per loop turn. A published record is
+// immutable: a change publishes a new record, re-points every key, and frees the old one only after a
+// grace period. One writer: the control thread.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "addr.hpp"
+#include "binding.hpp"
+
+struct rte_hash;
+struct rte_rcu_qsbr;
+
+namespace nemo::dp {
+
+// What a worker needs to forward one binding's traffic. Immutable once published.
+struct alignas(64) FastBinding {
+    uint32_t id = 0;         // the binding's slot, stable for its life (per-binding counters index)
+    uint32_t generation = 0; // bumps with every publish
+    TunnelMethod method = TunnelMethod::ipv6;
+    bool behind_nat = false;
+    uint16_t peer_port = 0;  // UDP methods: the MR's port as seen
+    Ipv4Addr peer;           // IPv4 methods: the tunnel's far end as seen
+    Ipv6Addr hoa;
+    Ipv6Addr coa6;           // method ipv6
+    uint64_t seal = 0;       // seal_of(id, generation): lets tests catch torn or recycled records
+
+    static uint64_t seal_of(uint32_t id, uint32_t generation)
+    {
+        return (uint64_t{id} * 0x9E3779B97F4A7C15ull) ^ (uint64_t{generation} << 1) ^ 0x5EA1ull;
+    }
+};
+
+class BindingTables {
+public:
+    struct Params {
+        std::string name = "nemo";  // prefix of the rte_hash names (unique per process)
+        uint32_t capacity = 65536;  // bindings; also the size of each per-length prefix table
+        uint32_t max_readers = 64;  // RCU reader slots (worker lcores, test threads)
+    };
+    // Null on failure, with the reason in *error.
+    static std::unique_ptr<BindingTables> create(const Params& params, std::string* error);
+    ~BindingTables();
+    BindingTables(const BindingTables&) = delete;
+    BindingTables& operator=(const BindingTables&) = delete;
+
+    // ---- readers ----
+    rte_rcu_qsbr* rcu() const { return rcu_; }
+    bool register_reader(unsigned reader_id);   // then online; call from the reader thread
+    void unregister_reader(unsigned reader_id);
+    void quiescent(unsigned reader_id);         // once per loop turn
+
+    const FastBinding* lookup_downstream(const Ipv6Addr& dst) const;
+    // Up to 64 destinations; out[i] is null where nothing matches.
+    void lookup_downstream_bulk(const Ipv6Addr* const* dsts, unsigned n, const FastBinding** out) const;
+    const FastBinding* lookup_upstream(Ipv4Addr peer, TunnelMethod method, uint16_t port) const;
+    void lookup_upstream_bulk(const Ipv4Addr* peers, const uint16_t* ports, TunnelMethod method, unsigned n,
+                              const FastBinding** out) const;
+
+    // ---- the writer (control thread only) ----
+    // Publishes binding `b` in slot `id` (< capacity): its HoA, its prefixes and, for IPv4 methods, its
+    // tunnel key. Replaces what the slot had. On failure (a key owned by another slot, a table full) the
+    // slot's previous state is left as it was and *error says why.
+    enum class PublishError : uint8_t { none, conflict, full, bad_slot };
+    PublishError publish(uint32_t id, const Binding& b, std::string* error);
+    void withdraw(uint32_t id);
+    // Frees retired records whose grace period is over; returns how many are still waiting.
+    std::size_t reclaim();
+    std::size_t published() const { return published_count_; }
+    uint32_t capacity() const { return params_.capacity; }
+
+private:
+    explicit BindingTables(const Params& p) : params_(p) {}
+
+    struct UpKey {
+        uint32_t peer;
+        uint16_t port;
+        uint8_t method;
+        uint8_t pad;
+    };
+    struct Slot {
+        FastBinding* rec = nullptr;
+        std::vector<Prefix6> keys; // the /128 HoA first, then prefixes
+        bool has_up = false;
+        UpKey up{};
+    };
+    struct Retired {
+        uint64_t token;
+        FastBinding* rec;
+    };
+
+    rte_hash* table_for(uint8_t len, std::string* error);
+    void count_length(uint8_t len, int delta);
+    void retire(FastBinding* rec);
+    static UpKey up_key(Ipv4Addr peer, TunnelMethod m, uint16_t port);
+    // Each hash gets headroom over the capacity: deleted keys keep their slot until a grace period has
+    // passed, and a cuckoo table refuses inserts before it is completely full.
+    uint32_t hash_entries() const { return params_.capacity + params_.capacity / 2 + 64; }
+
+    Params params_;
+    rte_rcu_qsbr* rcu_ = nullptr;
+    std::array<rte_hash*, 129> down_{};     // per prefix length; created on first use, kept
+    rte_hash* up_ = nullptr;
+    std::array<std::atomic<uint64_t>, 3> lengths_{}; // bit L: table L has keys (readers skip the rest)
+    std::array<uint32_t, 129> length_keys_{};        // writer's count of keys per length
+    std::vector<Slot> slots_;
+    std::vector<Retired> retired_;
+    uint32_t generation_ = 0;
+    std::size_t published_count_ = 0;
+};
+
+} // namespace nemo::dp
