@@ -1,0 +1,106 @@
+#include "binding_cache.hpp"
+
+#include "mobility_header.hpp"
+
+namespace nemo::control {
+
+BindingCache::BindingCache(dp::BindingTables& tables) : tables_(tables)
+{
+    free_slots_.reserve(tables.capacity());
+    for (uint32_t s = tables.capacity(); s-- > 0;) free_slots_.push_back(s);
+}
+
+const BindingEntry* BindingCache::find(const Ipv6Addr& hoa) const
+{
+    auto it = entries_.find(hoa);
+    return it == entries_.end() ? nullptr : &it->second;
+}
+
+std::optional<uint8_t> BindingCache::apply(const BuDecision& d, std::string* why)
+{
+    if (d.change == BindingChangeKind::remove) {
+        auto it = entries_.find(d.binding.hoa);
+        if (it != entries_.end()) remove(it);
+        return std::nullopt;
+    }
+    if (d.change != BindingChangeKind::upsert) return std::nullopt;
+
+    auto it = entries_.find(d.binding.hoa);
+    const bool is_new = it == entries_.end();
+    if (is_new && free_slots_.empty()) {
+        *why = "binding cache full (" + std::to_string(tables_.capacity()) + " bindings)";
+        return wire::ba_status::insufficient_resources;
+    }
+    const uint32_t slot = is_new ? free_slots_.back() : it->second.slot;
+    switch (tables_.publish(slot, d.binding, why)) {
+    case dp::BindingTables::PublishError::none: break;
+    case dp::BindingTables::PublishError::conflict: return wire::ba_status::invalid_prefix;
+    default: return wire::ba_status::insufficient_resources;
+    }
+    if (is_new) {
+        free_slots_.pop_back();
+        it = entries_.emplace(d.binding.hoa, BindingEntry{d.binding, slot, 0}).first;
+    } else {
+        expiry_.erase({it->second.binding.expires, it->first});
+        account(it->second.binding, -1);
+        it->second.binding = d.binding;
+    }
+    account(d.binding, +1);
+    ++it->second.registrations;
+    expiry_.insert({d.binding.expires, d.binding.hoa});
+    return std::nullopt;
+}
+
+void BindingCache::remove(std::unordered_map<Ipv6Addr, BindingEntry, Ipv6Hash>::iterator it)
+{
+    tables_.withdraw(it->second.slot);
+    account(it->second.binding, -1);
+    free_slots_.push_back(it->second.slot);
+    expiry_.erase({it->second.binding.expires, it->first});
+    entries_.erase(it);
+}
+
+std::vector<Binding> BindingCache::expire(uint64_t now)
+{
+    std::vector<Binding> gone;
+    while (!expiry_.empty() && expiry_.begin()->first <= now) {
+        auto it = entries_.find(expiry_.begin()->second);
+        gone.push_back(it->second.binding);
+        remove(it);
+    }
+    return gone;
+}
+
+bool BindingCache::clear(const Ipv6Addr& hoa)
+{
+    auto it = entries_.find(hoa);
+    if (it == entries_.end()) return false;
+    remove(it);
+    return true;
+}
+
+void BindingCache::account(const Binding& b, int sign)
+{
+    auto add = [sign](std::atomic<std::size_t>& c, std::size_t n) {
+        if (sign > 0) c.fetch_add(n, std::memory_order_relaxed);
+        else c.fetch_sub(n, std::memory_order_relaxed);
+    };
+    add(counts_.total, 1);
+    add(counts_.mobile_routers, b.mobile_router ? 1 : 0);
+    add(counts_.behind_nat, b.coa.behind_nat ? 1 : 0);
+    add(counts_.prefixes, b.prefixes.size());
+    add(counts_.by_method[static_cast<int>(b.coa.method)], 1);
+}
+
+BindingSummary BindingCache::summary() const
+{
+    BindingSummary s;
+    s.total = counts_.total.load(std::memory_order_relaxed);
+    s.mobile_routers = counts_.mobile_routers.load(std::memory_order_relaxed);
+    s.behind_nat = counts_.behind_nat.load(std::memory_order_relaxed);
+    s.prefixes = counts_.prefixes.load(std::memory_order_relaxed);
+    for (int m = 0; m < kTunnelMethodCount; ++m) s.by_method[m] = counts_.by_method[m].load(std::memory_order_relaxed);
+    return s;
+}
+
+} // namespace nemo::control

@@ -1,0 +1,77 @@
+// The binding cache: the control plane's authoritative state of every binding, their expiry, and the
+// publication of each change to the workers' tables.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "addr_hash.hpp"
+#include "binding.hpp"
+#include "binding_tables.hpp"
+#include "bu_decision.hpp"
+
+namespace nemo::control {
+
+struct BindingEntry {
+    Binding binding;
+    uint32_t slot = 0;          // the binding's slot in the fast-path tables
+    uint64_t registrations = 0; // accepted BUs for it (the first included)
+};
+
+struct BindingSummary {
+    std::size_t total = 0;
+    std::size_t mobile_routers = 0;
+    std::size_t behind_nat = 0;
+    std::size_t prefixes = 0;
+    std::size_t by_method[kTunnelMethodCount] = {};
+};
+
+class BindingCache {
+public:
+    explicit BindingCache(dp::BindingTables& tables);
+
+    const BindingEntry* find(const Ipv6Addr& hoa) const;
+    std::size_t size() const { return entries_.size(); }
+    std::size_t capacity() const { return tables_.capacity(); }
+
+    // Applies an accepted decision (upsert or remove). When the forwarding tables refuse an upsert, the
+    // binding stays as it was and the status to answer instead is returned (130 full, 141 a prefix
+    // already forwarded elsewhere), with the reason in *why.
+    std::optional<uint8_t> apply(const BuDecision& d, std::string* why);
+
+    // Removes bindings whose lifetime ended at or before `now`; returns them.
+    std::vector<Binding> expire(uint64_t now);
+    // Removes one binding (operator's `clear binding`).
+    bool clear(const Ipv6Addr& hoa);
+    // Frees table records whose grace period is over.
+    void reclaim() { tables_.reclaim(); }
+
+    // Kept up to date with every change; safe to call from another thread (rte_telemetry's).
+    BindingSummary summary() const;
+    template <class F>
+    void for_each(F&& f) const
+    {
+        for (const auto& [hoa, e] : entries_) f(e);
+    }
+
+private:
+    void remove(std::unordered_map<Ipv6Addr, BindingEntry, Ipv6Hash>::iterator it);
+    void account(const Binding& b, int sign);
+
+    dp::BindingTables& tables_;
+    std::unordered_map<Ipv6Addr, BindingEntry, Ipv6Hash> entries_;
+    std::set<std::pair<uint64_t, Ipv6Addr>> expiry_; // (expires, hoa)
+    std::vector<uint32_t> free_slots_;
+    struct {
+        std::atomic<std::size_t> total{0}, mobile_routers{0}, behind_nat{0}, prefixes{0};
+        std::atomic<std::size_t> by_method[kTunnelMethodCount] = {};
+    } counts_;
+};
+
+} // namespace nemo::control

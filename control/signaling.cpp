@@ -1,0 +1,211 @@
+#include "signaling.hpp"
+
+#include <cstring>
+
+#include "icmpv6.hpp"
+#include "ipv6.hpp"
+#include "mh_intake.hpp"
+#include "proto.hpp"
+
+namespace nemo::control {
+
+using namespace wire;
+
+namespace {
+
+constexpr uint8_t kHopLimit = 64;
+constexpr std::size_t kMaxReply = 1280;
+
+// An IPv6 packet from `src` to `dst` (through a type 2 routing header to `rh2` when given) whose upper
+// layer `build` writes; it returns the upper layer's length.
+template <class Build>
+std::vector<uint8_t> ipv6_packet(const Ipv6Addr& src, const Ipv6Addr& dst, const std::optional<Ipv6Addr>& rh2,
+                                 uint8_t upper_proto, Build&& build)
+{
+    std::vector<uint8_t> p(kMaxReply);
+    const std::size_t ext = rh2 ? kRh2Len : 0;
+    auto upper = build(std::span<uint8_t>(p).subspan(kIpv6HeaderLen + ext));
+    if (!upper) return {};
+    if (rh2) write_rh2(p.data() + kIpv6HeaderLen, upper_proto, *rh2);
+    write_ipv6_header(p.data(), Ipv6Header{0, 0, static_cast<uint16_t>(ext + *upper),
+                                           rh2 ? ipproto::routing : upper_proto, kHopLimit, src, dst});
+    p.resize(kIpv6HeaderLen + ext + *upper);
+    return p;
+}
+
+// Answers go back the way the question came: in the same tunnel to the same outer source and port.
+Outbound same_way(const Punted& in, std::vector<uint8_t> ipv6)
+{
+    return Outbound{std::move(ipv6), in.via, in.outer_src, in.outer_src_port};
+}
+
+} // namespace
+
+void SignalingEndpoint::handle(const Punted& in, uint64_t now, std::vector<Outbound>& out)
+{
+    auto ip = parse_ipv6_packet(in.ipv6);
+    if (!ip) {
+        stats_.inc(Counter::drop_not_ipv6);
+        return;
+    }
+    if (ip->upper_proto == ipproto::mobility) handle_mobility(in, *ip, now, out);
+    else if (ip->upper_proto == ipproto::icmpv6) handle_icmpv6(in, *ip, out);
+    else stats_.inc(Counter::drop_not_ipv6);
+}
+
+void SignalingEndpoint::handle_mobility(const Punted& in, const Ipv6Packet& ip, uint64_t now,
+                                        std::vector<Outbound>& out)
+{
+    MhIntake intake = take_mobility_header(ip, params_.option_types);
+    switch (intake.action) {
+    case MhAction::drop:
+        switch (intake.reason) {
+        case MhDropReason::bad_checksum: stats_.inc(Counter::drop_bad_checksum); break;
+        case MhDropReason::bad_option: stats_.inc(Counter::drop_bad_option); break;
+        case MhDropReason::not_for_ha: stats_.inc(Counter::drop_not_for_ha); break;
+        default: stats_.inc(Counter::drop_malformed); break;
+        }
+        return;
+    case MhAction::param_problem: {
+        // To the packet's source (RFC 6275 9.2), quoting it; from the address it was sent to.
+        auto pkt = ipv6_packet(ip.hdr.dst, ip.hdr.src, std::nullopt, ipproto::icmpv6, [&](std::span<uint8_t> o) {
+            return build_param_problem(o, 0, intake.pointer, in.ipv6, ip.hdr.dst, ip.hdr.src);
+        });
+        stats_.inc(Counter::param_problems_sent);
+        out.push_back(same_way(in, std::move(pkt)));
+        return;
+    }
+    case MhAction::binding_error: {
+        BindingError be{intake.be_status, ip.checksum_src(), {}};
+        auto pkt = ipv6_packet(ip.hdr.dst, ip.hdr.src, std::nullopt, ipproto::mobility, [&](std::span<uint8_t> o) {
+            return build_binding_error(o, be, ip.hdr.dst, ip.hdr.src, params_.option_types);
+        });
+        stats_.inc(Counter::binding_errors_sent);
+        out.push_back(same_way(in, std::move(pkt)));
+        return;
+    }
+    case MhAction::process_bu: break;
+    }
+
+    stats_.inc(Counter::bus_received);
+    BuArrival arrival;
+    arrival.via = in.via;
+    arrival.outer_src = in.outer_src;
+    arrival.outer_src_port = in.outer_src_port;
+    arrival.src = ip.hdr.src;
+    arrival.dst = ip.hdr.dst;
+    arrival.home_address_option = ip.home_address;
+    const Ipv6Addr hoa = ip.home_address ? *ip.home_address : ip.hdr.src;
+    arrival.protected_by_hoa_sa = in.sa_home_address && *in.sa_home_address == hoa;
+
+    const BindingEntry* cur = cache_.find(hoa);
+    const std::optional<Binding> before = cur ? std::optional<Binding>(cur->binding) : std::nullopt;
+    BuDecision d = decide_binding_update(intake.bu, arrival, params_, provisioning_.find(hoa),
+                                         before ? &*before : nullptr, now);
+    std::string why;
+    if (auto refused = cache_.apply(d, &why)) {
+        // The tables could not take it: the binding stays as it was and the MR hears why.
+        stats_.inc(Counter::publish_failures);
+        d.outcome = BuOutcome::rejected;
+        d.change = BindingChangeKind::none;
+        d.ba.status = *refused;
+        d.ba.flags = 0;
+        d.ba.lifetime = 0;
+    }
+    account(d, before ? &*before : nullptr);
+    if (!d.send_ba) return;
+
+    const Ipv6Addr& final_dst = d.route.rh2_home_address ? *d.route.rh2_home_address : d.route.dst;
+    auto pkt = ipv6_packet(d.route.src, d.route.dst, d.route.rh2_home_address, ipproto::mobility,
+                           [&](std::span<uint8_t> o) {
+                               return build_binding_ack(o, d.ba, d.route.src, final_dst, params_.option_types);
+                           });
+    stats_.inc(Counter::bu_acks_sent);
+    out.push_back(Outbound{std::move(pkt), d.route.via, d.route.v4_dst, d.route.v4_dst_port});
+}
+
+void SignalingEndpoint::account(const BuDecision& d, const Binding* before)
+{
+    const bool router = d.binding.mobile_router || (d.ba.flags & ba_flag::R);
+    switch (d.outcome) {
+    case BuOutcome::accepted:
+        stats_.inc(Counter::bus_accepted);
+        stats_.inc(before ? Counter::bindings_refreshed : Counter::bindings_created);
+        if (d.binding.mobile_router) stats_.inc(Counter::mr_requests_accepted);
+        if (uses_ipv4(d.binding.coa.method)) {
+            stats_.inc(Counter::v4_registrations);
+            if (d.binding.coa.behind_nat) stats_.inc(Counter::v4_nat_registrations);
+        }
+        break;
+    case BuOutcome::deregistered:
+        stats_.inc(Counter::bus_accepted);
+        stats_.inc(Counter::bindings_deregistered);
+        break;
+    case BuOutcome::rejected:
+        stats_.inc(Stats::for_status(d.ba.status, params_.status_tunnel_unsupported, params_.status_invalid_coa));
+        if (router) stats_.inc(Counter::mr_requests_denied);
+        break;
+    case BuOutcome::dropped_hoa_invalid: stats_.inc(Counter::drop_hoa_invalid); break;
+    case BuOutcome::dropped_unprotected: stats_.inc(Counter::drop_unprotected); break;
+    case BuOutcome::ignored_v4_lifetime_0: stats_.inc(Counter::v4_lifetime_zero_ignored); break;
+    }
+}
+
+void SignalingEndpoint::handle_icmpv6(const Punted& in, const Ipv6Packet& ip, std::vector<Outbound>& out)
+{
+    auto msg = parse_icmpv6(ip.upper);
+    if (!msg || !icmpv6_checksum_ok(*msg, ip.checksum_src(), ip.checksum_dst())) {
+        stats_.inc(Counter::icmp_dropped);
+        return;
+    }
+    const Ipv6Addr& self = params_.ipv6_addresses.empty() ? ip.hdr.dst : params_.ipv6_addresses.front();
+    if (msg->type == icmp6::dhaad_request) {
+        auto req = parse_dhaad_request(*msg);
+        if (!req) {
+            stats_.inc(Counter::icmp_dropped);
+            return;
+        }
+        stats_.inc(Counter::dhaad_requests);
+        const bool want_v4 = (req->flags & dhaad_flag::I) != 0;
+        if (want_v4 && params_.ipv4_addresses.empty()) {
+            stats_.inc(Counter::dhaad_no_ipv4); // draft 6: such a home agent does not reply
+            return;
+        }
+        // RFC 3963 7: R is echoed when this HA serves mobile routers; the draft's I with the IPv4 list.
+        uint16_t flags = 0;
+        if ((req->flags & dhaad_flag::R) && params_.accept_mobile_routers) flags |= dhaad_flag::R;
+        if (want_v4) flags |= dhaad_flag::I;
+        std::span<const Ipv4Addr> v4;
+        if (want_v4) v4 = params_.ipv4_addresses;
+        auto pkt = ipv6_packet(self, ip.hdr.src, std::nullopt, ipproto::icmpv6, [&](std::span<uint8_t> o) {
+            return build_dhaad_reply(o, req->id, flags, params_.ipv6_addresses, v4, self, ip.hdr.src);
+        });
+        stats_.inc(Counter::dhaad_replies);
+        out.push_back(same_way(in, std::move(pkt)));
+        return;
+    }
+    if (msg->type == icmp6::mobile_prefix_solicit) {
+        auto id = parse_mobile_prefix_solicit(*msg);
+        if (!id) {
+            stats_.inc(Counter::icmp_dropped);
+            return;
+        }
+        stats_.inc(Counter::mps_received);
+        MobilePrefixAdvert mpa;
+        mpa.id = *id;
+        mpa.prefixes[0] = PrefixInfo{params_.home_prefix.len, pio_flag::A, params_.home_prefix_valid_lifetime,
+                                     params_.home_prefix_valid_lifetime, params_.home_prefix.addr};
+        mpa.count = 1;
+        // To the home address (draft 5.1.2): the source when tunneled, the HAO when sent natively.
+        const Ipv6Addr hoa = ip.checksum_src();
+        auto pkt = ipv6_packet(ip.hdr.dst, ip.hdr.src, ip.home_address, ipproto::icmpv6, [&](std::span<uint8_t> o) {
+            return build_mobile_prefix_advert(o, mpa, ip.hdr.dst, hoa);
+        });
+        stats_.inc(Counter::mpa_sent);
+        out.push_back(same_way(in, std::move(pkt)));
+        return;
+    }
+    stats_.inc(Counter::icmp_dropped);
+}
+
+} // namespace nemo::control

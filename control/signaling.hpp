@@ -1,0 +1,57 @@
+// The control thread's signaling endpoint: Mobility Headers (Binding Updates) and the ICMPv6 messages a
+// home agent answers (DHAAD, Mobile Prefix Solicitation), as workers punt them. It feeds them to the
+// decisions in lib/, applies what they decide to the binding cache, and produces the replies.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "binding_cache.hpp"
+#include "ha_params.hpp"
+#include "ipv6.hpp"
+#include "provisioning.hpp"
+#include "stats.hpp"
+
+namespace nemo::control {
+
+// A packet a worker handed to the control thread: the IPv6 packet, decapsulated if it came through a
+// tunnel, and how it came.
+struct Punted {
+    std::span<const uint8_t> ipv6;
+    TunnelMethod via = TunnelMethod::ipv6; // ipv6: native; else the IPv4 tunnel it arrived in
+    Ipv4Addr outer_src;
+    uint16_t outer_src_port = 0;
+    std::optional<Ipv6Addr> sa_home_address; // the HoA of the SA that protected it, if any
+};
+
+// A reply for the data plane to send: an IPv6 packet, and the tunnel to put it in (none for ipv6).
+struct Outbound {
+    std::vector<uint8_t> ipv6;
+    TunnelMethod via = TunnelMethod::ipv6;
+    Ipv4Addr v4_dst;
+    uint16_t v4_dst_port = 0;
+};
+
+class SignalingEndpoint {
+public:
+    SignalingEndpoint(const HaParams& params, const ProvisioningStore& provisioning, BindingCache& cache, Stats& stats)
+        : params_(params), provisioning_(provisioning), cache_(cache), stats_(stats)
+    {
+    }
+
+    void handle(const Punted& in, uint64_t now, std::vector<Outbound>& out);
+
+private:
+    void handle_mobility(const Punted& in, const wire::Ipv6Packet& ip, uint64_t now, std::vector<Outbound>& out);
+    void handle_icmpv6(const Punted& in, const wire::Ipv6Packet& ip, std::vector<Outbound>& out);
+    void account(const BuDecision& d, const Binding* before);
+
+    const HaParams& params_;
+    const ProvisioningStore& provisioning_;
+    BindingCache& cache_;
+    Stats& stats_;
+};
+
+} // namespace nemo::control

@@ -1,0 +1,107 @@
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <variant>
+
+#include "provision_text.hpp"
+#include "provisioning.hpp"
+
+using namespace nemo;
+using namespace nemo::control;
+
+namespace {
+MrProvision mr(const char* line)
+{
+    auto r = parse_provision(line);
+    EXPECT_TRUE(std::holds_alternative<MrProvision>(r)) << line;
+    return std::get<MrProvision>(r);
+}
+
+std::string temp_file(const std::string& text)
+{
+    char path[] = "/tmp/nemo-prov-XXXXXX";
+    int fd = mkstemp(path);
+    EXPECT_GE(fd, 0);
+    std::ofstream(path) << text;
+    close(fd);
+    return path;
+}
+} // namespace
+
+TEST(Provisioning, AddFindRemove)
+{
+    ProvisioningStore s;
+    EXPECT_FALSE(s.add(mr("2001:db8:1::100 prefixes=2001:db8:aaaa::/48")));
+    ASSERT_TRUE(s.find(*Ipv6Addr::parse("2001:db8:1::100")));
+    EXPECT_EQ(s.size(), 1u);
+    EXPECT_TRUE(s.add(mr("2001:db8:1::100")).has_value()) << "duplicate without replace";
+    EXPECT_FALSE(s.add(mr("2001:db8:1::100 prefixes=2001:db8:aaaa::/48,2001:db8:cccc::/48"), true));
+    EXPECT_EQ(s.find(*Ipv6Addr::parse("2001:db8:1::100"))->prefixes.size(), 2u);
+    EXPECT_TRUE(s.remove(*Ipv6Addr::parse("2001:db8:1::100")));
+    EXPECT_FALSE(s.remove(*Ipv6Addr::parse("2001:db8:1::100")));
+    EXPECT_EQ(s.size(), 0u);
+    // Its prefixes are free again.
+    EXPECT_FALSE(s.add(mr("2001:db8:1::200 prefixes=2001:db8:aaaa::/48")));
+}
+
+TEST(Provisioning, PrefixesOfDifferentRoutersMustNotOverlap)
+{
+    ProvisioningStore s;
+    ASSERT_FALSE(s.add(mr("2001:db8:1::100 prefixes=2001:db8:aaaa::/48")));
+    auto inside = s.add(mr("2001:db8:1::101 prefixes=2001:db8:aaaa:5::/64"));
+    ASSERT_TRUE(inside);
+    EXPECT_NE(inside->find("overlaps 2001:db8:aaaa::/48 of 2001:db8:1::100"), std::string::npos) << *inside;
+    EXPECT_TRUE(s.add(mr("2001:db8:1::102 prefixes=2001:db8::/32"))) << "covering an existing one";
+    EXPECT_TRUE(s.add(mr("2001:db8:1::103 prefixes=2001:db8:aaaa::/48"))) << "the same one";
+    EXPECT_FALSE(s.add(mr("2001:db8:1::104 prefixes=2001:db8:aaab::/48"))) << "the neighbour is fine";
+    EXPECT_FALSE(s.find(*Ipv6Addr::parse("2001:db8:1::101")));
+    // Replacing an entry may keep its own prefixes.
+    EXPECT_FALSE(s.add(mr("2001:db8:1::100 prefixes=2001:db8:aaaa::/48 methods=udp"), true));
+}
+
+TEST(Provisioning, FileErrorsNameFileAndLine)
+{
+    ProvisioningStore s;
+    auto good = temp_file("# mobile routers\n\n2001:db8:1::100 prefixes=2001:db8:aaaa::/48\n2001:db8:1::101 host\r\n");
+    EXPECT_FALSE(s.load_file(good));
+    EXPECT_EQ(s.size(), 2u);
+    auto bad = temp_file("2001:db8:1::200\n2001:db8:1::201 prefixes=nonsense\n");
+    auto e = s.load_file(bad);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->rfind(bad + ":2: ", 0), 0u) << *e;
+    EXPECT_NE(e->find("nonsense"), std::string::npos);
+    auto overlap = temp_file("2001:db8:1::300 prefixes=2001:db8:aaaa:1::/64\n");
+    auto e2 = s.load_file(overlap);
+    ASSERT_TRUE(e2);
+    EXPECT_NE(e2->find(":1: "), std::string::npos);
+    EXPECT_TRUE(s.load_file("/nonexistent/nemo.prov"));
+    std::remove(good.c_str());
+    std::remove(bad.c_str());
+    std::remove(overlap.c_str());
+}
+
+TEST(Provisioning, AMillionEntries)
+{
+    ProvisioningStore s;
+    for (uint32_t i = 0; i < 1'000'000; ++i) {
+        MrProvision m;
+        m.hoa = *Ipv6Addr::parse("2001:db8:1::");
+        m.hoa.bytes[12] = static_cast<uint8_t>(i >> 24);
+        m.hoa.bytes[13] = static_cast<uint8_t>(i >> 16);
+        m.hoa.bytes[14] = static_cast<uint8_t>(i >> 8);
+        m.hoa.bytes[15] = static_cast<uint8_t>(i);
+        Ipv6Addr p = *Ipv6Addr::parse("2001:db8::");
+        p.bytes[2] = static_cast<uint8_t>(0x20 | (i >> 16));
+        p.bytes[4] = static_cast<uint8_t>(i >> 8);
+        p.bytes[5] = static_cast<uint8_t>(i);
+        m.prefixes = {Prefix6::make(p, 48)};
+        ASSERT_FALSE(s.add(m)) << i;
+    }
+    EXPECT_EQ(s.size(), 1'000'000u);
+    Ipv6Addr probe = *Ipv6Addr::parse("2001:db8:1::");
+    probe.bytes[13] = 0x0F;
+    probe.bytes[14] = 0x42;
+    probe.bytes[15] = 0x3F; // 999999
+    ASSERT_TRUE(s.find(probe));
+}
