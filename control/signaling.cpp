@@ -112,7 +112,7 @@ void SignalingEndpoint::handle_mobility(const Punted& in, const Ipv6Packet& ip, 
         d.ba.flags = 0;
         d.ba.lifetime = 0;
     }
-    account(d, before ? &*before : nullptr);
+    account(d, before ? &*before : nullptr, intake.bu.has(bu_flag::R));
     if (!d.send_ba) return;
 
     const Ipv6Addr& final_dst = d.route.rh2_home_address ? *d.route.rh2_home_address : d.route.dst;
@@ -124,9 +124,8 @@ void SignalingEndpoint::handle_mobility(const Punted& in, const Ipv6Packet& ip, 
     out.push_back(Outbound{std::move(pkt), d.route.via, d.route.v4_dst, d.route.v4_dst_port});
 }
 
-void SignalingEndpoint::account(const BuDecision& d, const Binding* before)
+void SignalingEndpoint::account(const BuDecision& d, const Binding* before, bool router)
 {
-    const bool router = d.binding.mobile_router || (d.ba.flags & ba_flag::R);
     switch (d.outcome) {
     case BuOutcome::accepted:
         stats_.inc(Counter::bus_accepted);
