@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential pkg-config meson ninja-build
   clang libclang-rt-14-dev
-  dpdk libdpdk-dev
+  dpdk dpdk-dev libdpdk-dev
   libipsec-mb-dev
   libboost-program-options-dev
   googletest libgtest-dev libgmock-dev

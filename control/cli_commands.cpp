@@ -1,0 +1,378 @@
+// The operator commands behind `nemo-hactl`: parsing, execution against the control plane's state, and
+// output as aligned tables for people or JSON with --json.
+#include <algorithm>
+#include <sstream>
+#include <variant>
+
+#include "control_plane.hpp"
+#include "json.hpp"
+#include "provision_text.hpp"
+#include "version.hpp"
+
+namespace nemo::control {
+
+namespace {
+
+using Words = std::vector<std::string>;
+using Result = ControlPlane::CliResult;
+
+const char* kUsage =
+    "usage: nemo-hactl [--json] COMMAND\n"
+    "  show bindings [hoa ADDR | prefix PREFIX | coa ADDR] [limit N]\n"
+    "  show bindings summary\n"
+    "  show binding HOA\n"
+    "  clear binding HOA\n"
+    "  show stats\n"
+    "  show config\n"
+    "  show mr [HOA]\n"
+    "  add mr [--replace] HOA [router|host] [prefixes=P,...] [methods=M,...]\n"
+    "  del mr HOA\n"
+    "  show version\n"
+    "  help\n";
+
+Result fail(const std::string& msg) { return {false, "error: " + msg + "\n" + kUsage}; }
+
+// Columns padded to the widest cell.
+std::string table(const std::vector<std::vector<std::string>>& rows)
+{
+    std::vector<std::size_t> w;
+    for (const auto& r : rows)
+        for (std::size_t i = 0; i < r.size(); ++i) {
+            if (w.size() <= i) w.push_back(0);
+            w[i] = std::max(w[i], r[i].size());
+        }
+    std::string out;
+    for (const auto& r : rows) {
+        std::string line;
+        for (std::size_t i = 0; i < r.size(); ++i) {
+            line += r[i];
+            if (i + 1 < r.size()) line += std::string(w[i] - r[i].size() + 2, ' ');
+        }
+        while (!line.empty() && line.back() == ' ') line.pop_back();
+        out += line + "\n";
+    }
+    return out;
+}
+
+std::string care_of_text(const CareOf& c)
+{
+    if (c.method == TunnelMethod::ipv6) return c.v6.str();
+    std::string s = c.v4.str();
+    const bool udp = c.method == TunnelMethod::udp || c.method == TunnelMethod::esp_udp;
+    if (udp && c.v4_port) s += ":" + std::to_string(c.v4_port);
+    if (c.behind_nat) s += " via " + c.peer.str() + (udp ? ":" + std::to_string(c.peer_port) : "");
+    return s;
+}
+
+std::string prefixes_text(const std::vector<Prefix6>& p)
+{
+    if (p.empty()) return "-";
+    return p.size() == 1 ? p[0].str() : p[0].str() + " (+" + std::to_string(p.size() - 1) + ")";
+}
+
+uint64_t left(uint64_t expires, uint64_t now) { return expires > now ? expires - now : 0; }
+
+void binding_json(Json& j, const BindingEntry& e, uint64_t now)
+{
+    const Binding& b = e.binding;
+    j.begin_object()
+        .field("hoa", b.hoa.str())
+        .field("kind", b.mobile_router ? "mobile-router" : "mobile-host")
+        .field("method", method_name(b.coa.method));
+    if (b.coa.method == TunnelMethod::ipv6) {
+        j.field("care_of", b.coa.v6.str());
+    } else {
+        j.field("care_of", b.coa.v4.str()).field("care_of_port", unsigned{b.coa.v4_port});
+        j.field("peer", b.coa.peer.str()).field("peer_port", unsigned{b.coa.peer_port});
+        j.field("behind_nat", b.coa.behind_nat);
+    }
+    j.key("prefixes").begin_array();
+    for (const auto& p : b.prefixes) j.value(p.str());
+    j.end_array();
+    j.field("sequence", unsigned{b.seq})
+        .field("lifetime", unsigned{b.lifetime})
+        .field("expires_in", left(b.expires, now))
+        .field("age", now - b.created)
+        .field("since_update", now - b.updated)
+        .field("registrations", e.registrations)
+        .field("proxy_nd", b.proxy_nd)
+        .field("slot", unsigned{e.slot})
+        .end_object();
+}
+
+bool matches(const BindingEntry& e, const std::string& kind, const std::string& arg)
+{
+    const Binding& b = e.binding;
+    if (kind == "hoa") return b.hoa.str() == arg || Ipv6Addr::parse(arg) == b.hoa;
+    if (kind == "prefix") {
+        auto p = Prefix6::parse(arg);
+        if (!p) return false;
+        if (p->contains(b.hoa)) return true;
+        return std::any_of(b.prefixes.begin(), b.prefixes.end(), [&](const Prefix6& q) { return q.overlaps(*p); });
+    }
+    if (kind == "coa") {
+        if (auto v4 = Ipv4Addr::parse(arg))
+            return uses_ipv4(b.coa.method) && (b.coa.v4 == *v4 || b.coa.peer == *v4);
+        if (auto v6 = Ipv6Addr::parse(arg)) return b.coa.method == TunnelMethod::ipv6 && b.coa.v6 == *v6;
+    }
+    return false;
+}
+
+} // namespace
+
+ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>& all_words, uint64_t now)
+{
+    Words w;
+    bool json = false;
+    for (const auto& word : all_words) {
+        if (word == "--json") json = true;
+        else w.push_back(word);
+    }
+    auto is = [&](std::initializer_list<const char*> pattern) {
+        if (w.size() < pattern.size()) return false;
+        std::size_t i = 0;
+        for (const char* p : pattern)
+            if (w[i++] != p) return false;
+        return true;
+    };
+
+    if (w.empty() || is({"help"})) return {w.empty() ? false : true, w.empty() ? std::string("error: no command\n") + kUsage : kUsage};
+
+    if (is({"show", "version"})) {
+        if (json) return {true, Json().begin_object().field("version", kVersion).end_object().str()};
+        return {true, std::string("nemo-ha ") + kVersion + "\n"};
+    }
+
+    if (is({"show", "bindings", "summary"})) {
+        if (w.size() != 3) return fail("'show bindings summary' takes no arguments");
+        const BindingSummary s = cache_.summary();
+        if (json) {
+            Json j;
+            j.begin_object().field("bindings", uint64_t{s.total}).field("capacity", uint64_t{cache_.capacity()});
+            j.field("mobile_routers", uint64_t{s.mobile_routers}).field("behind_nat", uint64_t{s.behind_nat});
+            j.field("prefixes", uint64_t{s.prefixes}).key("by_method").begin_object();
+            for (int m = 0; m < kTunnelMethodCount; ++m)
+                j.field(method_name(static_cast<TunnelMethod>(m)), uint64_t{s.by_method[m]});
+            return {true, j.end_object().end_object().str()};
+        }
+        std::vector<std::vector<std::string>> rows = {
+            {"bindings", std::to_string(s.total) + " of " + std::to_string(cache_.capacity())},
+            {"mobile routers", std::to_string(s.mobile_routers)},
+            {"behind a NAT", std::to_string(s.behind_nat)},
+            {"mobile network prefixes", std::to_string(s.prefixes)}};
+        for (int m = 0; m < kTunnelMethodCount; ++m)
+            rows.push_back({"method " + std::string(method_name(static_cast<TunnelMethod>(m))), std::to_string(s.by_method[m])});
+        return {true, table(rows)};
+    }
+
+    if (is({"show", "bindings"})) {
+        std::string kind, arg;
+        std::size_t limit = 1000;
+        for (std::size_t i = 2; i < w.size(); i += 2) {
+            if (i + 1 >= w.size()) return fail("'" + w[i] + "' needs a value");
+            if (w[i] == "hoa" || w[i] == "prefix" || w[i] == "coa") {
+                kind = w[i];
+                arg = w[i + 1];
+                const bool valid = kind == "prefix" ? Prefix6::parse(arg).has_value()
+                                   : kind == "hoa" ? Ipv6Addr::parse(arg).has_value()
+                                                   : (Ipv4Addr::parse(arg) || Ipv6Addr::parse(arg));
+                if (!valid) return fail("'" + arg + "' is not a valid " + kind);
+            } else if (w[i] == "limit") {
+                try {
+                    limit = std::stoul(w[i + 1]);
+                } catch (...) {
+                    return fail("limit '" + w[i + 1] + "' is not a number");
+                }
+            } else {
+                return fail("unknown filter '" + w[i] + "'");
+            }
+        }
+        std::vector<const BindingEntry*> hits;
+        std::size_t more = 0;
+        cache_.for_each([&](const BindingEntry& e) {
+            if (!kind.empty() && !matches(e, kind, arg)) return;
+            if (hits.size() < limit) hits.push_back(&e);
+            else ++more;
+        });
+        std::sort(hits.begin(), hits.end(),
+                  [](const BindingEntry* a, const BindingEntry* b) { return a->binding.hoa < b->binding.hoa; });
+        if (json) {
+            Json j;
+            j.begin_object().key("bindings").begin_array();
+            for (const auto* e : hits) binding_json(j, *e, now);
+            j.end_array().field("not_shown", uint64_t{more});
+            return {true, j.end_object().str()};
+        }
+        std::vector<std::vector<std::string>> rows = {
+            {"HOA", "KIND", "METHOD", "CARE-OF", "PREFIXES", "SEQ", "LIFETIME", "EXPIRES-IN"}};
+        for (const auto* e : hits) {
+            const Binding& b = e->binding;
+            rows.push_back({b.hoa.str(), b.mobile_router ? "router" : "host", std::string(method_name(b.coa.method)),
+                            care_of_text(b.coa), prefixes_text(b.prefixes), std::to_string(b.seq),
+                            std::to_string(b.lifetime), std::to_string(left(b.expires, now))});
+        }
+        std::string out = table(rows);
+        out += std::to_string(hits.size()) + " binding(s)";
+        if (more) out += ", " + std::to_string(more) + " more not shown (use limit N or a filter)";
+        return {true, out + "\n"};
+    }
+
+    if (is({"show", "binding"}) || is({"clear", "binding"})) {
+        if (w.size() != 3) return fail("'" + w[0] + " binding' takes one home address");
+        auto hoa = Ipv6Addr::parse(w[2]);
+        if (!hoa) return fail("'" + w[2] + "' is not an IPv6 address");
+        const BindingEntry* e = cache_.find(*hoa);
+        if (!e) return {false, "error: no binding for " + hoa->str() + "\n"};
+        if (w[0] == "clear") {
+            cache_.clear(*hoa);
+            stats_.inc(Counter::bindings_cleared);
+            return {true, json ? Json().begin_object().field("cleared", hoa->str()).end_object().str()
+                               : "binding for " + hoa->str() + " cleared\n"};
+        }
+        if (json) {
+            Json j;
+            binding_json(j, *e, now);
+            return {true, j.str()};
+        }
+        const Binding& b = e->binding;
+        std::vector<std::vector<std::string>> rows = {
+            {"home address", b.hoa.str()},
+            {"kind", b.mobile_router ? "mobile router" : "mobile host (HoA defended by proxy ND)"},
+            {"tunnel method", std::string(method_name(b.coa.method))},
+            {"care-of address", care_of_text(b.coa)}};
+        if (uses_ipv4(b.coa.method)) {
+            rows.push_back({"tunnel far end", b.coa.peer.str() + (b.coa.peer_port ? ":" + std::to_string(b.coa.peer_port) : "")});
+            rows.push_back({"behind a NAT", b.coa.behind_nat ? "yes" : "no"});
+        }
+        for (std::size_t i = 0; i < b.prefixes.size(); ++i)
+            rows.push_back({i == 0 ? "mobile network prefixes" : "", b.prefixes[i].str()});
+        if (b.prefixes.empty()) rows.push_back({"mobile network prefixes", "-"});
+        rows.push_back({"sequence number", std::to_string(b.seq)});
+        rows.push_back({"lifetime granted", std::to_string(b.lifetime) + " s"});
+        rows.push_back({"expires in", std::to_string(left(b.expires, now)) + " s"});
+        rows.push_back({"created", std::to_string(now - b.created) + " s ago"});
+        rows.push_back({"last update", std::to_string(now - b.updated) + " s ago"});
+        rows.push_back({"registrations", std::to_string(e->registrations)});
+        rows.push_back({"table slot", std::to_string(e->slot)});
+        return {true, table(rows)};
+    }
+
+    if (is({"show", "stats"})) {
+        if (w.size() != 2) return fail("'show stats' takes no arguments");
+        const BindingSummary s = cache_.summary();
+        if (json) {
+            Json j;
+            j.begin_object().key("counters").begin_object();
+            for (std::size_t i = 0; i < kCounterCount; ++i)
+                j.field(counter_name(static_cast<Counter>(i)), stats_.get(static_cast<Counter>(i)));
+            j.end_object().key("state").begin_object();
+            j.field("bindings", uint64_t{s.total}).field("binding_capacity", uint64_t{cache_.capacity()});
+            j.field("published_records", uint64_t{tables_->published()});
+            j.field("provisioned", uint64_t{provisioning_.size()});
+            return {true, j.end_object().end_object().str()};
+        }
+        std::vector<std::vector<std::string>> rows = {{"COUNTER", "VALUE", "MEANING"}};
+        for (std::size_t i = 0; i < kCounterCount; ++i) {
+            const auto c = static_cast<Counter>(i);
+            rows.push_back({std::string(counter_name(c)), std::to_string(stats_.get(c)), std::string(counter_help(c))});
+        }
+        rows.push_back({"bindings", std::to_string(s.total), "live bindings"});
+        rows.push_back({"provisioned", std::to_string(provisioning_.size()), "mobile nodes provisioned"});
+        return {true, table(rows)};
+    }
+
+    if (is({"show", "config"})) {
+        if (w.size() != 2) return fail("'show config' takes no arguments");
+        if (!json) return {true, render_config(config_)};
+        const HaParams& ha = config_.ha;
+        Json j;
+        j.begin_object().key("ipv6").begin_array();
+        for (const auto& a : ha.ipv6_addresses) j.value(a.str());
+        j.end_array().key("ipv4").begin_array();
+        for (const auto& a : ha.ipv4_addresses) j.value(a.str());
+        j.end_array()
+            .field("home_prefix", ha.home_prefix.str())
+            .field("home_prefix_valid_lifetime", unsigned{ha.home_prefix_valid_lifetime})
+            .field("max_lifetime", unsigned{ha.max_binding_lifetime})
+            .field("accept_mobile_routers", ha.accept_mobile_routers)
+            .field("methods", format_methods(ha.methods))
+            .field("udp_port", unsigned{ha.udp_port})
+            .field("allow_unprotected_signaling", ha.allow_unprotected_signaling)
+            .field("ipv4_coa_option_type", unsigned{ha.option_types.ipv4_coa})
+            .field("status_tunnel_unsupported", unsigned{ha.status_tunnel_unsupported})
+            .field("status_invalid_coa", unsigned{ha.status_invalid_coa})
+            .field("binding_capacity", unsigned{config_.binding_capacity})
+            .field("cli_socket", config_.cli_socket)
+            .field("origin", config_.origin);
+        return {true, j.end_object().str()};
+    }
+
+    if (is({"show", "mr"})) {
+        std::vector<const MrProvision*> list;
+        if (w.size() == 3) {
+            auto hoa = Ipv6Addr::parse(w[2]);
+            if (!hoa) return fail("'" + w[2] + "' is not an IPv6 address");
+            const MrProvision* mr = provisioning_.find(*hoa);
+            if (!mr) return {false, "error: " + hoa->str() + " is not provisioned\n"};
+            list.push_back(mr);
+        } else if (w.size() == 2) {
+            provisioning_.for_each([&](const MrProvision& mr) {
+                if (list.size() < 1000) list.push_back(&mr);
+            });
+            std::sort(list.begin(), list.end(), [](auto* a, auto* b) { return a->hoa < b->hoa; });
+        } else {
+            return fail("'show mr' takes at most one home address");
+        }
+        if (json) {
+            Json j;
+            j.begin_object().key("mobile_nodes").begin_array();
+            for (const auto* mr : list) {
+                j.begin_object().field("hoa", mr->hoa.str()).field("router", mr->mobile_router);
+                j.key("prefixes").begin_array();
+                for (const auto& p : mr->prefixes) j.value(p.str());
+                j.end_array().field("methods", format_methods(mr->methods)).end_object();
+            }
+            j.end_array().field("total", uint64_t{provisioning_.size()});
+            return {true, j.end_object().str()};
+        }
+        std::string out;
+        for (const auto* mr : list) out += format_provision(*mr) + "\n";
+        out += std::to_string(list.size()) + " of " + std::to_string(provisioning_.size()) + " provisioned\n";
+        return {true, out};
+    }
+
+    if (is({"add", "mr"})) {
+        std::size_t first = 2;
+        const bool replace = w.size() > 2 && w[2] == "--replace";
+        if (replace) ++first;
+        std::string spec;
+        for (std::size_t i = first; i < w.size(); ++i) spec += (spec.empty() ? "" : " ") + w[i];
+        auto parsed = parse_provision(spec);
+        if (auto* e = std::get_if<std::string>(&parsed)) return fail(*e);
+        const MrProvision& mr = std::get<MrProvision>(parsed);
+        if (!config_.ha.home_prefix.contains(mr.hoa))
+            return fail(mr.hoa.str() + " is not on the home prefix " + config_.ha.home_prefix.str());
+        if (auto e = provisioning_.add(mr, replace)) return {false, "error: " + *e + "\n"};
+        return {true, json ? Json().begin_object().field("provisioned", format_provision(mr)).end_object().str()
+                           : "provisioned " + format_provision(mr) + "\n"};
+    }
+
+    if (is({"del", "mr"})) {
+        if (w.size() != 3) return fail("'del mr' takes one home address");
+        auto hoa = Ipv6Addr::parse(w[2]);
+        if (!hoa) return fail("'" + w[2] + "' is not an IPv6 address");
+        if (!provisioning_.remove(*hoa)) return {false, "error: " + hoa->str() + " is not provisioned\n"};
+        // No longer served: its binding goes too.
+        const bool had_binding = cache_.clear(*hoa);
+        if (had_binding) stats_.inc(Counter::bindings_cleared);
+        std::string msg = "removed " + hoa->str() + (had_binding ? " and its binding" : "");
+        return {true, json ? Json().begin_object().field("removed", hoa->str()).field("binding_cleared", had_binding).end_object().str()
+                           : msg + "\n"};
+    }
+
+    std::string joined;
+    for (const auto& word : w) joined += (joined.empty() ? "" : " ") + word;
+    return fail("unknown command '" + joined + "'");
+}
+
+} // namespace nemo::control

@@ -1,0 +1,64 @@
+// The control thread's state and its one loop turn: provisioning, binding cache, fast-path tables,
+// signaling, counters, the CLI server and telemetry. Needs an initialised EAL.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "binding_cache.hpp"
+#include "binding_tables.hpp"
+#include "config.hpp"
+#include "provisioning.hpp"
+#include "signaling.hpp"
+#include "stats.hpp"
+
+namespace nemo::control {
+
+class CliServer;
+
+// Seconds on a monotonic clock: binding times and expiry use it.
+uint64_t monotonic_seconds();
+
+class ControlPlane {
+public:
+    // Loads provisioning (config lines and the provisioning file) and creates the tables. The CLI socket
+    // is opened by start_cli(). Null with *error on failure.
+    static std::unique_ptr<ControlPlane> create(const Config& config, std::string* error);
+    ~ControlPlane();
+
+    bool start_cli(std::string* error);
+    // One turn: expire bindings, free retired records, serve the CLI. Never blocks.
+    void poll(uint64_t now);
+    void handle_signal(const Punted& in, uint64_t now, std::vector<Outbound>& out)
+    {
+        signaling_.handle(in, now, out);
+    }
+    // Runs one CLI command (the words after `nemo-hactl`); the server and the tests call it.
+    struct CliResult {
+        bool ok = true;
+        std::string body;
+    };
+    CliResult run_command(const std::vector<std::string>& words, uint64_t now);
+
+    const Config& config() const { return config_; }
+    HaParams& params() { return config_.ha; }
+    Stats& stats() { return stats_; }
+    BindingCache& cache() { return cache_; }
+    dp::BindingTables& tables() { return *tables_; }
+    ProvisioningStore& provisioning() { return provisioning_; }
+
+private:
+    ControlPlane(const Config& config, std::unique_ptr<dp::BindingTables> tables);
+
+    Config config_;
+    Stats stats_;
+    ProvisioningStore provisioning_;
+    std::unique_ptr<dp::BindingTables> tables_;
+    BindingCache cache_;
+    SignalingEndpoint signaling_;
+    std::unique_ptr<CliServer> cli_;
+};
+
+} // namespace nemo::control

@@ -1,0 +1,99 @@
+#include "json.hpp"
+
+#include <cstdio>
+
+namespace nemo::control {
+
+void Json::separator()
+{
+    if (after_key_) {
+        after_key_ = false;
+        return;
+    }
+    if (!first_.back()) out_ += ',';
+    first_.back() = false;
+}
+
+void Json::string(std::string_view s)
+{
+    out_ += '"';
+    for (char c : s) {
+        switch (c) {
+        case '"': out_ += "\\\""; break;
+        case '\\': out_ += "\\\\"; break;
+        case '\n': out_ += "\\n"; break;
+        case '\t': out_ += "\\t"; break;
+        case '\r': out_ += "\\r"; break;
+        default:
+            if (static_cast<unsigned char>(c) < 0x20) {
+                char buf[8];
+                std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                out_ += buf;
+            } else {
+                out_ += c;
+            }
+        }
+    }
+    out_ += '"';
+}
+
+Json& Json::begin_object()
+{
+    separator();
+    out_ += '{';
+    first_.push_back(true);
+    return *this;
+}
+Json& Json::end_object()
+{
+    out_ += '}';
+    first_.pop_back();
+    return *this;
+}
+Json& Json::begin_array()
+{
+    separator();
+    out_ += '[';
+    first_.push_back(true);
+    return *this;
+}
+Json& Json::end_array()
+{
+    out_ += ']';
+    first_.pop_back();
+    return *this;
+}
+Json& Json::key(std::string_view k)
+{
+    separator();
+    string(k);
+    out_ += ':';
+    after_key_ = true;
+    return *this;
+}
+Json& Json::value(std::string_view s)
+{
+    separator();
+    string(s);
+    return *this;
+}
+Json& Json::value(uint64_t n)
+{
+    separator();
+    out_ += std::to_string(n);
+    return *this;
+}
+Json& Json::value(int64_t n)
+{
+    separator();
+    out_ += std::to_string(n);
+    return *this;
+}
+Json& Json::value(bool b)
+{
+    separator();
+    out_ += b ? "true" : "false";
+    return *this;
+}
+
+} // namespace nemo::control

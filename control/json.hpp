@@ -1,0 +1,40 @@
+// A small JSON writer for the CLI's --json output: objects, arrays, strings, numbers, booleans.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nemo::control {
+
+class Json {
+public:
+    Json& begin_object();
+    Json& end_object();
+    Json& begin_array();
+    Json& end_array();
+    Json& key(std::string_view k);
+    Json& value(std::string_view s);
+    Json& value(const char* s) { return value(std::string_view(s)); }
+    Json& value(uint64_t n);
+    Json& value(int64_t n);
+    Json& value(int n) { return value(static_cast<int64_t>(n)); }
+    Json& value(unsigned n) { return value(static_cast<uint64_t>(n)); }
+    Json& value(bool b);
+    template <class T>
+    Json& field(std::string_view k, const T& v)
+    {
+        return key(k).value(v);
+    }
+    const std::string& str() const { return out_; }
+
+private:
+    void separator();
+    void string(std::string_view s);
+    std::string out_;
+    std::vector<bool> first_{true}; // per open container: nothing written yet
+    bool after_key_ = false;
+};
+
+} // namespace nemo::control

@@ -1,0 +1,16 @@
+// The control plane's counters and binding summary through DPDK's telemetry socket, readable with
+// dpdk-telemetry.py: /nemo/stats, /nemo/bindings. rte_telemetry calls back from its own thread, so the
+// callbacks read only atomics.
+#pragma once
+
+#include "binding_cache.hpp"
+#include "stats.hpp"
+
+namespace nemo::control {
+
+// Registers the commands once per process; later calls re-point them at `stats` and `cache`.
+// `cache` and `stats` must outlive the registration or be replaced by another call.
+bool register_telemetry(const Stats* stats, const BindingCache* cache);
+void unregister_telemetry(); // points the callbacks at nothing (they then answer empty)
+
+} // namespace nemo::control

@@ -1,0 +1,305 @@
+// The operator CLI end to end: the control plane serves its socket from a polling thread, as the control
+// thread will; nemo-hactl (the real binary) and raw, hostile clients talk to it. Also the same state
+// through DPDK telemetry.
+#include <gtest/gtest.h>
+#include <rte_eal.h>
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+#include <variant>
+
+#include "../unit/fixtures.hpp"
+#include "cli_server.hpp"
+#include "control_plane.hpp"
+#include "ipv4.hpp"
+
+using namespace nemo;
+using namespace nemo::control;
+
+#ifndef NEMO_HACTL
+#error "NEMO_HACTL must name the nemo-hactl binary"
+#endif
+
+namespace {
+
+struct CmdResult {
+    int status;
+    std::string out;
+};
+
+CmdResult run(const std::string& cmd)
+{
+    std::string out;
+    FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+    char buf[4096];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    int st = pclose(p);
+    return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+int connect_unix(const std::string& path, int type = SOCK_STREAM)
+{
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+    int fd = ::socket(AF_UNIX, type, 0);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+std::string read_all(int fd, int timeout_ms = 3000)
+{
+    std::string out;
+    char buf[4096];
+    for (;;) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, timeout_ms) <= 0) break;
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    return out;
+}
+
+class CliTest : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        char dir[] = "/tmp/nemo-cli-XXXXXX";
+        ASSERT_TRUE(mkdtemp(dir));
+        dir_ = dir;
+        socket_ = dir_ + "/cli.sock";
+        const std::string text = "[ha]\nipv6 = 2001:db8:1::1\nipv4 = 192.0.2.1\nhome_prefix = 2001:db8:1::/64\n"
+                                 "allow_unprotected_signaling = yes\nbinding_capacity = 128\n"
+                                 "[cli]\nsocket = " + socket_ + "\n"
+                                 "[provisioning]\nmr = 2001:db8:1::100 router prefixes=2001:db8:aaaa::/48,2001:db8:bbbb:1::/64\n";
+        auto cfg = parse_config_text(text, "cli-test.ini");
+        ASSERT_TRUE(std::holds_alternative<Config>(cfg)) << std::get<std::string>(cfg);
+        std::string err;
+        cp_ = ControlPlane::create(std::get<Config>(cfg), &err);
+        ASSERT_TRUE(cp_) << err;
+        ASSERT_TRUE(cp_->start_cli(&err)) << err;
+        // A registration, as a worker would punt it.
+        const auto& pkt = nemo::test::scapy_packet("bu_v4coa_ipip");
+        auto v4 = wire::parse_ipv4(pkt);
+        Punted p;
+        p.via = TunnelMethod::ipip;
+        p.outer_src = v4->hdr.src;
+        p.ipv6 = v4->payload;
+        std::vector<Outbound> out;
+        cp_->handle_signal(p, monotonic_seconds(), out);
+        ASSERT_EQ(out.size(), 1u);
+        poller_ = std::thread([this] {
+            while (!stop_) {
+                cp_->poll(monotonic_seconds());
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            }
+        });
+    }
+    void TearDown() override
+    {
+        stop_ = true;
+        if (poller_.joinable()) poller_.join();
+        cp_.reset();
+        std::remove(socket_.c_str());
+        rmdir(dir_.c_str());
+    }
+    CmdResult ctl(const std::string& args) { return run(std::string(NEMO_HACTL) + " -s " + socket_ + " " + args); }
+
+    std::string dir_, socket_;
+    std::unique_ptr<ControlPlane> cp_;
+    std::thread poller_;
+    std::atomic<bool> stop_{false};
+};
+
+} // namespace
+
+TEST_F(CliTest, ShowBindingsTableAndJson)
+{
+    auto r = ctl("show bindings");
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("HOA"), std::string::npos);
+    EXPECT_NE(r.out.find("2001:db8:1::100"), std::string::npos);
+    EXPECT_NE(r.out.find("ipip"), std::string::npos);
+    EXPECT_NE(r.out.find("198.51.100.10"), std::string::npos);
+    EXPECT_NE(r.out.find("2001:db8:aaaa::/48 (+1)"), std::string::npos);
+    EXPECT_NE(r.out.find("1 binding(s)"), std::string::npos);
+
+    auto j = ctl("--json show bindings");
+    ASSERT_EQ(j.status, 0);
+    EXPECT_EQ(j.out.rfind("{\"bindings\":[{\"hoa\":\"2001:db8:1::100\"", 0), 0u) << j.out;
+    EXPECT_NE(j.out.find("\"method\":\"ipip\""), std::string::npos);
+    EXPECT_NE(j.out.find("\"prefixes\":[\"2001:db8:aaaa::/48\",\"2001:db8:bbbb:1::/64\"]"), std::string::npos);
+}
+
+TEST_F(CliTest, Filters)
+{
+    EXPECT_NE(ctl("show bindings prefix 2001:db8:aaaa:1::/64").out.find("2001:db8:1::100"), std::string::npos);
+    EXPECT_NE(ctl("show bindings prefix 2001:db8:cccc::/48").out.find("0 binding(s)"), std::string::npos);
+    EXPECT_NE(ctl("show bindings coa 198.51.100.10").out.find("1 binding(s)"), std::string::npos);
+    EXPECT_NE(ctl("show bindings coa 198.51.100.11").out.find("0 binding(s)"), std::string::npos);
+    EXPECT_NE(ctl("show bindings hoa 2001:db8:1::100").out.find("1 binding(s)"), std::string::npos);
+    auto bad = ctl("show bindings prefix nonsense");
+    EXPECT_EQ(bad.status, 1);
+    EXPECT_NE(bad.out.find("not a valid prefix"), std::string::npos);
+    EXPECT_NE(bad.out.find("usage:"), std::string::npos);
+    auto summary = ctl("--json show bindings summary");
+    EXPECT_NE(summary.out.find("\"bindings\":1"), std::string::npos) << summary.out;
+    EXPECT_NE(summary.out.find("\"ipip\":1"), std::string::npos);
+}
+
+TEST_F(CliTest, ShowAndClearBinding)
+{
+    auto r = ctl("show binding 2001:db8:1::100");
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("sequence number"), std::string::npos);
+    EXPECT_NE(r.out.find("1000"), std::string::npos);
+    EXPECT_NE(r.out.find("2001:db8:bbbb:1::/64"), std::string::npos);
+    EXPECT_EQ(ctl("show binding 2001:db8:1::999").status, 1);
+    EXPECT_EQ(ctl("show binding banana").status, 1);
+    EXPECT_EQ(ctl("clear binding 2001:db8:1::100").status, 0);
+    EXPECT_EQ(ctl("show binding 2001:db8:1::100").status, 1);
+    EXPECT_NE(ctl("show stats").out.find("nemoHaBindingsCleared"), std::string::npos);
+    EXPECT_NE(ctl("--json show stats").out.find("\"nemoHaBindingsCleared\":1"), std::string::npos);
+}
+
+TEST_F(CliTest, StatsConfigVersion)
+{
+    auto s = ctl("--json show stats");
+    ASSERT_EQ(s.status, 0);
+    EXPECT_NE(s.out.find("\"mip6HaBUsRecd\":1"), std::string::npos) << s.out;
+    EXPECT_NE(s.out.find("\"mip6HaBUsAccepted\":1"), std::string::npos);
+    EXPECT_NE(s.out.find("\"nemoHaV4CoaRegistrations\":1"), std::string::npos);
+    auto c = ctl("show config");
+    EXPECT_NE(c.out.find("home_prefix = 2001:db8:1::/64"), std::string::npos) << c.out;
+    EXPECT_NE(ctl("--json show config").out.find("\"ipv4_coa_option_type\":18"), std::string::npos);
+    EXPECT_NE(ctl("show version").out.find("nemo-ha "), std::string::npos);
+    EXPECT_EQ(ctl("help").status, 0);
+}
+
+TEST_F(CliTest, ProvisioningAtRunTime)
+{
+    EXPECT_EQ(ctl("add mr 2001:db8:1::200 router prefixes=2001:db8:cccc::/48 methods=udp").status, 0);
+    auto dup = ctl("add mr 2001:db8:1::200 host");
+    EXPECT_EQ(dup.status, 1);
+    EXPECT_NE(dup.out.find("already provisioned"), std::string::npos);
+    EXPECT_EQ(ctl("add mr --replace 2001:db8:1::200 host").status, 0);
+    EXPECT_NE(ctl("show mr 2001:db8:1::200").out.find("2001:db8:1::200 host"), std::string::npos);
+    auto overlap = ctl("add mr 2001:db8:1::201 prefixes=2001:db8:aaaa:7::/64");
+    EXPECT_EQ(overlap.status, 1);
+    EXPECT_NE(overlap.out.find("overlaps"), std::string::npos);
+    EXPECT_EQ(ctl("add mr 2001:db8:9::1").status, 1) << "off the home prefix";
+    EXPECT_EQ(ctl("add mr 2001:db8:1::202 methods=warp").status, 1);
+    EXPECT_NE(ctl("show mr").out.find("2 of 2 provisioned"), std::string::npos);
+    // Removing a router with a binding removes the binding too.
+    auto del = ctl("del mr 2001:db8:1::100");
+    EXPECT_EQ(del.status, 0);
+    EXPECT_NE(del.out.find("and its binding"), std::string::npos);
+    EXPECT_NE(ctl("show bindings").out.find("0 binding(s)"), std::string::npos);
+    EXPECT_EQ(ctl("del mr 2001:db8:1::100").status, 1);
+}
+
+TEST_F(CliTest, BadCommandsGetMessageAndUsage)
+{
+    for (const char* cmd : {"frobnicate", "show", "show bindings limit", "show bindings limit x", "show bindings colour red",
+                            "show stats now", "clear binding", "del mr", "show mr a b"}) {
+        auto r = ctl(cmd);
+        EXPECT_EQ(r.status, 1) << cmd;
+        EXPECT_NE(r.out.find("error:"), std::string::npos) << cmd;
+    }
+    auto none = run(std::string(NEMO_HACTL) + " -s " + socket_);
+    EXPECT_EQ(none.status, 2);
+    auto absent = run(std::string(NEMO_HACTL) + " -s " + dir_ + "/nothing.sock show stats");
+    EXPECT_EQ(absent.status, 2);
+    EXPECT_NE(absent.out.find("cannot reach"), std::string::npos);
+}
+
+TEST_F(CliTest, HostileClientsDoNotStallOthers)
+{
+    // Clients that connect and say nothing, one that sends without a newline, one that floods.
+    std::vector<int> idle;
+    for (int i = 0; i < 5; ++i) idle.push_back(connect_unix(socket_));
+    int partial = connect_unix(socket_);
+    ASSERT_GE(partial, 0);
+    ASSERT_EQ(::send(partial, "show sta", 8, 0), 8);
+    int flood = connect_unix(socket_);
+    std::string big(10000, 'x');
+    (void)!::send(flood, big.data(), big.size(), MSG_NOSIGNAL);
+    EXPECT_NE(read_all(flood).find("request longer than"), std::string::npos);
+    ::close(flood);
+    // Binary junk with a newline is just an unknown command.
+    int junk = connect_unix(socket_);
+    const char bytes[] = "\x01\x02\xff\xfe\n";
+    (void)!::send(junk, bytes, sizeof bytes - 1, MSG_NOSIGNAL);
+    EXPECT_EQ(read_all(junk).rfind("error\n", 0), 0u);
+    ::close(junk);
+    // Meanwhile a normal client is served at once.
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(ctl("show version").status, 0);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+    for (int fd : idle) ::close(fd);
+    ::close(partial);
+}
+
+TEST_F(CliTest, TooManyClientsAreTurnedAway)
+{
+    std::vector<int> held;
+    for (int i = 0; i < 40; ++i) held.push_back(connect_unix(socket_));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto r = ctl("show version");
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.out.find("busy"), std::string::npos);
+    for (int fd : held) ::close(fd);
+    // Once they go (or time out), service resumes.
+    bool served = false;
+    for (int i = 0; i < 50 && !served; ++i) {
+        served = ctl("show version").status == 0;
+        if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_TRUE(served);
+}
+
+TEST_F(CliTest, SocketIsGroupOnly)
+{
+    struct stat st{};
+    ASSERT_EQ(::stat(socket_.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0660u);
+    // A second server on the same live socket is refused.
+    std::string err;
+    EXPECT_FALSE(CliServer::open(socket_, &err));
+    EXPECT_NE(err.find("in use"), std::string::npos);
+}
+
+TEST_F(CliTest, TelemetryShowsCountersAndBindings)
+{
+    const std::string path = std::string(rte_eal_get_runtime_dir()) + "/dpdk_telemetry.v2";
+    int fd = connect_unix(path, SOCK_SEQPACKET);
+    ASSERT_GE(fd, 0) << path;
+    char buf[65536];
+    ASSERT_GT(::recv(fd, buf, sizeof buf, 0), 0); // the greeting
+    auto ask = [&](const char* cmd) {
+        (void)!::send(fd, cmd, std::strlen(cmd), 0);
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        return std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    };
+    auto stats = ask("/nemo/stats");
+    EXPECT_NE(stats.find("\"mip6HaBUsAccepted\":1"), std::string::npos) << stats;
+    auto bindings = ask("/nemo/bindings");
+    EXPECT_NE(bindings.find("\"bindings\":1"), std::string::npos) << bindings;
+    EXPECT_NE(bindings.find("\"method_ipip\":1"), std::string::npos);
+    EXPECT_NE(bindings.find("\"method_esp_udp\":0"), std::string::npos);
+    ::close(fd);
+}
