@@ -41,13 +41,12 @@ std::optional<uint8_t> BindingCache::apply(const BuDecision& d, std::string* why
         free_slots_.pop_back();
         it = entries_.emplace(d.binding.hoa, BindingEntry{d.binding, slot, 0}).first;
     } else {
-        expiry_.erase({it->second.binding.expires, it->first});
         account(it->second.binding, -1);
         it->second.binding = d.binding;
     }
     account(d.binding, +1);
     ++it->second.registrations;
-    expiry_.insert({d.binding.expires, d.binding.hoa});
+    expiry_.schedule(d.binding.hoa, d.binding.expires);
     return std::nullopt;
 }
 
@@ -56,18 +55,19 @@ void BindingCache::remove(std::unordered_map<Ipv6Addr, BindingEntry, Ipv6Hash>::
     tables_.withdraw(it->second.slot);
     account(it->second.binding, -1);
     free_slots_.push_back(it->second.slot);
-    expiry_.erase({it->second.binding.expires, it->first});
     entries_.erase(it);
 }
 
 std::vector<Binding> BindingCache::expire(uint64_t now)
 {
     std::vector<Binding> gone;
-    while (!expiry_.empty() && expiry_.begin()->first <= now) {
-        auto it = entries_.find(expiry_.begin()->second);
+    expiry_.advance(now, [&](const Ipv6Addr& hoa, uint64_t second) {
+        auto it = entries_.find(hoa);
+        // Skip what was refreshed, re-registered or removed since it was scheduled.
+        if (it == entries_.end() || it->second.binding.expires != second) return;
         gone.push_back(it->second.binding);
         remove(it);
-    }
+    });
     return gone;
 }
 

@@ -5,7 +5,6 @@
 #include <atomic>
 #include <cstdint>
 #include <optional>
-#include <set>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -15,6 +14,7 @@
 #include "binding.hpp"
 #include "binding_tables.hpp"
 #include "bu_decision.hpp"
+#include "expiry_wheel.hpp"
 
 namespace nemo::control {
 
@@ -66,7 +66,7 @@ private:
 
     dp::BindingTables& tables_;
     std::unordered_map<Ipv6Addr, BindingEntry, Ipv6Hash> entries_;
-    std::set<std::pair<uint64_t, Ipv6Addr>> expiry_; // (expires, hoa)
+    ExpiryWheel expiry_;
     std::vector<uint32_t> free_slots_;
     struct {
         std::atomic<std::size_t> total{0}, mobile_routers{0}, behind_nat{0}, prefixes{0};

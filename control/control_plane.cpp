@@ -34,6 +34,7 @@ std::unique_ptr<ControlPlane> ControlPlane::create(const Config& config, std::st
     dp::BindingTables::Params tp;
     tp.name = "nemo" + std::to_string(instances++);
     tp.capacity = config.binding_capacity;
+    tp.home_prefix = config.ha.home_prefix;
     auto tables = dp::BindingTables::create(tp, error);
     if (!tables) return nullptr;
     std::unique_ptr<ControlPlane> cp(new ControlPlane(config, std::move(tables)));

@@ -99,9 +99,9 @@ void SignalingEndpoint::handle_mobility(const Punted& in, const Ipv6Packet& ip, 
     arrival.protected_by_hoa_sa = in.sa_home_address && *in.sa_home_address == hoa;
 
     const BindingEntry* cur = cache_.find(hoa);
-    const std::optional<Binding> before = cur ? std::optional<Binding>(cur->binding) : std::nullopt;
+    const bool existed = cur != nullptr;
     BuDecision d = decide_binding_update(intake.bu, arrival, params_, provisioning_.find(hoa),
-                                         before ? &*before : nullptr, now);
+                                         cur ? &cur->binding : nullptr, now);
     std::string why;
     if (auto refused = cache_.apply(d, &why)) {
         // The tables could not take it: the binding stays as it was and the MR hears why.
@@ -112,7 +112,7 @@ void SignalingEndpoint::handle_mobility(const Punted& in, const Ipv6Packet& ip, 
         d.ba.flags = 0;
         d.ba.lifetime = 0;
     }
-    account(d, before ? &*before : nullptr, intake.bu.has(bu_flag::R));
+    account(d, existed, intake.bu.has(bu_flag::R));
     if (!d.send_ba) return;
 
     const Ipv6Addr& final_dst = d.route.rh2_home_address ? *d.route.rh2_home_address : d.route.dst;
@@ -124,12 +124,12 @@ void SignalingEndpoint::handle_mobility(const Punted& in, const Ipv6Packet& ip, 
     out.push_back(Outbound{std::move(pkt), d.route.via, d.route.v4_dst, d.route.v4_dst_port});
 }
 
-void SignalingEndpoint::account(const BuDecision& d, const Binding* before, bool router)
+void SignalingEndpoint::account(const BuDecision& d, bool existed, bool router)
 {
     switch (d.outcome) {
     case BuOutcome::accepted:
         stats_.inc(Counter::bus_accepted);
-        stats_.inc(before ? Counter::bindings_refreshed : Counter::bindings_created);
+        stats_.inc(existed ? Counter::bindings_refreshed : Counter::bindings_created);
         if (d.binding.mobile_router) stats_.inc(Counter::mr_requests_accepted);
         if (uses_ipv4(d.binding.coa.method)) {
             stats_.inc(Counter::v4_registrations);

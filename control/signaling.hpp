@@ -46,7 +46,7 @@ public:
 private:
     void handle_mobility(const Punted& in, const wire::Ipv6Packet& ip, uint64_t now, std::vector<Outbound>& out);
     void handle_icmpv6(const Punted& in, const wire::Ipv6Packet& ip, std::vector<Outbound>& out);
-    void account(const BuDecision& d, const Binding* before, bool router);
+    void account(const BuDecision& d, bool existed, bool router);
 
     const HaParams& params_;
     const ProvisioningStore& provisioning_;

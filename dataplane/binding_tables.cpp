@@ -97,6 +97,8 @@ std::unique_ptr<BindingTables> BindingTables::create(const Params& params, std::
     }
     t->up_ = make_hash(params.name + "_up", t->hash_entries(), sizeof(UpKey), t->rcu_, error);
     if (!t->up_) return nullptr;
+    t->home_ = make_hash(params.name + "_home", t->hash_entries(), 16, t->rcu_, error);
+    if (!t->home_) return nullptr;
     t->slots_.resize(params.capacity);
     return t;
 }
@@ -108,6 +110,7 @@ BindingTables::~BindingTables()
     for (rte_hash* h : down_)
         if (h) rte_hash_free(h);
     if (up_) rte_hash_free(up_);
+    if (home_) rte_hash_free(home_);
     rte_free(rcu_);
 }
 
@@ -128,10 +131,13 @@ void BindingTables::quiescent(unsigned reader_id) { rte_rcu_qsbr_quiescent(rcu_,
 
 const FastBinding* BindingTables::lookup_downstream(const Ipv6Addr& dst) const
 {
+    const bool on_home = !params_.home_prefix || params_.home_prefix->contains(dst);
+    void* data = nullptr;
+    if (on_home && rte_hash_lookup_data(home_, dst.bytes.data(), &data) >= 0) return static_cast<const FastBinding*>(data);
+    if (params_.home_prefix && on_home) return nullptr;
     const FastBinding* found = nullptr;
     for_each_length_desc(lengths_, [&](unsigned len) {
         const Key16 k = masked(dst, len);
-        void* data = nullptr;
         if (rte_hash_lookup_data(down_[len], &k, &data) >= 0) {
             found = static_cast<const FastBinding*>(data);
             return false;
@@ -150,6 +156,29 @@ void BindingTables::lookup_downstream_bulk(const Ipv6Addr* const* dsts, unsigned
     const void* key_ptrs[RTE_HASH_LOOKUP_BULK_MAX];
     uint8_t index[RTE_HASH_LOOKUP_BULK_MAX];
     void* data[RTE_HASH_LOOKUP_BULK_MAX];
+
+    // Home addresses: destinations on the home prefix (all of them when no home prefix is set).
+    uint64_t prefix_candidates = pending;
+    {
+        unsigned cnt = 0;
+        for (uint64_t p = pending; p; p &= p - 1) {
+            const unsigned i = static_cast<unsigned>(__builtin_ctzll(p));
+            if (params_.home_prefix && !params_.home_prefix->contains(*dsts[i])) continue;
+            if (params_.home_prefix) prefix_candidates &= ~(uint64_t{1} << i);
+            key_ptrs[cnt] = dsts[i]->bytes.data();
+            index[cnt++] = static_cast<uint8_t>(i);
+        }
+        uint64_t hits = 0;
+        if (cnt && rte_hash_lookup_bulk_data(home_, key_ptrs, cnt, &hits, data) > 0) {
+            for (uint64_t h = hits; h; h &= h - 1) {
+                const unsigned k = static_cast<unsigned>(__builtin_ctzll(h));
+                out[index[k]] = static_cast<const FastBinding*>(data[k]);
+                pending &= ~(uint64_t{1} << index[k]);
+            }
+        }
+    }
+    pending &= prefix_candidates;
+    if (!pending) return;
     for_each_length_desc(lengths_, [&](unsigned len) {
         unsigned cnt = 0;
         for (uint64_t p = pending; p; p &= p - 1) {
@@ -239,30 +268,40 @@ BindingTables::PublishError BindingTables::publish(uint32_t id, const Binding& b
         return PublishError::bad_slot;
     }
     Slot& s = slots_[id];
+    const bool had_hoa = s.rec != nullptr;
+    const bool same_hoa = had_hoa && s.hoa == b.hoa;
 
-    std::vector<Prefix6> keys{Prefix6{b.hoa, 128}};
+    std::vector<Prefix6> keys;
+    keys.reserve(b.prefixes.size());
     for (const Prefix6& p : b.prefixes)
         if (std::find(keys.begin(), keys.end(), p) == keys.end()) keys.push_back(p);
     const bool has_up = uses_ipv4(b.coa.method);
     const UpKey up = up_key(b.coa.peer, b.coa.method, b.coa.peer_port);
-
-    // Refuse keys that another slot owns before touching anything.
-    for (const Prefix6& k : keys) {
-        if (!down_[k.len]) continue;
-        const Key16 kk = masked(k.addr, k.len);
+    const bool same_up = s.has_up && has_up && std::memcmp(&s.up, &up, sizeof up) == 0;
+    auto in_old = [&](const Prefix6& k) { return std::find(s.keys.begin(), s.keys.end(), k) != s.keys.end(); };
+    auto owned_by_other = [&](rte_hash* h, const void* key) {
         void* data = nullptr;
-        if (rte_hash_lookup_data(down_[k.len], &kk, &data) >= 0 && static_cast<FastBinding*>(data)->id != id) {
+        return h && rte_hash_lookup_data(h, key, &data) >= 0 && static_cast<FastBinding*>(data)->id != id;
+    };
+
+    // Refuse keys that another slot owns before touching anything. Keys this slot already holds are
+    // its own: a refresh checks nothing.
+    if (!same_hoa && owned_by_other(home_, b.hoa.bytes.data())) {
+        *error = b.hoa.str() + " already has another binding";
+        return PublishError::conflict;
+    }
+    for (const Prefix6& k : keys) {
+        if (in_old(k)) continue;
+        const Key16 kk = masked(k.addr, k.len);
+        if (owned_by_other(down_[k.len], &kk)) {
             *error = k.str() + " is already forwarded to another binding";
             return PublishError::conflict;
         }
     }
-    if (has_up) {
-        void* data = nullptr;
-        if (rte_hash_lookup_data(up_, &up, &data) >= 0 && static_cast<FastBinding*>(data)->id != id) {
-            *error = "tunnel endpoint " + b.coa.peer.str() + ":" + std::to_string(b.coa.peer_port) +
-                     " is already used by another binding";
-            return PublishError::conflict;
-        }
+    if (has_up && !same_up && owned_by_other(up_, &up)) {
+        *error = "tunnel endpoint " + b.coa.peer.str() + ":" + std::to_string(b.coa.peer_port) +
+                 " is already used by another binding";
+        return PublishError::conflict;
     }
 
     auto* rec = new FastBinding;
@@ -276,8 +315,9 @@ BindingTables::PublishError BindingTables::publish(uint32_t id, const Binding& b
     rec->coa6 = b.coa.v6;
     rec->seal = FastBinding::seal_of(id, rec->generation);
 
-    auto in_old = [&](const Prefix6& k) { return std::find(s.keys.begin(), s.keys.end(), k) != s.keys.end(); };
-    std::vector<Prefix6> added; // keys written so far, to undo on failure
+    // Every key is re-pointed at the new record; on failure, what was written so far is undone.
+    std::vector<Prefix6> added;
+    bool hoa_added = false;
     auto undo = [&]() {
         for (const Prefix6& k : added) {
             const Key16 kk = masked(k.addr, k.len);
@@ -288,8 +328,18 @@ BindingTables::PublishError BindingTables::publish(uint32_t id, const Binding& b
                 count_length(k.len, -1);
             }
         }
+        if (hoa_added) {
+            if (same_hoa) rte_hash_add_key_data(home_, b.hoa.bytes.data(), s.rec);
+            else rte_hash_del_key(home_, b.hoa.bytes.data());
+        }
         retire(rec); // readers may have seen it
     };
+    if (rte_hash_add_key_data(home_, b.hoa.bytes.data(), rec) != 0) {
+        *error = "home address table is full";
+        undo();
+        return PublishError::full;
+    }
+    hoa_added = true;
     for (const Prefix6& k : keys) {
         rte_hash* t = table_for(k.len, error);
         const Key16 kk = masked(k.addr, k.len);
@@ -308,17 +358,19 @@ BindingTables::PublishError BindingTables::publish(uint32_t id, const Binding& b
     }
 
     // Withdraw what the slot no longer covers.
+    if (had_hoa && !same_hoa) rte_hash_del_key(home_, s.hoa.bytes.data());
     for (const Prefix6& k : s.keys) {
         if (std::find(keys.begin(), keys.end(), k) != keys.end()) continue;
         const Key16 kk = masked(k.addr, k.len);
         rte_hash_del_key(down_[k.len], &kk);
         count_length(k.len, -1);
     }
-    if (s.has_up && (!has_up || std::memcmp(&s.up, &up, sizeof up) != 0)) rte_hash_del_key(up_, &s.up);
+    if (s.has_up && !same_up) rte_hash_del_key(up_, &s.up);
 
     if (!s.rec) ++published_count_;
     retire(s.rec);
     s.rec = rec;
+    s.hoa = b.hoa;
     s.keys = std::move(keys);
     s.has_up = has_up;
     s.up = up;
@@ -329,6 +381,7 @@ void BindingTables::withdraw(uint32_t id)
 {
     if (id >= slots_.size() || !slots_[id].rec) return;
     Slot& s = slots_[id];
+    rte_hash_del_key(home_, s.hoa.bytes.data());
     for (const Prefix6& k : s.keys) {
         const Key16 kk = masked(k.addr, k.len);
         rte_hash_del_key(down_[k.len], &kk);

@@ -1,8 +1,10 @@
 // The binding tables the workers read and the control thread writes (DESIGN.md "Threads and tables").
 //
-// Downstream: IPv6 destination -> binding, longest prefix wins, as one rte_hash per prefix length in use
-// (the home address is a /128). Upstream: (tunnel far end, method, UDP port) -> binding; the inner source
-// is then checked by looking it up downstream and requiring the same binding.
+// Downstream: IPv6 destination -> binding. Home addresses have a hash of their own, consulted only for
+// destinations on the home prefix (home addresses are there, mobile network prefixes never are: the BU
+// decision refuses both otherwise); mobile network prefixes have one rte_hash per prefix length in use,
+// longest prefix first. Upstream: (tunnel far end, method, UDP port) -> binding; the inner source is then
+// checked by looking it up downstream and requiring the same binding.
 //
 // Readers never lock: the hashes are lock-free (RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF) and bound to an
 // rte_rcu_qsbr variable; each reader reports a quiescent state once per loop turn. A published record is
@@ -14,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +52,9 @@ public:
         std::string name = "nemo";  // prefix of the rte_hash names (unique per process)
         uint32_t capacity = 65536;  // bindings; also the size of each per-length prefix table
         uint32_t max_readers = 64;  // RCU reader slots (worker lcores, test threads)
+        // Destinations on it are looked up among home addresses only, others among prefixes only.
+        // Unset: both, home addresses first.
+        std::optional<Prefix6> home_prefix;
     };
     // Null on failure, with the reason in *error.
     static std::unique_ptr<BindingTables> create(const Params& params, std::string* error);
@@ -92,7 +98,8 @@ private:
     };
     struct Slot {
         FastBinding* rec = nullptr;
-        std::vector<Prefix6> keys; // the /128 HoA first, then prefixes
+        Ipv6Addr hoa;
+        std::vector<Prefix6> keys; // mobile network prefixes
         bool has_up = false;
         UpKey up{};
     };
@@ -111,7 +118,8 @@ private:
 
     Params params_;
     rte_rcu_qsbr* rcu_ = nullptr;
-    std::array<rte_hash*, 129> down_{};     // per prefix length; created on first use, kept
+    std::array<rte_hash*, 129> down_{};     // mobile network prefixes per length; created on first use
+    rte_hash* home_ = nullptr;               // home addresses
     rte_hash* up_ = nullptr;
     std::array<std::atomic<uint64_t>, 3> lengths_{}; // bit L: table L has keys (readers skip the rest)
     std::array<uint32_t, 129> length_keys_{};        // writer's count of keys per length

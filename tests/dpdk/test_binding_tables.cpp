@@ -4,6 +4,7 @@
 #include <sched.h>
 
 #include <atomic>
+#include <optional>
 #include <chrono>
 #include <random>
 #include <thread>
@@ -18,10 +19,11 @@ namespace {
 
 std::atomic<int> table_counter{0};
 
-std::unique_ptr<BindingTables> make_tables(uint32_t capacity = 1024)
+std::unique_ptr<BindingTables> make_tables(uint32_t capacity = 1024, std::optional<Prefix6> home = std::nullopt)
 {
     std::string err;
     BindingTables::Params p;
+    p.home_prefix = home;
     p.name = "t" + std::to_string(table_counter++);
     p.capacity = capacity;
     p.max_readers = 8;
@@ -101,6 +103,25 @@ TEST(BindingTables, PublishLookupWithdraw)
     EXPECT_EQ(t->lookup_upstream(Ipv4Addr{0x0A000003u}, TunnelMethod::ipip, 0), nullptr);
     EXPECT_EQ(t->published(), 0u);
     EXPECT_EQ(t->reclaim(), 0u) << "no readers registered: everything is reclaimable";
+}
+
+TEST(BindingTables, HomePrefixSplitsTheLookup)
+{
+    auto t = make_tables(1024, *Prefix6::parse("2001:db8:1::/64"));
+    std::string err;
+    ASSERT_EQ(t->publish(9, binding_v4(9), &err), BindingTables::PublishError::none) << err;
+    EXPECT_EQ(t->lookup_downstream(hoa_of(9))->id, 9u);
+    EXPECT_EQ(t->lookup_downstream(inside(mnp_of(9)))->id, 9u);
+    EXPECT_EQ(t->lookup_downstream(*Ipv6Addr::parse("2001:db8:1::9999")), nullptr);
+    const Ipv6Addr a = hoa_of(9), b = inside(mnp_of(9)), c = *Ipv6Addr::parse("2001:db8:1::9999");
+    const Ipv6Addr* dsts[] = {&a, &b, &c};
+    const FastBinding* out[3];
+    t->lookup_downstream_bulk(dsts, 3, out);
+    EXPECT_EQ(out[0]->id, 9u);
+    EXPECT_EQ(out[1]->id, 9u);
+    EXPECT_EQ(out[2], nullptr);
+    // A home address moving to another slot is a conflict while the first slot holds it.
+    EXPECT_EQ(t->publish(10, binding_v4(9), &err), BindingTables::PublishError::conflict);
 }
 
 TEST(BindingTables, LongestPrefixWins)

@@ -1,0 +1,310 @@
+// Control-plane benchmarks on one thread (needs EAL; run it as documented in bench/README.md):
+//   BM_BuToBa/N        a BU packet in, decision, binding cache and tables updated, BA packet out,
+//                      with N mobile routers provisioned (and as many bindings built up as it runs)
+//   BM_DecisionOnly/N  the pure decide_binding_update() alone, as the baseline of the same run
+//   BM_DownstreamBulk/N, BM_UpstreamBulk/N  bursts of 32 lookups in tables holding N bindings
+//   BM_TableMemory/N   bytes per binding (tables + records + cache entry), reported as a counter
+#include <benchmark/benchmark.h>
+#include <malloc.h>
+#include <rte_eal.h>
+#include <rte_malloc.h>
+
+#include <cstring>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bu_decision.hpp"
+#include "control_plane.hpp"
+#include "ipv6.hpp"
+#include "mobility_header.hpp"
+#include "proto.hpp"
+
+using namespace nemo;
+using namespace nemo::wire;
+using namespace nemo::control;
+
+namespace {
+
+const Ipv6Addr kHa6 = *Ipv6Addr::parse("2001:db8:1::1");
+const Prefix6 kHome = *Prefix6::parse("2001:db8:1::/64");
+
+Ipv6Addr hoa_of(uint32_t i)
+{
+    Ipv6Addr a = kHome.addr;
+    a.bytes[12] = static_cast<uint8_t>(i >> 24);
+    a.bytes[13] = static_cast<uint8_t>(i >> 16);
+    a.bytes[14] = static_cast<uint8_t>(i >> 8);
+    a.bytes[15] = static_cast<uint8_t>(i + 1);
+    return a;
+}
+
+Prefix6 mnp_of(uint32_t i)
+{
+    Ipv6Addr a = *Ipv6Addr::parse("2001:db8::");
+    a.bytes[1] = static_cast<uint8_t>(0xB8 + (i >> 24));
+    a.bytes[2] = static_cast<uint8_t>(0x10 | ((i >> 16) & 0xFF));
+    a.bytes[4] = static_cast<uint8_t>(i >> 8);
+    a.bytes[5] = static_cast<uint8_t>(i);
+    return Prefix6::make(a, 48);
+}
+
+Ipv4Addr coa_of(uint32_t i) { return Ipv4Addr{0x0A000000u + i}; }
+
+// One control plane per size, built once: provisioning N routers is not what is measured.
+ControlPlane& control_plane(uint32_t n)
+{
+    static std::map<uint32_t, std::unique_ptr<ControlPlane>> planes;
+    auto& cp = planes[n];
+    if (!cp) {
+        Config c;
+        c.ha.home_prefix = kHome;
+        c.ha.ipv6_addresses = {kHa6};
+        c.ha.allow_unprotected_signaling = true;
+        c.binding_capacity = n;
+        c.origin = "bench";
+        std::string err;
+        cp = ControlPlane::create(c, &err);
+        if (!cp) throw std::runtime_error(err);
+        for (uint32_t i = 0; i < n; ++i) {
+            MrProvision mr;
+            mr.hoa = hoa_of(i);
+            mr.prefixes = {mnp_of(i)};
+            if (auto e = cp->provisioning().add(mr)) throw std::runtime_error(*e);
+        }
+    }
+    return *cp;
+}
+
+// The inner IPv6 packet of a v4 BU (IPv4 CoA option, I, one MNP) from router i.
+std::vector<uint8_t> bu_packet(uint32_t i, uint16_t seq)
+{
+    BindingUpdate bu;
+    bu.seq = seq;
+    bu.flags = bu_flag::A | bu_flag::H | bu_flag::R;
+    bu.lifetime = 150;
+    bu.options.ipv4_coa = Ipv4CoaOption{v4flag::I, 0, coa_of(i)};
+    bu.options.add_prefix(mnp_of(i));
+    std::vector<uint8_t> p(256);
+    auto len = build_binding_update(std::span(p).subspan(40), bu, hoa_of(i), kHa6);
+    write_ipv6_header(p.data(), Ipv6Header{0, 0, static_cast<uint16_t>(*len), ipproto::mobility, 64, hoa_of(i), kHa6});
+    p.resize(40 + *len);
+    return p;
+}
+
+void BM_BuToBa(benchmark::State& state)
+{
+    const auto n = static_cast<uint32_t>(state.range(0));
+    ControlPlane& cp = control_plane(n);
+    std::mt19937 rng(7);
+    // Sequence numbers live as long as the control plane: Google Benchmark calls this more than once.
+    static std::map<uint32_t, std::vector<uint16_t>> seqs;
+    std::vector<uint16_t>& seq = seqs[n];
+    seq.resize(n, 0);
+    std::vector<Outbound> out;
+    out.reserve(4);
+    uint64_t accepted_before = cp.stats().get(Counter::bus_accepted);
+    // Packets are prepared outside the timed region in batches: building the BU is the MR's work.
+    constexpr std::size_t kBatch = 1024;
+    std::vector<std::vector<uint8_t>> batch(kBatch);
+    std::vector<uint32_t> who(kBatch);
+    std::size_t next = kBatch;
+    for (auto _ : state) {
+        if (next == kBatch) {
+            state.PauseTiming();
+            for (std::size_t k = 0; k < kBatch; ++k) {
+                who[k] = static_cast<uint32_t>(rng() % n);
+                batch[k] = bu_packet(who[k], ++seq[who[k]]);
+            }
+            next = 0;
+            state.ResumeTiming();
+        }
+        Punted p;
+        p.via = TunnelMethod::ipip;
+        p.outer_src = coa_of(who[next]);
+        p.ipv6 = batch[next++];
+        out.clear();
+        cp.handle_signal(p, 1000, out);
+        benchmark::DoNotOptimize(out.data());
+    }
+    state.SetItemsProcessed(state.iterations());
+    const uint64_t accepted = cp.stats().get(Counter::bus_accepted) - accepted_before;
+    state.counters["accepted_ratio"] = static_cast<double>(accepted) / static_cast<double>(state.iterations());
+    state.counters["bindings"] = static_cast<double>(cp.cache().size());
+}
+BENCHMARK(BM_BuToBa)->Arg(1000)->Arg(1000000)->Unit(benchmark::kNanosecond);
+
+void BM_DecisionOnly(benchmark::State& state)
+{
+    const auto n = static_cast<uint32_t>(state.range(0));
+    ControlPlane& cp = control_plane(n);
+    std::mt19937 rng(9);
+    const HaParams& params = cp.config().ha;
+    BuArrival a;
+    a.via = TunnelMethod::ipip;
+    a.dst = kHa6;
+    a.protected_by_hoa_sa = true;
+    BindingUpdate bu;
+    bu.flags = bu_flag::A | bu_flag::H | bu_flag::R;
+    bu.lifetime = 150;
+    uint16_t seq = 0;
+    for (auto _ : state) {
+        const auto i = static_cast<uint32_t>(rng() % n);
+        a.src = hoa_of(i);
+        a.outer_src = coa_of(i);
+        bu.seq = ++seq;
+        bu.options.ipv4_coa = Ipv4CoaOption{v4flag::I, 0, coa_of(i)};
+        bu.options.mnp_count = 0;
+        bu.options.add_prefix(mnp_of(i));
+        const MrProvision* mr = cp.provisioning().find(a.src);
+        auto d = decide_binding_update(bu, a, params, mr, nullptr, 1000);
+        benchmark::DoNotOptimize(d);
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_DecisionOnly)->Arg(1000)->Arg(1000000);
+
+// Tables with n bindings published directly (no signaling), shared by the lookup benchmarks.
+dp::BindingTables& tables_with(uint32_t n)
+{
+    static std::map<uint32_t, std::unique_ptr<dp::BindingTables>> all;
+    auto& t = all[n];
+    if (!t) {
+        std::string err;
+        dp::BindingTables::Params p;
+        p.name = "bench" + std::to_string(n);
+        p.capacity = n;
+        p.home_prefix = kHome;
+        t = dp::BindingTables::create(p, &err);
+        if (!t) throw std::runtime_error(err);
+        for (uint32_t i = 0; i < n; ++i) {
+            Binding b;
+            b.hoa = hoa_of(i);
+            b.coa.method = TunnelMethod::ipip;
+            b.coa.peer = coa_of(i);
+            b.prefixes = {mnp_of(i)};
+            if (t->publish(i, b, &err) != dp::BindingTables::PublishError::none) throw std::runtime_error(err);
+        }
+    }
+    return *t;
+}
+
+void BM_DownstreamBulk(benchmark::State& state)
+{
+    const auto n = static_cast<uint32_t>(state.range(0));
+    dp::BindingTables& t = tables_with(n);
+    // A large pool of destinations inside random mobile network prefixes, walked in order.
+    std::mt19937 rng(3);
+    std::vector<Ipv6Addr> dsts(1 << 16);
+    for (auto& d : dsts) {
+        d = mnp_of(static_cast<uint32_t>(rng() % n)).addr;
+        d.bytes[15] = static_cast<uint8_t>(rng());
+    }
+    std::vector<const Ipv6Addr*> ptrs(dsts.size());
+    for (std::size_t i = 0; i < dsts.size(); ++i) ptrs[i] = &dsts[i];
+    const dp::FastBinding* out[32];
+    std::size_t pos = 0, hits = 0;
+    for (auto _ : state) {
+        t.lookup_downstream_bulk(&ptrs[pos], 32, out);
+        for (auto* r : out) hits += r != nullptr;
+        pos = (pos + 32) & (dsts.size() - 1);
+    }
+    state.SetItemsProcessed(state.iterations() * 32);
+    state.counters["hit_ratio"] = static_cast<double>(hits) / static_cast<double>(state.iterations() * 32);
+}
+BENCHMARK(BM_DownstreamBulk)->Arg(1000)->Arg(1000000);
+
+void BM_UpstreamBulk(benchmark::State& state)
+{
+    const auto n = static_cast<uint32_t>(state.range(0));
+    dp::BindingTables& t = tables_with(n);
+    std::mt19937 rng(5);
+    std::vector<Ipv4Addr> peers(1 << 16);
+    for (auto& p : peers) p = coa_of(static_cast<uint32_t>(rng() % n));
+    const dp::FastBinding* out[32];
+    std::size_t pos = 0, hits = 0;
+    for (auto _ : state) {
+        t.lookup_upstream_bulk(&peers[pos], nullptr, TunnelMethod::ipip, 32, out);
+        for (auto* r : out) hits += r != nullptr;
+        pos = (pos + 32) & (peers.size() - 1);
+    }
+    state.SetItemsProcessed(state.iterations() * 32);
+    state.counters["hit_ratio"] = static_cast<double>(hits) / static_cast<double>(state.iterations() * 32);
+}
+BENCHMARK(BM_UpstreamBulk)->Arg(1000)->Arg(1000000);
+
+// Memory that n bindings take: DPDK heap (hashes) plus C++ heap (records, cache entries), per binding.
+void BM_TableMemory(benchmark::State& state)
+{
+    const auto n = static_cast<uint32_t>(state.range(0));
+    for (auto _ : state) {
+        rte_malloc_socket_stats before{}, after{};
+        rte_malloc_get_socket_stats(0, &before);
+        const auto heap_before = mallinfo2().uordblks;
+        {
+            Config c;
+            c.ha.home_prefix = kHome;
+            c.ha.ipv6_addresses = {kHa6};
+            c.ha.allow_unprotected_signaling = true;
+            c.binding_capacity = n;
+            c.origin = "bench";
+            std::string err;
+            auto cp = ControlPlane::create(c, &err);
+            for (uint32_t i = 0; i < n; ++i) {
+                MrProvision mr;
+                mr.hoa = hoa_of(i);
+                mr.prefixes = {mnp_of(i)};
+                (void)cp->provisioning().add(mr);
+            }
+            const auto heap_prov = mallinfo2().uordblks;
+            std::vector<Outbound> out;
+            for (uint32_t i = 0; i < n; ++i) {
+                auto pkt = bu_packet(i, 1);
+                Punted p;
+                p.via = TunnelMethod::ipip;
+                p.outer_src = coa_of(i);
+                p.ipv6 = pkt;
+                out.clear();
+                cp->handle_signal(p, 1000, out);
+            }
+            rte_malloc_get_socket_stats(0, &after);
+            const auto heap_after = mallinfo2().uordblks;
+            state.counters["bytes_per_binding"] =
+                static_cast<double>((after.heap_allocsz_bytes - before.heap_allocsz_bytes) + (heap_after - heap_prov)) / n;
+            state.counters["dpdk_bytes_per_binding"] =
+                static_cast<double>(after.heap_allocsz_bytes - before.heap_allocsz_bytes) / n;
+            state.counters["provisioning_bytes_per_mr"] = static_cast<double>(heap_prov - heap_before) / n;
+            state.counters["bindings"] = static_cast<double>(cp->cache().size());
+        }
+    }
+}
+BENCHMARK(BM_TableMemory)->Arg(100000)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+} // namespace
+
+// EAL arguments: NEMO_EAL_ARGS (space separated) or, by default, the no-hugepage set this project's
+// machines need. With hugepages set up, e.g. NEMO_EAL_ARGS="-m 2048 --no-pci --no-shconf -l 0".
+int main(int argc, char** argv)
+{
+    std::vector<std::string> args = {"control_bench"};
+    const char* env = getenv("NEMO_EAL_ARGS");
+    std::string spec = env ? env : "--no-huge -m 4096 --no-pci --no-shconf -l 0";
+    spec += " --log-level=lib.eal:error";
+    for (std::size_t i = 0; i < spec.size();) {
+        const auto j = spec.find(' ', i);
+        const std::string w = spec.substr(i, j == std::string::npos ? std::string::npos : j - i);
+        if (!w.empty()) args.push_back(w);
+        if (j == std::string::npos) break;
+        i = j + 1;
+    }
+    std::vector<char*> eal;
+    for (auto& a : args) eal.push_back(a.data());
+    if (rte_eal_init(static_cast<int>(eal.size()), eal.data()) < 0) return 1;
+    benchmark::Initialize(&argc, argv);
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    rte_eal_cleanup();
+    return 0;
+}
