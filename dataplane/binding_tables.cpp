@@ -95,8 +95,6 @@ std::unique_ptr<BindingTables> BindingTables::create(const Params& params, std::
         *error = "cannot set up the RCU variable for " + std::to_string(params.max_readers) + " readers";
         return nullptr;
     }
-    t->up_ = make_hash(params.name + "_up", t->hash_entries(), sizeof(UpKey), t->rcu_, error);
-    if (!t->up_) return nullptr;
     t->home_ = make_hash(params.name + "_home", t->hash_entries(), 16, t->rcu_, error);
     if (!t->home_) return nullptr;
     t->slots_.resize(params.capacity);
@@ -109,7 +107,6 @@ BindingTables::~BindingTables()
     for (Retired& r : retired_) delete r.rec;
     for (rte_hash* h : down_)
         if (h) rte_hash_free(h);
-    if (up_) rte_hash_free(up_);
     if (home_) rte_hash_free(home_);
     rte_free(rcu_);
 }
@@ -199,34 +196,13 @@ void BindingTables::lookup_downstream_bulk(const Ipv6Addr* const* dsts, unsigned
     });
 }
 
-BindingTables::UpKey BindingTables::up_key(Ipv4Addr peer, TunnelMethod m, uint16_t port)
+void BindingTables::match_upstream_bulk(const Ipv6Addr* const* inner_srcs, const Ipv4Addr* outer_srcs,
+                                        const uint16_t* outer_sports, TunnelMethod via, unsigned n,
+                                        const FastBinding** out) const
 {
-    const bool udp = m == TunnelMethod::udp || m == TunnelMethod::esp_udp;
-    return UpKey{peer.value, udp ? port : uint16_t{0}, static_cast<uint8_t>(m), 0};
-}
-
-const FastBinding* BindingTables::lookup_upstream(Ipv4Addr peer, TunnelMethod method, uint16_t port) const
-{
-    const UpKey k = up_key(peer, method, port);
-    void* data = nullptr;
-    return rte_hash_lookup_data(up_, &k, &data) >= 0 ? static_cast<const FastBinding*>(data) : nullptr;
-}
-
-void BindingTables::lookup_upstream_bulk(const Ipv4Addr* peers, const uint16_t* ports, TunnelMethod method,
-                                         unsigned n, const FastBinding** out) const
-{
-    n = std::min(n, unsigned{RTE_HASH_LOOKUP_BULK_MAX});
-    UpKey keys[RTE_HASH_LOOKUP_BULK_MAX];
-    const void* key_ptrs[RTE_HASH_LOOKUP_BULK_MAX];
-    void* data[RTE_HASH_LOOKUP_BULK_MAX];
-    for (unsigned i = 0; i < n; ++i) {
-        keys[i] = up_key(peers[i], method, ports ? ports[i] : 0);
-        key_ptrs[i] = &keys[i];
-    }
-    uint64_t hits = 0;
-    if (n == 0 || rte_hash_lookup_bulk_data(up_, key_ptrs, n, &hits, data) < 0) hits = 0;
-    for (unsigned i = 0; i < n; ++i)
-        out[i] = (hits >> i) & 1 ? static_cast<const FastBinding*>(data[i]) : nullptr;
+    lookup_downstream_bulk(inner_srcs, n, out);
+    for (unsigned i = 0; i < n && i < RTE_HASH_LOOKUP_BULK_MAX; ++i)
+        if (out[i] && !came_through(*out[i], via, outer_srcs[i], outer_sports ? outer_sports[i] : 0)) out[i] = nullptr;
 }
 
 rte_hash* BindingTables::table_for(uint8_t len, std::string* error)
@@ -275,9 +251,6 @@ BindingTables::PublishError BindingTables::publish(uint32_t id, const Binding& b
     keys.reserve(b.prefixes.size());
     for (const Prefix6& p : b.prefixes)
         if (std::find(keys.begin(), keys.end(), p) == keys.end()) keys.push_back(p);
-    const bool has_up = uses_ipv4(b.coa.method);
-    const UpKey up = up_key(b.coa.peer, b.coa.method, b.coa.peer_port);
-    const bool same_up = s.has_up && has_up && std::memcmp(&s.up, &up, sizeof up) == 0;
     auto in_old = [&](const Prefix6& k) { return std::find(s.keys.begin(), s.keys.end(), k) != s.keys.end(); };
     auto owned_by_other = [&](rte_hash* h, const void* key) {
         void* data = nullptr;
@@ -297,11 +270,6 @@ BindingTables::PublishError BindingTables::publish(uint32_t id, const Binding& b
             *error = k.str() + " is already forwarded to another binding";
             return PublishError::conflict;
         }
-    }
-    if (has_up && !same_up && owned_by_other(up_, &up)) {
-        *error = "tunnel endpoint " + b.coa.peer.str() + ":" + std::to_string(b.coa.peer_port) +
-                 " is already used by another binding";
-        return PublishError::conflict;
     }
 
     auto* rec = new FastBinding;
@@ -351,11 +319,6 @@ BindingTables::PublishError BindingTables::publish(uint32_t id, const Binding& b
         added.push_back(k);
         if (!in_old(k)) count_length(k.len, +1);
     }
-    if (has_up && rte_hash_add_key_data(up_, &up, rec) != 0) {
-        *error = "tunnel endpoint table is full";
-        undo();
-        return PublishError::full;
-    }
 
     // Withdraw what the slot no longer covers.
     if (had_hoa && !same_hoa) rte_hash_del_key(home_, s.hoa.bytes.data());
@@ -365,15 +328,12 @@ BindingTables::PublishError BindingTables::publish(uint32_t id, const Binding& b
         rte_hash_del_key(down_[k.len], &kk);
         count_length(k.len, -1);
     }
-    if (s.has_up && !same_up) rte_hash_del_key(up_, &s.up);
 
     if (!s.rec) ++published_count_;
     retire(s.rec);
     s.rec = rec;
     s.hoa = b.hoa;
     s.keys = std::move(keys);
-    s.has_up = has_up;
-    s.up = up;
     return PublishError::none;
 }
 
@@ -387,7 +347,6 @@ void BindingTables::withdraw(uint32_t id)
         rte_hash_del_key(down_[k.len], &kk);
         count_length(k.len, -1);
     }
-    if (s.has_up) rte_hash_del_key(up_, &s.up);
     retire(s.rec);
     s = Slot{};
     --published_count_;

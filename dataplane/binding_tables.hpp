@@ -3,8 +3,10 @@
 // Downstream: IPv6 destination -> binding. Home addresses have a hash of their own, consulted only for
 // destinations on the home prefix (home addresses are there, mobile network prefixes never are: the BU
 // decision refuses both otherwise); mobile network prefixes have one rte_hash per prefix length in use,
-// longest prefix first. Upstream: (tunnel far end, method, UDP port) -> binding; the inner source is then
-// checked by looking it up downstream and requiring the same binding.
+// longest prefix first. Upstream needs no table of its own: the inner source is looked up the same way,
+// and the packet is accepted only when it came through that binding's tunnel (method, far end, port).
+// That is the whole anti-spoofing rule in one lookup, and it lets two bindings share a far end (two
+// routers behind one NAT on different ports, or one public address).
 //
 // Readers never lock: the hashes are lock-free (RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF) and bound to an
 // rte_rcu_qsbr variable; each reader reports a quiescent state once per loop turn. A published record is
@@ -71,14 +73,26 @@ public:
     const FastBinding* lookup_downstream(const Ipv6Addr& dst) const;
     // Up to 64 destinations; out[i] is null where nothing matches.
     void lookup_downstream_bulk(const Ipv6Addr* const* dsts, unsigned n, const FastBinding** out) const;
-    const FastBinding* lookup_upstream(Ipv4Addr peer, TunnelMethod method, uint16_t port) const;
-    void lookup_upstream_bulk(const Ipv4Addr* peers, const uint16_t* ports, TunnelMethod method, unsigned n,
-                              const FastBinding** out) const;
+    // The binding owning `inner_src`, if the packet came through its tunnel; null otherwise.
+    const FastBinding* match_upstream(const Ipv6Addr& inner_src, TunnelMethod via, Ipv4Addr outer_src,
+                                      uint16_t outer_sport) const
+    {
+        const FastBinding* b = lookup_downstream(inner_src);
+        return b && came_through(*b, via, outer_src, outer_sport) ? b : nullptr;
+    }
+    void match_upstream_bulk(const Ipv6Addr* const* inner_srcs, const Ipv4Addr* outer_srcs,
+                             const uint16_t* outer_sports, TunnelMethod via, unsigned n,
+                             const FastBinding** out) const;
+    static bool came_through(const FastBinding& b, TunnelMethod via, Ipv4Addr outer_src, uint16_t outer_sport)
+    {
+        if (b.method != via || b.peer != outer_src) return false;
+        return (via != TunnelMethod::udp && via != TunnelMethod::esp_udp) || b.peer_port == outer_sport;
+    }
 
     // ---- the writer (control thread only) ----
-    // Publishes binding `b` in slot `id` (< capacity): its HoA, its prefixes and, for IPv4 methods, its
-    // tunnel key. Replaces what the slot had. On failure (a key owned by another slot, a table full) the
-    // slot's previous state is left as it was and *error says why.
+    // Publishes binding `b` in slot `id` (< capacity): its HoA and its prefixes. Replaces what the slot
+    // had. On failure (a key owned by another slot, a table full) the slot's previous state is left as it
+    // was and *error says why.
     enum class PublishError : uint8_t { none, conflict, full, bad_slot };
     PublishError publish(uint32_t id, const Binding& b, std::string* error);
     void withdraw(uint32_t id);
@@ -90,18 +104,10 @@ public:
 private:
     explicit BindingTables(const Params& p) : params_(p) {}
 
-    struct UpKey {
-        uint32_t peer;
-        uint16_t port;
-        uint8_t method;
-        uint8_t pad;
-    };
     struct Slot {
         FastBinding* rec = nullptr;
         Ipv6Addr hoa;
         std::vector<Prefix6> keys; // mobile network prefixes
-        bool has_up = false;
-        UpKey up{};
     };
     struct Retired {
         uint64_t token;
@@ -111,7 +117,6 @@ private:
     rte_hash* table_for(uint8_t len, std::string* error);
     void count_length(uint8_t len, int delta);
     void retire(FastBinding* rec);
-    static UpKey up_key(Ipv4Addr peer, TunnelMethod m, uint16_t port);
     // Each hash gets headroom over the capacity: deleted keys keep their slot until a grace period has
     // passed, and a cuckoo table refuses inserts before it is completely full.
     uint32_t hash_entries() const { return params_.capacity + params_.capacity / 2 + 64; }
@@ -120,7 +125,6 @@ private:
     rte_rcu_qsbr* rcu_ = nullptr;
     std::array<rte_hash*, 129> down_{};     // mobile network prefixes per length; created on first use
     rte_hash* home_ = nullptr;               // home addresses
-    rte_hash* up_ = nullptr;
     std::array<std::atomic<uint64_t>, 3> lengths_{}; // bit L: table L has keys (readers skip the rest)
     std::array<uint32_t, 129> length_keys_{};        // writer's count of keys per length
     std::vector<Slot> slots_;

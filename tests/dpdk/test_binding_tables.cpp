@@ -93,14 +93,20 @@ TEST(BindingTables, PublishLookupWithdraw)
     EXPECT_EQ(r->peer.value, 0x0A000003u);
     EXPECT_EQ(t->lookup_downstream(inside(mnp_of(3))), r);
     EXPECT_EQ(t->lookup_downstream(inside(mnp_of(4))), nullptr);
-    EXPECT_EQ(t->lookup_upstream(Ipv4Addr{0x0A000003u}, TunnelMethod::ipip, 0), r);
-    EXPECT_EQ(t->lookup_upstream(Ipv4Addr{0x0A000003u}, TunnelMethod::gre, 0), nullptr);
+    EXPECT_EQ(t->match_upstream(inside(mnp_of(3)), TunnelMethod::ipip, Ipv4Addr{0x0A000003u}, 0), r);
+    EXPECT_EQ(t->match_upstream(hoa_of(3), TunnelMethod::ipip, Ipv4Addr{0x0A000003u}, 0), r);
+    EXPECT_EQ(t->match_upstream(inside(mnp_of(3)), TunnelMethod::gre, Ipv4Addr{0x0A000003u}, 0), nullptr)
+        << "another method";
+    EXPECT_EQ(t->match_upstream(inside(mnp_of(3)), TunnelMethod::ipip, Ipv4Addr{0x0A000004u}, 0), nullptr)
+        << "spoofed outer source";
+    EXPECT_EQ(t->match_upstream(inside(mnp_of(4)), TunnelMethod::ipip, Ipv4Addr{0x0A000003u}, 0), nullptr)
+        << "inner source outside the binding's prefixes";
     EXPECT_EQ(t->published(), 1u);
 
     t->withdraw(3);
     EXPECT_EQ(t->lookup_downstream(hoa_of(3)), nullptr);
     EXPECT_EQ(t->lookup_downstream(inside(mnp_of(3))), nullptr);
-    EXPECT_EQ(t->lookup_upstream(Ipv4Addr{0x0A000003u}, TunnelMethod::ipip, 0), nullptr);
+    EXPECT_EQ(t->match_upstream(inside(mnp_of(3)), TunnelMethod::ipip, Ipv4Addr{0x0A000003u}, 0), nullptr);
     EXPECT_EQ(t->published(), 0u);
     EXPECT_EQ(t->reclaim(), 0u) << "no readers registered: everything is reclaimable";
 }
@@ -168,9 +174,18 @@ TEST(BindingTables, UpdateRepointsAndWithdrawsStaleKeys)
     EXPECT_TRUE(second->behind_nat);
     EXPECT_EQ(t->lookup_downstream(inside(mnp_of(6, 64))), nullptr) << "dropped prefix withdrawn";
     EXPECT_EQ(t->lookup_downstream(inside(mnp_of(5))), second);
-    EXPECT_EQ(t->lookup_upstream(Ipv4Addr{0x0A000005u}, TunnelMethod::ipip, 0), nullptr) << "old tunnel key gone";
-    EXPECT_EQ(t->lookup_upstream(Ipv4Addr{0xCB007107}, TunnelMethod::udp, 40000), second);
-    EXPECT_EQ(t->lookup_upstream(Ipv4Addr{0xCB007107}, TunnelMethod::udp, 40001), nullptr);
+    EXPECT_EQ(t->match_upstream(hoa_of(5), TunnelMethod::ipip, Ipv4Addr{0x0A000005u}, 0), nullptr) << "old tunnel";
+    EXPECT_EQ(t->match_upstream(hoa_of(5), TunnelMethod::udp, Ipv4Addr{0xCB007107}, 40000), second);
+    EXPECT_EQ(t->match_upstream(hoa_of(5), TunnelMethod::udp, Ipv4Addr{0xCB007107}, 40001), nullptr) << "port";
+    const Ipv6Addr in5 = inside(mnp_of(5)), in6 = inside(mnp_of(6, 64));
+    const Ipv6Addr* srcs[] = {&in5, &in5, &in6};
+    const Ipv4Addr outer[] = {Ipv4Addr{0xCB007107}, Ipv4Addr{0xCB007107}, Ipv4Addr{0xCB007107}};
+    const uint16_t ports[] = {40000, 1, 40000};
+    const FastBinding* out[3];
+    t->match_upstream_bulk(srcs, outer, ports, TunnelMethod::udp, 3, out);
+    EXPECT_EQ(out[0], second);
+    EXPECT_EQ(out[1], nullptr);
+    EXPECT_EQ(out[2], nullptr);
     EXPECT_EQ(t->published(), 1u);
 }
 
@@ -185,9 +200,12 @@ TEST(BindingTables, ConflictsLeaveBothBindingsIntact)
     EXPECT_NE(err.find("already forwarded"), std::string::npos);
     EXPECT_EQ(t->lookup_downstream(inside(mnp_of(1)))->id, 1u);
     EXPECT_EQ(t->lookup_downstream(hoa_of(2)), nullptr);
+    // Two bindings may share a tunnel far end (one public address, two routers).
     Binding same_tunnel = binding_v4(3);
     same_tunnel.coa.peer = Ipv4Addr{0x0A000001u};
-    EXPECT_EQ(t->publish(3, same_tunnel, &err), BindingTables::PublishError::conflict);
+    EXPECT_EQ(t->publish(3, same_tunnel, &err), BindingTables::PublishError::none);
+    EXPECT_EQ(t->match_upstream(hoa_of(3), TunnelMethod::ipip, Ipv4Addr{0x0A000001u}, 0)->id, 3u);
+    EXPECT_EQ(t->match_upstream(hoa_of(1), TunnelMethod::ipip, Ipv4Addr{0x0A000001u}, 0)->id, 1u);
     EXPECT_EQ(t->publish(5000, binding_v4(4), &err), BindingTables::PublishError::bad_slot);
 }
 

@@ -125,7 +125,7 @@ TEST_F(SignalingTest, ScapyBuOverIpv4RegistersAndPublishes)
     const dp::FastBinding* rec = tables->lookup_downstream(*Ipv6Addr::parse("2001:db8:aaaa::99"));
     ASSERT_TRUE(rec);
     EXPECT_EQ(rec->peer, kCoa4);
-    EXPECT_EQ(tables->lookup_upstream(kCoa4, TunnelMethod::ipip, 0), rec);
+    EXPECT_EQ(tables->match_upstream(*Ipv6Addr::parse("2001:db8:bbbb:1::5"), TunnelMethod::ipip, kCoa4, 0), rec);
     EXPECT_EQ(stats.get(Counter::bus_received), 1u);
     EXPECT_EQ(stats.get(Counter::bus_accepted), 1u);
     EXPECT_EQ(stats.get(Counter::bindings_created), 1u);
@@ -145,7 +145,8 @@ TEST_F(SignalingTest, NatUdpRegistrationAnsweredToObservedPort)
     EXPECT_EQ(ba_of(out[0]).status, 0);
     EXPECT_TRUE(cache->find(kHoa)->binding.coa.behind_nat);
     EXPECT_EQ(stats.get(Counter::v4_nat_registrations), 1u);
-    EXPECT_TRUE(tables->lookup_upstream(*Ipv4Addr::parse("203.0.113.7"), TunnelMethod::udp, 40000));
+    EXPECT_TRUE(tables->match_upstream(kHoa, TunnelMethod::udp, *Ipv4Addr::parse("203.0.113.7"), 40000));
+    EXPECT_FALSE(tables->match_upstream(kHoa, TunnelMethod::udp, kCoa4, 5555)) << "the option's address is not the far end";
 }
 
 TEST_F(SignalingTest, MethodNotEnabledCounted144)
@@ -223,7 +224,7 @@ TEST_F(SignalingTest, ExpiryStopsForwarding)
     EXPECT_EQ(gone[0].hoa, kHoa);
     EXPECT_FALSE(cache->find(kHoa));
     EXPECT_FALSE(tables->lookup_downstream(*Ipv6Addr::parse("2001:db8:aaaa::99")));
-    EXPECT_FALSE(tables->lookup_upstream(kCoa4, TunnelMethod::ipip, 0));
+    EXPECT_FALSE(tables->match_upstream(kHoa, TunnelMethod::ipip, kCoa4, 0));
     EXPECT_EQ(cache->summary().total, 0u);
 }
 
