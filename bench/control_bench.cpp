@@ -54,11 +54,14 @@ Prefix6 mnp_of(uint32_t i)
 
 Ipv4Addr coa_of(uint32_t i) { return Ipv4Addr{0x0A000000u + i}; }
 
-// One control plane per size, built once: provisioning N routers is not what is measured.
+// Built once per size and kept for every benchmark of that size; freed before EAL is.
+std::map<uint32_t, std::unique_ptr<ControlPlane>> g_planes;
+std::map<uint32_t, std::unique_ptr<dp::BindingTables>> g_tables;
+
+// One control plane per size: provisioning N routers is not what is measured.
 ControlPlane& control_plane(uint32_t n)
 {
-    static std::map<uint32_t, std::unique_ptr<ControlPlane>> planes;
-    auto& cp = planes[n];
+    auto& cp = g_planes[n];
     if (!cp) {
         Config c;
         c.ha.home_prefix = kHome;
@@ -170,8 +173,7 @@ BENCHMARK(BM_DecisionOnly)->Arg(1000)->Arg(1000000);
 // Tables with n bindings published directly (no signaling), shared by the lookup benchmarks.
 dp::BindingTables& tables_with(uint32_t n)
 {
-    static std::map<uint32_t, std::unique_ptr<dp::BindingTables>> all;
-    auto& t = all[n];
+    auto& t = g_tables[n];
     if (!t) {
         std::string err;
         dp::BindingTables::Params p;
@@ -315,6 +317,8 @@ int main(int argc, char** argv)
     benchmark::Initialize(&argc, argv);
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
+    g_planes.clear();
+    g_tables.clear();
     rte_eal_cleanup();
     return 0;
 }

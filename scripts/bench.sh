@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs the micro-benchmarks on a release build and prints each figure with the baseline measured in the
+# same run. As root it reserves 2 MiB hugepages for the control-plane benchmark (and gives them back),
+# since production runs on hugepages; without them it falls back to --no-huge and says so.
+#
+#   sudo scripts/bench.sh [extra Google Benchmark flags]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+build=build-release
+[ -f "$build/build.ninja" ] || meson setup "$build" -Dbuildtype=release -Dtests=disabled >/dev/null
+ninja -C "$build" bench/wire_bench bench/control_bench >/dev/null
+
+echo "== wire formats (bench/wire_bench)"
+"$build/bench/wire_bench" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true "$@" | grep -E "median|^Bench|^---"
+
+pages_before=$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)
+restore() { [ -w /proc/sys/vm/nr_hugepages ] && echo "$pages_before" >/proc/sys/vm/nr_hugepages || true; }
+trap restore EXIT
+eal="--no-huge -m 4096 --no-pci --no-shconf -l 0"
+want=1536 # 3 GiB: a million bindings' tables plus their provisioning
+if [ "$(id -u)" -eq 0 ] && [ -w /proc/sys/vm/nr_hugepages ]; then
+  mkdir -p /dev/hugepages
+  mountpoint -q /dev/hugepages || mount -t hugetlbfs nodev /dev/hugepages
+  echo $((pages_before + want)) >/proc/sys/vm/nr_hugepages
+  if [ "$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)" -ge "$want" ]; then
+    eal="-m 3000 --no-pci --no-shconf -l 0"
+  fi
+fi
+echo "== control plane (bench/control_bench), EAL: $eal"
+NEMO_EAL_ARGS="$eal" "$build/bench/control_bench" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
+  --benchmark_min_time=1 "$@" | grep -E "median|^Bench|^---"
