@@ -1,0 +1,65 @@
+// What a home agent does with each frame it receives (DESIGN.md: the data plane executes, lib decides):
+// one pure function over the frame's bytes and the HA's addresses. The worker acts on the answer.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "addr.hpp"
+#include "tunnel_method.hpp"
+
+namespace nemo {
+
+enum class PacketClass : uint8_t {
+    drop,                // see `drop`
+    arp_request_for_us,  // answer in the worker
+    arp_to_control,      // replies and gratuitous ARP: neighbour learning in the control thread
+    nd_solicit,          // NS: answer when the target is ours, or a home address we defend
+    nd_to_control,       // NA: neighbour learning
+    signaling_v6,        // Mobility Header / DHAAD / MPS / ICMPv6 error to the HA, native IPv6: punt
+    downstream,          // IPv6 to forward: look up the destination's binding and encapsulate
+    tunneled,            // to the HA, carrying a tunnel of `method` (IPv4 ones, or IPv6-in-IPv6 from an
+                         // IPv6 care-of address): decapsulate, then check
+};
+
+enum class DropReason : uint8_t {
+    none,
+    malformed,          // a header that does not parse
+    not_for_us,         // IPv4 to another address, unknown ethertype
+    ipv4_fragment,      // outer IPv4 fragments (not reassembled)
+    unsupported_tunnel, // IPv4 to the HA that is no tunnel we speak (other protocol, other UDP port)
+    ttl_exceeded,       // IPv6 hop limit exhausted
+    ipv6_multicast,     // multicast we do not serve
+    icmpv4,             // ICMPv4 to the HA (not answered)
+    count_,
+};
+const char* drop_reason_name(DropReason r);
+
+struct ClassifyParams {
+    Ipv4Addr ha_ipv4;
+    std::span<const Ipv6Addr> ha_ipv6;   // the HA's own addresses
+    Ipv6Addr dhaad_anycast;              // the home subnet's home-agents anycast address
+    uint16_t udp_port = 4191;            // U method
+    uint16_t esp_udp_port = 4500;        // S+U method
+};
+
+struct Classified {
+    PacketClass cls = PacketClass::drop;
+    DropReason drop = DropReason::none;
+    TunnelMethod method = TunnelMethod::ipv6; // tunneled: how
+    uint16_t l3_offset = 0;                   // start of the IPv4 / IPv6 / ARP header
+    uint16_t inner_offset = 0;                // tunneled: where the inner packet (or ESP) starts
+    Ipv4Addr outer_src;                       // tunneled over IPv4
+    uint16_t outer_sport = 0;                 // tunneled over UDP
+    Ipv6Addr outer_src6;                      // tunneled IPv6-in-IPv6 (method ipv6)
+};
+
+// `frame` is an Ethernet frame (at most one VLAN tag). IPv4 header checksums are verified unless
+// `ipv4_checksum_checked` says the NIC did it.
+Classified classify_frame(std::span<const uint8_t> frame, const ClassifyParams& p, bool ipv4_checksum_checked = false);
+
+// The home-agents anycast address of a home prefix (RFC 2526: interface identifier fdff:ffff:ffff:fffe
+// for EUI-64 style prefixes).
+Ipv6Addr home_agents_anycast(const Prefix6& home_prefix);
+
+} // namespace nemo

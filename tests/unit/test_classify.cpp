@@ -1,0 +1,156 @@
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "classify.hpp"
+#include "ecn.hpp"
+#include "ethernet.hpp"
+#include "fixtures.hpp"
+#include "ipv4.hpp"
+#include "ipv6.hpp"
+#include "proto.hpp"
+
+using namespace nemo;
+using namespace nemo::wire;
+using nemo::test::scapy_packet;
+
+namespace {
+
+const Ipv6Addr kHa6 = *Ipv6Addr::parse("2001:db8:1::1");
+const std::vector<Ipv6Addr> kHaList = {kHa6};
+
+ClassifyParams params()
+{
+    ClassifyParams p;
+    p.ha_ipv4 = *Ipv4Addr::parse("192.0.2.1");
+    p.ha_ipv6 = kHaList;
+    p.dhaad_anycast = home_agents_anycast(*Prefix6::parse("2001:db8:1::/64"));
+    return p;
+}
+
+std::vector<uint8_t> ether(uint16_t type, const std::vector<uint8_t>& l3)
+{
+    std::vector<uint8_t> f(14);
+    write_ether_header(f.data(), MacAddr{{2, 0, 0, 0, 0, 1}}, MacAddr{{2, 0, 0, 0, 0, 2}}, type);
+    f.insert(f.end(), l3.begin(), l3.end());
+    return f;
+}
+
+Classified of(const std::string& fixture, uint16_t type)
+{
+    return classify_frame(ether(type, scapy_packet(fixture)), params());
+}
+
+} // namespace
+
+TEST(Classify, TunnelsToTheHa)
+{
+    auto ipip = of("bu_v4coa_ipip", ethertype::ipv4);
+    EXPECT_EQ(ipip.cls, PacketClass::tunneled);
+    EXPECT_EQ(ipip.method, TunnelMethod::ipip);
+    EXPECT_EQ(ipip.outer_src.str(), "198.51.100.10");
+    EXPECT_EQ(ipip.inner_offset, 14 + 20);
+
+    auto udp = of("bu_v4coa_udp_nat", ethertype::ipv4);
+    EXPECT_EQ(udp.cls, PacketClass::tunneled);
+    EXPECT_EQ(udp.method, TunnelMethod::udp);
+    EXPECT_EQ(udp.outer_sport, 40000);
+    EXPECT_EQ(udp.inner_offset, 14 + 20 + 8);
+
+    auto gre = of("bu_gre", ethertype::ipv4);
+    EXPECT_EQ(gre.method, TunnelMethod::gre);
+    EXPECT_EQ(gre.inner_offset, 14 + 20 + 16) << "checksum, key and sequence number";
+
+    auto esp = of("esp_null", ethertype::ipv4);
+    EXPECT_EQ(esp.method, TunnelMethod::esp);
+
+    auto opts = of("ipv4_options", ethertype::ipv4);
+    EXPECT_EQ(opts.inner_offset, 14 + 28);
+}
+
+TEST(Classify, Ipv4Drops)
+{
+    // UDP to port 4191 is the U tunnel whatever it carries: decapsulation judges the inner packet.
+    EXPECT_EQ(of("udp4", ethertype::ipv4).method, TunnelMethod::udp);
+    // To another address.
+    auto p = scapy_packet("bu_v4coa_ipip");
+    Ipv4Header h;
+    auto v4 = parse_ipv4(p);
+    h = v4->hdr;
+    h.dst = *Ipv4Addr::parse("192.0.2.99");
+    write_ipv4_header(p.data(), h);
+    EXPECT_EQ(classify_frame(ether(ethertype::ipv4, p), params()).drop, DropReason::not_for_us);
+    // A fragment.
+    h.dst = *Ipv4Addr::parse("192.0.2.1");
+    h.frag = kIpv4FlagMF;
+    write_ipv4_header(p.data(), h);
+    EXPECT_EQ(classify_frame(ether(ethertype::ipv4, p), params()).drop, DropReason::ipv4_fragment);
+    // A corrupted header checksum, unless the NIC checked it.
+    p[10] ^= 0xFF;
+    EXPECT_EQ(classify_frame(ether(ethertype::ipv4, p), params()).drop, DropReason::malformed);
+    EXPECT_EQ(classify_frame(ether(ethertype::ipv4, p), params(), true).drop, DropReason::ipv4_fragment);
+    EXPECT_EQ(classify_frame(ether(0x1234, p), params()).drop, DropReason::not_for_us);
+    EXPECT_EQ(classify_frame(std::vector<uint8_t>(10), params()).drop, DropReason::malformed);
+}
+
+TEST(Classify, Ipv6)
+{
+    EXPECT_EQ(of("bu_native_hao", ethertype::ipv6).cls, PacketClass::signaling_v6);
+    EXPECT_EQ(of("mps", ethertype::ipv6).cls, PacketClass::signaling_v6);
+    EXPECT_EQ(of("ns", ethertype::ipv6).cls, PacketClass::nd_solicit);
+    EXPECT_EQ(of("na", ethertype::ipv6).cls, PacketClass::nd_to_control);
+    // DHAAD to the home-agents anycast address.
+    EXPECT_EQ(home_agents_anycast(*Prefix6::parse("2001:db8:1::/64")).str(), "2001:db8:1:0:fdff:ffff:ffff:fffe");
+    EXPECT_EQ(of("dhaad_request", ethertype::ipv6).cls, PacketClass::signaling_v6) << "to the anycast address";
+    // Traffic for elsewhere goes downstream.
+    auto ptb = of("ptb", ethertype::ipv6);
+    EXPECT_EQ(ptb.cls, PacketClass::downstream);
+    auto chain = of("ipv6_ext_chain", ethertype::ipv6);
+    EXPECT_EQ(chain.cls, PacketClass::signaling_v6);
+}
+
+TEST(Classify, HopLimitAndMulticast)
+{
+    std::vector<uint8_t> p(40);
+    write_ipv6_header(p.data(), Ipv6Header{0, 0, 0, ipproto::no_next, 1, kHa6, *Ipv6Addr::parse("2001:db8:aaaa::1")});
+    EXPECT_EQ(classify_frame(ether(ethertype::ipv6, p), params()).drop, DropReason::ttl_exceeded);
+    write_ipv6_header(p.data(), Ipv6Header{0, 0, 0, ipproto::no_next, 9, kHa6, *Ipv6Addr::parse("ff0e::1")});
+    EXPECT_EQ(classify_frame(ether(ethertype::ipv6, p), params()).drop, DropReason::ipv6_multicast);
+}
+
+TEST(Classify, ReverseTunnelFromIpv6CareOf)
+{
+    std::vector<uint8_t> inner(40);
+    write_ipv6_header(inner.data(), Ipv6Header{0, 0, 0, ipproto::no_next, 9, *Ipv6Addr::parse("2001:db8:aaaa::1"),
+                                               *Ipv6Addr::parse("2001:db8:cccc::1")});
+    std::vector<uint8_t> outer(40);
+    write_ipv6_header(outer.data(), Ipv6Header{0, 0, 40, ipproto::ipv6, 64, *Ipv6Addr::parse("2001:db8:ffff::5"), kHa6});
+    outer.insert(outer.end(), inner.begin(), inner.end());
+    auto c = classify_frame(ether(ethertype::ipv6, outer), params());
+    EXPECT_EQ(c.cls, PacketClass::tunneled);
+    EXPECT_EQ(c.method, TunnelMethod::ipv6);
+    EXPECT_EQ(c.outer_src6.str(), "2001:db8:ffff::5");
+    EXPECT_EQ(c.inner_offset, 54);
+}
+
+TEST(Classify, Arp)
+{
+    auto req = of("arp_request", ethertype::arp);
+    EXPECT_EQ(req.cls, PacketClass::arp_request_for_us);
+    auto p = scapy_packet("arp_request");
+    p[27] = 99; // another target
+    EXPECT_EQ(classify_frame(ether(ethertype::arp, p), params()).cls, PacketClass::arp_to_control);
+}
+
+TEST(Ecn, Rfc6040)
+{
+    EXPECT_EQ(outer_tos_on_encap(0xB9), 0xB9) << "normal mode copies DSCP and ECN";
+    // Decapsulation table (RFC 6040 figure 4).
+    EXPECT_EQ(*inner_tc_on_decap(0xB8 | ecn::not_ect, ecn::not_ect), 0xB8 | ecn::not_ect);
+    EXPECT_EQ(*inner_tc_on_decap(0xB8 | ecn::ect0, ecn::ect0), 0xB8 | ecn::ect0);
+    EXPECT_EQ(*inner_tc_on_decap(0xB8 | ecn::ect0, ecn::ect1), 0xB8 | ecn::ect1);
+    EXPECT_EQ(*inner_tc_on_decap(0xB8 | ecn::ect1, ecn::ect0), 0xB8 | ecn::ect1);
+    EXPECT_EQ(*inner_tc_on_decap(0xB8 | ecn::ect0, ecn::ce), 0xB8 | ecn::ce);
+    EXPECT_EQ(*inner_tc_on_decap(0xB8 | ecn::ce, ecn::ect0), 0xB8 | ecn::ce);
+    EXPECT_FALSE(inner_tc_on_decap(0xB8 | ecn::not_ect, ecn::ce)) << "drop";
+}
