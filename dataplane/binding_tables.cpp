@@ -111,20 +111,20 @@ BindingTables::~BindingTables()
     rte_free(rcu_);
 }
 
-bool BindingTables::register_reader(unsigned reader_id)
+bool BindingTables::register_reader(unsigned reader_id) const
 {
     if (rte_rcu_qsbr_thread_register(rcu_, reader_id) != 0) return false;
     rte_rcu_qsbr_thread_online(rcu_, reader_id);
     return true;
 }
 
-void BindingTables::unregister_reader(unsigned reader_id)
+void BindingTables::unregister_reader(unsigned reader_id) const
 {
     rte_rcu_qsbr_thread_offline(rcu_, reader_id);
     rte_rcu_qsbr_thread_unregister(rcu_, reader_id);
 }
 
-void BindingTables::quiescent(unsigned reader_id) { rte_rcu_qsbr_quiescent(rcu_, reader_id); }
+void BindingTables::quiescent(unsigned reader_id) const { rte_rcu_qsbr_quiescent(rcu_, reader_id); }
 
 const FastBinding* BindingTables::lookup_downstream(const Ipv6Addr& dst) const
 {
@@ -277,6 +277,7 @@ BindingTables::PublishError BindingTables::publish(uint32_t id, const Binding& b
     rec->generation = ++generation_;
     rec->method = b.coa.method;
     rec->behind_nat = b.coa.behind_nat;
+    rec->proxy_nd = b.proxy_nd;
     rec->peer_port = b.coa.peer_port;
     rec->peer = b.coa.peer;
     rec->hoa = b.hoa;

@@ -36,6 +36,7 @@ struct alignas(64) FastBinding {
     uint32_t generation = 0; // bumps with every publish
     TunnelMethod method = TunnelMethod::ipv6;
     bool behind_nat = false;
+    bool proxy_nd = false;   // the HoA is defended on the home link (mobile hosts)
     uint16_t peer_port = 0;  // UDP methods: the MR's port as seen
     Ipv4Addr peer;           // IPv4 methods: the tunnel's far end as seen
     Ipv6Addr hoa;
@@ -66,9 +67,10 @@ public:
 
     // ---- readers ----
     rte_rcu_qsbr* rcu() const { return rcu_; }
-    bool register_reader(unsigned reader_id);   // then online; call from the reader thread
-    void unregister_reader(unsigned reader_id);
-    void quiescent(unsigned reader_id);         // once per loop turn
+    // RCU reader registration and reports touch only the RCU variable, not the tables: const.
+    bool register_reader(unsigned reader_id) const; // then online; call from the reader thread
+    void unregister_reader(unsigned reader_id) const;
+    void quiescent(unsigned reader_id) const;       // once per loop turn
 
     const FastBinding* lookup_downstream(const Ipv6Addr& dst) const;
     // Up to 64 destinations; out[i] is null where nothing matches.

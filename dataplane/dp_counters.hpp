@@ -1,0 +1,56 @@
+// Per-lcore data-plane counters: one cache-line-aligned block per worker, written only by it, summed
+// when someone asks (CLI, telemetry). Every dropped packet is counted under a named reason.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+#include "classify.hpp"
+#include "tunnel_method.hpp"
+
+namespace nemo::dp {
+
+#define NEMO_DP_COUNTERS(X)                                                                       \
+    X(rx, "packets received")                                                                     \
+    X(tx, "packets sent")                                                                         \
+    X(tx_full, "dropped: TX queue full")                                                          \
+    X(punted, "handed to the control thread")                                                     \
+    X(punt_full, "dropped: punt ring full")                                                       \
+    X(no_binding, "dropped: IPv6 destination without a binding")                                  \
+    X(spoofed, "dropped: inner source not the binding's, or not through its tunnel")              \
+    X(bad_inner, "dropped: decapsulated payload not a valid IPv6 packet")                        \
+    X(ecn_drop, "dropped: outer CE over a not-ECT inner packet (RFC 6040)")                       \
+    X(too_big, "dropped: larger than the tunnel MTU (Packet Too Big sent when not rate limited)") \
+    X(ptb_sent, "ICMPv6 Packet Too Big sent")                                                     \
+    X(no_neighbor, "dropped: next hop not resolved yet")                                          \
+    X(no_mbuf, "dropped: no mbuf for a reply")                                                    \
+    X(method_unavailable, "dropped: a tunnel method this build does not carry (ESP)")             \
+    X(arp_replies, "ARP replies sent")                                                            \
+    X(na_sent, "Neighbor Advertisements sent (own addresses and proxied home addresses)")
+
+enum class DpCounter : uint16_t {
+#define NEMO_DP_ENUM(id, help) id,
+    NEMO_DP_COUNTERS(NEMO_DP_ENUM)
+#undef NEMO_DP_ENUM
+        count_
+};
+inline constexpr std::size_t kDpCounterCount = static_cast<std::size_t>(DpCounter::count_);
+const char* dp_counter_name(DpCounter c);
+const char* dp_counter_help(DpCounter c);
+
+struct alignas(64) LcoreCounters {
+    std::array<std::atomic<uint64_t>, kDpCounterCount> c{};
+    std::array<std::atomic<uint64_t>, static_cast<std::size_t>(DropReason::count_)> classify_drops{};
+    std::array<std::atomic<uint64_t>, kTunnelMethodCount> encap{};
+    std::array<std::atomic<uint64_t>, kTunnelMethodCount> decap{};
+
+    // Single writer: a relaxed load and store, no locked instruction on the fast path.
+    static void bump(std::atomic<uint64_t>& a, uint64_t n = 1)
+    {
+        a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+    void inc(DpCounter k, uint64_t n = 1) { bump(c[static_cast<std::size_t>(k)], n); }
+};
+
+} // namespace nemo::dp

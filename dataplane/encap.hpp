@@ -1,0 +1,48 @@
+// Encapsulation of an IPv6 packet for each tunnel method, in place at the front of the mbuf
+// (rte_pktmbuf_prepend; no copy). The mbuf holds the IPv6 packet with no link header; on return it holds
+// the outer packet, still without a link header. One file per method: encap_ipip.cpp, encap_gre.cpp,
+// encap_udp.cpp, encap_ip6ip6.cpp; the IPv4 outer header they share is in encap_ipv4.cpp.
+#pragma once
+
+#include <cstdint>
+
+#include "addr.hpp"
+#include "tunnel_method.hpp"
+
+struct rte_mbuf;
+
+namespace nemo::dp {
+
+// The HA's own end of every tunnel.
+struct TunnelSelf {
+    Ipv4Addr ipv4;
+    Ipv6Addr ipv6;
+    uint16_t udp_port = 4191;
+};
+
+// The far end of one tunnel.
+struct TunnelPeer {
+    TunnelMethod method = TunnelMethod::ipv6;
+    Ipv4Addr v4;
+    uint16_t port = 0; // UDP methods
+    Ipv6Addr v6;       // method ipv6
+};
+
+// Bytes each method adds in front of the IPv6 packet.
+uint16_t encap_overhead(TunnelMethod m);
+
+bool encap_ipip(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer);
+bool encap_gre(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer);
+bool encap_udp(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer);
+bool encap_ip6ip6(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer);
+
+// Dispatches on peer.method. False when the method is not carried by this build (ESP) or the mbuf has
+// no headroom; the mbuf is then unchanged.
+bool encapsulate(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer);
+
+// Shared by the IPv4 methods: prepends the outer IPv4 header (DF set, DSCP and ECN copied from the
+// inner traffic class per RFC 6040 normal mode, checksum computed) for a payload already in front of
+// the IPv6 packet.
+bool prepend_outer_ipv4(rte_mbuf* m, const TunnelSelf& self, Ipv4Addr dst, uint8_t protocol, uint8_t inner_tc);
+
+} // namespace nemo::dp

@@ -1,0 +1,16 @@
+// The traffic class of the IPv6 packet at the front of an mbuf.
+#pragma once
+
+#include <rte_mbuf.h>
+
+#include <cstdint>
+
+namespace nemo::dp {
+
+inline uint8_t inner_traffic_class(const rte_mbuf* m)
+{
+    const auto* p = rte_pktmbuf_mtod(m, const uint8_t*);
+    return static_cast<uint8_t>(((p[0] & 0x0F) << 4) | (p[1] >> 4));
+}
+
+} // namespace nemo::dp

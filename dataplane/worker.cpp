@@ -1,0 +1,387 @@
+#include "worker.hpp"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "bytes.hpp"
+#include "ecn.hpp"
+#include "ethernet.hpp"
+#include "icmpv6.hpp"
+#include "ipv6.hpp"
+#include "proto.hpp"
+#include "punt.hpp"
+
+namespace nemo::dp {
+
+using namespace wire;
+
+namespace {
+constexpr uint16_t kBurst = 32;
+
+uint8_t* data(rte_mbuf* m) { return rte_pktmbuf_mtod(m, uint8_t*); }
+std::span<const uint8_t> bytes(rte_mbuf* m) { return {rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m)}; }
+} // namespace
+
+Worker::Worker(const WorkerConfig& cfg) : cfg_(cfg)
+{
+    classify_.ha_ipv4 = cfg_.self.ipv4;
+    classify_.ha_ipv6 = cfg_.ha_ipv6;
+    classify_.dhaad_anycast = cfg_.dhaad_anycast;
+    classify_.udp_port = cfg_.self.udp_port;
+    classify_.esp_udp_port = cfg_.esp_udp_port;
+    same_port_ = cfg_.access.port == cfg_.home.port;
+    ptb_tokens_ = cfg_.ptb_per_second;
+}
+
+int Worker::run(void* arg)
+{
+    auto* w = static_cast<Worker*>(arg);
+    if (!w->cfg_.tables->register_reader(w->cfg_.reader_id)) return -1;
+    while (!w->cfg_.stop->load(std::memory_order_relaxed)) w->poll();
+    w->cfg_.tables->unregister_reader(w->cfg_.reader_id);
+    return 0;
+}
+
+void Worker::poll()
+{
+    rte_mbuf* pkts[kBurst];
+    uint16_t n = rte_eth_rx_burst(cfg_.access.port, cfg_.access.queue, pkts, kBurst);
+    if (n) handle_burst(cfg_.access.port, pkts, n);
+    if (!same_port_) {
+        n = rte_eth_rx_burst(cfg_.home.port, cfg_.home.queue, pkts, kBurst);
+        if (n) handle_burst(cfg_.home.port, pkts, n);
+    }
+    flush();
+    cfg_.tables->quiescent(cfg_.reader_id);
+}
+
+void Worker::handle_burst(uint16_t from_port, rte_mbuf** pkts, uint16_t n)
+{
+    LcoreCounters& ctr = *cfg_.counters;
+    ctr.inc(DpCounter::rx, n);
+    rte_mbuf* down[kBurst];
+    uint16_t down_l3[kBurst];
+    uint16_t n_down = 0;
+    const PortSide& side = side_of(from_port);
+    for (uint16_t i = 0; i < n; ++i) {
+        rte_mbuf* m = pkts[i];
+        if (i + 3 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
+        if (m->nb_segs != 1) {
+            LcoreCounters::bump(ctr.classify_drops[static_cast<std::size_t>(DropReason::malformed)]);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        const bool cksum_good = (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
+        const Classified c = classify_frame(bytes(m), classify_, cksum_good);
+        switch (c.cls) {
+        case PacketClass::drop:
+            LcoreCounters::bump(ctr.classify_drops[static_cast<std::size_t>(c.drop)]);
+            rte_pktmbuf_free(m);
+            break;
+        case PacketClass::arp_request_for_us: answer_arp(m, c, side); break;
+        case PacketClass::arp_to_control: {
+            PuntMeta meta{PuntKind::arp, TunnelMethod::ipv6, from_port, 0, {}, MacAddr::from_bytes(data(m) + 6)};
+            punt(m, meta);
+            break;
+        }
+        case PacketClass::nd_solicit: answer_ns(m, c, side); break;
+        case PacketClass::nd_to_control: {
+            PuntMeta meta{PuntKind::nd, TunnelMethod::ipv6, from_port, 0, {}, MacAddr::from_bytes(data(m) + 6)};
+            punt(m, meta);
+            break;
+        }
+        case PacketClass::signaling_v6: {
+            PuntMeta meta{PuntKind::signaling, TunnelMethod::ipv6, from_port, 0, {}, MacAddr::from_bytes(data(m) + 6)};
+            rte_pktmbuf_adj(m, c.l3_offset);
+            punt(m, meta);
+            break;
+        }
+        case PacketClass::downstream:
+            m->port = from_port;
+            down_l3[n_down] = c.l3_offset;
+            down[n_down++] = m;
+            break;
+        case PacketClass::tunneled:
+            m->port = from_port;
+            upstream(m, c);
+            break;
+        }
+    }
+    if (n_down) downstream(down, down_l3, n_down);
+}
+
+void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
+{
+    LcoreCounters& ctr = *cfg_.counters;
+    Ipv6Addr dsts[kBurst];
+    const Ipv6Addr* ptrs[kBurst] = {};
+    for (uint16_t i = 0; i < n; ++i) {
+        std::memcpy(dsts[i].bytes.data(), data(pkts[i]) + l3[i] + 24, 16);
+        ptrs[i] = &dsts[i];
+    }
+    const FastBinding* recs[kBurst];
+    cfg_.tables->lookup_downstream_bulk(ptrs, n, recs);
+    for (uint16_t i = 0; i < n; ++i) {
+        rte_mbuf* m = pkts[i];
+        const FastBinding* b = recs[i];
+        if (!b) {
+            ctr.inc(DpCounter::no_binding);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        if (b->method == TunnelMethod::esp || b->method == TunnelMethod::esp_udp) {
+            ctr.inc(DpCounter::method_unavailable);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        const bool v4 = uses_ipv4(b->method);
+        const PortSide& out = v4 ? cfg_.access : cfg_.home;
+        uint8_t* ip = data(m) + l3[i];
+        const uint32_t ip_len = kIpv6HeaderLen + load_be16(ip + 4);
+        const uint16_t overhead = encap_overhead(b->method);
+        if (ip_len + overhead > out.mtu) {
+            ctr.inc(DpCounter::too_big);
+            send_packet_too_big(m, l3[i], out.mtu - overhead, side_of(m->port));
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        std::optional<MacAddr> mac = v4 ? cfg_.neighbors->lookup(out.gateway4 ? *out.gateway4 : b->peer)
+                                        : cfg_.neighbors->lookup(out.gateway6 ? *out.gateway6 : b->coa6);
+        if (!mac) {
+            if (v4) cfg_.neighbors->request(out.gateway4 ? *out.gateway4 : b->peer);
+            else cfg_.neighbors->request(out.gateway6 ? *out.gateway6 : b->coa6);
+            ctr.inc(DpCounter::no_neighbor);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        --ip[7]; // hop limit (classify refused those at 1)
+        rte_pktmbuf_adj(m, l3[i]);
+        // Trim link padding: the IPv6 payload length is the packet.
+        if (rte_pktmbuf_pkt_len(m) > ip_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - ip_len));
+        const TunnelPeer peer{b->method, b->peer, b->peer_port, b->coa6};
+        if (!encapsulate(m, cfg_.self, peer) || !to_link(m, out, v4 ? ethertype::ipv4 : ethertype::ipv6, *mac)) {
+            ctr.inc(DpCounter::no_mbuf);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        LcoreCounters::bump(ctr.encap[static_cast<std::size_t>(b->method)]);
+        queue_tx(out, m);
+    }
+}
+
+void Worker::upstream(rte_mbuf* m, const Classified& c)
+{
+    LcoreCounters& ctr = *cfg_.counters;
+    if (c.method == TunnelMethod::esp || c.method == TunnelMethod::esp_udp) {
+        ctr.inc(DpCounter::method_unavailable);
+        rte_pktmbuf_free(m);
+        return;
+    }
+    const uint8_t* outer = data(m) + c.l3_offset;
+    const uint8_t outer_tos = c.method == TunnelMethod::ipv6 ? static_cast<uint8_t>(((outer[0] & 0x0F) << 4) | (outer[1] >> 4))
+                                                             : outer[1];
+    const MacAddr src_mac = MacAddr::from_bytes(data(m) + 6);
+    rte_pktmbuf_adj(m, c.inner_offset);
+    auto inner = parse_ipv6(bytes(m));
+    if (!inner) {
+        ctr.inc(DpCounter::bad_inner);
+        rte_pktmbuf_free(m);
+        return;
+    }
+    const uint32_t ip_len = kIpv6HeaderLen + inner->hdr.payload_len;
+    if (rte_pktmbuf_pkt_len(m) > ip_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - ip_len));
+
+    const Ipv6Addr& dst = inner->hdr.dst;
+    if (std::find(cfg_.ha_ipv6.begin(), cfg_.ha_ipv6.end(), dst) != cfg_.ha_ipv6.end() || dst == cfg_.dhaad_anycast) {
+        PuntMeta meta{PuntKind::signaling, c.method, m->port, c.outer_sport, c.outer_src, src_mac};
+        punt(m, meta);
+        return;
+    }
+    const FastBinding* b = nullptr;
+    if (c.method == TunnelMethod::ipv6) {
+        b = cfg_.tables->lookup_downstream(inner->hdr.src);
+        if (b && (b->method != TunnelMethod::ipv6 || b->coa6 != c.outer_src6)) b = nullptr;
+    } else {
+        b = cfg_.tables->match_upstream(inner->hdr.src, c.method, c.outer_src, c.outer_sport);
+    }
+    if (!b) {
+        ctr.inc(DpCounter::spoofed);
+        rte_pktmbuf_free(m);
+        return;
+    }
+    uint8_t* ip = data(m);
+    auto tc = inner_tc_on_decap(inner->hdr.traffic_class, outer_tos);
+    if (!tc) {
+        ctr.inc(DpCounter::ecn_drop);
+        rte_pktmbuf_free(m);
+        return;
+    }
+    if (*tc != inner->hdr.traffic_class) {
+        ip[0] = static_cast<uint8_t>((ip[0] & 0xF0) | (*tc >> 4));
+        ip[1] = static_cast<uint8_t>((ip[1] & 0x0F) | (*tc << 4));
+    }
+    if (ip[7] <= 1) {
+        LcoreCounters::bump(ctr.classify_drops[static_cast<std::size_t>(DropReason::ttl_exceeded)]);
+        rte_pktmbuf_free(m);
+        return;
+    }
+    --ip[7];
+    const Ipv6Addr next = cfg_.home.gateway6 ? *cfg_.home.gateway6 : dst;
+    auto mac = cfg_.neighbors->lookup(next);
+    if (!mac) {
+        cfg_.neighbors->request(next);
+        ctr.inc(DpCounter::no_neighbor);
+        rte_pktmbuf_free(m);
+        return;
+    }
+    if (!to_link(m, cfg_.home, ethertype::ipv6, *mac)) {
+        ctr.inc(DpCounter::no_mbuf);
+        rte_pktmbuf_free(m);
+        return;
+    }
+    LcoreCounters::bump(ctr.decap[static_cast<std::size_t>(c.method)]);
+    queue_tx(cfg_.home, m);
+}
+
+void Worker::answer_arp(rte_mbuf* m, const Classified& c, const PortSide& side)
+{
+    uint8_t* l3 = data(m) + c.l3_offset;
+    auto req = parse_arp({l3, kArpLen});
+    ArpPacket reply{arp_op::reply, side.mac, cfg_.self.ipv4, req->sender_mac, req->sender_ip};
+    write_arp(l3, reply);
+    std::memcpy(data(m), req->sender_mac.bytes.data(), 6);
+    side.mac.to_bytes(data(m) + 6);
+    cfg_.counters->inc(DpCounter::arp_replies);
+    queue_tx(side, m);
+}
+
+void Worker::answer_ns(rte_mbuf* m, const Classified& c, const PortSide& side)
+{
+    uint8_t* l3 = data(m) + c.l3_offset;
+    const std::size_t l3_len = rte_pktmbuf_data_len(m) - c.l3_offset;
+    auto ip = parse_ipv6({l3, l3_len});
+    auto icmp = ip ? parse_icmpv6(ip->payload) : Result<Icmpv6View>(err(Errc::truncated, "icmpv6"));
+    auto ns = icmp && icmpv6_checksum_ok(*icmp, ip->hdr.src, ip->hdr.dst) && ip->hdr.hop_limit == 255
+                  ? parse_neighbor_solicit(*icmp)
+                  : Result<NeighborMessage>(err(Errc::bad_value, "ns"));
+    if (!ns) {
+        LcoreCounters::bump(cfg_.counters->classify_drops[static_cast<std::size_t>(DropReason::malformed)]);
+        rte_pktmbuf_free(m);
+        return;
+    }
+    const bool own = std::find(cfg_.ha_ipv6.begin(), cfg_.ha_ipv6.end(), ns->target) != cfg_.ha_ipv6.end();
+    bool proxied = false;
+    if (!own) {
+        // Draft section 8 / RFC 6275 10.4.1: defend a home address while its binding lives.
+        const FastBinding* b = cfg_.tables->lookup_downstream(ns->target);
+        proxied = b && b->proxy_nd && b->hoa == ns->target;
+    }
+    if (!own && !proxied) {
+        LcoreCounters::bump(cfg_.counters->classify_drops[static_cast<std::size_t>(DropReason::not_for_us)]);
+        rte_pktmbuf_free(m);
+        return;
+    }
+    const bool dad = ip->hdr.src.is_unspecified();
+    const Ipv6Addr dst = dad ? *Ipv6Addr::parse("ff02::1") : ip->hdr.src;
+    const Ipv6Addr src = own ? ns->target : cfg_.ha_ipv6.front();
+    const MacAddr dst_mac = dad ? MacAddr::ipv6_multicast(dst) : MacAddr::from_bytes(data(m) + 6);
+    NeighborMessage na{static_cast<uint8_t>((own ? na_flag::R | na_flag::O : 0) | (dad ? 0 : na_flag::S)), ns->target,
+                       side.mac};
+    // Rewrite in place: Ethernet, IPv6 header, then the advertisement.
+    const std::size_t need = c.l3_offset + kIpv6HeaderLen + 32;
+    if (rte_pktmbuf_data_len(m) < need && !rte_pktmbuf_append(m, static_cast<uint16_t>(need - rte_pktmbuf_data_len(m)))) {
+        rte_pktmbuf_free(m);
+        return;
+    }
+    if (rte_pktmbuf_data_len(m) > need) rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - need));
+    auto len = build_neighbor_advert({l3 + kIpv6HeaderLen, 32}, na, src, dst);
+    write_ipv6_header(l3, Ipv6Header{0, 0, static_cast<uint16_t>(*len), ipproto::icmpv6, 255, src, dst});
+    dst_mac.to_bytes(data(m));
+    side.mac.to_bytes(data(m) + 6);
+    cfg_.counters->inc(DpCounter::na_sent);
+    queue_tx(side, m);
+}
+
+void Worker::punt(rte_mbuf* m, const PuntMeta& meta)
+{
+    *punt_meta(m) = meta;
+    if (rte_ring_mp_enqueue(cfg_.punt, m) != 0) {
+        cfg_.counters->inc(DpCounter::punt_full);
+        rte_pktmbuf_free(m);
+        return;
+    }
+    cfg_.counters->inc(DpCounter::punted);
+}
+
+void Worker::send_packet_too_big(rte_mbuf* m, uint16_t l3, uint32_t mtu, const PortSide& side)
+{
+    // Token bucket, refilled once a second: an error storm must not become a reply storm.
+    const uint64_t now = rte_get_tsc_cycles(), hz = rte_get_tsc_hz();
+    if (now - ptb_last_tsc_ >= hz) {
+        ptb_tokens_ = cfg_.ptb_per_second;
+        ptb_last_tsc_ = now;
+    }
+    if (ptb_tokens_ == 0 || cfg_.ha_ipv6.empty()) return;
+    rte_mbuf* r = rte_pktmbuf_alloc(cfg_.pool);
+    if (!r) {
+        cfg_.counters->inc(DpCounter::no_mbuf);
+        return;
+    }
+    const uint8_t* frame = data(m);
+    const std::span<const uint8_t> invoking{frame + l3, static_cast<std::size_t>(rte_pktmbuf_data_len(m) - l3)};
+    const Ipv6Addr to = Ipv6Addr::from_bytes(frame + l3 + 8);
+    auto* out = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(r, kEtherHeaderLen + kIpv6MinMtu));
+    if (!out) {
+        rte_pktmbuf_free(r);
+        return;
+    }
+    auto len = build_packet_too_big({out + kEtherHeaderLen + kIpv6HeaderLen, kIpv6MinMtu - kIpv6HeaderLen}, mtu,
+                                    invoking, cfg_.ha_ipv6.front(), to);
+    if (!len) {
+        rte_pktmbuf_free(r);
+        return;
+    }
+    write_ipv6_header(out + kEtherHeaderLen, Ipv6Header{0, 0, static_cast<uint16_t>(*len), ipproto::icmpv6, 64,
+                                                        cfg_.ha_ipv6.front(), to});
+    write_ether_header(out, MacAddr::from_bytes(frame + 6), side.mac, ethertype::ipv6);
+    rte_pktmbuf_trim(r, static_cast<uint16_t>(kIpv6MinMtu - kIpv6HeaderLen - *len));
+    --ptb_tokens_;
+    cfg_.counters->inc(DpCounter::ptb_sent);
+    queue_tx(side, r);
+}
+
+bool Worker::to_link(rte_mbuf* m, const PortSide& side, uint16_t type, const MacAddr& dst)
+{
+    auto* eth = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kEtherHeaderLen));
+    if (!eth) return false;
+    write_ether_header(eth, dst, side.mac, type);
+    return true;
+}
+
+void Worker::queue_tx(const PortSide& side, rte_mbuf* m)
+{
+    TxBuf& b = &side == &cfg_.access ? tx_access_ : tx_home_;
+    if (b.n == sizeof b.pkts / sizeof b.pkts[0]) flush();
+    b.pkts[b.n++] = m;
+}
+
+void Worker::flush()
+{
+    for (auto [buf, side] : {std::pair{&tx_access_, &cfg_.access}, std::pair{&tx_home_, &cfg_.home}}) {
+        if (!buf->n) continue;
+        const uint16_t sent = rte_eth_tx_burst(side->port, side->queue, buf->pkts, buf->n);
+        cfg_.counters->inc(DpCounter::tx, sent);
+        if (sent < buf->n) {
+            cfg_.counters->inc(DpCounter::tx_full, buf->n - sent);
+            rte_pktmbuf_free_bulk(buf->pkts + sent, buf->n - sent);
+        }
+        buf->n = 0;
+    }
+}
+
+} // namespace nemo::dp

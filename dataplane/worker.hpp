@@ -1,0 +1,81 @@
+// The worker lcore: receive a burst from each port, classify every frame (lib/classify), then
+// decapsulate and check (upstream), look up and encapsulate (downstream), answer ARP and Neighbor
+// Solicitations, and punt signaling to the control thread. It only reads the tables.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "binding_tables.hpp"
+#include "classify.hpp"
+#include "dp_counters.hpp"
+#include "encap.hpp"
+#include "neighbors.hpp"
+#include "punt.hpp"
+
+struct rte_ring;
+struct rte_mempool;
+
+namespace nemo::dp {
+
+struct PortSide {
+    uint16_t port = 0;
+    uint16_t queue = 0;
+    MacAddr mac;
+    uint16_t mtu = 1500;
+    std::optional<Ipv4Addr> gateway4; // next hop for IPv4; unset: the destination is on link
+    std::optional<Ipv6Addr> gateway6;
+};
+
+struct WorkerConfig {
+    unsigned reader_id = 0; // RCU reader slot
+    PortSide access;        // IPv4 care-of side
+    PortSide home;          // IPv6 home link and core; may be the same port as access
+    const BindingTables* tables = nullptr;
+    const Neighbors* neighbors = nullptr;
+    rte_ring* punt = nullptr;
+    rte_mempool* pool = nullptr; // for Packet Too Big
+    TunnelSelf self;
+    std::vector<Ipv6Addr> ha_ipv6;
+    Ipv6Addr dhaad_anycast;
+    uint16_t esp_udp_port = 4500;
+    uint32_t ptb_per_second = 100; // rate limit of ICMPv6 Packet Too Big per worker
+    LcoreCounters* counters = nullptr;
+    const std::atomic<bool>* stop = nullptr;
+};
+
+class Worker {
+public:
+    explicit Worker(const WorkerConfig& cfg);
+    // One turn: a burst from each port, then a quiescent state report.
+    void poll();
+    // The lcore entry point: registers with RCU and polls until *stop.
+    static int run(void* worker);
+
+private:
+    void handle_burst(uint16_t from_port, struct rte_mbuf** pkts, uint16_t n);
+    void downstream(struct rte_mbuf** pkts, const uint16_t* l3_offsets, uint16_t n);
+    void upstream(struct rte_mbuf* m, const Classified& c);
+    void answer_arp(struct rte_mbuf* m, const Classified& c, const PortSide& side);
+    void answer_ns(struct rte_mbuf* m, const Classified& c, const PortSide& side);
+    void punt(struct rte_mbuf* m, const PuntMeta& meta);
+    void send_packet_too_big(struct rte_mbuf* m, uint16_t l3_offset, uint32_t mtu, const PortSide& side);
+    bool to_link(struct rte_mbuf* m, const PortSide& side, uint16_t ethertype, const MacAddr& dst);
+    void queue_tx(const PortSide& side, struct rte_mbuf* m);
+    void flush();
+    const PortSide& side_of(uint16_t port) const { return port == cfg_.access.port ? cfg_.access : cfg_.home; }
+
+    WorkerConfig cfg_;
+    ClassifyParams classify_;
+    bool same_port_;
+    struct TxBuf {
+        struct rte_mbuf* pkts[64];
+        uint16_t n = 0;
+    } tx_access_, tx_home_;
+    uint64_t ptb_tokens_ = 0;
+    uint64_t ptb_last_tsc_ = 0;
+};
+
+} // namespace nemo::dp
