@@ -269,6 +269,8 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
             j.field("bindings", uint64_t{s.total}).field("binding_capacity", uint64_t{cache_.capacity()});
             j.field("published_records", uint64_t{tables_->published()});
             j.field("provisioned", uint64_t{provisioning_.size()});
+            j.end_object().key("dataplane").begin_object();
+            for (const auto& [name, value] : extra_stats()) j.field(name, value);
             return {true, j.end_object().end_object().str()};
         }
         std::vector<std::vector<std::string>> rows = {{"COUNTER", "VALUE", "MEANING"}};
@@ -278,6 +280,7 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
         }
         rows.push_back({"bindings", std::to_string(s.total), "live bindings"});
         rows.push_back({"provisioned", std::to_string(provisioning_.size()), "mobile nodes provisioned"});
+        for (const auto& [name, value] : extra_stats()) rows.push_back({"dataplane." + name, std::to_string(value), ""});
         return {true, table(rows)};
     }
 

@@ -41,6 +41,15 @@ std::unique_ptr<CliServer> CliServer::open(const std::string& path, std::string*
     }
     addr.sun_family = AF_UNIX;
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    // The socket's directory is created when missing (e.g. /run/nemo-ha after a reboot).
+    if (const auto slash = path.rfind('/'); slash != std::string::npos && slash > 0) {
+        const std::string dir = path.substr(0, slash);
+        struct stat dst{};
+        if (::stat(dir.c_str(), &dst) != 0 && ::mkdir(dir.c_str(), 0750) != 0) {
+            *error = "cannot create " + dir + ": " + std::strerror(errno);
+            return nullptr;
+        }
+    }
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         *error = std::string("socket: ") + std::strerror(errno);

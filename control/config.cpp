@@ -84,7 +84,17 @@ po::options_description file_options()
         ("cli.socket", s(), "unix socket of the operator CLI (default /run/nemo-ha/cli.sock)")
         ("provisioning.file", s(), "file of mobile nodes, one 'mr' line each")
         ("provisioning.mr", m(), "HOA [router|host] [prefixes=P,...] [methods=M,...]")
-        ("eal.args", s(), "DPDK EAL arguments, space separated");
+        ("eal.args", s(), "DPDK EAL arguments, space separated")
+        ("access.port", s(), "DPDK port of the IPv4 access side, by name (e.g. net_af_packet0)")
+        ("access.mtu", s(), "MTU of the access side (default 1500)")
+        ("access.gateway", s(), "IPv4 next hop towards care-of addresses (default: on link)")
+        ("home.port", s(), "DPDK port of the IPv6 home link and core, by name (may be the access port)")
+        ("home.mtu", s(), "MTU of the home side (default 1500)")
+        ("home.gateway", s(), "IPv6 next hop towards the core (default: on link)")
+        ("dataplane.mbufs", s(), "packet buffers (default 8191)")
+        ("dataplane.ptb_per_second", s(), "ICMPv6 Packet Too Big per worker per second (default 100)")
+        ("neighbors.v4", m(), "static ARP entry: IPv4 MAC")
+        ("neighbors.v6", m(), "static neighbour entry: IPv6 MAC");
     return d;
 }
 
@@ -208,6 +218,43 @@ std::variant<Config, std::string> build(const po::variables_map& vm, const Where
         }
     }
     if (auto s = str("eal.args")) c.eal_args = split_words(*s, ' ');
+
+    for (auto [side, pc] : {std::pair{std::string("access"), &c.access}, std::pair{std::string("home"), &c.home}}) {
+        if (auto s = str((side + ".port").c_str())) pc->port = *s;
+        if (auto s = str((side + ".mtu").c_str()); s && !parse_number<uint16_t>(*s, pc->mtu, 1280, 9600))
+            return bad(side + ".mtu", "'" + *s + "' is not an MTU from 1280 to 9600");
+    }
+    if (auto s = str("access.gateway")) {
+        auto a = Ipv4Addr::parse(*s);
+        if (!a || a->is_unspecified() || a->is_multicast()) return bad("access.gateway", "'" + *s + "' is not a unicast IPv4 address");
+        c.access.gateway4 = *a;
+    }
+    if (auto s = str("home.gateway")) {
+        auto a = Ipv6Addr::parse(*s);
+        if (!a || a->is_multicast() || a->is_unspecified()) return bad("home.gateway", "'" + *s + "' is not a unicast IPv6 address");
+        c.home.gateway6 = *a;
+    }
+    if (auto s = str("dataplane.mbufs"); s && !parse_number<uint32_t>(*s, c.mbufs, 1023, 16'000'000))
+        return bad("dataplane.mbufs", "'" + *s + "' is not a number from 1023 to 16000000");
+    if (auto s = str("dataplane.ptb_per_second"); s && !parse_number<uint32_t>(*s, c.ptb_per_second, 0, 1'000'000))
+        return bad("dataplane.ptb_per_second", "'" + *s + "' is not a number from 0 to 1000000");
+    for (const char* fam : {"neighbors.v4", "neighbors.v6"}) {
+        if (!vm.count(fam)) continue;
+        const auto& entries = vm[fam].as<std::vector<std::string>>();
+        for (std::size_t i = 0; i < entries.size(); ++i) {
+            const auto w = split_words(entries[i], ' ');
+            auto mac = w.size() == 2 ? MacAddr::parse(w[1]) : std::nullopt;
+            if (fam[11] == '4') {
+                auto a = w.size() == 2 ? Ipv4Addr::parse(w[0]) : std::nullopt;
+                if (!a || !mac) return bad(fam, "'" + entries[i] + "' is not 'IPv4 MAC'", i);
+                c.neighbors4.emplace_back(*a, *mac);
+            } else {
+                auto a = w.size() == 2 ? Ipv6Addr::parse(w[0]) : std::nullopt;
+                if (!a || !mac) return bad(fam, "'" + entries[i] + "' is not 'IPv6 MAC'", i);
+                c.neighbors6.emplace_back(*a, *mac);
+            }
+        }
+    }
     return c;
 }
 
@@ -299,6 +346,17 @@ std::string render_config(const Config& c)
     o << "\n[eal]\nargs =";
     for (const auto& a : c.eal_args) o << " " << a;
     o << "\n";
+    for (auto [side, pc] : {std::pair{"access", &c.access}, std::pair{"home", &c.home}}) {
+        o << "\n[" << side << "]\n";
+        if (!pc->port.empty()) o << "port = " << pc->port << "\n";
+        o << "mtu = " << pc->mtu << "\n";
+        if (pc->gateway4) o << "gateway = " << pc->gateway4->str() << "\n";
+        if (pc->gateway6) o << "gateway = " << pc->gateway6->str() << "\n";
+    }
+    o << "\n[dataplane]\nmbufs = " << c.mbufs << "\nptb_per_second = " << c.ptb_per_second << "\n";
+    if (!c.neighbors4.empty() || !c.neighbors6.empty()) o << "\n[neighbors]\n";
+    for (const auto& [a, m] : c.neighbors4) o << "v4 = " << a.str() << " " << m.str() << "\n";
+    for (const auto& [a, m] : c.neighbors6) o << "v6 = " << a.str() << " " << m.str() << "\n";
     return o.str();
 }
 

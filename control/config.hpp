@@ -8,10 +8,15 @@
 //   [cli]          socket
 //   [provisioning] file, mr (repeatable: "HOA [router|host] [prefixes=...] [methods=...]")
 //   [eal]          args
+//   [access]       port (DPDK port name, e.g. net_af_packet0), mtu, gateway (IPv4 next hop; default on link)
+//   [home]         port (may be the access port), mtu, gateway (IPv6 next hop; default on link)
+//   [dataplane]    mbufs, ptb_per_second
+//   [neighbors]    v4 = IP MAC, v6 = IP MAC (repeatable; static entries win over what is learned)
 //
 // Any key can also be given on the command line as --section.key=value; the command line wins.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -22,8 +27,21 @@
 
 namespace nemo::control {
 
+struct PortConfig {
+    std::string port;
+    uint16_t mtu = 1500;
+    std::optional<Ipv4Addr> gateway4;
+    std::optional<Ipv6Addr> gateway6;
+};
+
 struct Config {
     HaParams ha;
+    PortConfig access;
+    PortConfig home;
+    uint32_t mbufs = 8191;
+    uint32_t ptb_per_second = 100;
+    std::vector<std::pair<Ipv4Addr, MacAddr>> neighbors4;
+    std::vector<std::pair<Ipv6Addr, MacAddr>> neighbors6;
     uint32_t binding_capacity = 65536;
     std::string cli_socket = "/run/nemo-ha/cli.sock";
     std::string provisioning_file;

@@ -54,6 +54,12 @@ std::unique_ptr<ControlPlane> ControlPlane::create(const Config& config, std::st
     return cp;
 }
 
+void ControlPlane::set_extra_stats(ExtraStats f)
+{
+    extra_ = std::move(f);
+    set_telemetry_extra(extra_);
+}
+
 bool ControlPlane::start_cli(std::string* error)
 {
     cli_ = CliServer::open(config_.cli_socket, error);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +43,11 @@ public:
     };
     CliResult run_command(const std::vector<std::string>& words, uint64_t now);
 
+    // Counters kept elsewhere (the data plane's, summed over lcores) that `show stats` and telemetry add.
+    using ExtraStats = std::function<std::vector<std::pair<std::string, uint64_t>>()>;
+    void set_extra_stats(ExtraStats f);
+    std::vector<std::pair<std::string, uint64_t>> extra_stats() const { return extra_ ? extra_() : decltype(extra_())(); }
+
     const Config& config() const { return config_; }
     HaParams& params() { return config_.ha; }
     Stats& stats() { return stats_; }
@@ -59,6 +65,7 @@ private:
     BindingCache cache_;
     SignalingEndpoint signaling_;
     std::unique_ptr<CliServer> cli_;
+    ExtraStats extra_;
 };
 
 } // namespace nemo::control

@@ -12,6 +12,17 @@ namespace {
 std::atomic<const Stats*> g_stats{nullptr};
 std::atomic<const BindingCache*> g_cache{nullptr};
 std::atomic<bool> g_registered{false};
+// Set once at start-up, before workers run; read by the telemetry thread.
+std::function<std::vector<std::pair<std::string, uint64_t>>()> g_extra;
+std::atomic<bool> g_extra_set{false};
+
+int dataplane_cb(const char*, const char*, rte_tel_data* d)
+{
+    rte_tel_data_start_dict(d);
+    if (!g_extra_set.load(std::memory_order_acquire)) return 0;
+    for (const auto& [name, value] : g_extra()) rte_tel_data_add_dict_u64(d, name.c_str(), value);
+    return 0;
+}
 
 int stats_cb(const char*, const char*, rte_tel_data* d)
 {
@@ -56,6 +67,14 @@ bool register_telemetry(const Stats* stats, const BindingCache* cache)
     if (g_registered.exchange(true)) return true;
     return rte_telemetry_register_cmd("/nemo/stats", stats_cb, "nemo-ha counters (RFC 4295/5488 names). No parameters") == 0 &&
            rte_telemetry_register_cmd("/nemo/bindings", bindings_cb, "nemo-ha binding summary. No parameters") == 0;
+}
+
+void set_telemetry_extra(std::function<std::vector<std::pair<std::string, uint64_t>>()> f)
+{
+    if (g_extra_set.load(std::memory_order_acquire)) return; // once per process
+    g_extra = std::move(f);
+    g_extra_set.store(true, std::memory_order_release);
+    rte_telemetry_register_cmd("/nemo/dataplane", dataplane_cb, "nemo-ha data-plane counters. No parameters");
 }
 
 void unregister_telemetry()

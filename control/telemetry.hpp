@@ -3,6 +3,11 @@
 // callbacks read only atomics.
 #pragma once
 
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "binding_cache.hpp"
 #include "stats.hpp"
 
@@ -12,5 +17,7 @@ namespace nemo::control {
 // `cache` and `stats` must outlive the registration or be replaced by another call.
 bool register_telemetry(const Stats* stats, const BindingCache* cache);
 void unregister_telemetry(); // points the callbacks at nothing (they then answer empty)
+// /nemo/dataplane: counters the data plane keeps (per-lcore sums); the function must be thread-safe.
+void set_telemetry_extra(std::function<std::vector<std::pair<std::string, uint64_t>>()> f);
 
 } // namespace nemo::control

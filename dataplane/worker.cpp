@@ -56,6 +56,11 @@ void Worker::poll()
         n = rte_eth_rx_burst(cfg_.home.port, cfg_.home.queue, pkts, kBurst);
         if (n) handle_burst(cfg_.home.port, pkts, n);
     }
+    // Replies the control thread built (BA, DHAAD Reply, MPA, ARP and ND requests) leave from here.
+    if (cfg_.inject) {
+        n = static_cast<uint16_t>(rte_ring_mc_dequeue_burst(cfg_.inject, reinterpret_cast<void**>(pkts), kBurst, nullptr));
+        for (uint16_t i = 0; i < n; ++i) queue_tx(side_of(pkts[i]->port), pkts[i]);
+    }
     flush();
     cfg_.tables->quiescent(cfg_.reader_id);
 }

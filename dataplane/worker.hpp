@@ -35,7 +35,8 @@ struct WorkerConfig {
     PortSide home;          // IPv6 home link and core; may be the same port as access
     const BindingTables* tables = nullptr;
     const Neighbors* neighbors = nullptr;
-    rte_ring* punt = nullptr;
+    rte_ring* punt = nullptr;    // to the control thread
+    rte_ring* inject = nullptr;  // from the control thread: whole frames, mbuf->port says where
     rte_mempool* pool = nullptr; // for Packet Too Big
     TunnelSelf self;
     std::vector<Ipv6Addr> ha_ipv6;

@@ -13,7 +13,7 @@ PACKAGES=(
   libbenchmark-dev
   python3-scapy python3-cryptography
   tshark
-  iproute2 procps
+  iproute2 procps iputils-ping
   libpcap-dev
 )
 

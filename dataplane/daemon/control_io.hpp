@@ -1,0 +1,53 @@
+// The control thread's side of the data plane: it takes what the workers punted (signaling, ARP and
+// Neighbor Advertisements), feeds the control plane, and hands the replies back to the workers through
+// the inject ring as whole frames. It also resolves next hops the workers asked for.
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+
+#include "control_plane.hpp"
+#include "encap.hpp"
+#include "neighbors.hpp"
+#include "worker.hpp"
+
+struct rte_ring;
+struct rte_mempool;
+
+namespace nemo::dp {
+
+struct ControlIoConfig {
+    PortSide access;
+    PortSide home;
+    rte_ring* punt = nullptr;
+    rte_ring* inject = nullptr;
+    rte_mempool* pool = nullptr;
+    Neighbors* neighbors = nullptr;
+    TunnelSelf self;
+};
+
+class ControlIo {
+public:
+    ControlIo(control::ControlPlane& cp, const ControlIoConfig& cfg) : cp_(cp), cfg_(cfg) {}
+    // One turn; returns how many packets it handled (0 lets the caller rest).
+    unsigned poll(uint64_t now);
+    uint64_t inject_full() const { return inject_full_; }
+
+private:
+    void on_signaling(struct rte_mbuf* m, uint64_t now);
+    void on_arp(struct rte_mbuf* m);
+    void on_na(struct rte_mbuf* m);
+    void resolve(uint64_t now);
+    // Builds a frame around an IPv6 packet and queues it for the workers.
+    void send(const control::Outbound& out, uint16_t port, const MacAddr& dst_mac);
+    void send_frame(struct rte_mbuf* m, uint16_t port);
+    const PortSide& side_of(uint16_t port) const { return port == cfg_.access.port ? cfg_.access : cfg_.home; }
+
+    control::ControlPlane& cp_;
+    ControlIoConfig cfg_;
+    std::vector<control::Outbound> out_;
+    std::unordered_map<uint64_t, uint64_t> asked_; // address hash -> second of the last request
+    uint64_t inject_full_ = 0;
+};
+
+} // namespace nemo::dp

@@ -1,0 +1,220 @@
+// nemo-ha: the home agent daemon. EAL and ports from the configuration, the control plane on the main
+// lcore, one worker on every other lcore; stops cleanly on SIGINT or SIGTERM.
+//
+//   nemo-ha [--config FILE] [--section.key=value ...] [--check] [--help] [--version]
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "classify.hpp"
+#include "config.hpp"
+#include "control_io.hpp"
+#include "control_plane.hpp"
+#include "default_config.hpp"
+#include "dp_counters.hpp"
+#include "neighbors.hpp"
+#include "punt.hpp"
+#include "version.hpp"
+#include "worker.hpp"
+
+using namespace nemo;
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop.store(true); }
+
+int fail(const std::string& msg)
+{
+    std::fprintf(stderr, "nemo-ha: %s\n", msg.c_str());
+    return 1;
+}
+
+// Configures and starts a port with `queues` RX and TX queues. Returns an error message or "".
+std::string start_port(uint16_t port, uint16_t queues, uint16_t mtu, rte_mempool* pool)
+{
+    rte_eth_dev_info info{};
+    if (rte_eth_dev_info_get(port, &info) != 0) return "cannot read port information";
+    if (info.max_rx_queues < queues || info.max_tx_queues < queues)
+        return "has " + std::to_string(info.max_rx_queues) + " RX / " + std::to_string(info.max_tx_queues) +
+               " TX queues; " + std::to_string(queues) + " workers need as many (net_af_packet: qpairs=N)";
+    rte_eth_conf conf{};
+    if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
+    if (queues > 1) conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+    conf.rx_adv_conf.rss_conf.rss_hf = RTE_ETH_RSS_IP & info.flow_type_rss_offloads;
+    if (int rc = rte_eth_dev_configure(port, queues, queues, &conf); rc != 0) return "configure: " + std::to_string(rc);
+    rte_eth_dev_set_mtu(port, mtu); // virtual devices may refuse; their MTU is the interface's
+    for (uint16_t q = 0; q < queues; ++q) {
+        if (rte_eth_rx_queue_setup(port, q, 1024, rte_eth_dev_socket_id(port), nullptr, pool) != 0)
+            return "RX queue " + std::to_string(q);
+        if (rte_eth_tx_queue_setup(port, q, 1024, rte_eth_dev_socket_id(port), nullptr) != 0)
+            return "TX queue " + std::to_string(q);
+    }
+    if (rte_eth_dev_start(port) != 0) return "start failed";
+    rte_eth_promiscuous_enable(port);
+    return "";
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    control::CommandLine cl;
+    auto loaded = control::load_config(argc, argv, cl, kDefaultConfig, "(built-in demo configuration)");
+    if (cl.help) {
+        std::printf("usage: nemo-ha [--config FILE] [--section.key=value ...] [--check]\n\n%s", cl.usage.c_str());
+        return 0;
+    }
+    if (cl.version) {
+        std::printf("nemo-ha %s\n", kVersion);
+        return 0;
+    }
+    if (auto* e = std::get_if<std::string>(&loaded)) return fail(*e);
+    const control::Config cfg = std::get<control::Config>(loaded);
+    if (cfg.access.port.empty()) return fail(cfg.origin + ": access.port: required (a DPDK port name)");
+    if (cfg.home.port.empty()) return fail(cfg.origin + ": home.port: required (a DPDK port name)");
+    if (cfg.ha.ipv4_addresses.empty()) return fail(cfg.origin + ": ha.ipv4: required: the tunnels' IPv4 end");
+    if (cl.check_only) {
+        std::printf("%s: configuration is valid\n", cfg.origin.c_str());
+        return 0;
+    }
+
+    std::vector<std::string> eal_args = {argv[0]};
+    eal_args.insert(eal_args.end(), cfg.eal_args.begin(), cfg.eal_args.end());
+    std::vector<char*> eal_argv;
+    for (auto& a : eal_args) eal_argv.push_back(a.data());
+    if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0)
+        return fail("EAL initialisation failed (eal.args: check the --vdev and -l arguments)");
+
+    std::vector<unsigned> worker_lcores;
+    unsigned lcore;
+    RTE_LCORE_FOREACH_WORKER(lcore) worker_lcores.push_back(lcore);
+    if (worker_lcores.empty()) return fail("no worker lcore: give EAL at least two (-l 0-1)");
+    const auto queues = static_cast<uint16_t>(worker_lcores.size());
+
+    uint16_t access_port = 0, home_port = 0;
+    if (rte_eth_dev_get_port_by_name(cfg.access.port.c_str(), &access_port) != 0)
+        return fail("access.port: no DPDK port named '" + cfg.access.port + "' (" + std::to_string(rte_eth_dev_count_avail()) +
+                    " ports; vdev given in eal.args?)");
+    if (rte_eth_dev_get_port_by_name(cfg.home.port.c_str(), &home_port) != 0)
+        return fail("home.port: no DPDK port named '" + cfg.home.port + "'");
+
+    rte_mempool* pool = rte_pktmbuf_pool_create("nemo_mbufs", cfg.mbufs, 256, dp::kMbufPrivSize,
+                                                RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
+    if (!pool) return fail("cannot create the mbuf pool of " + std::to_string(cfg.mbufs) + " (raise EAL -m?)");
+    if (auto e = start_port(access_port, queues, cfg.access.mtu, pool); !e.empty()) return fail("access port: " + e);
+    if (home_port != access_port)
+        if (auto e = start_port(home_port, queues, cfg.home.mtu, pool); !e.empty()) return fail("home port: " + e);
+
+    std::string err;
+    auto cp = control::ControlPlane::create(cfg, &err);
+    if (!cp) return fail(err);
+    if (!cp->start_cli(&err)) return fail(err);
+    auto neighbors = dp::Neighbors::create("nemo", 65536, &err);
+    if (!neighbors) return fail(err);
+    for (const auto& [a, m] : cfg.neighbors4) neighbors->set(a, m, true);
+    for (const auto& [a, m] : cfg.neighbors6) neighbors->set(a, m, true);
+    rte_ring* punt = rte_ring_create("nemo_punt", 4096, static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
+    rte_ring* inject = rte_ring_create("nemo_inject", 1024, static_cast<int>(rte_socket_id()), RING_F_SP_ENQ);
+    if (!punt || !inject) return fail("cannot create the punt and inject rings");
+
+    auto side = [&](uint16_t port, const control::PortConfig& pc, uint16_t queue) {
+        dp::PortSide s;
+        s.port = port;
+        s.queue = queue;
+        rte_ether_addr mac;
+        rte_eth_macaddr_get(port, &mac);
+        s.mac = MacAddr::from_bytes(mac.addr_bytes);
+        s.mtu = pc.mtu;
+        s.gateway4 = pc.gateway4;
+        s.gateway6 = pc.gateway6;
+        return s;
+    };
+    dp::TunnelSelf self{cfg.ha.ipv4_addresses.front(), cfg.ha.ipv6_addresses.front(), cfg.ha.udp_port};
+    std::vector<dp::LcoreCounters> counters(worker_lcores.size());
+    std::vector<std::unique_ptr<dp::Worker>> workers;
+    for (std::size_t i = 0; i < worker_lcores.size(); ++i) {
+        dp::WorkerConfig wc;
+        wc.reader_id = static_cast<unsigned>(i);
+        wc.access = side(access_port, cfg.access, static_cast<uint16_t>(i));
+        wc.home = side(home_port, cfg.home, static_cast<uint16_t>(i));
+        wc.tables = &cp->tables();
+        wc.neighbors = neighbors.get();
+        wc.punt = punt;
+        wc.inject = inject;
+        wc.pool = pool;
+        wc.self = self;
+        wc.ha_ipv6 = cfg.ha.ipv6_addresses;
+        wc.dhaad_anycast = home_agents_anycast(cfg.ha.home_prefix);
+        wc.ptb_per_second = cfg.ptb_per_second;
+        wc.counters = &counters[i];
+        wc.stop = &g_stop;
+        workers.push_back(std::make_unique<dp::Worker>(wc));
+    }
+    cp->set_extra_stats([&counters] {
+        std::vector<std::pair<std::string, uint64_t>> out;
+        auto sum = [&](auto pick) {
+            uint64_t v = 0;
+            for (const auto& c : counters) v += pick(c).load(std::memory_order_relaxed);
+            return v;
+        };
+        for (std::size_t k = 0; k < dp::kDpCounterCount; ++k)
+            out.emplace_back(dp::dp_counter_name(static_cast<dp::DpCounter>(k)), sum([k](const dp::LcoreCounters& c) -> auto& { return c.c[k]; }));
+        for (std::size_t r = 1; r < static_cast<std::size_t>(DropReason::count_); ++r) {
+            std::string name = std::string("drop_") + drop_reason_name(static_cast<DropReason>(r));
+            for (char& ch : name)
+                if (ch == '-') ch = '_';
+            out.emplace_back(name, sum([r](const dp::LcoreCounters& c) -> auto& { return c.classify_drops[r]; }));
+        }
+        for (int m = 0; m < kTunnelMethodCount; ++m) {
+            std::string name(method_name(static_cast<TunnelMethod>(m)));
+            for (char& ch : name)
+                if (ch == '-') ch = '_';
+            out.emplace_back("encap_" + name, sum([m](const dp::LcoreCounters& c) -> auto& { return c.encap[m]; }));
+            out.emplace_back("decap_" + name, sum([m](const dp::LcoreCounters& c) -> auto& { return c.decap[m]; }));
+        }
+        return out;
+    });
+
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    for (std::size_t i = 0; i < workers.size(); ++i) rte_eal_remote_launch(dp::Worker::run, workers[i].get(), worker_lcores[i]);
+
+    dp::ControlIo io(*cp, dp::ControlIoConfig{side(access_port, cfg.access, 0), side(home_port, cfg.home, 0), punt,
+                                              inject, pool, neighbors.get(), self});
+    std::printf("nemo-ha %s: %zu worker(s), access %s, home %s, CLI %s\n", kVersion, workers.size(), cfg.access.port.c_str(),
+                cfg.home.port.c_str(), cfg.cli_socket.c_str());
+    std::fflush(stdout);
+    while (!g_stop.load()) {
+        const uint64_t now = control::monotonic_seconds();
+        const unsigned handled = io.poll(now);
+        cp->poll(now);
+        if (handled == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+
+    std::printf("nemo-ha: stopping\n");
+    rte_eal_mp_wait_lcore();
+    for (uint16_t port : {access_port, home_port}) {
+        rte_eth_dev_stop(port);
+        rte_eth_dev_close(port);
+        if (home_port == access_port) break;
+    }
+    workers.clear();
+    cp.reset();
+    neighbors.reset();
+    rte_ring_free(punt);
+    rte_ring_free(inject);
+    rte_mempool_free(pool);
+    rte_eal_cleanup();
+    return 0;
+}
