@@ -253,8 +253,17 @@ void Worker::upstream(rte_mbuf* m, const Classified& c)
     queue_tx(cfg_.home, m);
 }
 
+void Worker::learn_copy(rte_mbuf* m, PuntKind kind, uint16_t port)
+{
+    // The control thread learns the asker's link-layer address from a copy; neighbour traffic is rare.
+    rte_mbuf* copy = rte_pktmbuf_copy(m, cfg_.pool, 0, UINT32_MAX);
+    if (!copy) return;
+    punt(copy, PuntMeta{kind, TunnelMethod::ipv6, port, 0, {}, MacAddr::from_bytes(data(m) + 6)});
+}
+
 void Worker::answer_arp(rte_mbuf* m, const Classified& c, const PortSide& side)
 {
+    learn_copy(m, PuntKind::arp, side.port);
     uint8_t* l3 = data(m) + c.l3_offset;
     auto req = parse_arp({l3, kArpLen});
     ArpPacket reply{arp_op::reply, side.mac, cfg_.self.ipv4, req->sender_mac, req->sender_ip};
@@ -292,6 +301,7 @@ void Worker::answer_ns(rte_mbuf* m, const Classified& c, const PortSide& side)
         return;
     }
     const bool dad = ip->hdr.src.is_unspecified();
+    if (!dad && ns->lladdr) learn_copy(m, PuntKind::nd, side.port);
     const Ipv6Addr dst = dad ? *Ipv6Addr::parse("ff02::1") : ip->hdr.src;
     const Ipv6Addr src = own ? ns->target : cfg_.ha_ipv6.front();
     const MacAddr dst_mac = dad ? MacAddr::ipv6_multicast(dst) : MacAddr::from_bytes(data(m) + 6);

@@ -62,6 +62,7 @@ private:
     void answer_arp(struct rte_mbuf* m, const Classified& c, const PortSide& side);
     void answer_ns(struct rte_mbuf* m, const Classified& c, const PortSide& side);
     void punt(struct rte_mbuf* m, const PuntMeta& meta);
+    void learn_copy(struct rte_mbuf* m, PuntKind kind, uint16_t port);
     void send_packet_too_big(struct rte_mbuf* m, uint16_t l3_offset, uint32_t mtu, const PortSide& side);
     bool to_link(struct rte_mbuf* m, const PortSide& side, uint16_t ethertype, const MacAddr& dst);
     void queue_tx(const PortSide& side, struct rte_mbuf* m);

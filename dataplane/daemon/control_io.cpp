@@ -56,6 +56,7 @@ void ControlIo::on_arp(rte_mbuf* m)
     if (arp && !arp->sender_ip.is_unspecified()) cfg_.neighbors->set(arp->sender_ip, arp->sender_mac, false);
 }
 
+// Neighbor Advertisements teach the target's address; Solicitations the asker's.
 void ControlIo::on_na(rte_mbuf* m)
 {
     auto eth = parse_ether({rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m)});
@@ -64,6 +65,11 @@ void ControlIo::on_na(rte_mbuf* m)
     if (!ip) return;
     auto icmp = parse_icmpv6(ip->payload);
     if (!icmp || !icmpv6_checksum_ok(*icmp, ip->hdr.src, ip->hdr.dst)) return;
+    if (icmp->type == icmp6::neighbor_solicit) {
+        auto ns = parse_neighbor_solicit(*icmp);
+        if (ns && ns->lladdr && !ip->hdr.src.is_unspecified()) cfg_.neighbors->set(ip->hdr.src, *ns->lladdr, false);
+        return;
+    }
     auto na = parse_neighbor_advert(*icmp);
     if (na && na->lladdr) cfg_.neighbors->set(na->target, *na->lladdr, false);
 }

@@ -1,0 +1,216 @@
+"""Test harness for nemo-ha on DPDK virtual devices in network namespaces (scripts/topology.sh):
+the real daemon in nemo-ha, scapy as the mobile router in nemo-mr and as the correspondent in nemo-cn.
+
+Runs under /usr/bin/python3 (Debian's scapy), as root.
+"""
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+
+from scapy.all import GRE, IP, UDP, AsyncSniffer, Ether, IPv6, conf, raw, sendp  # noqa: E402
+from scapy.layers.inet6 import MIP6MH_BA, MIP6MH_BU, MIP6OptMobNetPrefix  # noqa: E402
+
+from nemo_scapy import BU_A, BU_H, BU_R, V4_I, V4_R, V4_U, MIP6OptIPv4CoA  # noqa: E402,F401
+
+conf.verb = 0
+
+HA4 = "198.51.100.1"
+HA6 = "2001:db8:1::1"
+COA = "198.51.100.10"
+NAT = "198.51.100.20"
+CN = "2001:db8:1::cc"
+HOA = "2001:db8:1::100"
+MNP_A = "2001:db8:aaaa::"
+MNP_B = "2001:db8:bbbb::"
+ANYCAST = "2001:db8:1::fdff:ffff:ffff:fffe"
+
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
+_CLONE_NEWNET = 0x40000000
+
+
+@contextlib.contextmanager
+def netns(name):
+    """Runs the block (and threads it starts) in network namespace `name`."""
+    back = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/var/run/netns/{name}", os.O_RDONLY)
+    try:
+        if _libc.setns(target, _CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns {name}")
+        yield
+    finally:
+        _libc.setns(back, _CLONE_NEWNET)
+        os.close(back)
+        os.close(target)
+
+
+def build_dir():
+    return os.environ.get("NEMO_BUILD_DIR", os.path.join(ROOT, "build"))
+
+
+def binary(name):
+    sub = {"nemo-ha": "dataplane/daemon", "nemo-hactl": "control"}[name]
+    return os.path.join(build_dir(), sub, name)
+
+
+class Topology:
+    def __enter__(self):
+        subprocess.run([os.path.join(ROOT, "scripts", "topology.sh"), "up"], check=True)
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run([os.path.join(ROOT, "scripts", "topology.sh"), "down"], check=False)
+
+
+class HomeAgent:
+    """nemo-ha running in nemo-ha on the built-in configuration, with overrides given as
+    --section.key=value options."""
+
+    def __init__(self, *overrides):
+        self.dir = tempfile.mkdtemp(prefix="nemo-ha-test-")
+        self.socket = os.path.join(self.dir, "cli.sock")
+        self.log = os.path.join(self.dir, "nemo-ha.log")
+        self.overrides = list(overrides)
+
+    def __enter__(self):
+        args = ["ip", "netns", "exec", "nemo-ha", binary("nemo-ha"), f"--cli.socket={self.socket}", *self.overrides]
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nemo-ha exited with {self.proc.returncode}:\n{open(self.log).read()}")
+            if os.path.exists(self.socket) and self.ctl_raw("show", "version").returncode == 0:
+                return self
+            time.sleep(0.1)
+        raise RuntimeError("nemo-ha did not come up:\n" + open(self.log).read())
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def ctl_raw(self, *args):
+        return subprocess.run([binary("nemo-hactl"), "-s", self.socket, *args], capture_output=True, text=True)
+
+    def ctl(self, *args):
+        r = self.ctl_raw("--json", *args)
+        if r.returncode != 0:
+            raise RuntimeError(f"nemo-hactl {' '.join(args)}: {r.stderr}")
+        return json.loads(r.stdout)
+
+    def stats(self):
+        s = self.ctl("show", "stats")
+        merged = dict(s["counters"])
+        merged.update({"dataplane." + k: v for k, v in s["dataplane"].items()})
+        return merged
+
+    def bindings(self):
+        return {b["hoa"]: b for b in self.ctl("show", "bindings")["bindings"]}
+
+
+def tunnel(method, inner, outer_src=COA, sport=5555):
+    """The IPv4 packet a mobile router sends: `inner` (an IPv6 packet) in the tunnel of `method`."""
+    if method == "ipip":
+        return IP(src=outer_src, dst=HA4) / inner
+    if method == "gre":
+        return IP(src=outer_src, dst=HA4) / GRE(proto=0x86DD) / inner
+    if method == "udp":
+        return IP(src=outer_src, dst=HA4) / UDP(sport=sport, dport=4191) / inner
+    raise ValueError(method)
+
+
+def tunnel_filter(method):
+    return {"ipip": "ip proto 41", "gre": "ip proto 47", "udp": "udp and src port 4191"}[method]
+
+
+def inner_of(pkt, method):
+    """The IPv6 packet inside a tunneled IPv4 packet that scapy captured."""
+    if method == "udp":
+        return IPv6(raw(pkt[UDP].payload))
+    if method == "gre":
+        return pkt[GRE].payload
+    return pkt[IP].payload
+
+
+FLAGS = {"ipip": V4_I, "gre": V4_R, "udp": V4_U}
+
+
+def binding_update(seq, method, lifetime=100, coa=COA, port=5555, prefixes=(MNP_A,), flags=BU_A | BU_H | BU_R,
+                   hoa=HOA, extra_options=()):
+    opts = [MIP6OptIPv4CoA(flags=FLAGS[method] if isinstance(method, str) else method, port=port, coa=coa)]
+    opts += [MIP6OptMobNetPrefix(plen=48, prefix=p) for p in prefixes]
+    opts += list(extra_options)
+    return IPv6(src=hoa, dst=HA6) / MIP6MH_BU(seq=seq, flags=flags, mhtime=lifetime, options=opts)
+
+
+def mac_of(ns, iface):
+    out = subprocess.run(["ip", "-j", "-n", ns, "link", "show", iface], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)[0]["address"]
+
+
+# Which HA interface faces each test namespace.
+SIDES = {"nemo-mr": ("mr0", "ha-acc"), "nemo-cn": ("cn0", "ha-home")}
+
+
+def send_from(ns, pkt):
+    """Sends an IP or IPv6 packet from `ns` straight to the HA's interface on that link."""
+    iface, ha_iface = SIDES[ns]
+    frame = Ether(src=mac_of(ns, iface), dst=mac_of("nemo-ha", ha_iface)) / pkt
+    with netns(ns):
+        sendp(frame, iface=iface)
+
+
+def exchange(send_pkt, sniff_filter, lfilter=None, count=1, timeout=3, ns="nemo-mr"):
+    """Sends `send_pkt` from `ns` to the HA and returns what was captured there meanwhile."""
+    iface = SIDES[ns][0]
+    with netns(ns):
+        sniffer = AsyncSniffer(iface=iface, filter=sniff_filter, lfilter=lfilter, count=count, timeout=timeout)
+        sniffer.start()
+        time.sleep(0.3)
+    if send_pkt is not None:
+        send_from(ns, send_pkt)
+    sniffer.join()
+    return list(sniffer.results or [])
+
+
+def carries(method, layer):
+    def check(p):
+        try:
+            return inner_of(p, method).haslayer(layer)
+        except Exception:
+            return False
+    return check
+
+
+def register(method, seq, transport=None, **kw):
+    """Registers with the IPv4 CoA option asking for `method`, sending over `transport` (default: the
+    same method). Returns (outer packet, inner IPv6 packet with the BA), or (None, None)."""
+    transport = transport or method
+    outer_src = kw.pop("outer_src", COA)
+    sport = kw.pop("sport", 5555)
+    bu = binding_update(seq, method, **kw)
+    got = exchange(tunnel(transport, bu, outer_src, sport), tunnel_filter(transport),
+                   lfilter=carries(transport, MIP6MH_BA))
+    if not got:
+        return None, None
+    return got[0], inner_of(got[0], transport)
+
+

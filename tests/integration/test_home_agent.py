@@ -1,0 +1,314 @@
+#!/usr/bin/python3
+"""nemo-ha end to end: the real daemon on net_af_packet in network namespaces, scapy as the mobile router
+(IPv4-only access) and as the correspondent node (home link). Every check reads packets on the wire or
+the daemon's own counters through nemo-hactl.
+
+    sudo /usr/bin/python3 tests/integration/test_home_agent.py [-v] [TestClass.test_name]
+"""
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from nemo_harness import (ANYCAST, CN, COA, HA4, HA6, HOA, MNP_A, MNP_B, NAT, V4_I, V4_U,  # noqa: E402
+                          HomeAgent, Topology, binding_update, carries, exchange, inner_of, mac_of, register,
+                          send_from, tunnel, tunnel_filter)
+from scapy.all import ARP, GRE, IP, UDP, Ether, IPv6, raw  # noqa: E402
+from scapy.layers.inet6 import (HAO, ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6HAADReply,  # noqa: E402
+                                ICMPv6HAADRequest, ICMPv6MPAdv, ICMPv6MPSol, ICMPv6ND_NA, ICMPv6ND_NS,
+                                ICMPv6NDOptSrcLLAddr, ICMPv6PacketTooBig, IPv6ExtHdrDestOpt, IPv6ExtHdrRouting,
+                                MIP6MH_BA, MIP6OptAltCoA)
+
+from nemo_scapy import MIP6OptIPv4CoA  # noqa: E402
+
+TOPOLOGY = None
+
+
+def setUpModule():
+    global TOPOLOGY
+    TOPOLOGY = Topology().__enter__()
+
+
+def tearDownModule():
+    TOPOLOGY.__exit__(None, None, None)
+
+
+def host(prefix, last=5):
+    return prefix + str(last)
+
+
+class HaTestCase(unittest.TestCase):
+    overrides = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.ha = HomeAgent(*cls.overrides).__enter__()
+        cls.seq = 100
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.ha.stop()
+        assert code == 0, f"nemo-ha did not stop cleanly: {code}"
+
+    def next_seq(self):
+        type(self).seq += 1
+        return type(self).seq
+
+    def ba_of(self, inner):
+        self.assertIsNotNone(inner, "no Binding Acknowledgement")
+        return inner[MIP6MH_BA]
+
+    def to_mr(self, method, pkt, lfilter, timeout=3):
+        """Sends `pkt` from the CN and returns what arrives at the MR's interface."""
+        from nemo_harness import AsyncSniffer, netns
+        with netns("nemo-mr"):
+            sn = AsyncSniffer(iface="mr0", filter=tunnel_filter(method), lfilter=lfilter, count=1, timeout=timeout)
+            sn.start()
+            time.sleep(0.3)
+        send_from("nemo-cn", pkt)
+        sn.join()
+        return list(sn.results or [])
+
+    def to_cn(self, pkt_from_mr, lfilter, timeout=3):
+        """Sends `pkt_from_mr` (an IPv4 tunnel packet) and returns what arrives at the CN."""
+        from nemo_harness import AsyncSniffer, netns
+        with netns("nemo-cn"):
+            sn = AsyncSniffer(iface="cn0", filter="ip6", lfilter=lfilter, count=1, timeout=timeout)
+            sn.start()
+            time.sleep(0.3)
+        send_from("nemo-mr", pkt_from_mr)
+        sn.join()
+        return list(sn.results or [])
+
+
+class RegistrationAndTraffic(HaTestCase):
+    def test_each_method_registers_and_carries_traffic_both_ways(self):
+        for method, proto in (("ipip", 41), ("gre", 47), ("udp", 17)):
+            with self.subTest(method=method):
+                seq = self.next_seq()
+                outer, inner = register(method, seq, prefixes=(MNP_A, MNP_B))
+                ba = self.ba_of(inner)
+                self.assertEqual(ba.status, 0)
+                self.assertEqual(ba.seq, seq)
+                self.assertTrue(int(ba.flags) & 0x2, "R flag")
+                opt = [o for o in ba.options if isinstance(o, MIP6OptIPv4CoA)]
+                self.assertEqual(len(opt), 1, "IPv4 CoA option echoed")
+                self.assertEqual(opt[0].coa, COA)
+                self.assertEqual(outer[IP].src, HA4)
+                self.assertEqual(outer[IP].dst, COA)
+                self.assertEqual(self.ha.bindings()[HOA]["method"], method)
+
+                # Downstream: CN -> mobile network node, as the MR sees it.
+                mnn = host(MNP_B, 9)
+                pkt = IPv6(src=CN, dst=mnn, hlim=33, tc=0xB8) / ICMPv6EchoRequest(id=7, seq=seq, data=b"nemo-down")
+                got = self.to_mr(method, pkt, carries(method, ICMPv6EchoRequest))
+                if not got:  # the first packet may go to neighbour resolution
+                    got = self.to_mr(method, pkt, carries(method, ICMPv6EchoRequest))
+                self.assertTrue(got, f"no {method} packet reached the MR")
+                o = got[0]
+                self.assertEqual((o[IP].src, o[IP].dst, o[IP].proto), (HA4, COA, proto))
+                self.assertTrue(o[IP].flags.DF)
+                self.assertEqual(o[IP].tos, 0xB8, "DSCP and ECN copied (RFC 6040 normal mode)")
+                if method == "udp":
+                    self.assertEqual((o[UDP].sport, o[UDP].dport), (4191, 5555))
+                if method == "gre":
+                    self.assertEqual(o[GRE].proto, 0x86DD)
+                i = inner_of(o, method)
+                self.assertEqual((i.src, i.dst, i.hlim), (CN, mnn, 32), "inner untouched but the hop limit")
+                self.assertEqual(bytes(i[ICMPv6EchoRequest].data), b"nemo-down")
+
+                # Upstream: MNN -> CN through the tunnel, as the CN sees it.
+                reply = IPv6(src=mnn, dst=CN, hlim=40) / ICMPv6EchoReply(id=7, seq=seq, data=b"nemo-up")
+                back = self.to_cn(tunnel(method, reply), lambda p: p.haslayer(ICMPv6EchoReply) and p[IPv6].src == mnn)
+                if not back:
+                    back = self.to_cn(tunnel(method, reply), lambda p: p.haslayer(ICMPv6EchoReply) and p[IPv6].src == mnn)
+                self.assertTrue(back, "the decapsulated reply did not reach the CN")
+                self.assertEqual(back[0][IPv6].hlim, 39)
+                self.assertEqual(bytes(back[0][ICMPv6EchoReply].data), b"nemo-up")
+                self.assertEqual(back[0][Ether].src, mac_of("nemo-ha", "ha-home"))
+        stats = self.ha.stats()
+        for m in ("ipip", "gre", "udp"):
+            self.assertGreaterEqual(stats[f"dataplane.encap_{m}"], 1)
+            self.assertGreaterEqual(stats[f"dataplane.decap_{m}"], 1)
+
+    def test_spoofed_sources_dropped_and_counted(self):
+        outer, inner = register("ipip", self.next_seq())
+        self.assertEqual(self.ba_of(inner).status, 0)
+        before = self.ha.stats()["dataplane.spoofed"]
+        # Inner source outside the router's prefixes, and the right inner source from the wrong outer one.
+        bad_inner = IPv6(src="2001:db8:dddd::1", dst=CN) / ICMPv6EchoRequest()
+        bad_outer = IPv6(src=host(MNP_A), dst=CN) / ICMPv6EchoRequest()
+        got = self.to_cn(tunnel("ipip", bad_inner), lambda p: p.haslayer(ICMPv6EchoRequest), timeout=1.5)
+        got += self.to_cn(tunnel("ipip", bad_outer, outer_src=NAT), lambda p: p.haslayer(ICMPv6EchoRequest), timeout=1.5)
+        got += self.to_cn(tunnel("gre", bad_outer), lambda p: p.haslayer(ICMPv6EchoRequest), timeout=1.5)
+        self.assertEqual(got, [], "spoofed packets must not reach the core")
+        self.assertEqual(self.ha.stats()["dataplane.spoofed"] - before, 3)
+
+    def test_packet_too_big(self):
+        outer, inner = register("udp", self.next_seq())
+        self.assertEqual(self.ba_of(inner).status, 0)
+        from nemo_harness import AsyncSniffer, netns
+        big = IPv6(src=CN, dst=host(MNP_A)) / ICMPv6EchoRequest(data=b"x" * 1440)  # 1488 bytes: + 28 > 1500
+        with netns("nemo-cn"):
+            sn = AsyncSniffer(iface="cn0", lfilter=lambda p: p.haslayer(ICMPv6PacketTooBig), count=1, timeout=3)
+            sn.start()
+            time.sleep(0.3)
+        send_from("nemo-cn", big)
+        sn.join()
+        self.assertTrue(sn.results, "no Packet Too Big")
+        ptb = sn.results[0]
+        self.assertEqual(ptb[ICMPv6PacketTooBig].mtu, 1500 - 28)
+        self.assertEqual(ptb[IPv6].src, HA6)
+        self.assertEqual(ptb[IPv6].dst, CN)
+        self.assertGreaterEqual(self.ha.stats()["dataplane.too_big"], 1)
+
+    def test_nat_traversal_udp(self):
+        # The BU comes from the NAT's address and port; the option names the private CoA and port 5555.
+        outer, inner = register("udp", self.next_seq(), outer_src=NAT, sport=40000)
+        self.assertEqual(self.ba_of(inner).status, 0)
+        self.assertEqual((outer[IP].dst, outer[UDP].dport), (NAT, 40000), "BA to the observed address and port")
+        b = self.ha.bindings()[HOA]
+        self.assertTrue(b["behind_nat"])
+        self.assertEqual((b["peer"], b["peer_port"]), (NAT, 40000))
+        pkt = IPv6(src=CN, dst=host(MNP_A)) / ICMPv6EchoRequest(data=b"through-nat")
+        got = self.to_mr("udp", pkt, carries("udp", ICMPv6EchoRequest))
+        self.assertTrue(got)
+        self.assertEqual((got[0][IP].dst, got[0][UDP].dport), (NAT, 40000))
+        # I cannot cross a NAT: 144, offering U.
+        outer, inner = register("ipip", self.next_seq(), transport="udp", outer_src=NAT, sport=40000)
+        ba = self.ba_of(inner)
+        self.assertEqual(ba.status, 144)
+        self.assertEqual(int([o for o in ba.options if isinstance(o, MIP6OptIPv4CoA)][0].flags), V4_U)
+
+    def test_invalid_care_of_145_and_lifetime_zero_ignored(self):
+        outer, inner = register("ipip", self.next_seq(), extra_options=[MIP6OptAltCoA(acoa="2001:db8:ffff::5")])
+        self.assertEqual(self.ba_of(inner).status, 145)
+        before = self.ha.stats()["nemoHaV4LifetimeZeroIgnored"]
+        outer, inner = register("ipip", self.next_seq(), lifetime=0)
+        self.assertIsNone(inner, "a v4 BU with lifetime 0 gets no answer")
+        self.assertEqual(self.ha.stats()["nemoHaV4LifetimeZeroIgnored"], before + 1)
+
+    def test_bad_checksum_dropped_silently(self):
+        bu = IPv6(raw(binding_update(self.next_seq(), "ipip")))
+        bu[IPv6].payload.cksum ^= 1
+        before = self.ha.stats()["nemoHaMhDropBadChecksum"]
+        got = exchange(tunnel("ipip", bu), tunnel_filter("ipip"), lfilter=carries("ipip", MIP6MH_BA), timeout=1.5)
+        self.assertEqual(got, [])
+        self.assertEqual(self.ha.stats()["nemoHaMhDropBadChecksum"], before + 1)
+
+    def test_dhaad_and_mobile_prefix_discovery_through_the_tunnel(self):
+        req = IPv6(src=HOA, dst=ANYCAST) / ICMPv6HAADRequest(id=0x4242, R=1, res=0x4000)
+        got = exchange(tunnel("ipip", req), tunnel_filter("ipip"), lfilter=carries("ipip", ICMPv6HAADReply))
+        self.assertTrue(got, "no DHAAD Reply")
+        rep = inner_of(got[0], "ipip")[ICMPv6HAADReply]
+        self.assertEqual(rep.id, 0x4242)
+        self.assertEqual((rep.R, rep.res), (1, 0x4000), "R and the draft's I flag")
+        self.assertEqual(rep.addresses, [HA6, "::ffff:" + HA4])
+        outer, inner = register("ipip", self.next_seq())
+        self.assertEqual(self.ba_of(inner).status, 0)
+        mps = IPv6(src=HOA, dst=HA6) / ICMPv6MPSol(id=77)
+        got = exchange(tunnel("ipip", mps), tunnel_filter("ipip"), lfilter=carries("ipip", ICMPv6MPAdv))
+        self.assertTrue(got, "no Mobile Prefix Advertisement")
+        adv = inner_of(got[0], "ipip")
+        self.assertEqual(adv[IPv6].dst, HOA)
+        self.assertEqual(adv[ICMPv6MPAdv].id, 77)
+
+    def test_arp_and_neighbor_discovery_answered(self):
+        from nemo_harness import netns
+        from scapy.all import srp1
+        with netns("nemo-mr"):
+            r = srp1(Ether(dst="ff:ff:ff:ff:ff:ff", src=mac_of("nemo-mr", "mr0")) / ARP(op=1, psrc=COA, pdst=HA4),
+                     iface="mr0", timeout=2)
+        self.assertIsNotNone(r)
+        self.assertEqual((r[ARP].op, r[ARP].psrc, r[ARP].hwsrc), (2, HA4, mac_of("nemo-ha", "ha-acc")))
+        ns = IPv6(src=CN, dst="ff02::1:ff00:1", hlim=255) / ICMPv6ND_NS(tgt=HA6) / ICMPv6NDOptSrcLLAddr(lladdr=mac_of("nemo-cn", "cn0"))
+        with netns("nemo-cn"):
+            r = srp1(Ether(dst="33:33:ff:00:00:01", src=mac_of("nemo-cn", "cn0")) / ns, iface="cn0", timeout=2)
+        self.assertIsNotNone(r)
+        self.assertEqual(r[ICMPv6ND_NA].tgt, HA6)
+        self.assertEqual(r[ICMPv6ND_NA].R, 1)
+
+
+class Expiry(HaTestCase):
+    overrides = ("--ha.max_lifetime=4",)
+
+    def test_expiry_stops_forwarding(self):
+        outer, inner = register("ipip", self.next_seq())
+        self.assertEqual(self.ba_of(inner).mhtime, 1, "granted 4 s")
+        self.assertIn(HOA, self.ha.bindings())
+        time.sleep(6)
+        self.assertNotIn(HOA, self.ha.bindings())
+        self.assertEqual(self.ha.stats()["nemoHaBindingsExpired"], 1)
+        pkt = IPv6(src=CN, dst=host(MNP_A)) / ICMPv6EchoRequest(data=b"after")
+        self.assertEqual(self.to_mr("ipip", pkt, carries("ipip", ICMPv6EchoRequest), timeout=1.5), [])
+        self.assertGreaterEqual(self.ha.stats()["dataplane.no_binding"], 1)
+
+
+class MethodNotEnabled(HaTestCase):
+    overrides = ("--ha.methods=ipv6,ipip,udp",)
+
+    def test_144_names_the_supported_methods(self):
+        outer, inner = register("gre", self.next_seq())
+        ba = self.ba_of(inner)
+        self.assertEqual(ba.status, 144)
+        self.assertFalse(int(ba.flags) & 0x2, "no R flag on a rejection")
+        self.assertEqual(int([o for o in ba.options if isinstance(o, MIP6OptIPv4CoA)][0].flags), V4_I | V4_U)
+        self.assertNotIn(HOA, self.ha.bindings())
+
+
+class SwitchIpv4Ipv6(HaTestCase):
+    V6COA = "2001:db8:ffff::5"
+
+    @classmethod
+    def setUpClass(cls):
+        import subprocess
+        subprocess.run(["ip", "-n", "nemo-cn", "-6", "addr", "add", cls.V6COA + "/64", "dev", "cn0", "nodad"], check=True)
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        import subprocess
+        super().tearDownClass()
+        subprocess.run(["ip", "-n", "nemo-cn", "-6", "addr", "del", cls.V6COA + "/64", "dev", "cn0"], check=False)
+
+    def test_switch_between_ipv4_and_ipv6_care_of(self):
+        outer, inner = register("ipip", self.next_seq())
+        self.assertEqual(self.ba_of(inner).status, 0)
+        # A native BU from an IPv6 care-of address (reachable on the home side) with a Home Address option.
+        seq = self.next_seq()
+        bu = IPv6(src=self.V6COA, dst=HA6) / IPv6ExtHdrDestOpt(options=[HAO(hoa=HOA)]) / \
+            binding_update(seq, "ipip", prefixes=(MNP_A,))[1]
+        bu[1].payload.options = [o for o in bu[1].payload.options if not isinstance(o, MIP6OptIPv4CoA)]
+        got = exchange(bu, "ip6", lfilter=lambda p: p.haslayer(MIP6MH_BA), ns="nemo-cn")
+        if not got:
+            got = exchange(bu, "ip6", lfilter=lambda p: p.haslayer(MIP6MH_BA), ns="nemo-cn")
+        self.assertTrue(got, "no BA to the IPv6 care-of address")
+        ba = got[0]
+        self.assertEqual(ba[MIP6MH_BA].status, 0)
+        self.assertEqual(ba[IPv6].dst, self.V6COA)
+        self.assertEqual(ba[IPv6ExtHdrRouting].addresses, [HOA], "type 2 routing header to the HoA")
+        self.assertEqual(self.ha.bindings()[HOA]["method"], "ipv6")
+        # Traffic now goes IPv6-in-IPv6 to the IPv6 care-of address.
+        from nemo_harness import AsyncSniffer, netns
+        with netns("nemo-cn"):
+            sn = AsyncSniffer(iface="cn0", lfilter=lambda p: p.haslayer(IPv6) and p[IPv6].nh == 41 and p[IPv6].dst == self.V6COA,
+                              count=1, timeout=3)
+            sn.start()
+            time.sleep(0.3)
+        send_from("nemo-cn", IPv6(src=CN, dst=host(MNP_A)) / ICMPv6EchoRequest(data=b"v6"))
+        sn.join()
+        self.assertTrue(sn.results, "no IPv6-in-IPv6 packet to the care-of address")
+        self.assertEqual(sn.results[0][IPv6].payload.dst, host(MNP_A))
+        # And back to IPv4.
+        outer, inner = register("udp", self.next_seq())
+        self.assertEqual(self.ba_of(inner).status, 0)
+        self.assertEqual(self.ha.bindings()[HOA]["method"], "udp")
+
+
+if __name__ == "__main__":
+    if os.geteuid() != 0:
+        print("integration tests need root (network namespaces)", file=sys.stderr)
+        sys.exit(77)
+    unittest.main(verbosity=2)
