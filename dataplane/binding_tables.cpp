@@ -130,7 +130,8 @@ const FastBinding* BindingTables::lookup_downstream(const Ipv6Addr& dst) const
 {
     const bool on_home = !params_.home_prefix || params_.home_prefix->contains(dst);
     void* data = nullptr;
-    if (on_home && rte_hash_lookup_data(home_, dst.bytes.data(), &data) >= 0) return static_cast<const FastBinding*>(data);
+    const Key16 hk = masked(dst, 128);
+    if (on_home && rte_hash_lookup_data(home_, &hk, &data) >= 0) return static_cast<const FastBinding*>(data);
     if (params_.home_prefix && on_home) return nullptr;
     const FastBinding* found = nullptr;
     for_each_length_desc(lengths_, [&](unsigned len) {
@@ -162,7 +163,8 @@ void BindingTables::lookup_downstream_bulk(const Ipv6Addr* const* dsts, unsigned
             const unsigned i = static_cast<unsigned>(__builtin_ctzll(p));
             if (params_.home_prefix && !params_.home_prefix->contains(*dsts[i])) continue;
             if (params_.home_prefix) prefix_candidates &= ~(uint64_t{1} << i);
-            key_ptrs[cnt] = dsts[i]->bytes.data();
+            keys[cnt] = masked(*dsts[i], 128); // rte_hash_crc reads 8-byte words: keys must be aligned
+            key_ptrs[cnt] = &keys[cnt];
             index[cnt++] = static_cast<uint8_t>(i);
         }
         uint64_t hits = 0;
@@ -259,7 +261,8 @@ BindingTables::PublishError BindingTables::publish(uint32_t id, const Binding& b
 
     // Refuse keys that another slot owns before touching anything. Keys this slot already holds are
     // its own: a refresh checks nothing.
-    if (!same_hoa && owned_by_other(home_, b.hoa.bytes.data())) {
+    const Key16 hoa_key = masked(b.hoa, 128);
+    if (!same_hoa && owned_by_other(home_, &hoa_key)) {
         *error = b.hoa.str() + " already has another binding";
         return PublishError::conflict;
     }
@@ -298,12 +301,12 @@ BindingTables::PublishError BindingTables::publish(uint32_t id, const Binding& b
             }
         }
         if (hoa_added) {
-            if (same_hoa) rte_hash_add_key_data(home_, b.hoa.bytes.data(), s.rec);
-            else rte_hash_del_key(home_, b.hoa.bytes.data());
+            if (same_hoa) rte_hash_add_key_data(home_, &hoa_key, s.rec);
+            else rte_hash_del_key(home_, &hoa_key);
         }
         retire(rec); // readers may have seen it
     };
-    if (rte_hash_add_key_data(home_, b.hoa.bytes.data(), rec) != 0) {
+    if (rte_hash_add_key_data(home_, &hoa_key, rec) != 0) {
         *error = "home address table is full";
         undo();
         return PublishError::full;
@@ -322,7 +325,10 @@ BindingTables::PublishError BindingTables::publish(uint32_t id, const Binding& b
     }
 
     // Withdraw what the slot no longer covers.
-    if (had_hoa && !same_hoa) rte_hash_del_key(home_, s.hoa.bytes.data());
+    if (had_hoa && !same_hoa) {
+        const Key16 old_key = masked(s.hoa, 128);
+        rte_hash_del_key(home_, &old_key);
+    }
     for (const Prefix6& k : s.keys) {
         if (std::find(keys.begin(), keys.end(), k) != keys.end()) continue;
         const Key16 kk = masked(k.addr, k.len);
@@ -342,7 +348,8 @@ void BindingTables::withdraw(uint32_t id)
 {
     if (id >= slots_.size() || !slots_[id].rec) return;
     Slot& s = slots_[id];
-    rte_hash_del_key(home_, s.hoa.bytes.data());
+    const Key16 hoa_key = masked(s.hoa, 128);
+    rte_hash_del_key(home_, &hoa_key);
     for (const Prefix6& k : s.keys) {
         const Key16 kk = masked(k.addr, k.len);
         rte_hash_del_key(down_[k.len], &kk);

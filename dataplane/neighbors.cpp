@@ -76,10 +76,17 @@ std::optional<MacAddr> Neighbors::lookup(Ipv4Addr a) const
     return unpack(d);
 }
 
+// rte_hash_crc reads the key in 8-byte words: keys go through an aligned copy.
+struct alignas(8) Key6 {
+    uint8_t b[16];
+    explicit Key6(const Ipv6Addr& a) { std::memcpy(b, a.bytes.data(), 16); }
+};
+
 std::optional<MacAddr> Neighbors::lookup(const Ipv6Addr& a) const
 {
     void* d = nullptr;
-    if (rte_hash_lookup_data(v6_, a.bytes.data(), &d) < 0) return std::nullopt;
+    const Key6 k(a);
+    if (rte_hash_lookup_data(v6_, &k, &d) < 0) return std::nullopt;
     return unpack(d);
 }
 
@@ -108,7 +115,8 @@ void Neighbors::set(const Ipv6Addr& a, const MacAddr& mac, bool is_static)
 {
     if (!is_static && static_v6_.count(a)) return;
     if (is_static) static_v6_.insert(a);
-    rte_hash_add_key_data(v6_, a.bytes.data(), pack(mac));
+    const Key6 k(a);
+    rte_hash_add_key_data(v6_, &k, pack(mac));
 }
 
 bool Neighbors::next_request(ResolveRequest& r) { return rte_ring_sc_dequeue_elem(requests_, &r, sizeof r) == 0; }

@@ -7,6 +7,7 @@ import contextlib
 import ctypes
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -95,7 +96,8 @@ class HomeAgent:
         raise RuntimeError("nemo-ha did not come up:\n" + open(self.log).read())
 
     def __exit__(self, *exc):
-        self.stop()
+        if self.stop() == 0 and exc[0] is None:
+            shutil.rmtree(self.dir, ignore_errors=True)  # kept, with its log, when anything went wrong
 
     def stop(self):
         if self.proc.poll() is None:

@@ -219,7 +219,7 @@ class RegistrationAndTraffic(HaTestCase):
         from nemo_harness import netns
         from scapy.all import srp1
         with netns("nemo-mr"):
-            r = srp1(Ether(dst="ff:ff:ff:ff:ff:ff", src=mac_of("nemo-mr", "mr0")) / ARP(op=1, psrc=COA, pdst=HA4),
+            r = srp1(Ether(dst="ff:ff:ff:ff:ff:ff", src=mac_of("nemo-mr", "mr0")) / ARP(op=1, psrc=COA, pdst=HA4, hwsrc=mac_of("nemo-mr", "mr0")),
                      iface="mr0", timeout=2)
         self.assertIsNotNone(r)
         self.assertEqual((r[ARP].op, r[ARP].psrc, r[ARP].hwsrc), (2, HA4, mac_of("nemo-ha", "ha-acc")))

@@ -1,0 +1,213 @@
+// The whole worker pipeline on one lcore: packets replayed from a pcap (net_pcap, infinite_rx) into
+// nemo-ha's worker, out to net_null; and, in the same run on the same devices, a bare rx->tx forward
+// as the baseline. Reports Mpps for both and their ratio.
+//
+//   pipeline_bench --pcap FILE --direction down|up --method ipip|gre|udp|ipv6 --bindings N [--seconds S]
+//
+// The pcap's addresses follow scripts/gen_traffic_pcaps.py; the N bindings are published straight into
+// the tables (signaling is not what is measured). Next hops are static gateways, as at a carrier.
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "binding_tables.hpp"
+#include "classify.hpp"
+#include "neighbors.hpp"
+#include "punt.hpp"
+#include "worker.hpp"
+
+using namespace nemo;
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+uint16_t g_rx_port = 0, g_tx_port = 0;
+
+int bare_forward(void*)
+{
+    rte_mbuf* pkts[32];
+    while (!g_stop.load(std::memory_order_relaxed)) {
+        const uint16_t n = rte_eth_rx_burst(g_rx_port, 0, pkts, 32);
+        if (!n) continue;
+        const uint16_t sent = rte_eth_tx_burst(g_tx_port, 0, pkts, n);
+        if (sent < n) rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+    }
+    return 0;
+}
+
+Ipv6Addr hoa_of(uint32_t i)
+{
+    Ipv6Addr a = *Ipv6Addr::parse("2001:db8:1::");
+    const uint32_t v = i + 1;
+    a.bytes[12] = static_cast<uint8_t>(v >> 24);
+    a.bytes[13] = static_cast<uint8_t>(v >> 16);
+    a.bytes[14] = static_cast<uint8_t>(v >> 8);
+    a.bytes[15] = static_cast<uint8_t>(v);
+    return a;
+}
+
+Prefix6 mnp_of(uint32_t i)
+{
+    Ipv6Addr a = *Ipv6Addr::parse("2001:db8::");
+    const uint32_t hi = 0x1000 + (i >> 16);
+    a.bytes[4] = static_cast<uint8_t>(hi >> 8);
+    a.bytes[5] = static_cast<uint8_t>(hi);
+    a.bytes[6] = static_cast<uint8_t>(i >> 8);
+    a.bytes[7] = static_cast<uint8_t>(i);
+    return Prefix6{a, 64};
+}
+
+double measure(lcore_function_t* fn, void* arg, unsigned lcore, double seconds)
+{
+    rte_eth_stats_reset(g_tx_port);
+    g_stop = false;
+    rte_eal_remote_launch(fn, arg, lcore);
+    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(seconds * 1000)));
+    g_stop = true;
+    rte_eal_wait_lcore(lcore);
+    rte_eth_stats st{};
+    rte_eth_stats_get(g_tx_port, &st);
+    return static_cast<double>(st.opackets) / seconds / 1e6;
+}
+
+bool start(uint16_t port, rte_mempool* pool)
+{
+    rte_eth_conf conf{};
+    return rte_eth_dev_configure(port, 1, 1, &conf) == 0 &&
+           rte_eth_rx_queue_setup(port, 0, 1024, rte_eth_dev_socket_id(port), nullptr, pool) == 0 &&
+           rte_eth_tx_queue_setup(port, 0, 1024, rte_eth_dev_socket_id(port), nullptr) == 0 && rte_eth_dev_start(port) == 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    std::string pcap, direction = "down", method_name_arg = "ipip";
+    uint32_t bindings = 1000;
+    double seconds = 3;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const std::string k = argv[i], v = argv[i + 1];
+        if (k == "--pcap") pcap = v;
+        else if (k == "--direction") direction = v;
+        else if (k == "--method") method_name_arg = v;
+        else if (k == "--bindings") bindings = static_cast<uint32_t>(std::stoul(v));
+        else if (k == "--seconds") seconds = std::stod(v);
+        else {
+            std::fprintf(stderr, "unknown option %s\n", k.c_str());
+            return 2;
+        }
+    }
+    auto method = method_from_name(method_name_arg);
+    if (pcap.empty() || !method || (direction != "down" && direction != "up")) {
+        std::fprintf(stderr, "usage: pipeline_bench --pcap FILE --direction down|up --method ipip|gre|udp|ipv6 --bindings N [--seconds S]\n");
+        return 2;
+    }
+    const std::string mem = bindings > 100000 ? "3072" : "1024";
+    std::vector<std::string> eal = {argv[0], "--no-huge", "-m", mem, "--no-pci", "--no-shconf", "-l", "0-1",
+                                    "--file-prefix=pipeline-bench", "--log-level=lib.eal:error",
+                                    "--vdev=net_pcap0,rx_pcap=" + pcap + ",infinite_rx=1", "--vdev=net_null0,no-rx=1"};
+    if (const char* env = getenv("NEMO_EAL_ARGS")) {
+        eal = {argv[0]};
+        std::string s = env;
+        for (std::size_t i = 0; i < s.size();) {
+            auto j = s.find(' ', i);
+            if (j == std::string::npos) j = s.size();
+            if (j > i) eal.push_back(s.substr(i, j - i));
+            i = j + 1;
+        }
+    }
+    std::vector<char*> eal_argv;
+    for (auto& a : eal) eal_argv.push_back(a.data());
+    if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) return 1;
+    const unsigned worker_lcore = rte_get_next_lcore(rte_get_main_lcore(), 1, 0);
+
+    rte_mempool* pool = rte_pktmbuf_pool_create("bench_mbufs", 16383, 256, dp::kMbufPrivSize, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                                static_cast<int>(rte_socket_id()));
+    if (!pool || rte_eth_dev_get_port_by_name("net_pcap0", &g_rx_port) != 0 ||
+        rte_eth_dev_get_port_by_name("net_null0", &g_tx_port) != 0 || !start(g_rx_port, pool) || !start(g_tx_port, pool)) {
+        std::fprintf(stderr, "port setup failed\n");
+        return 1;
+    }
+
+    // Tables with N bindings of the requested method, and static gateways.
+    std::string err;
+    dp::BindingTables::Params tp;
+    tp.name = "bench";
+    tp.capacity = bindings;
+    tp.home_prefix = *Prefix6::parse("2001:db8:1::/64");
+    auto tables = dp::BindingTables::create(tp, &err);
+    auto neighbors = dp::Neighbors::create("bench", 1024, &err);
+    if (!tables || !neighbors) {
+        std::fprintf(stderr, "%s\n", err.c_str());
+        return 1;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    for (uint32_t i = 0; i < bindings; ++i) {
+        Binding b;
+        b.hoa = hoa_of(i);
+        b.coa.method = *method;
+        b.coa.peer = Ipv4Addr{0x64400000u + i};
+        b.coa.peer_port = 5555;
+        b.coa.v6 = *Ipv6Addr::parse("2001:db8:ffff::5");
+        b.prefixes = {mnp_of(i)};
+        if (tables->publish(i, b, &err) != dp::BindingTables::PublishError::none) {
+            std::fprintf(stderr, "publish %u: %s\n", i, err.c_str());
+            return 1;
+        }
+    }
+    const double publish_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const auto gw4 = *Ipv4Addr::parse("198.51.100.254");
+    const auto gw6 = *Ipv6Addr::parse("2001:db8:1::fe");
+    neighbors->set(gw4, *MacAddr::parse("02:00:00:00:00:fe"), true);
+    neighbors->set(gw6, *MacAddr::parse("02:00:00:00:00:fe"), true);
+
+    rte_ring* punt = rte_ring_create("bench_punt", 1024, static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
+    dp::LcoreCounters counters;
+    dp::WorkerConfig wc;
+    wc.reader_id = 0;
+    const bool down = direction == "down";
+    wc.home.port = down ? g_rx_port : g_tx_port;
+    wc.access.port = down ? g_tx_port : g_rx_port;
+    wc.access.mtu = wc.home.mtu = 9000;
+    wc.access.gateway4 = gw4;
+    wc.home.gateway6 = gw6;
+    wc.access.mac = wc.home.mac = *MacAddr::parse("02:00:00:00:00:01");
+    wc.tables = tables.get();
+    wc.neighbors = neighbors.get();
+    wc.punt = punt;
+    wc.pool = pool;
+    wc.self = dp::TunnelSelf{*Ipv4Addr::parse("198.51.100.1"), *Ipv6Addr::parse("2001:db8:1::1"), 4191};
+    wc.ha_ipv6 = {wc.self.ipv6};
+    wc.dhaad_anycast = home_agents_anycast(tp.home_prefix.value());
+    wc.counters = &counters;
+    wc.stop = &g_stop;
+    dp::Worker worker(wc);
+
+    const double base = measure(bare_forward, nullptr, worker_lcore, seconds);
+    const double nemo = measure(dp::Worker::run, &worker, worker_lcore, seconds);
+    const uint64_t encap = counters.encap[static_cast<std::size_t>(*method)].load();
+    const uint64_t decap = counters.decap[static_cast<std::size_t>(*method)].load();
+    std::printf("pcap=%s direction=%s method=%s bindings=%u publish_s=%.2f\n", pcap.c_str(), direction.c_str(),
+                method_name_arg.c_str(), bindings, publish_s);
+    std::printf("bare_forward_mpps=%.3f nemo_mpps=%.3f ratio=%.3f %s=%lu no_binding=%lu spoofed=%lu\n", base, nemo,
+                nemo / base, down ? "encap" : "decap", static_cast<unsigned long>(down ? encap : decap),
+                static_cast<unsigned long>(counters.c[static_cast<std::size_t>(dp::DpCounter::no_binding)].load()),
+                static_cast<unsigned long>(counters.c[static_cast<std::size_t>(dp::DpCounter::spoofed)].load()));
+    rte_eth_dev_stop(g_rx_port);
+    rte_eth_dev_stop(g_tx_port);
+    tables.reset();
+    neighbors.reset();
+    rte_eal_cleanup();
+    return 0;
+}
