@@ -1,9 +1,10 @@
 #include <rte_mbuf.h>
 
-#include <atomic>
 
 #include "encap.hpp"
 #include "ecn.hpp"
+#include "bytes.hpp"
+#include "checksum.hpp"
 #include "ipv4.hpp"
 #include "ipv6.hpp"
 
@@ -22,22 +23,20 @@ uint16_t encap_overhead(TunnelMethod m)
 
 bool prepend_outer_ipv4(rte_mbuf* m, const TunnelSelf& self, Ipv4Addr dst, uint8_t protocol, uint8_t inner_tc)
 {
-    const uint32_t payload = rte_pktmbuf_pkt_len(m);
+    const uint32_t total = rte_pktmbuf_pkt_len(m) + wire::kIpv4MinHeaderLen;
     auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, wire::kIpv4MinHeaderLen));
     if (!p) return false;
-    // The identification only has to be unique among unfragmented DF packets in flight per pair; a
-    // per-lcore counter is enough and costs no atomic.
-    static thread_local uint16_t ip_id = 0;
-    wire::Ipv4Header h;
-    h.tos = outer_tos_on_encap(inner_tc);
-    h.total_len = static_cast<uint16_t>(payload + wire::kIpv4MinHeaderLen);
-    h.id = ip_id++;
-    h.frag = wire::kIpv4FlagDF;
-    h.ttl = 64;
-    h.protocol = protocol;
-    h.src = self.ipv4;
-    h.dst = dst;
-    wire::write_ipv4_header(p, h);
+    // DF set, so an atomic datagram: its Identification carries no meaning and is 0 (RFC 6864).
+    const uint32_t w0 = (0x45u << 24) | (uint32_t{outer_tos_on_encap(inner_tc)} << 16) | (total & 0xFFFF);
+    const uint32_t w1 = wire::kIpv4FlagDF;
+    const uint32_t w2 = (64u << 24) | (uint32_t{protocol} << 16);
+    uint64_t sum = uint64_t{w0} + w1 + w2 + self.ipv4.value + dst.value;
+    const uint16_t csum = wire::finish_checksum(sum);
+    wire::store_be32(p, w0);
+    wire::store_be32(p + 4, w1);
+    wire::store_be32(p + 8, w2 | csum);
+    wire::store_be32(p + 12, self.ipv4.value);
+    wire::store_be32(p + 16, dst.value);
     return true;
 }
 

@@ -21,7 +21,6 @@ namespace nemo::dp {
 using namespace wire;
 
 namespace {
-constexpr uint16_t kBurst = 32;
 
 uint8_t* data(rte_mbuf* m) { return rte_pktmbuf_mtod(m, uint8_t*); }
 std::span<const uint8_t> bytes(rte_mbuf* m) { return {rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m)}; }
@@ -72,6 +71,9 @@ void Worker::handle_burst(uint16_t from_port, rte_mbuf** pkts, uint16_t n)
     rte_mbuf* down[kBurst];
     uint16_t down_l3[kBurst];
     uint16_t n_down = 0;
+    UpstreamItem up[kBurst];
+    uint16_t n_up = 0;
+    gw4_valid_ = gw6_valid_ = false;
     const PortSide& side = side_of(from_port);
     for (uint16_t i = 0; i < n; ++i) {
         rte_mbuf* m = pkts[i];
@@ -113,11 +115,12 @@ void Worker::handle_burst(uint16_t from_port, rte_mbuf** pkts, uint16_t n)
             break;
         case PacketClass::tunneled:
             m->port = from_port;
-            upstream(m, c);
+            if (decapsulate(m, c, up[n_up])) ++n_up;
             break;
         }
     }
     if (n_down) downstream(down, down_l3, n_down);
+    if (n_up) upstream(up, n_up);
 }
 
 void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
@@ -155,8 +158,10 @@ void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
             rte_pktmbuf_free(m);
             continue;
         }
-        std::optional<MacAddr> mac = v4 ? cfg_.neighbors->lookup(out.gateway4 ? *out.gateway4 : b->peer)
-                                        : cfg_.neighbors->lookup(out.gateway6 ? *out.gateway6 : b->coa6);
+        std::optional<MacAddr> mac;
+        if (v4 && out.gateway4) mac = gateway_mac4();
+        else if (!v4 && out.gateway6) mac = gateway_mac6(out);
+        else mac = v4 ? cfg_.neighbors->lookup(b->peer) : cfg_.neighbors->lookup(b->coa6);
         if (!mac) {
             if (v4) cfg_.neighbors->request(out.gateway4 ? *out.gateway4 : b->peer);
             else cfg_.neighbors->request(out.gateway6 ? *out.gateway6 : b->coa6);
@@ -179,78 +184,121 @@ void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
     }
 }
 
-void Worker::upstream(rte_mbuf* m, const Classified& c)
+// Phase one, per packet: strip the tunnel, check the inner packet, hand signaling to the control thread.
+// Returns false when the packet is gone (dropped or punted).
+bool Worker::decapsulate(rte_mbuf* m, const Classified& c, UpstreamItem& item)
 {
     LcoreCounters& ctr = *cfg_.counters;
     if (c.method == TunnelMethod::esp || c.method == TunnelMethod::esp_udp) {
         ctr.inc(DpCounter::method_unavailable);
         rte_pktmbuf_free(m);
-        return;
+        return false;
     }
     const uint8_t* outer = data(m) + c.l3_offset;
-    const uint8_t outer_tos = c.method == TunnelMethod::ipv6 ? static_cast<uint8_t>(((outer[0] & 0x0F) << 4) | (outer[1] >> 4))
-                                                             : outer[1];
+    item.outer_tos = c.method == TunnelMethod::ipv6 ? static_cast<uint8_t>(((outer[0] & 0x0F) << 4) | (outer[1] >> 4))
+                                                    : outer[1];
     const MacAddr src_mac = MacAddr::from_bytes(data(m) + 6);
     rte_pktmbuf_adj(m, c.inner_offset);
-    auto inner = parse_ipv6(bytes(m));
-    if (!inner) {
+    const uint8_t* ip = data(m);
+    const uint32_t have = rte_pktmbuf_data_len(m);
+    if (have < kIpv6HeaderLen || (ip[0] >> 4) != 6 || kIpv6HeaderLen + load_be16(ip + 4) > have) {
         ctr.inc(DpCounter::bad_inner);
         rte_pktmbuf_free(m);
-        return;
+        return false;
     }
-    const uint32_t ip_len = kIpv6HeaderLen + inner->hdr.payload_len;
-    if (rte_pktmbuf_pkt_len(m) > ip_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - ip_len));
+    const uint32_t ip_len = kIpv6HeaderLen + load_be16(ip + 4);
+    if (have > ip_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(have - ip_len));
+    item.src = Ipv6Addr::from_bytes(ip + 8);
+    const Ipv6Addr dst = Ipv6Addr::from_bytes(ip + 24);
+    if (dst == cfg_.dhaad_anycast || std::find(cfg_.ha_ipv6.begin(), cfg_.ha_ipv6.end(), dst) != cfg_.ha_ipv6.end()) {
+        punt(m, PuntMeta{PuntKind::signaling, c.method, m->port, c.outer_sport, c.outer_src, src_mac});
+        return false;
+    }
+    item.m = m;
+    item.c = c;
+    return true;
+}
 
-    const Ipv6Addr& dst = inner->hdr.dst;
-    if (std::find(cfg_.ha_ipv6.begin(), cfg_.ha_ipv6.end(), dst) != cfg_.ha_ipv6.end() || dst == cfg_.dhaad_anycast) {
-        PuntMeta meta{PuntKind::signaling, c.method, m->port, c.outer_sport, c.outer_src, src_mac};
-        punt(m, meta);
-        return;
+// Phase two, for the burst: one bulk lookup of the inner sources, then the tunnel check and forwarding.
+void Worker::upstream(UpstreamItem* items, uint16_t n)
+{
+    LcoreCounters& ctr = *cfg_.counters;
+    const Ipv6Addr* srcs[kBurst] = {};
+    for (uint16_t i = 0; i < n; ++i) srcs[i] = &items[i].src;
+    const FastBinding* recs[kBurst];
+    cfg_.tables->lookup_downstream_bulk(srcs, n, recs);
+    for (uint16_t i = 0; i < n; ++i) {
+        rte_mbuf* m = items[i].m;
+        const Classified& c = items[i].c;
+        const FastBinding* b = recs[i];
+        const bool through = b && (c.method == TunnelMethod::ipv6
+                                       ? b->method == TunnelMethod::ipv6 && b->coa6 == c.outer_src6
+                                       : BindingTables::came_through(*b, c.method, c.outer_src, c.outer_sport));
+        if (!through) {
+            ctr.inc(DpCounter::spoofed);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        uint8_t* ip = data(m);
+        const uint8_t inner_tc = static_cast<uint8_t>(((ip[0] & 0x0F) << 4) | (ip[1] >> 4));
+        auto tc = inner_tc_on_decap(inner_tc, items[i].outer_tos);
+        if (!tc) {
+            ctr.inc(DpCounter::ecn_drop);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        if (*tc != inner_tc) {
+            ip[0] = static_cast<uint8_t>((ip[0] & 0xF0) | (*tc >> 4));
+            ip[1] = static_cast<uint8_t>((ip[1] & 0x0F) | (*tc << 4));
+        }
+        if (ip[7] <= 1) {
+            LcoreCounters::bump(ctr.classify_drops[static_cast<std::size_t>(DropReason::ttl_exceeded)]);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        --ip[7];
+        std::optional<MacAddr> mac;
+        if (cfg_.home.gateway6) {
+            mac = gateway_mac6(cfg_.home);
+        } else {
+            const Ipv6Addr dst = Ipv6Addr::from_bytes(ip + 24);
+            mac = cfg_.neighbors->lookup(dst);
+            if (!mac) cfg_.neighbors->request(dst);
+        }
+        if (!mac) {
+            ctr.inc(DpCounter::no_neighbor);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        if (!to_link(m, cfg_.home, ethertype::ipv6, *mac)) {
+            ctr.inc(DpCounter::no_mbuf);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        LcoreCounters::bump(ctr.decap[static_cast<std::size_t>(c.method)]);
+        queue_tx(cfg_.home, m);
     }
-    const FastBinding* b = nullptr;
-    if (c.method == TunnelMethod::ipv6) {
-        b = cfg_.tables->lookup_downstream(inner->hdr.src);
-        if (b && (b->method != TunnelMethod::ipv6 || b->coa6 != c.outer_src6)) b = nullptr;
-    } else {
-        b = cfg_.tables->match_upstream(inner->hdr.src, c.method, c.outer_src, c.outer_sport);
+}
+
+// Next hops that are gateways are looked up once per burst.
+std::optional<MacAddr> Worker::gateway_mac4()
+{
+    if (!gw4_valid_) {
+        gw4_ = cfg_.neighbors->lookup(*cfg_.access.gateway4);
+        if (!gw4_) cfg_.neighbors->request(*cfg_.access.gateway4);
+        gw4_valid_ = true;
     }
-    if (!b) {
-        ctr.inc(DpCounter::spoofed);
-        rte_pktmbuf_free(m);
-        return;
+    return gw4_;
+}
+
+std::optional<MacAddr> Worker::gateway_mac6(const PortSide& side)
+{
+    if (!gw6_valid_) {
+        gw6_ = cfg_.neighbors->lookup(*side.gateway6);
+        if (!gw6_) cfg_.neighbors->request(*side.gateway6);
+        gw6_valid_ = true;
     }
-    uint8_t* ip = data(m);
-    auto tc = inner_tc_on_decap(inner->hdr.traffic_class, outer_tos);
-    if (!tc) {
-        ctr.inc(DpCounter::ecn_drop);
-        rte_pktmbuf_free(m);
-        return;
-    }
-    if (*tc != inner->hdr.traffic_class) {
-        ip[0] = static_cast<uint8_t>((ip[0] & 0xF0) | (*tc >> 4));
-        ip[1] = static_cast<uint8_t>((ip[1] & 0x0F) | (*tc << 4));
-    }
-    if (ip[7] <= 1) {
-        LcoreCounters::bump(ctr.classify_drops[static_cast<std::size_t>(DropReason::ttl_exceeded)]);
-        rte_pktmbuf_free(m);
-        return;
-    }
-    --ip[7];
-    const Ipv6Addr next = cfg_.home.gateway6 ? *cfg_.home.gateway6 : dst;
-    auto mac = cfg_.neighbors->lookup(next);
-    if (!mac) {
-        cfg_.neighbors->request(next);
-        ctr.inc(DpCounter::no_neighbor);
-        rte_pktmbuf_free(m);
-        return;
-    }
-    if (!to_link(m, cfg_.home, ethertype::ipv6, *mac)) {
-        ctr.inc(DpCounter::no_mbuf);
-        rte_pktmbuf_free(m);
-        return;
-    }
-    LcoreCounters::bump(ctr.decap[static_cast<std::size_t>(c.method)]);
-    queue_tx(cfg_.home, m);
+    return gw6_;
 }
 
 void Worker::learn_copy(rte_mbuf* m, PuntKind kind, uint16_t port)

@@ -58,7 +58,16 @@ public:
 private:
     void handle_burst(uint16_t from_port, struct rte_mbuf** pkts, uint16_t n);
     void downstream(struct rte_mbuf** pkts, const uint16_t* l3_offsets, uint16_t n);
-    void upstream(struct rte_mbuf* m, const Classified& c);
+    struct UpstreamItem {
+        struct rte_mbuf* m;
+        Classified c;
+        Ipv6Addr src;
+        uint8_t outer_tos;
+    };
+    bool decapsulate(struct rte_mbuf* m, const Classified& c, UpstreamItem& item);
+    void upstream(UpstreamItem* items, uint16_t n);
+    std::optional<MacAddr> gateway_mac4();
+    std::optional<MacAddr> gateway_mac6(const PortSide& side);
     void answer_arp(struct rte_mbuf* m, const Classified& c, const PortSide& side);
     void answer_ns(struct rte_mbuf* m, const Classified& c, const PortSide& side);
     void punt(struct rte_mbuf* m, const PuntMeta& meta);
@@ -76,6 +85,9 @@ private:
         struct rte_mbuf* pkts[64];
         uint16_t n = 0;
     } tx_access_, tx_home_;
+    static constexpr uint16_t kBurst = 32;
+    std::optional<MacAddr> gw4_, gw6_; // gateway MACs, looked up once per burst
+    bool gw4_valid_ = false, gw6_valid_ = false;
     uint64_t ptb_tokens_ = 0;
     uint64_t ptb_last_tsc_ = 0;
 };

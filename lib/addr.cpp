@@ -119,7 +119,21 @@ std::optional<Prefix6> Prefix6::parse(std::string_view text)
 
 std::string Prefix6::str() const { return addr.str() + "/" + std::to_string(len); }
 
-bool Prefix6::contains(const Ipv6Addr& a) const { return mask_addr(a, len) == addr; }
+bool Prefix6::contains(const Ipv6Addr& a) const
+{
+    // Two 64-bit masked compares: this runs per packet in the data plane.
+    uint64_t x[2], y[2];
+    std::memcpy(x, a.bytes.data(), 16);
+    std::memcpy(y, addr.bytes.data(), 16);
+    const auto mask_of = [](unsigned bits) -> uint64_t {
+        if (bits == 0) return 0;
+        if (bits >= 64) return ~uint64_t{0};
+        return __builtin_bswap64(~uint64_t{0} << (64 - bits)); // big-endian bytes in a little-endian word
+    };
+    const unsigned l = len;
+    const uint64_t m0 = mask_of(l > 64 ? 64 : l), m1 = mask_of(l > 64 ? l - 64 : 0);
+    return ((x[0] ^ y[0]) & m0) == 0 && ((x[1] ^ y[1]) & m1) == 0;
+}
 
 std::optional<MacAddr> MacAddr::parse(std::string_view text)
 {

@@ -1,7 +1,9 @@
 #include "classify.hpp"
 
 #include <algorithm>
+#include <cstring>
 
+#include "bytes.hpp"
 #include "esp.hpp"
 #include "ethernet.hpp"
 #include "gre.hpp"
@@ -48,16 +50,27 @@ Classified dropped(DropReason r)
     return c;
 }
 
+bool same16(const uint8_t* a, const Ipv6Addr& b)
+{
+    uint64_t x[2], y[2];
+    std::memcpy(x, a, 16);
+    std::memcpy(y, b.bytes.data(), 16);
+    return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
+}
+
+// Reads the fixed header in place: this runs for every packet, so no views are built.
 Classified classify_ipv6(std::span<const uint8_t> l3, uint16_t off, const ClassifyParams& p)
 {
-    auto v6 = parse_ipv6(l3);
-    if (!v6) return dropped(DropReason::malformed);
+    if (l3.size() < kIpv6HeaderLen || (l3[0] >> 4) != 6) return dropped(DropReason::malformed);
+    const uint8_t* h = l3.data();
+    const std::size_t payload = load_be16(h + 4);
+    if (kIpv6HeaderLen + payload > l3.size()) return dropped(DropReason::malformed);
+    const uint8_t next = h[6];
+    const uint8_t* dst = h + 24;
     Classified c;
     c.l3_offset = off;
-    const Ipv6Addr& dst = v6->hdr.dst;
-    const bool to_us = std::find(p.ha_ipv6.begin(), p.ha_ipv6.end(), dst) != p.ha_ipv6.end() || dst == p.dhaad_anycast;
-    if (v6->hdr.next_header == ipproto::icmpv6 && v6->payload.size() >= 4) {
-        const uint8_t type = v6->payload[0];
+    if (next == ipproto::icmpv6 && payload >= 4) {
+        const uint8_t type = h[kIpv6HeaderLen];
         if (type == icmp6::neighbor_solicit) {
             c.cls = PacketClass::nd_solicit;
             return c;
@@ -67,10 +80,12 @@ Classified classify_ipv6(std::span<const uint8_t> l3, uint16_t off, const Classi
             return c;
         }
     }
-    if (to_us && v6->hdr.next_header == ipproto::ipv6) {
+    bool to_us = same16(dst, p.dhaad_anycast);
+    for (const Ipv6Addr& a : p.ha_ipv6) to_us = to_us || same16(dst, a);
+    if (to_us && next == ipproto::ipv6) {
         c.cls = PacketClass::tunneled; // reverse tunnel from an IPv6 care-of address (RFC 2473)
         c.method = TunnelMethod::ipv6;
-        c.outer_src6 = v6->hdr.src;
+        c.outer_src6 = Ipv6Addr::from_bytes(h + 8);
         c.inner_offset = static_cast<uint16_t>(off + kIpv6HeaderLen);
         return c;
     }
@@ -78,8 +93,8 @@ Classified classify_ipv6(std::span<const uint8_t> l3, uint16_t off, const Classi
         c.cls = PacketClass::signaling_v6; // MH, DHAAD, MPS, errors: the control thread sorts them out
         return c;
     }
-    if (dst.is_multicast()) return dropped(DropReason::ipv6_multicast);
-    if (v6->hdr.hop_limit <= 1) return dropped(DropReason::ttl_exceeded);
+    if (dst[0] == 0xFF) return dropped(DropReason::ipv6_multicast);
+    if (h[7] <= 1) return dropped(DropReason::ttl_exceeded);
     c.cls = PacketClass::downstream;
     return c;
 }
@@ -137,14 +152,20 @@ Classified classify_ipv4(std::span<const uint8_t> l3, uint16_t off, const Classi
 
 Classified classify_frame(std::span<const uint8_t> frame, const ClassifyParams& p, bool ipv4_checksum_checked)
 {
-    auto eth = parse_ether(frame);
-    if (!eth) return dropped(DropReason::malformed);
-    const auto off = static_cast<uint16_t>(eth->header_len);
-    switch (eth->ethertype) {
-    case ethertype::ipv6: return classify_ipv6(eth->payload, off, p);
-    case ethertype::ipv4: return classify_ipv4(eth->payload, off, p, ipv4_checksum_checked);
+    if (frame.size() < kEtherHeaderLen) return dropped(DropReason::malformed);
+    uint16_t type = load_be16(frame.data() + 12);
+    uint16_t off = kEtherHeaderLen;
+    if (type == ethertype::vlan) {
+        if (frame.size() < kEtherHeaderLen + 4) return dropped(DropReason::malformed);
+        type = load_be16(frame.data() + 16);
+        off = kEtherHeaderLen + 4;
+    }
+    const auto l3 = frame.subspan(off);
+    switch (type) {
+    case ethertype::ipv6: return classify_ipv6(l3, off, p);
+    case ethertype::ipv4: return classify_ipv4(l3, off, p, ipv4_checksum_checked);
     case ethertype::arp: {
-        auto arp = parse_arp(eth->payload);
+        auto arp = parse_arp(l3);
         if (!arp) return dropped(DropReason::malformed);
         Classified c;
         c.l3_offset = off;

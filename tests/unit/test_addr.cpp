@@ -79,3 +79,20 @@ TEST(Addr, Mac)
     EXPECT_FALSE(MacAddr::parse("02:00:5e:10:00:fg"));
     EXPECT_EQ(MacAddr::ipv6_multicast(*Ipv6Addr::parse("ff02::1:ff00:100")).str(), "33:33:ff:00:01:00");
 }
+
+TEST(Addr, PrefixContainsMatchesMasking)
+{
+    // The data plane's fast contains() against the byte-wise mask, for every length.
+    uint32_t x = 99;
+    auto next = [&] { return x = x * 1664525 + 1013904223; };
+    for (int len = 0; len <= 128; ++len) {
+        for (int k = 0; k < 50; ++k) {
+            Ipv6Addr a, b;
+            for (auto& byte : a.bytes) byte = static_cast<uint8_t>(next() >> 24);
+            b = a;
+            if (k % 2) b.bytes[next() % 16] ^= static_cast<uint8_t>(1u << (next() % 8));
+            const Prefix6 p = Prefix6::make(a, static_cast<uint8_t>(len));
+            EXPECT_EQ(p.contains(b), mask_addr(b, p.len) == p.addr) << "len " << len;
+        }
+    }
+}
