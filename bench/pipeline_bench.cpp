@@ -24,6 +24,7 @@
 #include "binding_tables.hpp"
 #include "classify.hpp"
 #include "neighbors.hpp"
+#include "mempool_prefault.hpp"
 #include "punt.hpp"
 #include "worker.hpp"
 
@@ -96,6 +97,7 @@ int main(int argc, char** argv)
     std::string pcap, direction = "down", method_name_arg = "ipip";
     uint32_t bindings = 1000;
     double seconds = 3;
+    std::string only;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string k = argv[i], v = argv[i + 1];
         if (k == "--pcap") pcap = v;
@@ -103,6 +105,7 @@ int main(int argc, char** argv)
         else if (k == "--method") method_name_arg = v;
         else if (k == "--bindings") bindings = static_cast<uint32_t>(std::stoul(v));
         else if (k == "--seconds") seconds = std::stod(v);
+        else if (k == "--only") only = v; // base | nemo: one phase, for profiling
         else {
             std::fprintf(stderr, "unknown option %s\n", k.c_str());
             return 2;
@@ -134,6 +137,7 @@ int main(int argc, char** argv)
 
     rte_mempool* pool = rte_pktmbuf_pool_create("bench_mbufs", 16383, 256, dp::kMbufPrivSize, RTE_MBUF_DEFAULT_BUF_SIZE,
                                                 static_cast<int>(rte_socket_id()));
+    if (pool) dp::prefault_mempool(pool);
     if (!pool || rte_eth_dev_get_port_by_name("net_pcap0", &g_rx_port) != 0 ||
         rte_eth_dev_get_port_by_name("net_null0", &g_tx_port) != 0 || !start(g_rx_port, pool) || !start(g_tx_port, pool)) {
         std::fprintf(stderr, "port setup failed\n");
@@ -194,8 +198,8 @@ int main(int argc, char** argv)
     wc.stop = &g_stop;
     dp::Worker worker(wc);
 
-    const double base = measure(bare_forward, nullptr, worker_lcore, seconds);
-    const double nemo = measure(dp::Worker::run, &worker, worker_lcore, seconds);
+    const double base = only == "nemo" ? 1 : measure(bare_forward, nullptr, worker_lcore, seconds);
+    const double nemo = only == "base" ? 0 : measure(dp::Worker::run, &worker, worker_lcore, seconds);
     const uint64_t encap = counters.encap[static_cast<std::size_t>(*method)].load();
     const uint64_t decap = counters.decap[static_cast<std::size_t>(*method)].load();
     std::printf("pcap=%s direction=%s method=%s bindings=%u publish_s=%.2f\n", pcap.c_str(), direction.c_str(),

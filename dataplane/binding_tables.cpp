@@ -89,6 +89,14 @@ void for_each_length_desc(const std::array<std::atomic<uint64_t>, 3>& bits, F&& 
 std::unique_ptr<BindingTables> BindingTables::create(const Params& params, std::string* error)
 {
     std::unique_ptr<BindingTables> t(new BindingTables(params));
+    if (params.home_prefix) {
+        const Key16 m = kMasks.m[params.home_prefix->len];
+        t->home_mask_[0] = m.w[0];
+        t->home_mask_[1] = m.w[1];
+        const Key16 v = masked(params.home_prefix->addr, params.home_prefix->len);
+        t->home_value_[0] = v.w[0];
+        t->home_value_[1] = v.w[1];
+    }
     const std::size_t sz = rte_rcu_qsbr_get_memsize(params.max_readers);
     t->rcu_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc((params.name + "_rcu").c_str(), sz, RTE_CACHE_LINE_SIZE));
     if (!t->rcu_ || rte_rcu_qsbr_init(t->rcu_, params.max_readers) != 0) {
@@ -126,9 +134,16 @@ void BindingTables::unregister_reader(unsigned reader_id) const
 
 void BindingTables::quiescent(unsigned reader_id) const { rte_rcu_qsbr_quiescent(rcu_, reader_id); }
 
+bool BindingTables::on_home_prefix(const Ipv6Addr& a) const
+{
+    uint64_t w[2];
+    std::memcpy(w, a.bytes.data(), 16);
+    return ((w[0] & home_mask_[0]) == home_value_[0]) & ((w[1] & home_mask_[1]) == home_value_[1]);
+}
+
 const FastBinding* BindingTables::lookup_downstream(const Ipv6Addr& dst) const
 {
-    const bool on_home = !params_.home_prefix || params_.home_prefix->contains(dst);
+    const bool on_home = !params_.home_prefix || on_home_prefix(dst);
     void* data = nullptr;
     const Key16 hk = masked(dst, 128);
     if (on_home && rte_hash_lookup_data(home_, &hk, &data) >= 0) return static_cast<const FastBinding*>(data);
@@ -161,7 +176,7 @@ void BindingTables::lookup_downstream_bulk(const Ipv6Addr* const* dsts, unsigned
         unsigned cnt = 0;
         for (uint64_t p = pending; p; p &= p - 1) {
             const unsigned i = static_cast<unsigned>(__builtin_ctzll(p));
-            if (params_.home_prefix && !params_.home_prefix->contains(*dsts[i])) continue;
+            if (params_.home_prefix && !on_home_prefix(*dsts[i])) continue;
             if (params_.home_prefix) prefix_candidates &= ~(uint64_t{1} << i);
             keys[cnt] = masked(*dsts[i], 128); // rte_hash_crc reads 8-byte words: keys must be aligned
             key_ptrs[cnt] = &keys[cnt];

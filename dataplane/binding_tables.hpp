@@ -122,8 +122,10 @@ private:
     // Each hash gets headroom over the capacity: deleted keys keep their slot until a grace period has
     // passed, and a cuckoo table refuses inserts before it is completely full.
     uint32_t hash_entries() const { return params_.capacity + params_.capacity / 2 + 64; }
+    bool on_home_prefix(const Ipv6Addr& a) const;
 
     Params params_;
+    uint64_t home_mask_[2] = {}, home_value_[2] = {}; // the home prefix as two masked words
     rte_rcu_qsbr* rcu_ = nullptr;
     std::array<rte_hash*, 129> down_{};     // mobile network prefixes per length; created on first use
     rte_hash* home_ = nullptr;               // home addresses

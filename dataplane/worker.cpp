@@ -75,9 +75,10 @@ void Worker::handle_burst(uint16_t from_port, rte_mbuf** pkts, uint16_t n)
     uint16_t n_up = 0;
     gw4_valid_ = gw6_valid_ = false;
     const PortSide& side = side_of(from_port);
+    // Headers of the whole burst in flight before the first is read.
+    for (uint16_t i = 0; i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
     for (uint16_t i = 0; i < n; ++i) {
         rte_mbuf* m = pkts[i];
-        if (i + 3 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void*));
         if (m->nb_segs != 1) {
             LcoreCounters::bump(ctr.classify_drops[static_cast<std::size_t>(DropReason::malformed)]);
             rte_pktmbuf_free(m);
@@ -158,13 +159,10 @@ void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
             rte_pktmbuf_free(m);
             continue;
         }
-        std::optional<MacAddr> mac;
-        if (v4 && out.gateway4) mac = gateway_mac4();
-        else if (!v4 && out.gateway6) mac = gateway_mac6(out);
-        else mac = v4 ? cfg_.neighbors->lookup(b->peer) : cfg_.neighbors->lookup(b->coa6);
-        if (!mac) {
-            if (v4) cfg_.neighbors->request(out.gateway4 ? *out.gateway4 : b->peer);
-            else cfg_.neighbors->request(out.gateway6 ? *out.gateway6 : b->coa6);
+        MacAddr mac;
+        const bool resolved = v4 ? (out.gateway4 ? gateway_mac4(mac) : lookup_neighbor(b->peer, mac))
+                                 : (out.gateway6 ? gateway_mac6(out, mac) : lookup_neighbor(b->coa6, mac));
+        if (!resolved) {
             ctr.inc(DpCounter::no_neighbor);
             rte_pktmbuf_free(m);
             continue;
@@ -174,7 +172,7 @@ void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
         // Trim link padding: the IPv6 payload length is the packet.
         if (rte_pktmbuf_pkt_len(m) > ip_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - ip_len));
         const TunnelPeer peer{b->method, b->peer, b->peer_port, b->coa6};
-        if (!encapsulate(m, cfg_.self, peer) || !to_link(m, out, v4 ? ethertype::ipv4 : ethertype::ipv6, *mac)) {
+        if (!encapsulate(m, cfg_.self, peer) || !to_link(m, out, v4 ? ethertype::ipv4 : ethertype::ipv6, mac)) {
             ctr.inc(DpCounter::no_mbuf);
             rte_pktmbuf_free(m);
             continue;
@@ -197,6 +195,7 @@ bool Worker::decapsulate(rte_mbuf* m, const Classified& c, UpstreamItem& item)
     const uint8_t* outer = data(m) + c.l3_offset;
     item.outer_tos = c.method == TunnelMethod::ipv6 ? static_cast<uint8_t>(((outer[0] & 0x0F) << 4) | (outer[1] >> 4))
                                                     : outer[1];
+    if (c.method == TunnelMethod::ipv6) item.outer_src6 = Ipv6Addr::from_bytes(outer + 8);
     const MacAddr src_mac = MacAddr::from_bytes(data(m) + 6);
     rte_pktmbuf_adj(m, c.inner_offset);
     const uint8_t* ip = data(m);
@@ -232,7 +231,7 @@ void Worker::upstream(UpstreamItem* items, uint16_t n)
         const Classified& c = items[i].c;
         const FastBinding* b = recs[i];
         const bool through = b && (c.method == TunnelMethod::ipv6
-                                       ? b->method == TunnelMethod::ipv6 && b->coa6 == c.outer_src6
+                                       ? b->method == TunnelMethod::ipv6 && b->coa6 == items[i].outer_src6
                                        : BindingTables::came_through(*b, c.method, c.outer_src, c.outer_sport));
         if (!through) {
             ctr.inc(DpCounter::spoofed);
@@ -257,20 +256,15 @@ void Worker::upstream(UpstreamItem* items, uint16_t n)
             continue;
         }
         --ip[7];
-        std::optional<MacAddr> mac;
-        if (cfg_.home.gateway6) {
-            mac = gateway_mac6(cfg_.home);
-        } else {
-            const Ipv6Addr dst = Ipv6Addr::from_bytes(ip + 24);
-            mac = cfg_.neighbors->lookup(dst);
-            if (!mac) cfg_.neighbors->request(dst);
-        }
-        if (!mac) {
+        MacAddr mac;
+        const bool resolved = cfg_.home.gateway6 ? gateway_mac6(cfg_.home, mac)
+                                                 : lookup_neighbor(Ipv6Addr::from_bytes(ip + 24), mac);
+        if (!resolved) {
             ctr.inc(DpCounter::no_neighbor);
             rte_pktmbuf_free(m);
             continue;
         }
-        if (!to_link(m, cfg_.home, ethertype::ipv6, *mac)) {
+        if (!to_link(m, cfg_.home, ethertype::ipv6, mac)) {
             ctr.inc(DpCounter::no_mbuf);
             rte_pktmbuf_free(m);
             continue;
@@ -280,25 +274,37 @@ void Worker::upstream(UpstreamItem* items, uint16_t n)
     }
 }
 
-// Next hops that are gateways are looked up once per burst.
-std::optional<MacAddr> Worker::gateway_mac4()
+// Next hops that are gateways are looked up once per burst; others per packet. A miss asks the control
+// thread to resolve the address.
+bool Worker::gateway_mac4(MacAddr& mac)
 {
     if (!gw4_valid_) {
-        gw4_ = cfg_.neighbors->lookup(*cfg_.access.gateway4);
-        if (!gw4_) cfg_.neighbors->request(*cfg_.access.gateway4);
+        gw4_ok_ = lookup_neighbor(*cfg_.access.gateway4, gw4_);
         gw4_valid_ = true;
     }
-    return gw4_;
+    mac = gw4_;
+    return gw4_ok_;
 }
 
-std::optional<MacAddr> Worker::gateway_mac6(const PortSide& side)
+bool Worker::gateway_mac6(const PortSide& side, MacAddr& mac)
 {
     if (!gw6_valid_) {
-        gw6_ = cfg_.neighbors->lookup(*side.gateway6);
-        if (!gw6_) cfg_.neighbors->request(*side.gateway6);
+        gw6_ok_ = lookup_neighbor(*side.gateway6, gw6_);
         gw6_valid_ = true;
     }
-    return gw6_;
+    mac = gw6_;
+    return gw6_ok_;
+}
+
+template <class Addr>
+bool Worker::lookup_neighbor(const Addr& a, MacAddr& mac) const
+{
+    if (auto m = cfg_.neighbors->lookup(a)) {
+        mac = *m;
+        return true;
+    }
+    cfg_.neighbors->request(a);
+    return false;
 }
 
 void Worker::learn_copy(rte_mbuf* m, PuntKind kind, uint16_t port)

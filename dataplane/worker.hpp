@@ -62,12 +62,15 @@ private:
         struct rte_mbuf* m;
         Classified c;
         Ipv6Addr src;
+        Ipv6Addr outer_src6; // IPv6-in-IPv6 only
         uint8_t outer_tos;
     };
     bool decapsulate(struct rte_mbuf* m, const Classified& c, UpstreamItem& item);
     void upstream(UpstreamItem* items, uint16_t n);
-    std::optional<MacAddr> gateway_mac4();
-    std::optional<MacAddr> gateway_mac6(const PortSide& side);
+    bool gateway_mac4(MacAddr& mac);
+    bool gateway_mac6(const PortSide& side, MacAddr& mac);
+    template <class Addr>
+    bool lookup_neighbor(const Addr& a, MacAddr& mac) const;
     void answer_arp(struct rte_mbuf* m, const Classified& c, const PortSide& side);
     void answer_ns(struct rte_mbuf* m, const Classified& c, const PortSide& side);
     void punt(struct rte_mbuf* m, const PuntMeta& meta);
@@ -86,8 +89,8 @@ private:
         uint16_t n = 0;
     } tx_access_, tx_home_;
     static constexpr uint16_t kBurst = 32;
-    std::optional<MacAddr> gw4_, gw6_; // gateway MACs, looked up once per burst
-    bool gw4_valid_ = false, gw6_valid_ = false;
+    MacAddr gw4_, gw6_; // gateway MACs, looked up once per burst
+    bool gw4_valid_ = false, gw6_valid_ = false, gw4_ok_ = false, gw6_ok_ = false;
     uint64_t ptb_tokens_ = 0;
     uint64_t ptb_last_tsc_ = 0;
 };

@@ -85,7 +85,6 @@ Classified classify_ipv6(std::span<const uint8_t> l3, uint16_t off, const Classi
     if (to_us && next == ipproto::ipv6) {
         c.cls = PacketClass::tunneled; // reverse tunnel from an IPv6 care-of address (RFC 2473)
         c.method = TunnelMethod::ipv6;
-        c.outer_src6 = Ipv6Addr::from_bytes(h + 8);
         c.inner_offset = static_cast<uint16_t>(off + kIpv6HeaderLen);
         return c;
     }

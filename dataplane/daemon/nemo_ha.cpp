@@ -23,6 +23,7 @@
 #include "default_config.hpp"
 #include "dp_counters.hpp"
 #include "neighbors.hpp"
+#include "mempool_prefault.hpp"
 #include "punt.hpp"
 #include "version.hpp"
 #include "worker.hpp"
@@ -112,6 +113,7 @@ int main(int argc, char** argv)
     rte_mempool* pool = rte_pktmbuf_pool_create("nemo_mbufs", cfg.mbufs, 256, dp::kMbufPrivSize,
                                                 RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
     if (!pool) return fail("cannot create the mbuf pool of " + std::to_string(cfg.mbufs) + " (raise EAL -m?)");
+    dp::prefault_mempool(pool);
     if (auto e = start_port(access_port, queues, cfg.access.mtu, pool); !e.empty()) return fail("access port: " + e);
     if (home_port != access_port)
         if (auto e = start_port(home_port, queues, cfg.home.mtu, pool); !e.empty()) return fail("home port: " + e);
