@@ -116,7 +116,7 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "usage: pipeline_bench --pcap FILE --direction down|up --method ipip|gre|udp|ipv6 --bindings N [--seconds S]\n");
         return 2;
     }
-    const std::string mem = bindings > 100000 ? "3072" : "1024";
+    const std::string mem = bindings > 100000 ? "4096" : "1536";
     std::vector<std::string> eal = {argv[0], "--no-huge", "-m", mem, "--no-pci", "--no-shconf", "-l", "0-1",
                                     "--file-prefix=pipeline-bench", "--log-level=lib.eal:error",
                                     "--vdev=net_pcap0,rx_pcap=" + pcap + ",infinite_rx=1", "--vdev=net_null0,no-rx=1"};
@@ -135,7 +135,8 @@ int main(int argc, char** argv)
     if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) return 1;
     const unsigned worker_lcore = rte_get_next_lcore(rte_get_main_lcore(), 1, 0);
 
-    rte_mempool* pool = rte_pktmbuf_pool_create("bench_mbufs", 16383, 256, dp::kMbufPrivSize, RTE_MBUF_DEFAULT_BUF_SIZE,
+    // net_pcap with infinite_rx keeps the whole pcap in mbufs: room for 65536 packets and the pipeline.
+    rte_mempool* pool = rte_pktmbuf_pool_create("bench_mbufs", 98303, 256, dp::kMbufPrivSize, RTE_MBUF_DEFAULT_BUF_SIZE,
                                                 static_cast<int>(rte_socket_id()));
     if (pool) dp::prefault_mempool(pool);
     if (!pool || rte_eth_dev_get_port_by_name("net_pcap0", &g_rx_port) != 0 ||

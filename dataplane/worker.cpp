@@ -135,6 +135,9 @@ void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
     }
     const FastBinding* recs[kBurst];
     cfg_.tables->lookup_downstream_bulk(ptrs, n, recs);
+    // The records are spread over memory: ask for all of them before reading the first.
+    for (uint16_t i = 0; i < n; ++i)
+        if (recs[i]) rte_prefetch0(recs[i]);
     for (uint16_t i = 0; i < n; ++i) {
         rte_mbuf* m = pkts[i];
         const FastBinding* b = recs[i];
@@ -226,6 +229,8 @@ void Worker::upstream(UpstreamItem* items, uint16_t n)
     for (uint16_t i = 0; i < n; ++i) srcs[i] = &items[i].src;
     const FastBinding* recs[kBurst];
     cfg_.tables->lookup_downstream_bulk(srcs, n, recs);
+    for (uint16_t i = 0; i < n; ++i)
+        if (recs[i]) rte_prefetch0(recs[i]);
     for (uint16_t i = 0; i < n; ++i) {
         rte_mbuf* m = items[i].m;
         const Classified& c = items[i].c;

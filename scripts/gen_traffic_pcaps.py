@@ -10,8 +10,11 @@ correspondent is 2001:db8:1::cc.
     (--size imix: 7 x 64, 4 x 570, 1 x 1518 bytes, the simple IMIX)
 
 Writes DIR/down-SIZE.pcap (IPv6 from the CN to hosts in random routers' prefixes), DIR/up-METHOD-SIZE.pcap
-for ipip, gre and udp (tunneled from random routers to the CN) and DIR/routers.txt (provisioning lines).
-Frame sizes are Ethernet frames without the FCS, as testpmd and pktgen count them.
+for ipip, gre and udp (tunneled from random routers to the CN), DIR/routers.txt (provisioning lines) and,
+with --registrations, DIR/bu-METHOD.pcap: one Binding Update per router, to replay once (towards the
+access port) so that every router is registered before the traffic runs. Frame sizes are Ethernet
+frames without the FCS, as testpmd and pktgen count them. Upstream frames cannot be smaller than their
+headers (82 bytes for IPv6 in IPv4): at size 64 they are that minimum.
 """
 import argparse
 import ipaddress
@@ -20,6 +23,10 @@ import random
 import sys
 
 from scapy.all import GRE, IP, UDP, Ether, IPv6, PcapWriter, Raw
+from scapy.layers.inet6 import MIP6MH_BU, MIP6OptMobNetPrefix
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nemo_scapy import BU_A, BU_H, BU_R, V4_I, V4_R, V4_U, MIP6OptIPv4CoA  # noqa: E402
 
 HA4 = "198.51.100.1"
 HA6 = "2001:db8:1::1"
@@ -66,6 +73,22 @@ def upstream(i, size, method, rng):
     return padded(outer / inner, size)
 
 
+def tunnel(method, inner, src):
+    outer = Ether(src=PEER_MAC, dst=HA_MAC) / IP(src=src, dst=HA4, flags="DF")
+    if method == "gre":
+        return outer / GRE(proto=0x86DD) / inner
+    if method == "udp":
+        return outer / UDP(sport=5555, dport=4191, chksum=0) / inner
+    return outer / inner
+
+
+def registration(i, method):
+    flag = {"ipip": V4_I, "gre": V4_R, "udp": V4_U}[method]
+    bu = IPv6(src=hoa(i), dst=HA6) / MIP6MH_BU(seq=1, flags=BU_A | BU_H | BU_R, mhtime=0xFFFF, options=[
+        MIP6OptIPv4CoA(flags=flag, port=5555, coa=peer(i)), MIP6OptMobNetPrefix(plen=64, prefix=mnp(i))])
+    return tunnel(method, bu, peer(i))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--routers", type=int, default=1000)
@@ -73,6 +96,7 @@ def main():
     ap.add_argument("--size", default="64", help="frame size in bytes (64-1518) or imix")
     ap.add_argument("--out", default="traffic")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--registrations", action="store_true", help="also write bu-METHOD.pcap, one BU per router")
     a = ap.parse_args()
     if a.size != "imix" and not 64 <= int(a.size) <= 1518:
         sys.exit("--size: 64 to 1518, or imix")
@@ -88,6 +112,11 @@ def main():
         with PcapWriter(os.path.join(a.out, f"up-{method}-{a.size}.pcap"), sync=False) as w:
             for k, i in enumerate(routers):
                 w.write(upstream(i, sizes[k % len(sizes)], method, rng))
+    if a.registrations:
+        for method in ("ipip", "gre", "udp"):
+            with PcapWriter(os.path.join(a.out, f"bu-{method}.pcap"), sync=False) as w:
+                for i in range(a.routers):
+                    w.write(registration(i, method))
     with open(os.path.join(a.out, "routers.txt"), "w") as f:
         f.write(f"# {a.routers} mobile routers for the pcaps in this folder (scripts/gen_traffic_pcaps.py)\n")
         for i in range(a.routers):

@@ -231,6 +231,36 @@ class RegistrationAndTraffic(HaTestCase):
         self.assertEqual(r[ICMPv6ND_NA].R, 1)
 
 
+class MobileHost(HaTestCase):
+    HOST = "2001:db8:1::300"  # provisioned as a host in the built-in configuration
+
+    def test_home_address_defended_by_proxy_nd_while_bound(self):
+        from nemo_harness import netns
+        from scapy.all import srp1
+        from scapy.layers.inet6 import MIP6MH_BU
+
+        def solicit():
+            ns = IPv6(src=CN, dst="ff02::1:ff00:300", hlim=255) / ICMPv6ND_NS(tgt=self.HOST) / \
+                ICMPv6NDOptSrcLLAddr(lladdr=mac_of("nemo-cn", "cn0"))
+            with netns("nemo-cn"):
+                return srp1(Ether(dst="33:33:ff:00:03:00", src=mac_of("nemo-cn", "cn0")) / ns, iface="cn0", timeout=1.5)
+
+        self.assertIsNone(solicit(), "nothing answers for an unbound home address")
+        # A Mobile IPv6 host (R clear) registers its IPv4 care-of address.
+        bu = IPv6(src=self.HOST, dst=HA6) / MIP6MH_BU(seq=self.next_seq(), flags=0x60, mhtime=100,
+                                                     options=[MIP6OptIPv4CoA(flags=V4_I, coa=COA)])
+        got = exchange(tunnel("ipip", bu), tunnel_filter("ipip"), lfilter=carries("ipip", MIP6MH_BA))
+        self.assertTrue(got)
+        ba = inner_of(got[0], "ipip")[MIP6MH_BA]
+        self.assertEqual(ba.status, 0)
+        self.assertFalse(int(ba.flags) & 0x2, "no R flag for a host")
+        na = solicit()
+        self.assertIsNotNone(na, "the HA defends the bound home address (draft section 8)")
+        self.assertEqual(na[ICMPv6ND_NA].tgt, self.HOST)
+        self.assertEqual(na[ICMPv6ND_NA].R, 0)
+        self.assertEqual(na[Ether].src, mac_of("nemo-ha", "ha-home"))
+
+
 class Expiry(HaTestCase):
     overrides = ("--ha.max_lifetime=4",)
 
