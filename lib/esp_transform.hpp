@@ -1,0 +1,69 @@
+// ESP's cryptographic transform for one SA, with intel-ipsec-mb: AES-GCM-128/256 (RFC 4106) and
+// AES-128-CBC with HMAC-SHA-256-128 (RFC 3602, RFC 4868), 64-bit extended sequence numbers optional.
+// Keys are expanded once when the SA is created; the transform is then read-only and shared by every
+// lcore, each with its own multi-buffer manager (ImbManager). Keys are never printed.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+struct IMB_MGR;
+
+namespace nemo {
+
+enum class EspAlgorithm : uint8_t { aes_gcm_128, aes_gcm_256, aes_cbc_128_hmac_sha256 };
+std::optional<EspAlgorithm> esp_algorithm_from_name(std::string_view name); // "aes-gcm-128", ...
+std::string_view esp_algorithm_name(EspAlgorithm a);
+// Key bytes each algorithm takes: GCM key + 4-byte salt (RFC 4106 8.1); CBC key; HMAC key.
+std::size_t esp_enc_key_len(EspAlgorithm a);
+std::size_t esp_auth_key_len(EspAlgorithm a);
+
+// One per thread: intel-ipsec-mb's manager, set up for the best instruction set this CPU has.
+class ImbManager {
+public:
+    ImbManager();
+    ~ImbManager();
+    ImbManager(const ImbManager&) = delete;
+    ImbManager& operator=(const ImbManager&) = delete;
+    IMB_MGR* get() const { return mgr_; }
+    bool ok() const { return mgr_ != nullptr; }
+    const char* arch() const { return arch_; }
+
+private:
+    IMB_MGR* mgr_ = nullptr;
+    const char* arch_ = "none";
+};
+
+class EspTransform {
+public:
+    static std::unique_ptr<EspTransform> create(EspAlgorithm alg, std::span<const uint8_t> enc_key,
+                                                std::span<const uint8_t> auth_key, std::string* error);
+    ~EspTransform();
+
+    EspAlgorithm algorithm() const { return alg_; }
+    std::size_t iv_len() const;  // 8 (GCM) or 16 (CBC)
+    std::size_t icv_len() const { return 16; }
+    std::size_t block() const;   // padding alignment: 4 (GCM) or 16 (CBC)
+
+    // `esp` holds [SPI, sequence number (8)][IV space][plaintext, padding and trailer (plain_len)][ICV
+    // space (16)]. Writes the IV, encrypts in place and writes the ICV. `seq` is the full sequence
+    // number (its high half enters the ICV with ESN).
+    bool encrypt(ImbManager& m, uint8_t* esp, std::size_t plain_len, uint64_t seq, bool esn) const;
+    // `esp` holds the whole ESP packet (header to ICV). Verifies the ICV, then decrypts in place; the
+    // plaintext starts at 8 + iv_len(). False when the ICV does not verify, the length cannot be right,
+    // or the low half of `seq` is not the packet's sequence number. With GCM a packet that fails is left
+    // decrypted in the buffer (one pass does both); the caller drops it.
+    bool decrypt(ImbManager& m, uint8_t* esp, std::size_t esp_len, uint64_t seq, bool esn) const;
+
+private:
+    EspTransform() = default;
+    struct Keys;
+    EspAlgorithm alg_{};
+    std::unique_ptr<Keys> k_;
+};
+
+} // namespace nemo
