@@ -46,6 +46,7 @@ std::optional<uint8_t> BindingCache::apply(const BuDecision& d, std::string* why
     }
     account(d.binding, +1);
     ++it->second.registrations;
+    it->second.last_status = d.ba.status;
     expiry_.schedule(d.binding.hoa, d.binding.expires);
     return std::nullopt;
 }
@@ -69,6 +70,14 @@ std::vector<Binding> BindingCache::expire(uint64_t now)
         remove(it);
     });
     return gone;
+}
+
+void BindingCache::note_rejection(const Ipv6Addr& hoa, uint8_t status)
+{
+    auto it = entries_.find(hoa);
+    if (it == entries_.end()) return;
+    ++it->second.rejections;
+    it->second.last_status = status;
 }
 
 bool BindingCache::clear(const Ipv6Addr& hoa)

@@ -22,6 +22,8 @@ struct BindingEntry {
     Binding binding;
     uint32_t slot = 0;          // the binding's slot in the fast-path tables
     uint64_t registrations = 0; // accepted BUs for it (the first included)
+    uint64_t rejections = 0;    // BUs for it answered with a rejection while it lived
+    uint8_t last_status = 0;    // the status of the last BA sent for it
 };
 
 struct BindingSummary {
@@ -44,6 +46,9 @@ public:
     // binding stays as it was and the status to answer instead is returned (130 full, 141 a prefix
     // already forwarded elsewhere), with the reason in *why.
     std::optional<uint8_t> apply(const BuDecision& d, std::string* why);
+
+    // Records a rejected BU against the binding of `hoa`, if it has one.
+    void note_rejection(const Ipv6Addr& hoa, uint8_t status);
 
     // Removes bindings whose lifetime ended at or before `now`; returns them.
     std::vector<Binding> expire(uint64_t now);

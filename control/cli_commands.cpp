@@ -95,6 +95,8 @@ void binding_json(Json& j, const BindingEntry& e, uint64_t now)
         .field("age", now - b.created)
         .field("since_update", now - b.updated)
         .field("registrations", e.registrations)
+        .field("rejections", e.rejections)
+        .field("last_status", unsigned{e.last_status})
         .field("proxy_nd", b.proxy_nd)
         .field("slot", unsigned{e.slot})
         .end_object();
@@ -253,6 +255,7 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
         rows.push_back({"created", std::to_string(now - b.created) + " s ago"});
         rows.push_back({"last update", std::to_string(now - b.updated) + " s ago"});
         rows.push_back({"registrations", std::to_string(e->registrations)});
+        rows.push_back({"rejected since", std::to_string(e->rejections) + " (last BA status " + std::to_string(e->last_status) + ")"});
         rows.push_back({"table slot", std::to_string(e->slot)});
         return {true, table(rows)};
     }

@@ -113,6 +113,7 @@ void SignalingEndpoint::handle_mobility(const Punted& in, const Ipv6Packet& ip, 
         d.ba.lifetime = 0;
     }
     account(d, existed, intake.bu.has(bu_flag::R));
+    if (existed && d.outcome == BuOutcome::rejected) cache_.note_rejection(hoa, d.ba.status);
     if (!d.send_ba) return;
 
     const Ipv6Addr& final_dst = d.route.rh2_home_address ? *d.route.rh2_home_address : d.route.dst;

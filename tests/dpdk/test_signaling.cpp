@@ -236,6 +236,9 @@ TEST_F(SignalingTest, RefreshMovesExpiryAndKeepsOneBinding)
     EXPECT_EQ(ba_of(out[0]).status, 135);
     EXPECT_EQ(stats.get(Counter::status_135), 1u);
     EXPECT_EQ(cache->find(kHoa)->binding.expires, 700u) << "a rejected BU changes nothing";
+    EXPECT_EQ(cache->find(kHoa)->registrations, 1u);
+    EXPECT_EQ(cache->find(kHoa)->rejections, 1u) << "but is counted against the binding";
+    EXPECT_EQ(cache->find(kHoa)->last_status, 135);
 }
 
 TEST_F(SignalingTest, TablesRefusingABindingAnswer141)
