@@ -337,16 +337,16 @@ void Worker::answer_ns(rte_mbuf* m, const Classified& c, const PortSide& side)
 {
     uint8_t* l3 = data(m) + c.l3_offset;
     const std::size_t l3_len = rte_pktmbuf_data_len(m) - c.l3_offset;
-    auto ip = parse_ipv6({l3, l3_len});
-    auto icmp = ip ? parse_icmpv6(ip->payload) : Result<Icmpv6View>(err(Errc::truncated, "icmpv6"));
-    auto ns = icmp && icmpv6_checksum_ok(*icmp, ip->hdr.src, ip->hdr.dst) && ip->hdr.hop_limit == 255
-                  ? parse_neighbor_solicit(*icmp)
-                  : Result<NeighborMessage>(err(Errc::bad_value, "ns"));
-    if (!ns) {
+    auto malformed = [&] {
         LcoreCounters::bump(cfg_.counters->classify_drops[static_cast<std::size_t>(DropReason::malformed)]);
         rte_pktmbuf_free(m);
-        return;
-    }
+    };
+    auto ip = parse_ipv6({l3, l3_len});
+    if (!ip || ip->hdr.hop_limit != 255) return malformed(); // RFC 4861 7.1.1
+    auto icmp = parse_icmpv6(ip->payload);
+    if (!icmp || !icmpv6_checksum_ok(*icmp, ip->hdr.src, ip->hdr.dst)) return malformed();
+    auto ns = parse_neighbor_solicit(*icmp);
+    if (!ns) return malformed();
     const bool own = std::find(cfg_.ha_ipv6.begin(), cfg_.ha_ipv6.end(), ns->target) != cfg_.ha_ipv6.end();
     bool proxied = false;
     if (!own) {

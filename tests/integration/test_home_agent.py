@@ -261,6 +261,29 @@ class MobileHost(HaTestCase):
         self.assertEqual(na[Ether].src, mac_of("nemo-ha", "ha-home"))
 
 
+class StartupErrors(unittest.TestCase):
+    """Bad configuration, a missing port or a bad virtual device stop nemo-ha with a clear message."""
+
+    def run_ha(self, *args):
+        import subprocess
+        from nemo_harness import binary
+        return subprocess.run(["ip", "netns", "exec", "nemo-ha", binary("nemo-ha"), *args],
+                              capture_output=True, text=True, timeout=60)
+
+    def test_clear_startup_errors(self):
+        r = self.run_ha("--ha.max_lifetime=soon")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("ha.max_lifetime", r.stderr)
+        r = self.run_ha("--check")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.run_ha("--access.port=net_nothing0", "--cli.socket=/tmp/nemo-startup-test.sock")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("access.port: no DPDK port named 'net_nothing0'", r.stderr)
+        r = self.run_ha("--eal.args=--no-huge -m 128 --no-pci --no-shconf -l 0-1 --file-prefix=nemo-bad --vdev=net_bogus0")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("EAL initialisation failed", r.stderr)
+
+
 class Expiry(HaTestCase):
     overrides = ("--ha.max_lifetime=4",)
 
