@@ -7,6 +7,7 @@
 #include "control_plane.hpp"
 #include "json.hpp"
 #include "provision_text.hpp"
+#include "sa_text.hpp"
 #include "version.hpp"
 
 namespace nemo::control {
@@ -27,6 +28,9 @@ const char* kUsage =
     "  show mr [HOA]\n"
     "  add mr [--replace] HOA [router|host] [prefixes=P,...] [methods=M,...]\n"
     "  del mr HOA\n"
+    "  show sa [SPI]\n"
+    "  add sa in|out SPI HOA ALGORITHM enc=HEX [auth=HEX] [esn] [window=N] [life-bytes=N] [life-packets=N]\n"
+    "  del sa SPI\n"
     "  show version\n"
     "  help\n";
 
@@ -374,6 +378,60 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
         std::string msg = "removed " + hoa->str() + (had_binding ? " and its binding" : "");
         return {true, json ? Json().begin_object().field("removed", hoa->str()).field("binding_cleared", had_binding).end_object().str()
                            : msg + "\n"};
+    }
+
+    if (is({"show", "sa"})) {
+        std::optional<uint32_t> only;
+        if (w.size() == 3) {
+            try {
+                only = static_cast<uint32_t>(std::stoul(w[2], nullptr, 0));
+            } catch (...) {
+                return fail("'" + w[2] + "' is not an SPI");
+            }
+        } else if (w.size() > 3) {
+            return fail("'show sa' takes at most one SPI");
+        }
+        std::vector<std::vector<std::string>> rows = {{"SA (keys hidden)", "PACKETS", "BYTES", "REPLAYED", "TOO-OLD", "ICV", "PADDING", "EXPIRED"}};
+        Json j;
+        j.begin_object().key("sas").begin_array();
+        std::size_t shown = 0;
+        for (const dp::SaEntry* e : sas_->list()) {
+            if (only && e->cfg.spi != *only) continue;
+            ++shown;
+            using K = dp::SaCounter;
+            rows.push_back({format_sa(e->cfg), std::to_string(e->get(K::packets)), std::to_string(e->get(K::bytes)),
+                            std::to_string(e->get(K::drop_replayed)), std::to_string(e->get(K::drop_too_old)),
+                            std::to_string(e->get(K::drop_icv)), std::to_string(e->get(K::drop_padding)),
+                            std::to_string(e->get(K::drop_expired))});
+            j.begin_object().field("sa", format_sa(e->cfg)).field("spi", unsigned{e->cfg.spi}).field("inbound", e->cfg.inbound);
+            for (std::size_t k = 0; k < static_cast<std::size_t>(K::count_); ++k)
+                j.field(dp::sa_counter_name(static_cast<K>(k)), e->get(static_cast<K>(k)));
+            j.end_object();
+        }
+        if (only && !shown) return {false, "error: no SA with SPI " + w[2] + "\n"};
+        if (json) return {true, j.end_array().end_object().str()};
+        return {true, table(rows)};
+    }
+
+    if (is({"add", "sa"})) {
+        std::string spec;
+        for (std::size_t i = 2; i < w.size(); ++i) spec += (spec.empty() ? "" : " ") + w[i];
+        auto sa = parse_sa(spec);
+        if (auto* e = std::get_if<std::string>(&sa)) return fail(*e);
+        if (auto e = sas_->add(std::get<SaConfig>(sa))) return {false, "error: " + *e + "\n"};
+        return {true, "added " + format_sa(std::get<SaConfig>(sa)) + "\n"};
+    }
+
+    if (is({"del", "sa"})) {
+        if (w.size() != 3) return fail("'del sa' takes one SPI");
+        uint32_t spi = 0;
+        try {
+            spi = static_cast<uint32_t>(std::stoul(w[2], nullptr, 0));
+        } catch (...) {
+            return fail("'" + w[2] + "' is not an SPI");
+        }
+        if (!sas_->remove(spi)) return {false, "error: no SA with SPI " + w[2] + "\n"};
+        return {true, "removed SA " + w[2] + "\n"};
     }
 
     std::string joined;

@@ -94,7 +94,8 @@ po::options_description file_options()
         ("dataplane.mbufs", s(), "packet buffers (default 8191)")
         ("dataplane.ptb_per_second", s(), "ICMPv6 Packet Too Big per worker per second (default 100)")
         ("neighbors.v4", m(), "static ARP entry: IPv4 MAC")
-        ("neighbors.v6", m(), "static neighbour entry: IPv6 MAC");
+        ("neighbors.v6", m(), "static neighbour entry: IPv6 MAC")
+        ("ipsec.sa", m(), "security association: in|out SPI HOA ALGORITHM enc=HEX [auth=HEX] [esn] [window=N]");
     return d;
 }
 
@@ -174,9 +175,7 @@ std::variant<Config, std::string> build(const po::variables_map& vm, const Where
         ha.methods = 0;
         for (const auto& w : split_words(*s, ',')) {
             auto m = method_from_name(w);
-            if (!m) return bad("ha.methods", "'" + w + "' is not a tunnel method (ipv6, ipip, gre, udp)");
-            if (*m == TunnelMethod::esp || *m == TunnelMethod::esp_udp)
-                return bad("ha.methods", "'" + w + "' (ESP) is not available in this build");
+            if (!m) return bad("ha.methods", "'" + w + "' is not a tunnel method (ipv6, ipip, gre, udp, esp, esp-udp)");
             ha.methods |= method_bit(*m);
         }
         if (ha.methods == 0) return bad("ha.methods", "no method enabled");
@@ -253,6 +252,14 @@ std::variant<Config, std::string> build(const po::variables_map& vm, const Where
                 if (!a || !mac) return bad(fam, "'" + entries[i] + "' is not 'IPv6 MAC'", i);
                 c.neighbors6.emplace_back(*a, *mac);
             }
+        }
+    }
+    if (vm.count("ipsec.sa")) {
+        const auto& lines = vm["ipsec.sa"].as<std::vector<std::string>>();
+        for (std::size_t i = 0; i < lines.size(); ++i) {
+            auto sa = parse_sa(lines[i]);
+            if (auto* e = std::get_if<std::string>(&sa)) return bad("ipsec.sa", *e, i);
+            c.sas.push_back(std::get<SaConfig>(sa));
         }
     }
     return c;
@@ -357,6 +364,7 @@ std::string render_config(const Config& c)
     if (!c.neighbors4.empty() || !c.neighbors6.empty()) o << "\n[neighbors]\n";
     for (const auto& [a, m] : c.neighbors4) o << "v4 = " << a.str() << " " << m.str() << "\n";
     for (const auto& [a, m] : c.neighbors6) o << "v6 = " << a.str() << " " << m.str() << "\n";
+    if (!c.sas.empty()) o << "\n[ipsec]\n# " << c.sas.size() << " SA(s) configured; keys are not shown: `show sa` lists them\n";
     return o.str();
 }
 

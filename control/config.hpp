@@ -12,6 +12,7 @@
 //   [home]         port (may be the access port), mtu, gateway (IPv6 next hop; default on link)
 //   [dataplane]    mbufs, ptb_per_second
 //   [neighbors]    v4 = IP MAC, v6 = IP MAC (repeatable; static entries win over what is learned)
+//   [ipsec]        sa (repeatable: "in|out SPI HOA ALGORITHM enc=HEX [auth=HEX] [esn] ...", see sa_text.hpp)
 //
 // Any key can also be given on the command line as --section.key=value; the command line wins.
 #pragma once
@@ -24,6 +25,7 @@
 
 #include "binding.hpp"
 #include "ha_params.hpp"
+#include "sa_text.hpp"
 
 namespace nemo::control {
 
@@ -42,6 +44,7 @@ struct Config {
     uint32_t ptb_per_second = 100;
     std::vector<std::pair<Ipv4Addr, MacAddr>> neighbors4;
     std::vector<std::pair<Ipv6Addr, MacAddr>> neighbors6;
+    std::vector<SaConfig> sas;
     uint32_t binding_capacity = 65536;
     std::string cli_socket = "/run/nemo-ha/cli.sock";
     std::string provisioning_file;

@@ -23,7 +23,8 @@ std::atomic<int> instances{0};
 } // namespace
 
 ControlPlane::ControlPlane(const Config& config, std::unique_ptr<dp::BindingTables> tables)
-    : config_(config), tables_(std::move(tables)), cache_(*tables_), signaling_(config_.ha, provisioning_, cache_, stats_)
+    : config_(config), tables_(std::move(tables)), sas_(std::make_unique<dp::SaTable>(tables_->rcu())), cache_(*tables_),
+      signaling_(config_.ha, provisioning_, cache_, stats_)
 {
 }
 
@@ -41,6 +42,12 @@ std::unique_ptr<ControlPlane> ControlPlane::create(const Config& config, std::st
     for (const MrProvision& mr : config.mrs) {
         if (auto e = cp->provisioning_.add(mr)) {
             *error = config.origin + ": provisioning.mr: " + *e;
+            return nullptr;
+        }
+    }
+    for (const SaConfig& sa : config.sas) {
+        if (auto e = cp->sas_->add(sa)) {
+            *error = config.origin + ": ipsec.sa " + format_sa(sa) + ": " + *e;
             return nullptr;
         }
     }
@@ -71,6 +78,7 @@ void ControlPlane::poll(uint64_t now)
     const auto expired = cache_.expire(now);
     if (!expired.empty()) stats_.inc(Counter::bindings_expired, expired.size());
     cache_.reclaim();
+    sas_->reclaim();
     if (cli_) {
         cli_->poll([&](const std::vector<std::string>& words) {
             CliResult r = run_command(words, now);

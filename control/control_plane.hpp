@@ -12,6 +12,7 @@
 #include "binding_tables.hpp"
 #include "config.hpp"
 #include "provisioning.hpp"
+#include "sa_table.hpp"
 #include "signaling.hpp"
 #include "stats.hpp"
 
@@ -54,6 +55,7 @@ public:
     BindingCache& cache() { return cache_; }
     dp::BindingTables& tables() { return *tables_; }
     ProvisioningStore& provisioning() { return provisioning_; }
+    dp::SaTable& sas() { return *sas_; }
 
 private:
     ControlPlane(const Config& config, std::unique_ptr<dp::BindingTables> tables);
@@ -62,6 +64,7 @@ private:
     Stats stats_;
     ProvisioningStore provisioning_;
     std::unique_ptr<dp::BindingTables> tables_;
+    std::unique_ptr<dp::SaTable> sas_;
     BindingCache cache_;
     SignalingEndpoint signaling_;
     std::unique_ptr<CliServer> cli_;

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "addr.hpp"
+#include "esp_transform.hpp"
 #include "tunnel_method.hpp"
 
 struct rte_mbuf;
@@ -36,9 +37,14 @@ bool encap_gre(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer);
 bool encap_udp(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer);
 bool encap_ip6ip6(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer);
 
-// Dispatches on peer.method. False when the method is not carried by this build (ESP) or the mbuf has
-// no headroom; the mbuf is then unchanged.
+// Dispatches on peer.method for the methods without keys. False for ESP (encap_esp needs the SA) or
+// when the mbuf has no headroom; the mbuf is then unchanged.
 bool encapsulate(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer);
+
+struct SaEntry;
+// S and S+U (encap_esp.cpp): ESP tunnel mode with the outbound SA, over IPv4 (protocol 50) or in UDP
+// port 4500 (RFC 3948) for esp_udp. Appends padding, trailer and ICV, prepends header and IV, encrypts.
+bool encap_esp(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer, SaEntry& sa, ImbManager& imb);
 
 // Shared by the IPv4 methods: prepends the outer IPv4 header (DF set, DSCP and ECN copied from the
 // inner traffic class per RFC 6040 normal mode, checksum computed) for a payload already in front of

@@ -17,8 +17,11 @@ uint16_t encap_overhead(TunnelMethod m)
     case TunnelMethod::ipip: return 20;
     case TunnelMethod::gre: return 24;
     case TunnelMethod::udp: return 28;
-    default: return 0;
+    // The worst case: IPv4 (and UDP), ESP header, a CBC IV, the ICV, trailer and 15 bytes of padding.
+    case TunnelMethod::esp: return 20 + 8 + 16 + 16 + 2 + 15;
+    case TunnelMethod::esp_udp: return 20 + 8 + 8 + 16 + 16 + 2 + 15;
     }
+    return 0;
 }
 
 bool prepend_outer_ipv4(rte_mbuf* m, const TunnelSelf& self, Ipv4Addr dst, uint8_t protocol, uint8_t inner_tc)

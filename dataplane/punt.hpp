@@ -24,6 +24,8 @@ struct PuntMeta {
     uint16_t outer_sport;
     Ipv4Addr outer_src;
     MacAddr src_mac; // the frame's source: replies go back to it
+    bool via_sa = false; // decrypted with an inbound SA of home address sa_hoa
+    Ipv6Addr sa_hoa{};
 };
 
 inline constexpr uint16_t kMbufPrivSize = static_cast<uint16_t>((sizeof(PuntMeta) + 7) & ~7u);

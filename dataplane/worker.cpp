@@ -10,6 +10,7 @@
 
 #include "bytes.hpp"
 #include "ecn.hpp"
+#include "esp.hpp"
 #include "ethernet.hpp"
 #include "icmpv6.hpp"
 #include "ipv6.hpp"
@@ -34,6 +35,7 @@ Worker::Worker(const WorkerConfig& cfg) : cfg_(cfg)
     classify_.udp_port = cfg_.self.udp_port;
     classify_.esp_udp_port = cfg_.esp_udp_port;
     same_port_ = cfg_.access.port == cfg_.home.port;
+    if (cfg_.sas) imb_ = std::make_unique<ImbManager>();
     ptb_tokens_ = cfg_.ptb_per_second;
 }
 
@@ -146,8 +148,10 @@ void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
             rte_pktmbuf_free(m);
             continue;
         }
-        if (b->method == TunnelMethod::esp || b->method == TunnelMethod::esp_udp) {
-            ctr.inc(DpCounter::method_unavailable);
+        const bool esp = b->method == TunnelMethod::esp || b->method == TunnelMethod::esp_udp;
+        SaEntry* sa = esp && cfg_.sas ? cfg_.sas->outbound_for(b->hoa) : nullptr;
+        if (esp && (!sa || sa->expired())) {
+            ctr.inc(DpCounter::esp_no_sa);
             rte_pktmbuf_free(m);
             continue;
         }
@@ -175,7 +179,8 @@ void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
         // Trim link padding: the IPv6 payload length is the packet.
         if (rte_pktmbuf_pkt_len(m) > ip_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - ip_len));
         const TunnelPeer peer{b->method, b->peer, b->peer_port, b->coa6};
-        if (!encapsulate(m, cfg_.self, peer) || !to_link(m, out, v4 ? ethertype::ipv4 : ethertype::ipv6, mac)) {
+        const bool wrapped = esp ? encap_esp(m, cfg_.self, peer, *sa, *imb_) : encapsulate(m, cfg_.self, peer);
+        if (!wrapped || !to_link(m, out, v4 ? ethertype::ipv4 : ethertype::ipv6, mac)) {
             ctr.inc(DpCounter::no_mbuf);
             rte_pktmbuf_free(m);
             continue;
@@ -190,17 +195,17 @@ void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
 bool Worker::decapsulate(rte_mbuf* m, const Classified& c, UpstreamItem& item)
 {
     LcoreCounters& ctr = *cfg_.counters;
-    if (c.method == TunnelMethod::esp || c.method == TunnelMethod::esp_udp) {
-        ctr.inc(DpCounter::method_unavailable);
-        rte_pktmbuf_free(m);
-        return false;
-    }
+    item.sa = nullptr;
     const uint8_t* outer = data(m) + c.l3_offset;
     item.outer_tos = c.method == TunnelMethod::ipv6 ? static_cast<uint8_t>(((outer[0] & 0x0F) << 4) | (outer[1] >> 4))
                                                     : outer[1];
     if (c.method == TunnelMethod::ipv6) item.outer_src6 = Ipv6Addr::from_bytes(outer + 8);
     const MacAddr src_mac = MacAddr::from_bytes(data(m) + 6);
-    rte_pktmbuf_adj(m, c.inner_offset);
+    if (c.method == TunnelMethod::esp || c.method == TunnelMethod::esp_udp) {
+        if (!open_esp(m, c, item)) return false; // leaves the plaintext IPv6 packet at the front
+    } else {
+        rte_pktmbuf_adj(m, c.inner_offset);
+    }
     const uint8_t* ip = data(m);
     const uint32_t have = rte_pktmbuf_data_len(m);
     if (have < kIpv6HeaderLen || (ip[0] >> 4) != 6 || kIpv6HeaderLen + load_be16(ip + 4) > have) {
@@ -213,11 +218,71 @@ bool Worker::decapsulate(rte_mbuf* m, const Classified& c, UpstreamItem& item)
     item.src = Ipv6Addr::from_bytes(ip + 8);
     const Ipv6Addr dst = Ipv6Addr::from_bytes(ip + 24);
     if (dst == cfg_.dhaad_anycast || std::find(cfg_.ha_ipv6.begin(), cfg_.ha_ipv6.end(), dst) != cfg_.ha_ipv6.end()) {
-        punt(m, PuntMeta{PuntKind::signaling, c.method, m->port, c.outer_sport, c.outer_src, src_mac});
+        PuntMeta meta{PuntKind::signaling, c.method, m->port, c.outer_sport, c.outer_src, src_mac};
+        if (item.sa) {
+            meta.via_sa = true;
+            meta.sa_hoa = item.sa->cfg.hoa;
+        }
+        punt(m, meta);
         return false;
     }
     item.m = m;
     item.c = c;
+    return true;
+}
+
+// ESP in (S, S+U): find the SA by SPI, check the sequence number, verify and decrypt, check the
+// trailer, then leave the inner IPv6 packet at the front of the mbuf. Every failure is counted on the
+// SA (or globally when there is none).
+bool Worker::open_esp(rte_mbuf* m, const Classified& c, UpstreamItem& item)
+{
+    LcoreCounters& ctr = *cfg_.counters;
+    auto drop = [&](DpCounter k) {
+        ctr.inc(k);
+        rte_pktmbuf_free(m);
+        return false;
+    };
+    const uint8_t* outer = data(m) + c.l3_offset;
+    const std::size_t end = c.l3_offset + load_be16(outer + 2); // the IPv4 total length bounds the ESP packet
+    if (end > rte_pktmbuf_data_len(m) || end < c.inner_offset) return drop(DpCounter::esp_malformed);
+    uint8_t* esp = data(m) + c.inner_offset;
+    const std::size_t esp_len = end - c.inner_offset;
+    if (c.method == TunnelMethod::esp_udp) {
+        switch (classify_udp_encap({esp, esp_len})) {
+        case UdpEncapKind::nat_keepalive: return drop(DpCounter::nat_keepalive);
+        case UdpEncapKind::ike: return drop(DpCounter::ike_on_4500);
+        case UdpEncapKind::malformed: return drop(DpCounter::esp_malformed);
+        case UdpEncapKind::esp: break;
+        }
+    }
+    if (!cfg_.sas || esp_len < kEspHeaderLen) return drop(DpCounter::esp_malformed);
+    SaEntry* sa = cfg_.sas->inbound(load_be32(esp));
+    if (!sa) return drop(DpCounter::esp_unknown_spi);
+    auto sa_drop = [&](SaCounter k) {
+        sa->inc(k);
+        rte_pktmbuf_free(m);
+        return false;
+    };
+    if (sa->expired()) return sa_drop(SaCounter::drop_expired);
+    const uint64_t seq = sa->window.infer(load_be32(esp + 4));
+    switch (sa->window.check(seq)) {
+    case ReplayWindow::Verdict::replayed: return sa_drop(SaCounter::drop_replayed);
+    case ReplayWindow::Verdict::too_old: return sa_drop(SaCounter::drop_too_old);
+    case ReplayWindow::Verdict::ok: break;
+    }
+    const EspTransform& t = *sa->transform;
+    if (esp_len < kEspHeaderLen + t.iv_len() + t.icv_len() + kEspTrailerLen) return sa_drop(SaCounter::drop_truncated);
+    if (!t.decrypt(*imb_, esp, esp_len, seq, sa->cfg.esn)) return sa_drop(SaCounter::drop_icv);
+    sa->window.accept(seq); // only after the ICV verified: a forgery must not move the window
+    const std::size_t head = kEspHeaderLen + t.iv_len();
+    auto trailer = parse_esp_trailer({esp + head, esp_len - head - t.icv_len()});
+    if (!trailer || trailer->next_header != ipproto::ipv6) return sa_drop(SaCounter::drop_padding);
+    sa->inc(SaCounter::packets);
+    sa->inc(SaCounter::bytes, esp_len);
+    rte_pktmbuf_adj(m, static_cast<uint16_t>(c.inner_offset + head));
+    const uint32_t have = rte_pktmbuf_data_len(m);
+    if (have > trailer->inner.size()) rte_pktmbuf_trim(m, static_cast<uint16_t>(have - trailer->inner.size()));
+    item.sa = sa;
     return true;
 }
 
@@ -240,6 +305,12 @@ void Worker::upstream(UpstreamItem* items, uint16_t n)
                                        : BindingTables::came_through(*b, c.method, c.outer_src, c.outer_sport));
         if (!through) {
             ctr.inc(DpCounter::spoofed);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        if (items[i].sa && items[i].sa->cfg.hoa != b->hoa) {
+            // Came through the tunnel, but under another router's SA.
+            items[i].sa->inc(SaCounter::drop_wrong_binding);
             rte_pktmbuf_free(m);
             continue;
         }

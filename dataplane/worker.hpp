@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "encap.hpp"
 #include "neighbors.hpp"
 #include "punt.hpp"
+#include "sa_table.hpp"
 
 struct rte_ring;
 struct rte_mempool;
@@ -35,6 +37,7 @@ struct WorkerConfig {
     PortSide home;          // IPv6 home link and core; may be the same port as access
     const BindingTables* tables = nullptr;
     const Neighbors* neighbors = nullptr;
+    const SaTable* sas = nullptr;       // ESP (S, S+U); null: no ESP
     rte_ring* punt = nullptr;    // to the control thread
     rte_ring* inject = nullptr;  // from the control thread: whole frames, mbuf->port says where
     rte_mempool* pool = nullptr; // for Packet Too Big
@@ -63,9 +66,11 @@ private:
         Classified c;
         Ipv6Addr src;
         Ipv6Addr outer_src6; // IPv6-in-IPv6 only
+        SaEntry* sa;         // ESP only: the inbound SA it came through
         uint8_t outer_tos;
     };
     bool decapsulate(struct rte_mbuf* m, const Classified& c, UpstreamItem& item);
+    bool open_esp(struct rte_mbuf* m, const Classified& c, UpstreamItem& item);
     void upstream(UpstreamItem* items, uint16_t n);
     bool gateway_mac4(MacAddr& mac);
     bool gateway_mac6(const PortSide& side, MacAddr& mac);
@@ -82,6 +87,7 @@ private:
     const PortSide& side_of(uint16_t port) const { return port == cfg_.access.port ? cfg_.access : cfg_.home; }
 
     WorkerConfig cfg_;
+    std::unique_ptr<ImbManager> imb_; // this lcore's intel-ipsec-mb manager
     ClassifyParams classify_;
     bool same_port_;
     struct TxBuf {

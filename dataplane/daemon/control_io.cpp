@@ -41,6 +41,7 @@ void ControlIo::on_signaling(rte_mbuf* m, uint64_t now)
     p.via = meta.via;
     p.outer_src = meta.outer_src;
     p.outer_src_port = meta.outer_sport;
+    if (meta.via_sa) p.sa_home_address = meta.sa_hoa;
     // Gleaning: the frame came from the tunnel's far end (or the router towards it).
     if (uses_ipv4(meta.via)) cfg_.neighbors->set(meta.outer_src, meta.src_mac, false);
     out_.clear();
@@ -95,8 +96,19 @@ void ControlIo::send(const control::Outbound& out, uint16_t port, const MacAddr&
     }
     std::memcpy(p, out.ipv6.data(), out.ipv6.size());
     uint16_t type = ethertype::ipv6;
-    if (uses_ipv4(out.via)) {
-        if (!encapsulate(m, cfg_.self, TunnelPeer{out.via, out.v4_dst, out.v4_dst_port, {}})) {
+    const TunnelPeer peer{out.via, out.v4_dst, out.v4_dst_port, {}};
+    if (out.via == TunnelMethod::esp || out.via == TunnelMethod::esp_udp) {
+        // Draft 5.1: replies to what came through an SA go back through the home address's outbound SA.
+        const Ipv6Addr hoa = Ipv6Addr::from_bytes(out.ipv6.data() + 24);
+        SaEntry* sa = cfg_.sas ? cfg_.sas->outbound_for(hoa) : nullptr;
+        if (!sa || !encap_esp(m, cfg_.self, peer, *sa, imb_)) {
+            ++no_sa_;
+            rte_pktmbuf_free(m);
+            return;
+        }
+        type = ethertype::ipv4;
+    } else if (uses_ipv4(out.via)) {
+        if (!encapsulate(m, cfg_.self, peer)) {
             rte_pktmbuf_free(m);
             return;
         }

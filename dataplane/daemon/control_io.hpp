@@ -9,6 +9,7 @@
 #include "control_plane.hpp"
 #include "encap.hpp"
 #include "neighbors.hpp"
+#include "sa_table.hpp"
 #include "worker.hpp"
 
 struct rte_ring;
@@ -23,6 +24,7 @@ struct ControlIoConfig {
     rte_ring* inject = nullptr;
     rte_mempool* pool = nullptr;
     Neighbors* neighbors = nullptr;
+    SaTable* sas = nullptr;
     TunnelSelf self;
 };
 
@@ -32,6 +34,7 @@ public:
     // One turn; returns how many packets it handled (0 lets the caller rest).
     unsigned poll(uint64_t now);
     uint64_t inject_full() const { return inject_full_; }
+    uint64_t replies_without_sa() const { return no_sa_; }
 
 private:
     void on_signaling(struct rte_mbuf* m, uint64_t now);
@@ -48,6 +51,8 @@ private:
     std::vector<control::Outbound> out_;
     std::unordered_map<uint64_t, uint64_t> asked_; // address hash -> second of the last request
     uint64_t inject_full_ = 0;
+    uint64_t no_sa_ = 0;
+    ImbManager imb_; // the control thread's own, for replies through an SA
 };
 
 } // namespace nemo::dp

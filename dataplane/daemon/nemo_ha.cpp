@@ -152,6 +152,7 @@ int main(int argc, char** argv)
         wc.home = side(home_port, cfg.home, static_cast<uint16_t>(i));
         wc.tables = &cp->tables();
         wc.neighbors = neighbors.get();
+        wc.sas = &cp->sas();
         wc.punt = punt;
         wc.inject = inject;
         wc.pool = pool;
@@ -193,7 +194,7 @@ int main(int argc, char** argv)
     for (std::size_t i = 0; i < workers.size(); ++i) rte_eal_remote_launch(dp::Worker::run, workers[i].get(), worker_lcores[i]);
 
     dp::ControlIo io(*cp, dp::ControlIoConfig{side(access_port, cfg.access, 0), side(home_port, cfg.home, 0), punt,
-                                              inject, pool, neighbors.get(), self});
+                                              inject, pool, neighbors.get(), &cp->sas(), self});
     std::printf("nemo-ha %s: %zu worker(s), access %s, home %s, CLI %s\n", kVersion, workers.size(), cfg.access.port.c_str(),
                 cfg.home.port.c_str(), cfg.cli_socket.c_str());
     std::fflush(stdout);

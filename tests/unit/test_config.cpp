@@ -97,7 +97,10 @@ TEST(Config, ErrorsNameFileLineAndKey)
     EXPECT_EQ(error_of(with("ipv6 = 2001:db8:1::2", "ipv6 = ff02::1")).rfind("ha.ini:4: ha.ipv6: 'ff02::1'", 0), 0u);
     EXPECT_EQ(error_of(with("max_lifetime = 600", "max_lifetime = soon")).rfind("ha.ini:7: ha.max_lifetime: ", 0), 0u);
     EXPECT_EQ(error_of(with("methods = ipip,udp", "methods = ipip,teleport")).rfind("ha.ini:8: ha.methods: 'teleport'", 0), 0u);
-    EXPECT_NE(error_of(with("methods = ipip,udp", "methods = esp")).find("ESP"), std::string::npos);
+    EXPECT_EQ(error_of(with("methods = ipip,udp", "methods = esp,esp-udp")), "") << "ESP methods exist";
+    EXPECT_EQ(error_of(with("", "colour = blue")).rfind("ha.ini:3:", 0), 0u);
+    EXPECT_NE(error_of(std::string(kGood) + "[ipsec]\nsa = in 0x1001 2001:db8:1::100 aes-gcm-128 enc=00\n").find("ha.ini:23: ipsec.sa: "),
+              std::string::npos);
     EXPECT_EQ(error_of(with("allow_unprotected_signaling = yes", "allow_unprotected_signaling = maybe")).rfind("ha.ini:9:", 0), 0u);
     EXPECT_EQ(error_of(with("ipv4_coa_option_type = 200", "ipv4_coa_option_type = 6")).rfind("ha.ini:10:", 0), 0u);
     EXPECT_EQ(error_of(with("ipv4_coa_option_type = 200", "ipv4_coa_option_type = 32")).rfind("ha.ini:10:", 0), 0u);

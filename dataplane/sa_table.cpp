@@ -1,0 +1,100 @@
+#include "sa_table.hpp"
+
+#include <rte_rcu_qsbr.h>
+
+#include <algorithm>
+
+namespace nemo::dp {
+
+namespace {
+constexpr const char* kNames[] = {
+#define NEMO_SA_NAME(id, help) #id,
+    NEMO_SA_COUNTERS(NEMO_SA_NAME)
+#undef NEMO_SA_NAME
+};
+} // namespace
+
+const char* sa_counter_name(SaCounter c) { return kNames[static_cast<std::size_t>(c)]; }
+
+SaTable::~SaTable()
+{
+    delete current_.load();
+    for (auto& r : retired_) delete r.snapshot;
+}
+
+SaEntry* SaTable::inbound(uint32_t spi) const
+{
+    const Snapshot* s = current_.load(std::memory_order_acquire);
+    auto it = s->by_spi.find(spi);
+    return it != s->by_spi.end() && it->second->cfg.inbound ? it->second : nullptr;
+}
+
+SaEntry* SaTable::outbound_for(const Ipv6Addr& hoa) const
+{
+    const Snapshot* s = current_.load(std::memory_order_acquire);
+    auto it = s->outbound_by_hoa.find(hoa);
+    return it == s->outbound_by_hoa.end() ? nullptr : it->second;
+}
+
+std::optional<std::string> SaTable::add(const SaConfig& sa)
+{
+    const Snapshot* cur = current_.load(std::memory_order_relaxed);
+    if (cur->by_spi.count(sa.spi)) return "SPI " + std::to_string(sa.spi) + " is in use";
+    if (!sa.inbound && cur->outbound_by_hoa.count(sa.hoa))
+        return sa.hoa.str() + " already has an outbound SA (delete it first)";
+    std::string err;
+    auto t = EspTransform::create(sa.algorithm, sa.enc_key, sa.auth_key, &err);
+    if (!t) return err;
+    auto entry = std::make_unique<SaEntry>(sa, std::move(t));
+    auto next = std::make_unique<Snapshot>(*cur);
+    next->by_spi[sa.spi] = entry.get();
+    if (!sa.inbound) next->outbound_by_hoa[sa.hoa] = entry.get();
+    owned_.push_back(std::move(entry));
+    publish(std::move(next), nullptr);
+    return std::nullopt;
+}
+
+bool SaTable::remove(uint32_t spi)
+{
+    const Snapshot* cur = current_.load(std::memory_order_relaxed);
+    auto it = cur->by_spi.find(spi);
+    if (it == cur->by_spi.end()) return false;
+    SaEntry* gone = it->second;
+    auto next = std::make_unique<Snapshot>(*cur);
+    next->by_spi.erase(spi);
+    if (!gone->cfg.inbound) next->outbound_by_hoa.erase(gone->cfg.hoa);
+    publish(std::move(next), gone);
+    return true;
+}
+
+void SaTable::publish(std::unique_ptr<Snapshot> next, SaEntry* gone)
+{
+    Snapshot* old = current_.exchange(next.release(), std::memory_order_acq_rel);
+    Retired r{rte_rcu_qsbr_start(rcu_), old, nullptr};
+    if (gone) {
+        auto it = std::find_if(owned_.begin(), owned_.end(), [&](const auto& e) { return e.get() == gone; });
+        r.entry = std::move(*it);
+        owned_.erase(it);
+    }
+    retired_.push_back(std::move(r));
+}
+
+void SaTable::reclaim()
+{
+    std::size_t done = 0;
+    while (done < retired_.size() && rte_rcu_qsbr_check(rcu_, retired_[done].token, false) == 1) {
+        delete retired_[done].snapshot;
+        ++done;
+    }
+    retired_.erase(retired_.begin(), retired_.begin() + static_cast<long>(done));
+}
+
+std::vector<const SaEntry*> SaTable::list() const
+{
+    std::vector<const SaEntry*> out;
+    for (const auto& e : owned_) out.push_back(e.get());
+    std::sort(out.begin(), out.end(), [](auto* a, auto* b) { return a->cfg.spi < b->cfg.spi; });
+    return out;
+}
+
+} // namespace nemo::dp
