@@ -284,6 +284,119 @@ class StartupErrors(unittest.TestCase):
         self.assertIn("EAL initialisation failed", r.stderr)
 
 
+class EspTunnels(HaTestCase):
+    """S and S+U with hand-keyed SAs (AES-GCM-128 in, AES-CBC/HMAC-SHA-256 out), signaling protected."""
+    IN_KEY = bytes(range(1, 17)) + bytes.fromhex("cafebabe")
+    OUT_KEY = bytes(range(0x21, 0x31))
+    OUT_AUTH = bytes(range(0x40, 0x60))
+    overrides = (
+        "--ha.methods=ipv6,ipip,gre,udp,esp,esp-udp",
+        "--ha.allow_unprotected_signaling=no",
+        f"--ipsec.sa=in 0x1001 {HOA} aes-gcm-128 enc={IN_KEY.hex()}",
+        f"--ipsec.sa=out 0x2001 {HOA} aes-cbc-128-hmac-sha256 enc={OUT_KEY.hex()} auth={OUT_AUTH.hex()}",
+    )
+
+    def sas(self, nat=False):
+        from scapy.layers.ipsec import SecurityAssociation
+        from scapy.all import ESP
+        nat_t = UDP(sport=4500, dport=4500) if nat else None
+        sa_in = SecurityAssociation(ESP, spi=0x1001, crypt_algo="AES-GCM", crypt_key=self.IN_KEY,
+                                    tunnel_header=IP(src=COA, dst=HA4), nat_t_header=nat_t)
+        sa_out = SecurityAssociation(ESP, spi=0x2001, crypt_algo="AES-CBC", crypt_key=self.OUT_KEY,
+                                     auth_algo="SHA2-256-128", auth_key=self.OUT_AUTH)
+        return sa_in, sa_out
+
+    def from_ha(self, filt, sa_out, layer, timeout=3, send=None, ns="nemo-mr"):
+        """Sends `send` (if any) and returns the first ESP packet from the HA whose decryption has `layer`."""
+        from scapy.all import ESP
+        found = []
+
+        def opened(p):
+            try:
+                clear = sa_out.decrypt(IP(raw(p[IP])))
+            except Exception:
+                return False
+            if clear.haslayer(layer):
+                found.append(clear)
+                return True
+            return False
+        exchange(send, filt, lfilter=lambda p: p.haslayer(ESP) and opened(p), timeout=timeout, ns=ns)
+        return found[0] if found else None
+
+    def esp_state(self):
+        return {s["spi"]: s for s in self.ha.ctl("show", "sa")["sas"]}
+
+    def test_protected_registration_and_traffic_over_s_and_s_plus_u(self):
+        from scapy.all import ESP
+        sa_in, sa_out = self.sas()
+        # Unprotected signaling is refused (draft 5.2): no answer, counted.
+        before = self.ha.stats()["nemoHaBuDropUnprotected"]
+        outer, inner = register("ipip", self.next_seq())
+        self.assertIsNone(inner)
+        self.assertEqual(self.ha.stats()["nemoHaBuDropUnprotected"], before + 1)
+
+        # S: the BU inside ESP; the BA comes back through the outbound SA.
+        bu = binding_update(self.next_seq(), 0x2, prefixes=(MNP_A,))
+        ba = self.from_ha("ip proto 50", sa_out, MIP6MH_BA, send=sa_in.encrypt(bu))
+        self.assertIsNotNone(ba, "no BA through the outbound SA")
+        self.assertEqual(ba[MIP6MH_BA].status, 0)
+        self.assertEqual(self.ha.bindings()[HOA]["method"], "esp")
+
+        # Traffic both ways through the SAs.
+        pkt = IPv6(src=CN, dst=host(MNP_A)) / ICMPv6EchoRequest(data=b"secret-down")
+        got = []
+        for _ in range(2):  # the first may go to neighbour resolution
+            from nemo_harness import AsyncSniffer, netns
+            with netns("nemo-mr"):
+                sn = AsyncSniffer(iface="mr0", filter="ip proto 50", count=1, timeout=3)
+                sn.start()
+                time.sleep(0.3)
+            send_from("nemo-cn", pkt)
+            sn.join()
+            got = list(sn.results or [])
+            if got:
+                break
+        self.assertTrue(got, "nothing encrypted reached the MR")
+        self.assertEqual(got[0][ESP].spi, 0x2001)
+        self.assertNotIn(b"secret-down", raw(got[0]), "the payload travels encrypted")
+        clear = sa_out.decrypt(IP(raw(got[0][IP])))
+        self.assertEqual(bytes(clear[ICMPv6EchoRequest].data), b"secret-down")
+        reply = IPv6(src=host(MNP_A), dst=CN) / ICMPv6EchoReply(data=b"secret-up")
+        back = self.to_cn(sa_in.encrypt(reply), lambda p: p.haslayer(ICMPv6EchoReply))
+        if not back:
+            back = self.to_cn(sa_in.encrypt(reply), lambda p: p.haslayer(ICMPv6EchoReply))
+        self.assertTrue(back, "the decrypted reply did not reach the CN")
+        self.assertEqual(bytes(back[0][ICMPv6EchoReply].data), b"secret-up")
+
+        # A replayed packet and a tampered one are dropped, counted on the SA.
+        replayed = sa_in.encrypt(reply)
+        send_from("nemo-mr", replayed)
+        send_from("nemo-mr", replayed)
+        tampered = IP(raw(sa_in.encrypt(reply)))
+        tampered[ESP].data = bytes([tampered[ESP].data[0] ^ 1]) + tampered[ESP].data[1:]
+        send_from("nemo-mr", tampered)
+        time.sleep(0.5)
+        state = self.esp_state()[0x1001]
+        self.assertGreaterEqual(state["drop_replayed"], 1)
+        self.assertGreaterEqual(state["drop_icv"], 1)
+
+        # S+U: ESP in UDP 4500 from behind a NAT; keepalives are dropped quietly.
+        sa_in_nat, _ = self.sas(nat=True)
+        sa_in_nat.seq_num = sa_in.seq_num + 10
+        bu = binding_update(self.next_seq(), 0x3, prefixes=(MNP_A,))
+        ba = self.from_ha("udp port 4500", sa_out, MIP6MH_BA, send=sa_in_nat.encrypt(bu))
+        self.assertIsNotNone(ba, "no BA in UDP 4500")
+        self.assertEqual(ba[MIP6MH_BA].status, 0)
+        self.assertEqual(self.ha.bindings()[HOA]["method"], "esp-udp")
+        before = self.ha.stats()["dataplane.nat_keepalive"]
+        send_from("nemo-mr", IP(src=COA, dst=HA4) / UDP(sport=4500, dport=4500) / b"\xff")
+        time.sleep(0.5)
+        self.assertEqual(self.ha.stats()["dataplane.nat_keepalive"], before + 1)
+        shown = self.ha.ctl_raw("show", "sa").stdout
+        self.assertNotIn(self.IN_KEY.hex(), shown, "keys are never printed")
+        self.assertIn("<hidden>", shown)
+
+
 class Expiry(HaTestCase):
     overrides = ("--ha.max_lifetime=4",)
 
