@@ -44,6 +44,7 @@ void ControlIo::on_signaling(rte_mbuf* m, uint64_t now)
     if (meta.via_sa) p.sa_home_address = meta.sa_hoa;
     // Gleaning: the frame came from the tunnel's far end (or the router towards it).
     if (uses_ipv4(meta.via)) cfg_.neighbors->set(meta.outer_src, meta.src_mac, false);
+    else if (p.ipv6.size() >= 40) cfg_.neighbors->set(Ipv6Addr::from_bytes(p.ipv6.data() + 8), meta.src_mac, false);
     out_.clear();
     cp_.handle_signal(p, now, out_);
     for (const auto& o : out_) send(o, meta.in_port, meta.src_mac);

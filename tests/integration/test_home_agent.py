@@ -458,13 +458,16 @@ class SwitchIpv4Ipv6(HaTestCase):
         self.assertEqual(self.ha.bindings()[HOA]["method"], "ipv6")
         # Traffic now goes IPv6-in-IPv6 to the IPv6 care-of address.
         from nemo_harness import AsyncSniffer, netns
-        with netns("nemo-cn"):
-            sn = AsyncSniffer(iface="cn0", lfilter=lambda p: p.haslayer(IPv6) and p[IPv6].nh == 41 and p[IPv6].dst == self.V6COA,
-                              count=1, timeout=3)
-            sn.start()
-            time.sleep(0.3)
-        send_from("nemo-cn", IPv6(src=CN, dst=host(MNP_A)) / ICMPv6EchoRequest(data=b"v6"))
-        sn.join()
+        for _ in range(2):  # the first may go to neighbour resolution
+            with netns("nemo-cn"):
+                sn = AsyncSniffer(iface="cn0", lfilter=lambda p: p.haslayer(IPv6) and p[IPv6].nh == 41
+                                  and p[IPv6].dst == self.V6COA, count=1, timeout=3)
+                sn.start()
+                time.sleep(0.3)
+            send_from("nemo-cn", IPv6(src=CN, dst=host(MNP_A)) / ICMPv6EchoRequest(data=b"v6"))
+            sn.join()
+            if sn.results:
+                break
         self.assertTrue(sn.results, "no IPv6-in-IPv6 packet to the care-of address")
         self.assertEqual(sn.results[0][IPv6].payload.dst, host(MNP_A))
         # And back to IPv4.
