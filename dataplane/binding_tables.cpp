@@ -1,5 +1,7 @@
 #include "binding_tables.hpp"
 
+#include "lf_hash.hpp"
+
 #include <rte_errno.h>
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
@@ -47,18 +49,8 @@ inline Key16 masked(const Ipv6Addr& a, unsigned len)
 rte_hash* make_hash(const std::string& name, uint32_t entries, uint32_t key_len, rte_rcu_qsbr* rcu,
                     std::string* error)
 {
-    rte_hash_parameters p{};
-    p.name = name.c_str();
-    p.entries = entries;
-    p.key_len = key_len;
-    p.hash_func = rte_hash_crc;
-    p.socket_id = static_cast<int>(rte_socket_id());
-    p.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF;
-    rte_hash* h = rte_hash_create(&p);
-    if (!h) {
-        *error = "rte_hash_create(" + name + "): " + rte_strerror(rte_errno);
-        return nullptr;
-    }
+    rte_hash* h = create_lf_hash(name, entries, key_len, error);
+    if (!h) return nullptr;
     rte_hash_rcu_config cfg{};
     cfg.v = rcu;
     cfg.mode = RTE_HASH_QSBR_MODE_DQ;

@@ -1,5 +1,7 @@
 #include "neighbors.hpp"
 
+#include "lf_hash.hpp"
+
 #include <rte_errno.h>
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
@@ -31,27 +33,13 @@ MacAddr unpack(void* data)
     return m;
 }
 
-rte_hash* make(const std::string& name, uint32_t entries, uint32_t key_len, std::string* error)
-{
-    rte_hash_parameters p{};
-    p.name = name.c_str();
-    p.entries = entries;
-    p.key_len = key_len;
-    p.hash_func = rte_hash_crc;
-    p.socket_id = static_cast<int>(rte_socket_id());
-    p.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF;
-    rte_hash* h = rte_hash_create(&p);
-    if (!h) *error = "rte_hash_create(" + name + "): " + rte_strerror(rte_errno);
-    return h;
-}
-
 } // namespace
 
 std::unique_ptr<Neighbors> Neighbors::create(const std::string& name, uint32_t capacity, std::string* error)
 {
     std::unique_ptr<Neighbors> n(new Neighbors);
-    n->v4_ = make(name + "_n4", capacity, 4, error);
-    n->v6_ = n->v4_ ? make(name + "_n6", capacity, 16, error) : nullptr;
+    n->v4_ = create_lf_hash(name + "_n4", capacity, 4, error);
+    n->v6_ = n->v4_ ? create_lf_hash(name + "_n6", capacity, 16, error) : nullptr;
     if (!n->v6_) return nullptr;
     n->requests_ = rte_ring_create_elem((name + "_nreq").c_str(), sizeof(ResolveRequest), 1024,
                                         static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);

@@ -148,6 +148,39 @@ bool run(IMB_MGR* mgr, IMB_JOB* job)
     return done->status == IMB_STATUS_COMPLETED;
 }
 
+// An AES-128-CBC job (encrypt or decrypt) over [offset, offset + len) of src into dst.
+IMB_JOB* cbc_job(IMB_MGR* mgr, const void* enc_exp, const void* dec_exp, IMB_CIPHER_DIRECTION dir, const uint8_t* iv,
+                 const uint8_t* src, uint8_t* dst, std::size_t offset, std::size_t len)
+{
+    IMB_JOB* j = IMB_GET_NEXT_JOB(mgr);
+    j->cipher_mode = IMB_CIPHER_CBC;
+    j->cipher_direction = dir;
+    j->chain_order = dir == IMB_DIR_ENCRYPT ? IMB_ORDER_CIPHER_HASH : IMB_ORDER_HASH_CIPHER;
+    j->hash_alg = IMB_AUTH_NULL;
+    j->key_len_in_bytes = 16;
+    j->enc_keys = enc_exp;
+    j->dec_keys = dec_exp;
+    j->iv = iv;
+    j->iv_len_in_bytes = 16;
+    j->src = src;
+    j->dst = dst;
+    j->cipher_start_src_offset_in_bytes = offset;
+    j->msg_len_to_cipher_in_bytes = len;
+    return j;
+}
+
+// Adds HMAC-SHA-256-128 over [0, hash_len) of the job's source, into tag.
+void with_hmac(IMB_JOB* j, const uint8_t* ipad, const uint8_t* opad, std::size_t hash_len, uint8_t* tag)
+{
+    j->hash_alg = IMB_AUTH_HMAC_SHA_256;
+    j->hash_start_src_offset_in_bytes = 0;
+    j->msg_len_to_hash_in_bytes = hash_len;
+    j->auth_tag_output = tag;
+    j->auth_tag_output_len_in_bytes = 16;
+    j->u.HMAC._hashed_auth_key_xor_ipad = ipad;
+    j->u.HMAC._hashed_auth_key_xor_opad = opad;
+}
+
 bool constant_time_equal(const uint8_t* a, const uint8_t* b, std::size_t n)
 {
     uint8_t diff = 0;
@@ -185,47 +218,15 @@ bool EspTransform::encrypt(ImbManager& m, uint8_t* esp, std::size_t plain_len, u
     alignas(16) uint8_t counter[16] = {};
     std::memcpy(counter, esp, 8);
     wire::store_be32(counter + 8, static_cast<uint32_t>(seq >> 32));
-    IMB_JOB* j = IMB_GET_NEXT_JOB(mgr);
-    j->cipher_mode = IMB_CIPHER_CBC;
-    j->cipher_direction = IMB_DIR_ENCRYPT;
-    j->chain_order = IMB_ORDER_CIPHER_HASH;
-    j->hash_alg = IMB_AUTH_NULL;
-    j->key_len_in_bytes = 16;
-    j->enc_keys = k.enc_exp;
-    j->dec_keys = k.dec_exp;
     static const uint8_t zero_iv[16] = {};
-    j->iv = zero_iv;
-    j->iv_len_in_bytes = 16;
-    j->src = counter;
-    j->dst = iv;
-    j->cipher_start_src_offset_in_bytes = 0;
-    j->msg_len_to_cipher_in_bytes = 16;
-    if (!run(mgr, j)) return false;
+    if (!run(mgr, cbc_job(mgr, k.enc_exp, k.dec_exp, IMB_DIR_ENCRYPT, zero_iv, counter, iv, 0, 16))) return false;
 
     // With ESN the high half of the sequence number is authenticated as if it followed the payload
     // (RFC 4303 2.2.1): it sits in the ICV's place while the hash runs, then the ICV replaces it.
     if (esn) wire::store_be32(icv, static_cast<uint32_t>(seq >> 32));
     alignas(16) uint8_t tag[32];
-    j = IMB_GET_NEXT_JOB(mgr);
-    j->cipher_mode = IMB_CIPHER_CBC;
-    j->cipher_direction = IMB_DIR_ENCRYPT;
-    j->chain_order = IMB_ORDER_CIPHER_HASH;
-    j->hash_alg = IMB_AUTH_HMAC_SHA_256;
-    j->key_len_in_bytes = 16;
-    j->enc_keys = k.enc_exp;
-    j->dec_keys = k.dec_exp;
-    j->iv = iv;
-    j->iv_len_in_bytes = 16;
-    j->src = esp;
-    j->dst = plain;
-    j->cipher_start_src_offset_in_bytes = 8 + 16;
-    j->msg_len_to_cipher_in_bytes = plain_len;
-    j->hash_start_src_offset_in_bytes = 0;
-    j->msg_len_to_hash_in_bytes = 8 + 16 + plain_len + (esn ? 4 : 0);
-    j->auth_tag_output = tag;
-    j->auth_tag_output_len_in_bytes = 16;
-    j->u.HMAC._hashed_auth_key_xor_ipad = k.ipad;
-    j->u.HMAC._hashed_auth_key_xor_opad = k.opad;
+    IMB_JOB* j = cbc_job(mgr, k.enc_exp, k.dec_exp, IMB_DIR_ENCRYPT, iv, esp, plain, 8 + 16, plain_len);
+    with_hmac(j, k.ipad, k.opad, 8 + 16 + plain_len + (esn ? 4 : 0), tag);
     if (!run(mgr, j)) return false;
     std::memcpy(icv, tag, 16);
     return true;
@@ -274,34 +275,15 @@ bool EspTransform::decrypt(ImbManager& m, uint8_t* esp, std::size_t esp_len, uin
     j->cipher_mode = IMB_CIPHER_NULL;
     j->cipher_direction = IMB_DIR_DECRYPT;
     j->chain_order = IMB_ORDER_HASH_CIPHER;
-    j->hash_alg = IMB_AUTH_HMAC_SHA_256;
     j->src = esp;
     j->dst = esp;
     j->cipher_start_src_offset_in_bytes = 0;
     j->msg_len_to_cipher_in_bytes = 0;
-    j->hash_start_src_offset_in_bytes = 0;
-    j->msg_len_to_hash_in_bytes = head + cipher_len + (esn ? 4 : 0);
-    j->auth_tag_output = tag;
-    j->auth_tag_output_len_in_bytes = 16;
-    j->u.HMAC._hashed_auth_key_xor_ipad = k.ipad;
-    j->u.HMAC._hashed_auth_key_xor_opad = k.opad;
+    with_hmac(j, k.ipad, k.opad, head + cipher_len + (esn ? 4 : 0), tag);
     const bool hashed = run(mgr, j);
     if (esn) std::memcpy(icv, saved, 4);
     if (!hashed || !constant_time_equal(tag, received, 16)) return false;
-    j = IMB_GET_NEXT_JOB(mgr);
-    j->cipher_mode = IMB_CIPHER_CBC;
-    j->cipher_direction = IMB_DIR_DECRYPT;
-    j->chain_order = IMB_ORDER_HASH_CIPHER;
-    j->hash_alg = IMB_AUTH_NULL;
-    j->key_len_in_bytes = 16;
-    j->enc_keys = k.enc_exp;
-    j->dec_keys = k.dec_exp;
-    j->iv = iv;
-    j->iv_len_in_bytes = 16;
-    j->src = esp;
-    j->dst = cipher;
-    j->cipher_start_src_offset_in_bytes = head;
-    j->msg_len_to_cipher_in_bytes = cipher_len;
+    j = cbc_job(mgr, k.enc_exp, k.dec_exp, IMB_DIR_DECRYPT, iv, esp, cipher, head, cipher_len);
     return run(mgr, j);
 }
 

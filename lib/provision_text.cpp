@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "words.hpp"
+
 namespace nemo {
 
 namespace {
@@ -19,25 +21,11 @@ std::vector<std::string_view> split(std::string_view s, char sep)
     return out;
 }
 
-std::vector<std::string_view> words(std::string_view s)
-{
-    std::vector<std::string_view> out;
-    std::size_t i = 0;
-    while (i < s.size()) {
-        while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
-        std::size_t j = i;
-        while (j < s.size() && s[j] != ' ' && s[j] != '\t') ++j;
-        if (j > i) out.push_back(s.substr(i, j - i));
-        i = j;
-    }
-    return out;
-}
-
 } // namespace
 
 std::variant<MrProvision, std::string> parse_provision(std::string_view line)
 {
-    auto w = words(line);
+    auto w = split_words(line);
     if (w.empty()) return std::string("empty: expected 'HOA [router|host] [prefixes=...] [methods=...]'");
     MrProvision mr;
     auto hoa = Ipv6Addr::parse(w[0]);

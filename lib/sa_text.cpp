@@ -3,23 +3,11 @@
 #include <charconv>
 #include <sstream>
 
+#include "words.hpp"
+
 namespace nemo {
 
 namespace {
-
-std::vector<std::string_view> words(std::string_view s)
-{
-    std::vector<std::string_view> out;
-    std::size_t i = 0;
-    while (i < s.size()) {
-        while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
-        std::size_t j = i;
-        while (j < s.size() && s[j] != ' ' && s[j] != '\t') ++j;
-        if (j > i) out.push_back(s.substr(i, j - i));
-        i = j;
-    }
-    return out;
-}
 
 bool parse_u64(std::string_view s, uint64_t& v)
 {
@@ -50,7 +38,7 @@ bool parse_hex(std::string_view s, std::vector<uint8_t>& out)
 
 std::variant<SaConfig, std::string> parse_sa(std::string_view line)
 {
-    const auto w = words(line);
+    const auto w = split_words(line);
     if (w.size() < 5) return std::string("expected 'in|out SPI HOA ALGORITHM enc=HEX [auth=HEX] [esn] [window=N] ...'");
     SaConfig sa;
     if (w[0] != "in" && w[0] != "out") return "'" + std::string(w[0]) + "': the direction is in or out";
