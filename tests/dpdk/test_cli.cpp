@@ -212,6 +212,35 @@ TEST_F(CliTest, ProvisioningAtRunTime)
     EXPECT_EQ(ctl("del mr 2001:db8:1::100").status, 1);
 }
 
+TEST_F(CliTest, SecurityAssociationsAtRunTime)
+{
+    const std::string key = "0102030405060708090a0b0c0d0e0f10cafebabe";
+    auto add = ctl("add sa in 0x1001 2001:db8:1::100 aes-gcm-128 enc=" + key + " esn");
+    ASSERT_EQ(add.status, 0) << add.out;
+    EXPECT_EQ(add.out.find("cafebabe"), std::string::npos) << "keys are never printed";
+    EXPECT_EQ(ctl("add sa out 0x2001 2001:db8:1::100 aes-cbc-128-hmac-sha256 enc=0102030405060708090a0b0c0d0e0f10 auth="
+                  "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f").status, 0);
+    auto dup = ctl("add sa in 0x1001 2001:db8:1::100 aes-gcm-128 enc=" + key);
+    EXPECT_EQ(dup.status, 1);
+    EXPECT_NE(dup.out.find("in use"), std::string::npos);
+    auto second_out = ctl("add sa out 0x2002 2001:db8:1::100 aes-gcm-128 enc=" + key);
+    EXPECT_EQ(second_out.status, 1);
+    EXPECT_NE(second_out.out.find("already has an outbound SA"), std::string::npos);
+    auto bad = ctl("add sa in 0x1003 2001:db8:1::100 aes-gcm-128 enc=0102");
+    EXPECT_EQ(bad.status, 1);
+    EXPECT_NE(bad.out.find("20 enc="), std::string::npos);
+    auto show = ctl("show sa");
+    ASSERT_EQ(show.status, 0);
+    EXPECT_NE(show.out.find("in 0x1001 2001:db8:1::100 aes-gcm-128 enc=<hidden> esn"), std::string::npos) << show.out;
+    EXPECT_EQ(show.out.find("cafebabe"), std::string::npos);
+    EXPECT_NE(ctl("--json show sa 0x2001").out.find("\"spi\":8193"), std::string::npos);
+    EXPECT_EQ(ctl("show sa 0x9999").status, 1);
+    EXPECT_EQ(ctl("del sa 0x1001").status, 0);
+    EXPECT_EQ(ctl("del sa 0x1001").status, 1);
+    EXPECT_EQ(ctl("del sa banana").status, 1);
+    EXPECT_EQ(ctl("show sa").out.find("0x1001"), std::string::npos);
+}
+
 TEST_F(CliTest, BadCommandsGetMessageAndUsage)
 {
     for (const char* cmd : {"frobnicate", "show", "show bindings limit", "show bindings limit x", "show bindings colour red",
