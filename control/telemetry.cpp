@@ -71,7 +71,9 @@ bool register_telemetry(const Stats* stats, const BindingCache* cache)
 
 void set_telemetry_extra(std::function<std::vector<std::pair<std::string, uint64_t>>()> f)
 {
-    if (g_extra_set.load(std::memory_order_acquire)) return; // once per process
+    // Set once, at start-up; unregister_telemetry() turns it off before what it reads goes away.
+    static std::atomic<bool> registered{false};
+    if (registered.exchange(true)) return;
     g_extra = std::move(f);
     g_extra_set.store(true, std::memory_order_release);
     rte_telemetry_register_cmd("/nemo/dataplane", dataplane_cb, "nemo-ha data-plane counters. No parameters");
@@ -79,6 +81,7 @@ void set_telemetry_extra(std::function<std::vector<std::pair<std::string, uint64
 
 void unregister_telemetry()
 {
+    g_extra_set.store(false, std::memory_order_release);
     g_stats.store(nullptr, std::memory_order_release);
     g_cache.store(nullptr, std::memory_order_release);
 }

@@ -25,7 +25,6 @@ namespace nemo::dp {
     X(ptb_sent, "ICMPv6 Packet Too Big sent")                                                     \
     X(no_neighbor, "dropped: next hop not resolved yet")                                          \
     X(no_mbuf, "dropped: no mbuf for a reply")                                                    \
-    X(method_unavailable, "dropped: a tunnel method this build does not carry")                   \
     X(esp_unknown_spi, "dropped: ESP with an SPI of no inbound SA")                                \
     X(esp_malformed, "dropped: ESP too short, or not IPv6 inside")                                  \
     X(esp_no_sa, "dropped: ESP binding without an outbound SA")                                     \

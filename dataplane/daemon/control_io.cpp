@@ -80,7 +80,7 @@ void ControlIo::send_frame(rte_mbuf* m, uint16_t port)
 {
     m->port = port;
     if (rte_ring_sp_enqueue(cfg_.inject, m) != 0) {
-        ++inject_full_;
+        inject_full_.fetch_add(1, std::memory_order_relaxed);
         rte_pktmbuf_free(m);
     }
 }
@@ -103,7 +103,7 @@ void ControlIo::send(const control::Outbound& out, uint16_t port, const MacAddr&
         const Ipv6Addr hoa = Ipv6Addr::from_bytes(out.ipv6.data() + 24);
         SaEntry* sa = cfg_.sas ? cfg_.sas->outbound_for(hoa) : nullptr;
         if (!sa || !encap_esp(m, cfg_.self, peer, *sa, imb_)) {
-            ++no_sa_;
+            no_sa_.fetch_add(1, std::memory_order_relaxed);
             rte_pktmbuf_free(m);
             return;
         }

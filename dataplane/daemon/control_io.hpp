@@ -3,6 +3,7 @@
 // the inject ring as whole frames. It also resolves next hops the workers asked for.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <unordered_map>
 
@@ -33,8 +34,9 @@ public:
     ControlIo(control::ControlPlane& cp, const ControlIoConfig& cfg) : cp_(cp), cfg_(cfg) {}
     // One turn; returns how many packets it handled (0 lets the caller rest).
     unsigned poll(uint64_t now);
-    uint64_t inject_full() const { return inject_full_; }
-    uint64_t replies_without_sa() const { return no_sa_; }
+    // Read by the telemetry and CLI threads too.
+    uint64_t inject_full() const { return inject_full_.load(std::memory_order_relaxed); }
+    uint64_t replies_without_sa() const { return no_sa_.load(std::memory_order_relaxed); }
 
 private:
     void on_signaling(struct rte_mbuf* m, uint64_t now);
@@ -50,8 +52,8 @@ private:
     ControlIoConfig cfg_;
     std::vector<control::Outbound> out_;
     std::unordered_map<uint64_t, uint64_t> asked_; // address hash -> second of the last request
-    uint64_t inject_full_ = 0;
-    uint64_t no_sa_ = 0;
+    std::atomic<uint64_t> inject_full_{0};
+    std::atomic<uint64_t> no_sa_{0};
     ImbManager imb_; // the control thread's own, for replies through an SA
 };
 

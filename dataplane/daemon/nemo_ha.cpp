@@ -164,7 +164,9 @@ int main(int argc, char** argv)
         wc.stop = &g_stop;
         workers.push_back(std::make_unique<dp::Worker>(wc));
     }
-    cp->set_extra_stats([&counters] {
+    dp::ControlIo io(*cp, dp::ControlIoConfig{side(access_port, cfg.access, 0), side(home_port, cfg.home, 0), punt,
+                                              inject, pool, neighbors.get(), &cp->sas(), self});
+    cp->set_extra_stats([&counters, &io] {
         std::vector<std::pair<std::string, uint64_t>> out;
         auto sum = [&](auto pick) {
             uint64_t v = 0;
@@ -186,6 +188,8 @@ int main(int argc, char** argv)
             out.emplace_back("encap_" + name, sum([m](const dp::LcoreCounters& c) -> auto& { return c.encap[m]; }));
             out.emplace_back("decap_" + name, sum([m](const dp::LcoreCounters& c) -> auto& { return c.decap[m]; }));
         }
+        out.emplace_back("control_inject_full", io.inject_full());
+        out.emplace_back("control_replies_without_sa", io.replies_without_sa());
         return out;
     });
 
@@ -193,8 +197,6 @@ int main(int argc, char** argv)
     std::signal(SIGTERM, on_signal);
     for (std::size_t i = 0; i < workers.size(); ++i) rte_eal_remote_launch(dp::Worker::run, workers[i].get(), worker_lcores[i]);
 
-    dp::ControlIo io(*cp, dp::ControlIoConfig{side(access_port, cfg.access, 0), side(home_port, cfg.home, 0), punt,
-                                              inject, pool, neighbors.get(), &cp->sas(), self});
     std::printf("nemo-ha %s: %zu worker(s), access %s, home %s, CLI %s\n", kVersion, workers.size(), cfg.access.port.c_str(),
                 cfg.home.port.c_str(), cfg.cli_socket.c_str());
     std::fflush(stdout);
