@@ -126,18 +126,28 @@ std::unique_ptr<EspTransform> EspTransform::create(EspAlgorithm alg, std::span<c
 
 namespace {
 
-// Additional authenticated data for GCM (RFC 4106 5): SPI and sequence number, 32 or 64 bits of it.
-std::size_t gcm_aad(const uint8_t* esp, uint64_t seq, bool esn, uint8_t* aad)
-{
-    std::memcpy(aad, esp, 4);
-    if (esn) {
-        wire::store_be32(aad + 4, static_cast<uint32_t>(seq >> 32));
-        wire::store_be32(aad + 8, static_cast<uint32_t>(seq));
-        return 12;
+// What GCM takes besides the data (RFC 4106): the nonce (salt and the packet's explicit IV) and the
+// additional authenticated data (SPI and sequence number, 32 or 64 bits of it, section 5).
+struct GcmInput {
+    uint8_t nonce[12];
+    uint8_t aad[12];
+    std::size_t aad_len;
+
+    GcmInput(const std::array<uint8_t, 4>& salt, const uint8_t* esp, uint64_t seq, bool esn)
+    {
+        std::memcpy(nonce, salt.data(), 4);
+        std::memcpy(nonce + 4, esp + 8, 8);
+        std::memcpy(aad, esp, 4);
+        if (esn) {
+            wire::store_be32(aad + 4, static_cast<uint32_t>(seq >> 32));
+            wire::store_be32(aad + 8, static_cast<uint32_t>(seq));
+            aad_len = 12;
+        } else {
+            std::memcpy(aad + 4, esp + 4, 4);
+            aad_len = 8;
+        }
     }
-    std::memcpy(aad + 4, esp + 4, 4);
-    return 8;
-}
+};
 
 // Runs one job to completion (no other job is in flight on this manager).
 bool run(IMB_MGR* mgr, IMB_JOB* job)
@@ -201,16 +211,12 @@ bool EspTransform::encrypt(ImbManager& m, uint8_t* esp, std::size_t plain_len, u
         // The explicit IV is the 64-bit sequence number: unique for the SA's life, as RFC 4106 3.1 asks.
         wire::store_be32(iv, static_cast<uint32_t>(seq >> 32));
         wire::store_be32(iv + 4, static_cast<uint32_t>(seq));
-        uint8_t nonce[12];
-        std::memcpy(nonce, k.salt.data(), 4);
-        std::memcpy(nonce + 4, iv, 8);
-        uint8_t aad[12];
-        const std::size_t aad_len = gcm_aad(esp, seq, esn, aad);
+        const GcmInput in(k.salt, esp, seq, esn);
         gcm_context_data ctx;
         if (alg_ == EspAlgorithm::aes_gcm_128)
-            IMB_AES128_GCM_ENC(mgr, &k.gcm, &ctx, plain, plain, plain_len, nonce, aad, aad_len, icv, 16);
+            IMB_AES128_GCM_ENC(mgr, &k.gcm, &ctx, plain, plain, plain_len, in.nonce, in.aad, in.aad_len, icv, 16);
         else
-            IMB_AES256_GCM_ENC(mgr, &k.gcm, &ctx, plain, plain, plain_len, nonce, aad, aad_len, icv, 16);
+            IMB_AES256_GCM_ENC(mgr, &k.gcm, &ctx, plain, plain, plain_len, in.nonce, in.aad, in.aad_len, icv, 16);
         return true;
     }
     if (plain_len % 16 != 0) return false;
@@ -247,18 +253,14 @@ bool EspTransform::decrypt(ImbManager& m, uint8_t* esp, std::size_t esp_len, uin
     alignas(16) uint8_t tag[32];
     if (alg_ != EspAlgorithm::aes_cbc_128_hmac_sha256) {
         if (cipher_len % 4 != 0) return false;
-        uint8_t nonce[12];
-        std::memcpy(nonce, k.salt.data(), 4);
-        std::memcpy(nonce + 4, iv, 8);
-        uint8_t aad[12];
-        const std::size_t aad_len = gcm_aad(esp, seq, esn, aad);
+        const GcmInput in(k.salt, esp, seq, esn);
         // GCM decrypts and authenticates in one pass: decrypt into place, compare, and on mismatch the
         // caller drops the packet (it never leaves the buffer).
         gcm_context_data ctx;
         if (alg_ == EspAlgorithm::aes_gcm_128)
-            IMB_AES128_GCM_DEC(mgr, &k.gcm, &ctx, cipher, cipher, cipher_len, nonce, aad, aad_len, tag, 16);
+            IMB_AES128_GCM_DEC(mgr, &k.gcm, &ctx, cipher, cipher, cipher_len, in.nonce, in.aad, in.aad_len, tag, 16);
         else
-            IMB_AES256_GCM_DEC(mgr, &k.gcm, &ctx, cipher, cipher, cipher_len, nonce, aad, aad_len, tag, 16);
+            IMB_AES256_GCM_DEC(mgr, &k.gcm, &ctx, cipher, cipher, cipher_len, in.nonce, in.aad, in.aad_len, tag, 16);
         return constant_time_equal(tag, icv, 16);
     }
     if (cipher_len % 16 != 0) return false;
