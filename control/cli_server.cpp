@@ -98,7 +98,6 @@ void CliServer::accept_new(uint64_t now_ms)
             static const char busy[] = "error\nbusy: too many CLI clients\n";
             (void)!::send(c, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
             ::close(c);
-            ++refused_;
             continue;
         }
         clients_.push_back(Client{c, {}, {}, 0, false, now_ms + limits_.deadline_ms});
@@ -133,7 +132,6 @@ bool CliServer::serve(Client& c, const Handler& handler, uint64_t now_ms)
         }
         c.replied = true;
         c.deadline = now_ms + limits_.deadline_ms;
-        ++served_;
     }
     while (c.sent < c.out.size()) {
         const ssize_t n = ::send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL | MSG_DONTWAIT);

@@ -34,9 +34,6 @@ public:
     ~CliServer();
 
     void poll(const Handler& handler, uint64_t now_ms);
-    std::size_t clients() const { return clients_.size(); }
-    uint64_t served() const { return served_; }
-    uint64_t refused() const { return refused_; }
 
 private:
     struct Client {
@@ -56,8 +53,6 @@ private:
     std::string path_;
     Limits limits_;
     std::vector<Client> clients_;
-    uint64_t served_ = 0;
-    uint64_t refused_ = 0;
 };
 
 } // namespace nemo::control

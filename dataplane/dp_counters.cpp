@@ -15,6 +15,5 @@ constexpr Info kInfo[] = {
 } // namespace
 
 const char* dp_counter_name(DpCounter c) { return kInfo[static_cast<std::size_t>(c)].name; }
-const char* dp_counter_help(DpCounter c) { return kInfo[static_cast<std::size_t>(c)].help; }
 
 } // namespace nemo::dp

@@ -41,7 +41,6 @@ enum class DpCounter : uint16_t {
 };
 inline constexpr std::size_t kDpCounterCount = static_cast<std::size_t>(DpCounter::count_);
 const char* dp_counter_name(DpCounter c);
-const char* dp_counter_help(DpCounter c);
 
 struct alignas(64) LcoreCounters {
     std::array<std::atomic<uint64_t>, kDpCounterCount> c{};

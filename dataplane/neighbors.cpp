@@ -109,9 +109,5 @@ void Neighbors::set(const Ipv6Addr& a, const MacAddr& mac, bool is_static)
 
 bool Neighbors::next_request(ResolveRequest& r) { return rte_ring_sc_dequeue_elem(requests_, &r, sizeof r) == 0; }
 
-std::size_t Neighbors::size() const
-{
-    return static_cast<std::size_t>(rte_hash_count(v4_) + rte_hash_count(v6_));
-}
 
 } // namespace nemo::dp

@@ -40,7 +40,6 @@ public:
     void set(Ipv4Addr a, const MacAddr& mac, bool is_static);
     void set(const Ipv6Addr& a, const MacAddr& mac, bool is_static);
     bool next_request(ResolveRequest& r);
-    std::size_t size() const;
 
 private:
     Neighbors() = default;

@@ -387,7 +387,10 @@ void Worker::learn_copy(rte_mbuf* m, PuntKind kind, uint16_t port)
 {
     // The control thread learns the asker's link-layer address from a copy; neighbour traffic is rare.
     rte_mbuf* copy = rte_pktmbuf_copy(m, cfg_.pool, 0, UINT32_MAX);
-    if (!copy) return;
+    if (!copy) {
+        cfg_.counters->inc(DpCounter::no_mbuf);
+        return;
+    }
     punt(copy, PuntMeta{kind, TunnelMethod::ipv6, port, 0, {}, MacAddr::from_bytes(data(m) + 6)});
 }
 
@@ -432,7 +435,8 @@ void Worker::answer_ns(rte_mbuf* m, const Classified& c, const PortSide& side)
     }
     const bool dad = ip->hdr.src.is_unspecified();
     if (!dad && ns->lladdr) learn_copy(m, PuntKind::nd, side.port);
-    const Ipv6Addr dst = dad ? *Ipv6Addr::parse("ff02::1") : ip->hdr.src;
+    static const Ipv6Addr kAllNodes = *Ipv6Addr::parse("ff02::1");
+    const Ipv6Addr dst = dad ? kAllNodes : ip->hdr.src;
     const Ipv6Addr src = own ? ns->target : cfg_.ha_ipv6.front();
     const MacAddr dst_mac = dad ? MacAddr::ipv6_multicast(dst) : MacAddr::from_bytes(data(m) + 6);
     NeighborMessage na{static_cast<uint8_t>((own ? na_flag::R | na_flag::O : 0) | (dad ? 0 : na_flag::S)), ns->target,

@@ -89,9 +89,9 @@ void ControlIo::send(const control::Outbound& out, uint16_t port, const MacAddr&
 {
     if (out.ipv6.empty()) return;
     rte_mbuf* m = rte_pktmbuf_alloc(cfg_.pool);
-    if (!m) return;
-    auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(out.ipv6.size())));
+    auto* p = m ? reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(out.ipv6.size()))) : nullptr;
     if (!p) {
+        no_mbuf_.fetch_add(1, std::memory_order_relaxed);
         rte_pktmbuf_free(m);
         return;
     }
@@ -134,7 +134,10 @@ void ControlIo::resolve(uint64_t now)
         if (last == now + 1) continue; // asked this second already
         last = now + 1;
         rte_mbuf* m = rte_pktmbuf_alloc(cfg_.pool);
-        if (!m) return;
+        if (!m) {
+            no_mbuf_.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
         if (r.family == 4) {
             Ipv4Addr target;
             std::memcpy(&target.value, r.addr, 4);

@@ -37,6 +37,7 @@ public:
     // Read by the telemetry and CLI threads too.
     uint64_t inject_full() const { return inject_full_.load(std::memory_order_relaxed); }
     uint64_t replies_without_sa() const { return no_sa_.load(std::memory_order_relaxed); }
+    uint64_t no_mbuf() const { return no_mbuf_.load(std::memory_order_relaxed); }
 
 private:
     void on_signaling(struct rte_mbuf* m, uint64_t now);
@@ -54,6 +55,7 @@ private:
     std::unordered_map<uint64_t, uint64_t> asked_; // address hash -> second of the last request
     std::atomic<uint64_t> inject_full_{0};
     std::atomic<uint64_t> no_sa_{0};
+    std::atomic<uint64_t> no_mbuf_{0}; // replies and resolution requests lost for want of an mbuf
     ImbManager imb_; // the control thread's own, for replies through an SA
 };
 

@@ -190,6 +190,7 @@ int main(int argc, char** argv)
         }
         out.emplace_back("control_inject_full", io.inject_full());
         out.emplace_back("control_replies_without_sa", io.replies_without_sa());
+        out.emplace_back("control_no_mbuf", io.no_mbuf());
         return out;
     });
 

@@ -1,5 +1,6 @@
 // The signaling endpoint end to end inside the control plane: packets (scapy's, and our own builders')
 // in; binding cache, fast-path tables, counters and reply packets out.
+#include "../common/addresses.hpp"
 #include <gtest/gtest.h>
 
 #include <variant>
@@ -15,14 +16,11 @@
 
 using namespace nemo;
 using namespace nemo::wire;
+using namespace nemo::test;
 using namespace nemo::control;
 
 namespace {
 
-const Ipv6Addr kHoa = *Ipv6Addr::parse("2001:db8:1::100");
-const Ipv6Addr kHa6 = *Ipv6Addr::parse("2001:db8:1::1");
-const Ipv4Addr kHa4 = *Ipv4Addr::parse("192.0.2.1");
-const Ipv4Addr kCoa4 = *Ipv4Addr::parse("198.51.100.10");
 int instance = 0;
 
 class SignalingTest : public ::testing::Test {

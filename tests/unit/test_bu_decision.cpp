@@ -1,21 +1,16 @@
 // One test per rule of the Binding Update decision (NOTES.md, RFC 6275 9.5.1/10.3.1, RFC 3963 6,
 // draft 4.3/7.2/7.3/7.5).
+#include "../common/addresses.hpp"
 #include <gtest/gtest.h>
 
 #include "bu_decision.hpp"
 
 using namespace nemo;
 using namespace nemo::wire;
+using namespace nemo::test;
 
 namespace {
 
-const Ipv6Addr kHoa = *Ipv6Addr::parse("2001:db8:1::100");
-const Ipv6Addr kHa6 = *Ipv6Addr::parse("2001:db8:1::1");
-const Ipv6Addr kCoa6 = *Ipv6Addr::parse("2001:db8:ffff::5");
-const Ipv4Addr kCoa4 = *Ipv4Addr::parse("198.51.100.10");
-const Ipv4Addr kNat4 = *Ipv4Addr::parse("203.0.113.7");
-const Prefix6 kMnpA = *Prefix6::parse("2001:db8:aaaa::/48");
-const Prefix6 kMnpB = *Prefix6::parse("2001:db8:bbbb::/48");
 
 class BuDecisionTest : public ::testing::Test {
 protected:

@@ -1,5 +1,6 @@
 // Packets built by scapy (scripts/gen_wire_fixtures.py) parsed by our code, field by field. The values
 // asserted are the ones the generator put in; checksums are scapy's own.
+#include "../common/addresses.hpp"
 #include <gtest/gtest.h>
 
 #include "esp.hpp"
@@ -15,15 +16,11 @@
 
 using namespace nemo;
 using namespace nemo::wire;
+using namespace nemo::test;
 using nemo::test::scapy_packet;
 
 namespace {
 
-const Ipv6Addr kHoa = *Ipv6Addr::parse("2001:db8:1::100");
-const Ipv6Addr kHa6 = *Ipv6Addr::parse("2001:db8:1::1");
-const Ipv6Addr kCoa6 = *Ipv6Addr::parse("2001:db8:ffff::5");
-const Ipv4Addr kHa4 = *Ipv4Addr::parse("192.0.2.1");
-const Ipv4Addr kCoa4 = *Ipv4Addr::parse("198.51.100.10");
 
 // Parses an IPv6 packet carrying a Mobility Header and checks the MH checksum the way a home agent does.
 struct Signaling {

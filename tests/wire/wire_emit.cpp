@@ -4,6 +4,7 @@
 //   wire_emit OUT.pcap
 //
 // Every value here is mirrored by an assertion in check_emitted.py.
+#include "../common/addresses.hpp"
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -22,15 +23,10 @@
 
 using namespace nemo;
 using namespace nemo::wire;
+using namespace nemo::test;
 
 namespace {
 
-const Ipv6Addr kHoa = *Ipv6Addr::parse("2001:db8:1::100");
-const Ipv6Addr kHa6 = *Ipv6Addr::parse("2001:db8:1::1");
-const Ipv6Addr kCoa6 = *Ipv6Addr::parse("2001:db8:ffff::5");
-const Ipv6Addr kCn = *Ipv6Addr::parse("2001:db8:cccc::1");
-const Ipv4Addr kHa4 = *Ipv4Addr::parse("192.0.2.1");
-const Ipv4Addr kCoa4 = *Ipv4Addr::parse("198.51.100.10");
 const MacAddr kMacHa = *MacAddr::parse("02:00:00:00:00:01");
 const MacAddr kMacPeer = *MacAddr::parse("02:00:00:00:00:02");
 
