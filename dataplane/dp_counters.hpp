@@ -28,6 +28,7 @@ namespace nemo::dp {
     X(esp_unknown_spi, "dropped: ESP with an SPI of no inbound SA")                                \
     X(esp_malformed, "dropped: ESP too short, or not IPv6 inside")                                  \
     X(esp_no_sa, "dropped: ESP binding without an outbound SA")                                     \
+    X(esp_seal_failed, "dropped: intel-ipsec-mb refused to encrypt (an internal error)")            \
     X(nat_keepalive, "NAT keepalives received on port 4500 (dropped quietly, RFC 3948)")            \
     X(ike_on_4500, "dropped: IKE on port 4500 (no IKE here: SAs are configured)")                   \
     X(arp_replies, "ARP replies sent")                                                            \

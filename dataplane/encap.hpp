@@ -43,8 +43,15 @@ bool encapsulate(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer);
 
 struct SaEntry;
 // S and S+U (encap_esp.cpp): ESP tunnel mode with the outbound SA, over IPv4 (protocol 50) or in UDP
-// port 4500 (RFC 3948) for esp_udp. Appends padding, trailer and ICV, prepends header and IV, encrypts.
+// port 4500 (RFC 3948) for esp_udp. One packet: appends padding, trailer and ICV, prepends header and
+// IV, encrypts, prepends the outer headers.
 bool encap_esp(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer, SaEntry& sa, ImbManager& imb);
+// The same in two halves around esp_encrypt_burst, for a burst: prepare lays out the ESP packet and
+// takes the SA's next sequence number into `job`; finish (after a successful encryption) counts the
+// packet on the SA and prepends UDP (S+U) and the outer IPv4 header. Read the inner traffic class
+// (inner_traffic_class) before prepare. False: no room in the mbuf.
+bool esp_seal_prepare(rte_mbuf* m, SaEntry& sa, EspJob& job);
+bool esp_seal_finish(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer, SaEntry& sa, uint8_t inner_tc);
 
 // Shared by the IPv4 methods: prepends the outer IPv4 header (DF set, DSCP and ECN copied from the
 // inner traffic class per RFC 6040 normal mode, checksum computed) for a payload already in front of

@@ -1,5 +1,6 @@
 // S and S+U: ESP tunnel mode (RFC 4303) with the binding's outbound SA, directly over IPv4 or in UDP
-// port 4500 (RFC 3948, for NAT traversal; UDP checksum zero as RFC 3948 2.1 allows).
+// port 4500 (RFC 3948, for NAT traversal; UDP checksum zero as RFC 3948 2.1 allows). Sealing is split
+// in two so that the worker encrypts a whole burst at once between the halves.
 #include <rte_mbuf.h>
 
 #include <cstring>
@@ -13,13 +14,11 @@
 
 namespace nemo::dp {
 
-bool encap_esp(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer, SaEntry& sa, ImbManager& imb)
+bool esp_seal_prepare(rte_mbuf* m, SaEntry& sa, EspJob& job)
 {
     const EspTransform& t = *sa.transform;
-    const uint8_t tc = inner_traffic_class(m);
     const uint32_t inner = rte_pktmbuf_pkt_len(m);
     const std::size_t pad = wire::esp_pad_len(inner, t.block());
-    const std::size_t plain = inner + pad + wire::kEspTrailerLen;
     auto* tail = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(pad + wire::kEspTrailerLen + t.icv_len())));
     if (!tail) return false;
     wire::write_esp_trailer(tail, pad, wire::ipproto::ipv6);
@@ -27,7 +26,17 @@ bool encap_esp(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer, SaEn
     if (!esp) return false;
     const uint64_t seq = sa.next_seq.fetch_add(1, std::memory_order_relaxed);
     wire::write_esp_header(esp, sa.cfg.spi, static_cast<uint32_t>(seq));
-    if (!t.encrypt(imb, esp, plain, seq, sa.cfg.esn)) return false;
+    job.t = &t;
+    job.esp = esp;
+    job.len = inner + pad + wire::kEspTrailerLen;
+    job.seq = seq;
+    job.esn = sa.cfg.esn;
+    job.ok = false;
+    return true;
+}
+
+bool esp_seal_finish(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer, SaEntry& sa, uint8_t inner_tc)
+{
     sa.inc(SaCounter::packets);
     sa.inc(SaCounter::bytes, rte_pktmbuf_pkt_len(m));
     uint8_t protocol = wire::ipproto::esp;
@@ -38,7 +47,16 @@ bool encap_esp(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer, SaEn
         wire::write_udp_header({u, len}, wire::kEspInUdpPort, peer.port);
         protocol = wire::ipproto::udp;
     }
-    return prepend_outer_ipv4(m, self, peer.v4, protocol, tc);
+    return prepend_outer_ipv4(m, self, peer.v4, protocol, inner_tc);
+}
+
+bool encap_esp(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer, SaEntry& sa, ImbManager& imb)
+{
+    const uint8_t tc = inner_traffic_class(m);
+    EspJob job;
+    if (!esp_seal_prepare(m, sa, job)) return false;
+    esp_encrypt_burst(imb, {&job, 1});
+    return job.ok && esp_seal_finish(m, self, peer, sa, tc);
 }
 
 } // namespace nemo::dp

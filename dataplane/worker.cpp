@@ -11,6 +11,7 @@
 #include "bytes.hpp"
 #include "ecn.hpp"
 #include "esp.hpp"
+#include "inner_tc.hpp"
 #include "ethernet.hpp"
 #include "icmpv6.hpp"
 #include "ipv6.hpp"
@@ -75,6 +76,7 @@ void Worker::handle_burst(uint16_t from_port, rte_mbuf** pkts, uint16_t n)
     uint16_t n_down = 0;
     UpstreamItem up[kBurst];
     uint16_t n_up = 0;
+    uint16_t n_open = 0; // ESP packets to verify and decrypt as one burst
     gw4_valid_ = gw6_valid_ = false;
     const PortSide& side = side_of(from_port);
     // Headers of the whole burst in flight before the first is read.
@@ -118,10 +120,15 @@ void Worker::handle_burst(uint16_t from_port, rte_mbuf** pkts, uint16_t n)
             break;
         case PacketClass::tunneled:
             m->port = from_port;
-            if (decapsulate(m, c, up[n_up])) ++n_up;
+            if (c.method == TunnelMethod::esp || c.method == TunnelMethod::esp_udp) {
+                if (esp_open_prepare(m, c, opening_[n_open])) ++n_open;
+            } else if (decapsulate(m, c, up[n_up])) {
+                ++n_up;
+            }
             break;
         }
     }
+    if (n_open) n_up = static_cast<uint16_t>(n_up + open_esp(n_open, up + n_up));
     if (n_down) downstream(down, down_l3, n_down);
     if (n_up) upstream(up, n_up);
 }
@@ -137,6 +144,7 @@ void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
     }
     const FastBinding* recs[kBurst];
     cfg_.tables->lookup_downstream_bulk(ptrs, n, recs);
+    uint16_t n_esp = 0;
     // The records are spread over memory: ask for all of them before reading the first.
     for (uint16_t i = 0; i < n; ++i)
         if (recs[i]) rte_prefetch0(recs[i]);
@@ -179,8 +187,18 @@ void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
         // Trim link padding: the IPv6 payload length is the packet.
         if (rte_pktmbuf_pkt_len(m) > ip_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - ip_len));
         const TunnelPeer peer{b->method, b->peer, b->peer_port, b->coa6};
-        const bool wrapped = esp ? encap_esp(m, cfg_.self, peer, *sa, *imb_) : encapsulate(m, cfg_.self, peer);
-        if (!wrapped || !to_link(m, out, v4 ? ethertype::ipv4 : ethertype::ipv6, mac)) {
+        if (esp) {
+            // Sealed with the rest of the burst's ESP packets, below.
+            const uint8_t tc = inner_traffic_class(m);
+            if (!esp_seal_prepare(m, *sa, seal_jobs_[n_esp])) {
+                ctr.inc(DpCounter::no_mbuf);
+                rte_pktmbuf_free(m);
+                continue;
+            }
+            sealing_[n_esp++] = {m, sa, peer, mac, tc};
+            continue;
+        }
+        if (!encapsulate(m, cfg_.self, peer) || !to_link(m, out, v4 ? ethertype::ipv4 : ethertype::ipv6, mac)) {
             ctr.inc(DpCounter::no_mbuf);
             rte_pktmbuf_free(m);
             continue;
@@ -188,24 +206,58 @@ void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
         LcoreCounters::bump(ctr.encap[static_cast<std::size_t>(b->method)]);
         queue_tx(out, m);
     }
+    if (n_esp) seal_esp(n_esp);
 }
 
-// Phase one, per packet: strip the tunnel, check the inner packet, hand signaling to the control thread.
-// Returns false when the packet is gone (dropped or punted).
-bool Worker::decapsulate(rte_mbuf* m, const Classified& c, UpstreamItem& item)
+// The downstream ESP packets of a burst: encrypted together (intel-ipsec-mb fills its lanes), then
+// wrapped in UDP (S+U) and IPv4 and sent from the access port.
+void Worker::seal_esp(uint16_t n)
 {
     LcoreCounters& ctr = *cfg_.counters;
+    esp_encrypt_burst(*imb_, {seal_jobs_, n});
+    for (uint16_t i = 0; i < n; ++i) {
+        const Sealing& p = sealing_[i];
+        rte_mbuf* m = p.m;
+        if (!seal_jobs_[i].ok) {
+            ctr.inc(DpCounter::esp_seal_failed);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        if (!esp_seal_finish(m, cfg_.self, p.peer, *p.sa, p.tc) || !to_link(m, cfg_.access, ethertype::ipv4, p.mac)) {
+            ctr.inc(DpCounter::no_mbuf);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        LcoreCounters::bump(ctr.encap[static_cast<std::size_t>(p.peer.method)]);
+        queue_tx(cfg_.access, m);
+    }
+}
+
+// The outer header's traffic class (and source, for IPv6-in-IPv6), read before the tunnel is stripped.
+void Worker::note_outer(rte_mbuf* m, const Classified& c, UpstreamItem& item)
+{
     item.sa = nullptr;
     const uint8_t* outer = data(m) + c.l3_offset;
     item.outer_tos = c.method == TunnelMethod::ipv6 ? static_cast<uint8_t>(((outer[0] & 0x0F) << 4) | (outer[1] >> 4))
                                                     : outer[1];
     if (c.method == TunnelMethod::ipv6) item.outer_src6 = Ipv6Addr::from_bytes(outer + 8);
-    const MacAddr src_mac = MacAddr::from_bytes(data(m) + 6);
-    if (c.method == TunnelMethod::esp || c.method == TunnelMethod::esp_udp) {
-        if (!open_esp(m, c, item)) return false; // leaves the plaintext IPv6 packet at the front
-    } else {
-        rte_pktmbuf_adj(m, c.inner_offset);
-    }
+    item.src_mac = MacAddr::from_bytes(data(m) + 6);
+}
+
+// Phase one, per packet: strip the tunnel, then check the inner packet. Returns false when the packet is
+// gone (dropped or punted).
+bool Worker::decapsulate(rte_mbuf* m, const Classified& c, UpstreamItem& item)
+{
+    note_outer(m, c, item);
+    rte_pktmbuf_adj(m, c.inner_offset);
+    return accept_inner(m, c, item);
+}
+
+// The inner IPv6 packet is at the front of the mbuf: check it, trim link padding, and hand signaling
+// for the home agent to the control thread.
+bool Worker::accept_inner(rte_mbuf* m, const Classified& c, UpstreamItem& item)
+{
+    LcoreCounters& ctr = *cfg_.counters;
     const uint8_t* ip = data(m);
     const uint32_t have = rte_pktmbuf_data_len(m);
     if (have < kIpv6HeaderLen || (ip[0] >> 4) != 6 || kIpv6HeaderLen + load_be16(ip + 4) > have) {
@@ -218,7 +270,7 @@ bool Worker::decapsulate(rte_mbuf* m, const Classified& c, UpstreamItem& item)
     item.src = Ipv6Addr::from_bytes(ip + 8);
     const Ipv6Addr dst = Ipv6Addr::from_bytes(ip + 24);
     if (dst == cfg_.dhaad_anycast || std::find(cfg_.ha_ipv6.begin(), cfg_.ha_ipv6.end(), dst) != cfg_.ha_ipv6.end()) {
-        PuntMeta meta{PuntKind::signaling, c.method, m->port, c.outer_sport, c.outer_src, src_mac};
+        PuntMeta meta{PuntKind::signaling, c.method, m->port, c.outer_sport, c.outer_src, item.src_mac};
         if (item.sa) {
             meta.via_sa = true;
             meta.sa_hoa = item.sa->cfg.hoa;
@@ -231,10 +283,17 @@ bool Worker::decapsulate(rte_mbuf* m, const Classified& c, UpstreamItem& item)
     return true;
 }
 
-// ESP in (S, S+U): find the SA by SPI, check the sequence number, verify and decrypt, check the
-// trailer, then leave the inner IPv6 packet at the front of the mbuf. Every failure is counted on the
-// SA (or globally when there is none).
-bool Worker::open_esp(rte_mbuf* m, const Classified& c, UpstreamItem& item)
+namespace {
+SaCounter replay_drop(ReplayWindow::Verdict v)
+{
+    return v == ReplayWindow::Verdict::too_old ? SaCounter::drop_too_old : SaCounter::drop_replayed;
+}
+} // namespace
+
+// ESP in (S, S+U), first half: find the SA by SPI, check the sequence number against the window and the
+// length against the algorithm, and queue the packet's verification and decryption. Every failure is
+// counted on the SA (or globally when there is none).
+bool Worker::esp_open_prepare(rte_mbuf* m, const Classified& c, Opening& o)
 {
     LcoreCounters& ctr = *cfg_.counters;
     auto drop = [&](DpCounter k) {
@@ -265,25 +324,63 @@ bool Worker::open_esp(rte_mbuf* m, const Classified& c, UpstreamItem& item)
     };
     if (sa->expired()) return sa_drop(SaCounter::drop_expired);
     const uint64_t seq = sa->window.infer(load_be32(esp + 4));
-    switch (sa->window.check(seq)) {
-    case ReplayWindow::Verdict::replayed: return sa_drop(SaCounter::drop_replayed);
-    case ReplayWindow::Verdict::too_old: return sa_drop(SaCounter::drop_too_old);
-    case ReplayWindow::Verdict::ok: break;
-    }
+    if (auto v = sa->window.check(seq); v != ReplayWindow::Verdict::ok) return sa_drop(replay_drop(v));
     const EspTransform& t = *sa->transform;
     if (esp_len < kEspHeaderLen + t.iv_len() + t.icv_len() + kEspTrailerLen) return sa_drop(SaCounter::drop_truncated);
-    if (!t.decrypt(*imb_, esp, esp_len, seq, sa->cfg.esn)) return sa_drop(SaCounter::drop_icv);
-    sa->window.accept(seq); // only after the ICV verified: a forgery must not move the window
-    const std::size_t head = kEspHeaderLen + t.iv_len();
-    auto trailer = parse_esp_trailer({esp + head, esp_len - head - t.icv_len()});
-    if (!trailer || trailer->next_header != ipproto::ipv6) return sa_drop(SaCounter::drop_padding);
-    sa->inc(SaCounter::packets);
-    sa->inc(SaCounter::bytes, esp_len);
-    rte_pktmbuf_adj(m, static_cast<uint16_t>(c.inner_offset + head));
-    const uint32_t have = rte_pktmbuf_data_len(m);
-    if (have > trailer->inner.size()) rte_pktmbuf_trim(m, static_cast<uint16_t>(have - trailer->inner.size()));
-    item.sa = sa;
+    note_outer(m, c, o.item);
+    o.item.sa = sa;
+    o.c = c;
+    o.m = m;
+    EspJob& job = open_jobs_[&o - opening_];
+    job.t = &t;
+    job.esp = esp;
+    job.len = esp_len;
+    job.seq = seq;
+    job.esn = sa->cfg.esn;
     return true;
+}
+
+// ESP in, second half, for the burst: verify and decrypt every queued packet at once, then per packet
+// move the window, check the trailer and leave the inner IPv6 packet at the front of the mbuf. Returns
+// how many items it wrote to `items`.
+uint16_t Worker::open_esp(uint16_t n, UpstreamItem* items)
+{
+    esp_decrypt_burst(*imb_, {open_jobs_, n});
+    uint16_t out = 0;
+    for (uint16_t i = 0; i < n; ++i) {
+        Opening& o = opening_[i];
+        const EspJob& job = open_jobs_[i];
+        rte_mbuf* m = o.m;
+        SaEntry* sa = o.item.sa;
+        auto sa_drop = [&](SaCounter k) {
+            sa->inc(k);
+            rte_pktmbuf_free(m);
+        };
+        if (!job.ok) {
+            sa_drop(SaCounter::drop_icv);
+            continue;
+        }
+        // Checked again: an earlier packet of this burst may have carried the same number.
+        if (auto v = sa->window.check(job.seq); v != ReplayWindow::Verdict::ok) {
+            sa_drop(replay_drop(v));
+            continue;
+        }
+        sa->window.accept(job.seq); // only after the ICV verified: a forgery must not move the window
+        const std::size_t head = kEspHeaderLen + job.t->iv_len();
+        auto trailer = parse_esp_trailer({job.esp + head, job.len - head - job.t->icv_len()});
+        if (!trailer || trailer->next_header != ipproto::ipv6) {
+            sa_drop(SaCounter::drop_padding);
+            continue;
+        }
+        sa->inc(SaCounter::packets);
+        sa->inc(SaCounter::bytes, job.len);
+        rte_pktmbuf_adj(m, static_cast<uint16_t>(o.c.inner_offset + head));
+        const uint32_t have = rte_pktmbuf_data_len(m);
+        if (have > trailer->inner.size()) rte_pktmbuf_trim(m, static_cast<uint16_t>(have - trailer->inner.size()));
+        items[out] = o.item;
+        if (accept_inner(m, o.c, items[out])) ++out;
+    }
+    return out;
 }
 
 // Phase two, for the burst: one bulk lookup of the inner sources, then the tunnel check and forwarding.

@@ -67,10 +67,27 @@ private:
         Ipv6Addr src;
         Ipv6Addr outer_src6; // IPv6-in-IPv6 only
         SaEntry* sa;         // ESP only: the inbound SA it came through
+        MacAddr src_mac;
         uint8_t outer_tos;
     };
+    struct Sealing { // a downstream ESP packet between esp_seal_prepare and esp_seal_finish
+        struct rte_mbuf* m;
+        SaEntry* sa;
+        TunnelPeer peer;
+        MacAddr mac;
+        uint8_t tc;
+    };
+    void seal_esp(uint16_t n);
+    struct Opening { // an upstream ESP packet between esp_open_prepare and open_esp
+        struct rte_mbuf* m;
+        Classified c;
+        UpstreamItem item;
+    };
+    void note_outer(struct rte_mbuf* m, const Classified& c, UpstreamItem& item);
     bool decapsulate(struct rte_mbuf* m, const Classified& c, UpstreamItem& item);
-    bool open_esp(struct rte_mbuf* m, const Classified& c, UpstreamItem& item);
+    bool accept_inner(struct rte_mbuf* m, const Classified& c, UpstreamItem& item);
+    bool esp_open_prepare(struct rte_mbuf* m, const Classified& c, Opening& o);
+    uint16_t open_esp(uint16_t n, UpstreamItem* items);
     void upstream(UpstreamItem* items, uint16_t n);
     bool gateway_mac4(MacAddr& mac);
     bool gateway_mac6(const PortSide& side, MacAddr& mac);
@@ -95,6 +112,11 @@ private:
         uint16_t n = 0;
     } tx_access_, tx_home_;
     static constexpr uint16_t kBurst = 32;
+    // One burst's ESP work, each direction: the packets and intel-ipsec-mb's jobs for them.
+    Sealing sealing_[kBurst];
+    EspJob seal_jobs_[kBurst];
+    Opening opening_[kBurst];
+    EspJob open_jobs_[kBurst];
     MacAddr gw4_, gw6_; // gateway MACs, looked up once per burst
     bool gw4_valid_ = false, gw6_valid_ = false, gw4_ok_ = false, gw6_ok_ = false;
     uint64_t ptb_tokens_ = 0;

@@ -149,46 +149,38 @@ struct GcmInput {
     }
 };
 
-// Runs one job to completion (no other job is in flight on this manager).
-bool run(IMB_MGR* mgr, IMB_JOB* job)
-{
-    IMB_JOB* done = IMB_SUBMIT_JOB(mgr);
-    while (!done) done = IMB_FLUSH_JOB(mgr);
-    (void)job;
-    return done->status == IMB_STATUS_COMPLETED;
-}
+// An AES-128-CBC job chained with HMAC-SHA-256-128 (encrypt: cipher then hash; decrypt: hash then
+// cipher, in place). The cipher covers [cipher_offset, + cipher_len) of `esp`, the hash [0, hash_len).
+struct CbcHmacKeys {
+    const void* enc_exp;
+    const void* dec_exp;
+    const uint8_t* ipad;
+    const uint8_t* opad;
+};
 
-// An AES-128-CBC job (encrypt or decrypt) over [offset, offset + len) of src into dst.
-IMB_JOB* cbc_job(IMB_MGR* mgr, const void* enc_exp, const void* dec_exp, IMB_CIPHER_DIRECTION dir, const uint8_t* iv,
-                 const uint8_t* src, uint8_t* dst, std::size_t offset, std::size_t len)
+void fill_cbc_hmac(IMB_JOB* j, const CbcHmacKeys& k, IMB_CIPHER_DIRECTION dir, uint8_t* esp,
+                   std::size_t cipher_offset, std::size_t cipher_len, std::size_t hash_len, uint8_t* tag, void* user)
 {
-    IMB_JOB* j = IMB_GET_NEXT_JOB(mgr);
     j->cipher_mode = IMB_CIPHER_CBC;
     j->cipher_direction = dir;
     j->chain_order = dir == IMB_DIR_ENCRYPT ? IMB_ORDER_CIPHER_HASH : IMB_ORDER_HASH_CIPHER;
-    j->hash_alg = IMB_AUTH_NULL;
     j->key_len_in_bytes = 16;
-    j->enc_keys = enc_exp;
-    j->dec_keys = dec_exp;
-    j->iv = iv;
+    j->enc_keys = k.enc_exp;
+    j->dec_keys = k.dec_exp;
+    j->iv = esp + 8;
     j->iv_len_in_bytes = 16;
-    j->src = src;
-    j->dst = dst;
-    j->cipher_start_src_offset_in_bytes = offset;
-    j->msg_len_to_cipher_in_bytes = len;
-    return j;
-}
-
-// Adds HMAC-SHA-256-128 over [0, hash_len) of the job's source, into tag.
-void with_hmac(IMB_JOB* j, const uint8_t* ipad, const uint8_t* opad, std::size_t hash_len, uint8_t* tag)
-{
+    j->src = esp;
+    j->dst = esp + cipher_offset;
+    j->cipher_start_src_offset_in_bytes = cipher_offset;
+    j->msg_len_to_cipher_in_bytes = cipher_len;
     j->hash_alg = IMB_AUTH_HMAC_SHA_256;
     j->hash_start_src_offset_in_bytes = 0;
     j->msg_len_to_hash_in_bytes = hash_len;
     j->auth_tag_output = tag;
     j->auth_tag_output_len_in_bytes = 16;
-    j->u.HMAC._hashed_auth_key_xor_ipad = ipad;
-    j->u.HMAC._hashed_auth_key_xor_opad = opad;
+    j->u.HMAC._hashed_auth_key_xor_ipad = k.ipad;
+    j->u.HMAC._hashed_auth_key_xor_opad = k.opad;
+    j->user_data = user;
 }
 
 bool constant_time_equal(const uint8_t* a, const uint8_t* b, std::size_t n)
@@ -198,95 +190,138 @@ bool constant_time_equal(const uint8_t* a, const uint8_t* b, std::size_t n)
     return diff == 0;
 }
 
+// Where the ICV sits: after the header, the IV and the ciphertext.
+uint8_t* icv_of(const EspJob& e, bool encrypting)
+{
+    return encrypting ? e.esp + 8 + e.t->iv_len() + e.len : e.esp + e.len - 16;
+}
+
+// With ESN the high half of the sequence number is authenticated as if it followed the payload (RFC
+// 4303 2.2.1): it sits in the ICV's place while the hash runs.
+void place_seq_hi(const EspJob& e, uint8_t* icv) { wire::store_be32(icv, static_cast<uint32_t>(e.seq >> 32)); }
+
+void complete_encrypt(IMB_JOB* j)
+{
+    auto& e = *static_cast<EspJob*>(j->user_data);
+    e.ok = j->status == IMB_STATUS_COMPLETED;
+    std::memcpy(icv_of(e, true), e.tag, 16);
+}
+
+void complete_decrypt(IMB_JOB* j)
+{
+    auto& e = *static_cast<EspJob*>(j->user_data);
+    uint8_t* icv = icv_of(e, false);
+    if (e.esn) std::memcpy(icv, e.received, 4);
+    e.ok = j->status == IMB_STATUS_COMPLETED && constant_time_equal(e.tag, e.received, 16);
+}
+
+// Submits the burst's CBC+HMAC jobs as they are prepared, finishing those the manager hands back, then
+// flushes what is still in flight. `prepare` returns false for a packet that needs no job.
+template <class Prepare>
+void run_jobs(IMB_MGR* mgr, std::span<EspJob> jobs, Prepare prepare, void (*complete)(IMB_JOB*))
+{
+    for (EspJob& e : jobs) {
+        IMB_JOB* j = IMB_GET_NEXT_JOB(mgr);
+        if (!prepare(e, j)) continue;
+        for (IMB_JOB* done = IMB_SUBMIT_JOB(mgr); done; done = IMB_GET_COMPLETED_JOB(mgr)) complete(done);
+    }
+    for (IMB_JOB* done = IMB_FLUSH_JOB(mgr); done; done = IMB_FLUSH_JOB(mgr)) complete(done);
+}
+
 } // namespace
+
+void esp_encrypt_burst(ImbManager& m, std::span<EspJob> jobs)
+{
+    IMB_MGR* mgr = m.get();
+    run_jobs(mgr, jobs, [mgr](EspJob& e, IMB_JOB* j) {
+        const EspTransform& t = *e.t;
+        const auto& k = *t.k_;
+        uint8_t* iv = e.esp + 8;
+        uint8_t* plain = iv + t.iv_len();
+        uint8_t* icv = plain + e.len;
+        e.ok = false;
+        if (t.alg_ != EspAlgorithm::aes_cbc_128_hmac_sha256) {
+            // The explicit IV is the 64-bit sequence number: unique for the SA's life (RFC 4106 3.1).
+            wire::store_be32(iv, static_cast<uint32_t>(e.seq >> 32));
+            wire::store_be32(iv + 4, static_cast<uint32_t>(e.seq));
+            const GcmInput in(k.salt, e.esp, e.seq, e.esn);
+            gcm_context_data ctx;
+            if (t.alg_ == EspAlgorithm::aes_gcm_128)
+                IMB_AES128_GCM_ENC(mgr, &k.gcm, &ctx, plain, plain, e.len, in.nonce, in.aad, in.aad_len, icv, 16);
+            else
+                IMB_AES256_GCM_ENC(mgr, &k.gcm, &ctx, plain, plain, e.len, in.nonce, in.aad, in.aad_len, icv, 16);
+            e.ok = true;
+            return false;
+        }
+        if (e.len % 16 != 0) return false;
+        // An unpredictable IV (RFC 3602 2.3): SPI, sequence number and its high half encrypted under the
+        // SA's key (one AES block: CFB over a zero block yields E(counter)).
+        alignas(16) uint8_t counter[16] = {};
+        std::memcpy(counter, e.esp, 8);
+        wire::store_be32(counter + 8, static_cast<uint32_t>(e.seq >> 32));
+        static const uint8_t zero[16] = {};
+        IMB_AES128_CFB_ONE(mgr, iv, zero, counter, k.enc_exp, 16);
+        if (e.esn) place_seq_hi(e, icv);
+        fill_cbc_hmac(j, CbcHmacKeys{k.enc_exp, k.dec_exp, k.ipad, k.opad}, IMB_DIR_ENCRYPT, e.esp, 8 + 16, e.len, 8 + 16 + e.len + (e.esn ? 4 : 0), e.tag, &e);
+        return true;
+    }, complete_encrypt);
+}
+
+void esp_decrypt_burst(ImbManager& m, std::span<EspJob> jobs)
+{
+    IMB_MGR* mgr = m.get();
+    run_jobs(mgr, jobs, [mgr](EspJob& e, IMB_JOB* j) {
+        const EspTransform& t = *e.t;
+        const auto& k = *t.k_;
+        e.ok = false;
+        const std::size_t head = 8 + t.iv_len();
+        if (e.len < head + 16 + (t.block() == 16 ? 16 : 4)) return false;
+        // The low half of `seq` must be the packet's own: the caller infers only the high half.
+        if (static_cast<uint32_t>(e.seq) != wire::load_be32(e.esp + 4)) return false;
+        const std::size_t cipher_len = e.len - head - 16;
+        uint8_t* cipher = e.esp + head;
+        uint8_t* icv = cipher + cipher_len;
+        if (t.alg_ != EspAlgorithm::aes_cbc_128_hmac_sha256) {
+            if (cipher_len % 4 != 0) return false;
+            const GcmInput in(k.salt, e.esp, e.seq, e.esn);
+            gcm_context_data ctx;
+            if (t.alg_ == EspAlgorithm::aes_gcm_128)
+                IMB_AES128_GCM_DEC(mgr, &k.gcm, &ctx, cipher, cipher, cipher_len, in.nonce, in.aad, in.aad_len, e.tag, 16);
+            else
+                IMB_AES256_GCM_DEC(mgr, &k.gcm, &ctx, cipher, cipher, cipher_len, in.nonce, in.aad, in.aad_len, e.tag, 16);
+            e.ok = constant_time_equal(e.tag, icv, 16);
+            return false;
+        }
+        if (cipher_len % 16 != 0) return false;
+        std::memcpy(e.received, icv, 16);
+        if (e.esn) place_seq_hi(e, icv);
+        fill_cbc_hmac(j, CbcHmacKeys{k.enc_exp, k.dec_exp, k.ipad, k.opad}, IMB_DIR_DECRYPT, e.esp, head, cipher_len, head + cipher_len + (e.esn ? 4 : 0), e.tag, &e);
+        return true;
+    }, complete_decrypt);
+}
 
 bool EspTransform::encrypt(ImbManager& m, uint8_t* esp, std::size_t plain_len, uint64_t seq, bool esn) const
 {
-    IMB_MGR* mgr = m.get();
-    const Keys& k = *k_;
-    uint8_t* iv = esp + 8;
-    uint8_t* plain = iv + iv_len();
-    uint8_t* icv = plain + plain_len;
-    if (alg_ != EspAlgorithm::aes_cbc_128_hmac_sha256) {
-        // The explicit IV is the 64-bit sequence number: unique for the SA's life, as RFC 4106 3.1 asks.
-        wire::store_be32(iv, static_cast<uint32_t>(seq >> 32));
-        wire::store_be32(iv + 4, static_cast<uint32_t>(seq));
-        const GcmInput in(k.salt, esp, seq, esn);
-        gcm_context_data ctx;
-        if (alg_ == EspAlgorithm::aes_gcm_128)
-            IMB_AES128_GCM_ENC(mgr, &k.gcm, &ctx, plain, plain, plain_len, in.nonce, in.aad, in.aad_len, icv, 16);
-        else
-            IMB_AES256_GCM_ENC(mgr, &k.gcm, &ctx, plain, plain, plain_len, in.nonce, in.aad, in.aad_len, icv, 16);
-        return true;
-    }
-    if (plain_len % 16 != 0) return false;
-    // An unpredictable IV (RFC 3602 2.3): the sequence number and SPI encrypted under the SA's key.
-    alignas(16) uint8_t counter[16] = {};
-    std::memcpy(counter, esp, 8);
-    wire::store_be32(counter + 8, static_cast<uint32_t>(seq >> 32));
-    static const uint8_t zero_iv[16] = {};
-    if (!run(mgr, cbc_job(mgr, k.enc_exp, k.dec_exp, IMB_DIR_ENCRYPT, zero_iv, counter, iv, 0, 16))) return false;
-
-    // With ESN the high half of the sequence number is authenticated as if it followed the payload
-    // (RFC 4303 2.2.1): it sits in the ICV's place while the hash runs, then the ICV replaces it.
-    if (esn) wire::store_be32(icv, static_cast<uint32_t>(seq >> 32));
-    alignas(16) uint8_t tag[32];
-    IMB_JOB* j = cbc_job(mgr, k.enc_exp, k.dec_exp, IMB_DIR_ENCRYPT, iv, esp, plain, 8 + 16, plain_len);
-    with_hmac(j, k.ipad, k.opad, 8 + 16 + plain_len + (esn ? 4 : 0), tag);
-    if (!run(mgr, j)) return false;
-    std::memcpy(icv, tag, 16);
-    return true;
+    EspJob e;
+    e.t = this;
+    e.esp = esp;
+    e.len = plain_len;
+    e.seq = seq;
+    e.esn = esn;
+    esp_encrypt_burst(m, {&e, 1});
+    return e.ok;
 }
 
 bool EspTransform::decrypt(ImbManager& m, uint8_t* esp, std::size_t esp_len, uint64_t seq, bool esn) const
 {
-    IMB_MGR* mgr = m.get();
-    const Keys& k = *k_;
-    const std::size_t head = 8 + iv_len();
-    if (esp_len < head + 16 + (block() == 16 ? 16 : 4)) return false;
-    // The low half of `seq` must be the packet's own: the caller infers only the high half.
-    if (static_cast<uint32_t>(seq) != wire::load_be32(esp + 4)) return false;
-    const std::size_t cipher_len = esp_len - head - 16;
-    uint8_t* iv = esp + 8;
-    uint8_t* cipher = esp + head;
-    uint8_t* icv = cipher + cipher_len;
-    alignas(16) uint8_t tag[32];
-    if (alg_ != EspAlgorithm::aes_cbc_128_hmac_sha256) {
-        if (cipher_len % 4 != 0) return false;
-        const GcmInput in(k.salt, esp, seq, esn);
-        // GCM decrypts and authenticates in one pass: decrypt into place, compare, and on mismatch the
-        // caller drops the packet (it never leaves the buffer).
-        gcm_context_data ctx;
-        if (alg_ == EspAlgorithm::aes_gcm_128)
-            IMB_AES128_GCM_DEC(mgr, &k.gcm, &ctx, cipher, cipher, cipher_len, in.nonce, in.aad, in.aad_len, tag, 16);
-        else
-            IMB_AES256_GCM_DEC(mgr, &k.gcm, &ctx, cipher, cipher, cipher_len, in.nonce, in.aad, in.aad_len, tag, 16);
-        return constant_time_equal(tag, icv, 16);
-    }
-    if (cipher_len % 16 != 0) return false;
-    // Authenticate first (encrypt-then-MAC), then decrypt: a forged packet is never decrypted.
-    uint8_t saved[4];
-    if (esn) {
-        std::memcpy(saved, icv, 4);
-        // The ICV is needed for the comparison: keep it, and authenticate with seq_hi in its place.
-    }
-    alignas(16) uint8_t received[16];
-    std::memcpy(received, icv, 16);
-    if (esn) wire::store_be32(icv, static_cast<uint32_t>(seq >> 32));
-    IMB_JOB* j = IMB_GET_NEXT_JOB(mgr);
-    j->cipher_mode = IMB_CIPHER_NULL;
-    j->cipher_direction = IMB_DIR_DECRYPT;
-    j->chain_order = IMB_ORDER_HASH_CIPHER;
-    j->src = esp;
-    j->dst = esp;
-    j->cipher_start_src_offset_in_bytes = 0;
-    j->msg_len_to_cipher_in_bytes = 0;
-    with_hmac(j, k.ipad, k.opad, head + cipher_len + (esn ? 4 : 0), tag);
-    const bool hashed = run(mgr, j);
-    if (esn) std::memcpy(icv, saved, 4);
-    if (!hashed || !constant_time_equal(tag, received, 16)) return false;
-    j = cbc_job(mgr, k.enc_exp, k.dec_exp, IMB_DIR_DECRYPT, iv, esp, cipher, head, cipher_len);
-    return run(mgr, j);
+    EspJob e;
+    e.t = this;
+    e.esp = esp;
+    e.len = esp_len;
+    e.seq = seq;
+    e.esn = esn;
+    esp_decrypt_burst(m, {&e, 1});
+    return e.ok;
 }
 
 } // namespace nemo

@@ -2,6 +2,10 @@
 // AES-128-CBC with HMAC-SHA-256-128 (RFC 3602, RFC 4868), 64-bit extended sequence numbers optional.
 // Keys are expanded once when the SA is created; the transform is then read-only and shared by every
 // lcore, each with its own multi-buffer manager (ImbManager). Keys are never printed.
+//
+// The worker hands a whole burst over at once (esp_encrypt_burst / esp_decrypt_burst): GCM runs through
+// the direct API packet by packet, CBC with HMAC through the multi-buffer job API, every job of the burst
+// submitted before the manager is flushed, so that its SIMD lanes fill up.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +42,27 @@ private:
     const char* arch_ = "none";
 };
 
+class EspTransform;
+
+// One packet of a burst. In: the SA's transform, the ESP packet, its length and full sequence number.
+// Out: ok. For encryption `esp` holds [SPI, sequence number (8)][IV space][plaintext, padding and
+// trailer (len)][ICV space (16)]; for decryption it is the whole ESP packet (header to ICV, len bytes).
+struct EspJob {
+    const EspTransform* t = nullptr;
+    uint8_t* esp = nullptr;
+    std::size_t len = 0;
+    uint64_t seq = 0;
+    bool esn = false;
+    bool ok = false;
+    // Scratch for the job API (the computed and the received ICV).
+    alignas(16) uint8_t tag[16];
+    alignas(16) uint8_t received[16];
+};
+
+// Each job may belong to a different SA. No allocation; up to any number of jobs.
+void esp_encrypt_burst(ImbManager& m, std::span<EspJob> jobs);
+void esp_decrypt_burst(ImbManager& m, std::span<EspJob> jobs);
+
 class EspTransform {
 public:
     static std::unique_ptr<EspTransform> create(EspAlgorithm alg, std::span<const uint8_t> enc_key,
@@ -49,17 +74,18 @@ public:
     std::size_t icv_len() const { return 16; }
     std::size_t block() const;   // padding alignment: 4 (GCM) or 16 (CBC)
 
-    // `esp` holds [SPI, sequence number (8)][IV space][plaintext, padding and trailer (plain_len)][ICV
-    // space (16)]. Writes the IV, encrypts in place and writes the ICV. `seq` is the full sequence
-    // number (its high half enters the ICV with ESN).
+    // One packet, as a burst of one. encrypt writes the IV, encrypts in place and writes the ICV; `seq`
+    // is the full sequence number (its high half enters the ICV with ESN).
     bool encrypt(ImbManager& m, uint8_t* esp, std::size_t plain_len, uint64_t seq, bool esn) const;
-    // `esp` holds the whole ESP packet (header to ICV). Verifies the ICV, then decrypts in place; the
-    // plaintext starts at 8 + iv_len(). False when the ICV does not verify, the length cannot be right,
-    // or the low half of `seq` is not the packet's sequence number. With GCM a packet that fails is left
-    // decrypted in the buffer (one pass does both); the caller drops it.
+    // Verifies the ICV and decrypts in place; the plaintext starts at 8 + iv_len(). False when the ICV
+    // does not verify, the length cannot be right, or the low half of `seq` is not the packet's sequence
+    // number. Verification and decryption are one pass (GCM) or one chained job (hash, then CBC): a
+    // packet that fails is left decrypted in the buffer and the caller drops it; it never leaves.
     bool decrypt(ImbManager& m, uint8_t* esp, std::size_t esp_len, uint64_t seq, bool esn) const;
 
 private:
+    friend void esp_encrypt_burst(ImbManager&, std::span<EspJob>);
+    friend void esp_decrypt_burst(ImbManager&, std::span<EspJob>);
     EspTransform() = default;
     struct Keys;
     EspAlgorithm alg_{};

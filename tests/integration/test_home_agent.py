@@ -289,6 +289,9 @@ class EspTunnels(HaTestCase):
     IN_KEY = bytes(range(1, 17)) + bytes.fromhex("cafebabe")
     OUT_KEY = bytes(range(0x21, 0x31))
     OUT_AUTH = bytes(range(0x40, 0x60))
+    # What scapy's SecurityAssociation takes for each side: the same algorithms as the SA lines.
+    IN_SCAPY = dict(crypt_algo="AES-GCM", crypt_key=IN_KEY)
+    OUT_SCAPY = dict(crypt_algo="AES-CBC", crypt_key=OUT_KEY, auth_algo="SHA2-256-128", auth_key=OUT_AUTH)
     overrides = (
         "--ha.methods=ipv6,ipip,gre,udp,esp,esp-udp",
         "--ha.allow_unprotected_signaling=no",
@@ -300,10 +303,9 @@ class EspTunnels(HaTestCase):
         from scapy.layers.ipsec import SecurityAssociation
         from scapy.all import ESP
         nat_t = UDP(sport=4500, dport=4500) if nat else None
-        sa_in = SecurityAssociation(ESP, spi=0x1001, crypt_algo="AES-GCM", crypt_key=self.IN_KEY,
-                                    tunnel_header=IP(src=COA, dst=HA4), nat_t_header=nat_t)
-        sa_out = SecurityAssociation(ESP, spi=0x2001, crypt_algo="AES-CBC", crypt_key=self.OUT_KEY,
-                                     auth_algo="SHA2-256-128", auth_key=self.OUT_AUTH)
+        sa_in = SecurityAssociation(ESP, spi=0x1001, tunnel_header=IP(src=COA, dst=HA4), nat_t_header=nat_t,
+                                    **self.IN_SCAPY)
+        sa_out = SecurityAssociation(ESP, spi=0x2001, **self.OUT_SCAPY)
         return sa_in, sa_out
 
     def from_ha(self, filt, sa_out, layer, timeout=3, send=None, ns="nemo-mr"):
@@ -395,6 +397,22 @@ class EspTunnels(HaTestCase):
         shown = self.ha.ctl_raw("show", "sa").stdout
         self.assertNotIn(self.IN_KEY.hex(), shown, "keys are never printed")
         self.assertIn("<hidden>", shown)
+
+
+class EspTunnelsOtherAlgorithms(EspTunnels):
+    """The same with the algorithms the other way round: AES-CBC/HMAC-SHA-256 in, AES-GCM-256 out with
+    64-bit extended sequence numbers (the high half in GCM's additional authenticated data)."""
+    IN_KEY = bytes(range(0x51, 0x61))
+    IN_AUTH = bytes(range(0x70, 0x90))
+    OUT_KEY = bytes(range(0x91, 0xB1)) + bytes.fromhex("0badf00d")
+    IN_SCAPY = dict(crypt_algo="AES-CBC", crypt_key=IN_KEY, auth_algo="SHA2-256-128", auth_key=IN_AUTH)
+    OUT_SCAPY = dict(crypt_algo="AES-GCM", crypt_key=OUT_KEY, esn_en=True, esn=0)
+    overrides = (
+        "--ha.methods=ipv6,ipip,gre,udp,esp,esp-udp",
+        "--ha.allow_unprotected_signaling=no",
+        f"--ipsec.sa=in 0x1001 {HOA} aes-cbc-128-hmac-sha256 enc={IN_KEY.hex()} auth={IN_AUTH.hex()}",
+        f"--ipsec.sa=out 0x2001 {HOA} aes-gcm-256 enc={OUT_KEY.hex()} esn",
+    )
 
 
 class Expiry(HaTestCase):

@@ -3,7 +3,9 @@
 // decrypt again; a flipped bit anywhere fails the ICV.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <vector>
 
@@ -130,4 +132,61 @@ TEST(EspTransform, KeyLengthsChecked)
     auto t = EspTransform::create(EspAlgorithm::aes_gcm_128, k20, {}, &err);
     std::vector<uint8_t> tiny(20);
     EXPECT_FALSE(t->decrypt(m, tiny.data(), tiny.size(), 1, false)) << "too short for IV and ICV";
+}
+
+// A burst as the worker hands it over: more packets than the manager has lanes, three algorithms and
+// several SAs mixed, ESN on some. Sealed in one burst, each packet must be byte for byte what sealing it
+// alone gives; opened in one burst, only the packets that were tampered with fail, each on its own.
+TEST(EspTransform, BurstsMatchSinglePacketsAndFailAlone)
+{
+    ImbManager m;
+    std::string err;
+    std::vector<std::unique_ptr<EspTransform>> sas;
+    for (EspAlgorithm alg : {EspAlgorithm::aes_cbc_128_hmac_sha256, EspAlgorithm::aes_gcm_128,
+                             EspAlgorithm::aes_cbc_128_hmac_sha256, EspAlgorithm::aes_gcm_256}) {
+        std::vector<uint8_t> enc(esp_enc_key_len(alg), static_cast<uint8_t>(0x10 + sas.size()));
+        std::vector<uint8_t> auth(esp_auth_key_len(alg), static_cast<uint8_t>(0x80 + sas.size()));
+        sas.push_back(EspTransform::create(alg, enc, auth, &err));
+        ASSERT_TRUE(sas.back()) << err;
+    }
+    constexpr std::size_t kPackets = 45;
+    std::vector<std::vector<uint8_t>> burst(kPackets), alone(kPackets), inner(kPackets);
+    std::vector<EspJob> jobs(kPackets);
+    for (std::size_t i = 0; i < kPackets; ++i) {
+        const EspTransform& t = *sas[i % sas.size()];
+        inner[i].resize(40 + 37 * i);
+        for (std::size_t b = 0; b < inner[i].size(); ++b) inner[i][b] = static_cast<uint8_t>(i * 31 + b);
+        const std::size_t pad = esp_pad_len(inner[i].size(), t.block());
+        const std::size_t plain = inner[i].size() + pad + kEspTrailerLen;
+        auto& esp = burst[i];
+        esp.assign(8 + t.iv_len() + plain + t.icv_len(), 0);
+        const uint64_t seq = (i % 3 == 0 ? uint64_t{7} << 32 : 0) + 100 + i;
+        write_esp_header(esp.data(), static_cast<uint32_t>(0x1000 + i % sas.size()), static_cast<uint32_t>(seq));
+        std::copy(inner[i].begin(), inner[i].end(), esp.begin() + 8 + static_cast<long>(t.iv_len()));
+        write_esp_trailer(esp.data() + 8 + t.iv_len() + inner[i].size(), pad, ipproto::ipv6);
+        alone[i] = esp;
+        ASSERT_TRUE(t.encrypt(m, alone[i].data(), plain, seq, i % 3 == 0));
+        jobs[i] = EspJob{};
+        jobs[i].t = &t;
+        jobs[i].esp = esp.data();
+        jobs[i].len = plain;
+        jobs[i].seq = seq;
+        jobs[i].esn = i % 3 == 0;
+    }
+    esp_encrypt_burst(m, jobs);
+    for (std::size_t i = 0; i < kPackets; ++i) {
+        EXPECT_TRUE(jobs[i].ok) << i;
+        EXPECT_EQ(burst[i], alone[i]) << "packet " << i << " sealed in a burst differs from sealed alone";
+    }
+    const std::vector<std::size_t> tampered = {0, 3, 17, 30, 44};
+    for (std::size_t i : tampered) burst[i][burst[i].size() / 2] ^= 0x01;
+    for (std::size_t i = 0; i < kPackets; ++i) jobs[i].len = burst[i].size();
+    esp_decrypt_burst(m, jobs);
+    for (std::size_t i = 0; i < kPackets; ++i) {
+        const bool bad = std::find(tampered.begin(), tampered.end(), i) != tampered.end();
+        EXPECT_EQ(jobs[i].ok, !bad) << "packet " << i;
+        if (bad) continue;
+        const std::size_t head = 8 + jobs[i].t->iv_len();
+        EXPECT_TRUE(std::equal(inner[i].begin(), inner[i].end(), burst[i].begin() + static_cast<long>(head))) << i;
+    }
 }
