@@ -74,16 +74,21 @@ void BM_EspDecrypt(benchmark::State& state)
     ImbManager m;
     auto s = make(static_cast<EspAlgorithm>(state.range(0)), static_cast<std::size_t>(state.range(1)));
     esp_encrypt_burst(m, s.jobs);
-    const std::vector<std::vector<uint8_t>> sealed = s.bufs;
     for (EspJob& j : s.jobs) j.len = s.bufs[0].size();
-    bool ok = true;
+    // One verified round first: the burst must open.
+    esp_decrypt_burst(m, s.jobs);
+    for (const EspJob& j : s.jobs)
+        if (!j.ok) {
+            state.SkipWithError("ICV did not verify");
+            return;
+        }
+    // Then, like dpdk-test-crypto-perf, the same buffers again and again: decryption works in place,
+    // so from the second round on the ICV no longer verifies, but every round does the whole work
+    // (GCM decrypts and authenticates in one pass; the CBC job hashes, then decrypts, either way).
     for (auto _ : state) {
-        // Decryption is in place: start each round from the sealed packets (a 64-1500 byte copy each).
-        for (std::size_t i = 0; i < kBurst; ++i) std::copy(sealed[i].begin(), sealed[i].end(), s.bufs[i].begin());
         esp_decrypt_burst(m, s.jobs);
-        for (const EspJob& j : s.jobs) ok &= j.ok;
+        benchmark::DoNotOptimize(s.jobs[0].ok);
     }
-    if (!ok) state.SkipWithError("ICV did not verify");
     label(state);
 }
 
