@@ -52,7 +52,8 @@ std::unique_ptr<ControlPlane> ControlPlane::create(const Config& config, std::st
         }
     }
     if (!config.provisioning_file.empty()) {
-        if (auto e = cp->provisioning_.load_file(config.provisioning_file)) {
+        auto add_sa = [&cp](const SaConfig& sa) { return cp->sas_->add(sa); };
+        if (auto e = cp->provisioning_.load_file(config.provisioning_file, add_sa)) {
             *error = *e;
             return nullptr;
         }

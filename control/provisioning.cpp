@@ -1,5 +1,7 @@
 #include "provisioning.hpp"
 
+#include <sys/stat.h>
+
 #include <fstream>
 #include <variant>
 
@@ -79,18 +81,29 @@ const MrProvision* ProvisioningStore::find(const Ipv6Addr& hoa) const
     return it == by_hoa_.end() ? nullptr : &it->second;
 }
 
-std::optional<std::string> ProvisioningStore::load_file(const std::string& path)
+std::optional<std::string> ProvisioningStore::load_file(const std::string& path, const SaSink& on_sa)
 {
     std::ifstream in(path);
     if (!in) return path + ": cannot open";
+    struct stat st{};
+    const bool private_file = ::stat(path.c_str(), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) == 0;
     std::string line;
     for (std::size_t n = 1; std::getline(in, line); ++n) {
         const auto first = line.find_first_not_of(" \t\r");
         if (first == std::string::npos || line[first] == '#') continue;
         if (line.back() == '\r') line.pop_back();
+        const std::string where = path + ":" + std::to_string(n) + ": ";
+        if (line.compare(first, 3, "sa ") == 0) {
+            if (!on_sa) return where + "security associations are not accepted here";
+            if (!private_file) return where + "holds keys but others than its owner may read the file (chmod 600)";
+            auto sa = parse_sa(std::string_view(line).substr(first + 3));
+            if (auto* e = std::get_if<std::string>(&sa)) return where + *e;
+            if (auto e = on_sa(std::get<SaConfig>(sa))) return where + *e;
+            continue;
+        }
         auto parsed = parse_provision(line);
-        if (auto* e = std::get_if<std::string>(&parsed)) return path + ":" + std::to_string(n) + ": " + *e;
-        if (auto e = add(std::get<MrProvision>(parsed))) return path + ":" + std::to_string(n) + ": " + *e;
+        if (auto* e = std::get_if<std::string>(&parsed)) return where + *e;
+        if (auto e = add(std::get<MrProvision>(parsed))) return where + *e;
     }
     return std::nullopt;
 }

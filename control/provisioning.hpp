@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -10,6 +11,7 @@
 
 #include "addr_hash.hpp"
 #include "binding.hpp"
+#include "sa_text.hpp"
 
 namespace nemo::control {
 
@@ -23,9 +25,12 @@ public:
     std::size_t size() const { return by_hoa_.size(); }
 
     // Loads a provisioning file: one entry per line in provision_text's form; blank lines and lines
-    // starting with '#' skipped. Stops at the first bad line: "FILE:LINE: message". Entries before it
-    // stay loaded; the caller decides whether that is fatal (at start-up it is).
-    std::optional<std::string> load_file(const std::string& path);
+    // starting with '#' skipped. A line "sa in|out SPI HOA ALGORITHM ..." (sa_text's form) is a security
+    // association, handed to `on_sa` (which refuses with a message); such a file holds keys, so it is
+    // refused when others than its owner may read it. Stops at the first bad line: "FILE:LINE: message".
+    // Entries before it stay loaded; the caller decides whether that is fatal (at start-up it is).
+    using SaSink = std::function<std::optional<std::string>(const SaConfig&)>;
+    std::optional<std::string> load_file(const std::string& path, const SaSink& on_sa = {});
 
     template <class F>
     void for_each(F&& f) const

@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <fstream>
 #include <variant>
+#include <vector>
 
 #include "provision_text.hpp"
 #include "provisioning.hpp"
@@ -104,4 +106,55 @@ TEST(Provisioning, AMillionEntries)
     probe.bytes[14] = 0x42;
     probe.bytes[15] = 0x3F; // 999999
     ASSERT_TRUE(s.find(probe));
+}
+
+TEST(Provisioning, FileWithSecurityAssociations)
+{
+    const std::string key20(40, 'a'), key16(32, 'b'), auth(64, 'c');
+    auto path = temp_file("2001:db8:1::100 prefixes=2001:db8:aaaa::/48\n"
+                          "  sa in 0x1001 2001:db8:1::100 aes-gcm-128 enc=" + key20 + " esn window=2048\n"
+                          "sa out 0x2001 2001:db8:1::100 aes-cbc-128-hmac-sha256 enc=" + key16 + " auth=" + auth + "\n");
+    std::vector<SaConfig> got;
+    auto collect = [&](const SaConfig& sa) -> std::optional<std::string> {
+        got.push_back(sa);
+        return std::nullopt;
+    };
+    ProvisioningStore s;
+    EXPECT_FALSE(s.load_file(path, collect));
+    EXPECT_EQ(s.size(), 1u);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_TRUE(got[0].inbound);
+    EXPECT_EQ(got[0].spi, 0x1001u);
+    EXPECT_TRUE(got[0].esn);
+    EXPECT_EQ(got[0].window, 2048u);
+    EXPECT_FALSE(got[1].inbound);
+    EXPECT_EQ(got[1].algorithm, EspAlgorithm::aes_cbc_128_hmac_sha256);
+    EXPECT_EQ(got[1].auth_key.size(), 32u);
+
+    // Where SAs are not taken, they are an error, not silently skipped.
+    ProvisioningStore s2;
+    auto e = s2.load_file(path);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->rfind(path + ":2: ", 0), 0u) << *e;
+    // The SA table's refusal is reported with the line.
+    ProvisioningStore s3;
+    e = s3.load_file(path, [](const SaConfig&) -> std::optional<std::string> { return std::string("SPI 0x1001 exists"); });
+    ASSERT_TRUE(e);
+    EXPECT_NE(e->find(":2: SPI 0x1001 exists"), std::string::npos) << *e;
+    // Keys in a file others may read: refused.
+    ASSERT_EQ(chmod(path.c_str(), 0644), 0);
+    got.clear();
+    ProvisioningStore s4;
+    e = s4.load_file(path, collect);
+    ASSERT_TRUE(e);
+    EXPECT_NE(e->find("chmod 600"), std::string::npos) << *e;
+    EXPECT_TRUE(got.empty());
+    std::remove(path.c_str());
+
+    auto bad = temp_file("sa in 0x1001 2001:db8:1::100 des enc=00\n");
+    ProvisioningStore s5;
+    e = s5.load_file(bad, collect);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->rfind(bad + ":1: ", 0), 0u) << *e;
+    std::remove(bad.c_str());
 }
