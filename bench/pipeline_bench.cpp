@@ -2,7 +2,11 @@
 // nemo-ha's worker, out to net_null; and, in the same run on the same devices, a bare rx->tx forward
 // as the baseline. Reports Mpps for both and their ratio.
 //
-//   pipeline_bench --pcap FILE --direction down|up --method ipip|gre|udp|ipv6 --bindings N [--seconds S]
+//   pipeline_bench --pcap FILE --direction down|up --method ipip|gre|udp|ipv6|esp|esp-udp --bindings N
+//                  [--seconds S] [--esp-alg aes-gcm-128|aes-gcm-256|aes-cbc-128-hmac-sha256]
+//
+// ESP methods (downstream only: a replayed upstream pcap would trip the anti-replay window) give each
+// binding an outbound SA of the chosen algorithm.
 //
 // The pcap's addresses follow scripts/gen_traffic_pcaps.py; the N bindings are published straight into
 // the tables (signaling is not what is measured). Next hops are static gateways, as at a carrier.
@@ -26,6 +30,7 @@
 #include "neighbors.hpp"
 #include "mempool_prefault.hpp"
 #include "punt.hpp"
+#include "sa_table.hpp"
 #include "worker.hpp"
 
 using namespace nemo;
@@ -98,6 +103,7 @@ int main(int argc, char** argv)
     uint32_t bindings = 1000;
     double seconds = 3;
     std::string only;
+    std::string esp_alg_name = "aes-gcm-128";
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string k = argv[i], v = argv[i + 1];
         if (k == "--pcap") pcap = v;
@@ -105,6 +111,7 @@ int main(int argc, char** argv)
         else if (k == "--method") method_name_arg = v;
         else if (k == "--bindings") bindings = static_cast<uint32_t>(std::stoul(v));
         else if (k == "--seconds") seconds = std::stod(v);
+        else if (k == "--esp-alg") esp_alg_name = v;
         else if (k == "--only") only = v; // base | nemo: one phase, for profiling
         else {
             std::fprintf(stderr, "unknown option %s\n", k.c_str());
@@ -112,8 +119,11 @@ int main(int argc, char** argv)
         }
     }
     auto method = method_from_name(method_name_arg);
-    if (pcap.empty() || !method || (direction != "down" && direction != "up")) {
-        std::fprintf(stderr, "usage: pipeline_bench --pcap FILE --direction down|up --method ipip|gre|udp|ipv6 --bindings N [--seconds S]\n");
+    const bool esp = method && (*method == TunnelMethod::esp || *method == TunnelMethod::esp_udp);
+    const auto esp_alg = esp_algorithm_from_name(esp_alg_name);
+    if (pcap.empty() || !method || (direction != "down" && direction != "up") || !esp_alg || (esp && direction == "up")) {
+        std::fprintf(stderr, "usage: pipeline_bench --pcap FILE --direction down|up --method ipip|gre|udp|ipv6|esp|esp-udp "
+                             "--bindings N [--seconds S] [--esp-alg ALG] (ESP: down only)\n");
         return 2;
     }
     const std::string mem = bindings > 100000 ? "4096" : "1536";
@@ -171,6 +181,24 @@ int main(int argc, char** argv)
             return 1;
         }
     }
+    // ESP: an outbound SA for each binding.
+    std::unique_ptr<dp::SaTable> sas;
+    if (esp) {
+        sas = std::make_unique<dp::SaTable>(tables->rcu());
+        for (uint32_t i = 0; i < bindings; ++i) {
+            SaConfig sa;
+            sa.inbound = false;
+            sa.spi = 0x10000 + i;
+            sa.hoa = hoa_of(i);
+            sa.algorithm = *esp_alg;
+            sa.enc_key.assign(esp_enc_key_len(*esp_alg), static_cast<uint8_t>(i));
+            sa.auth_key.assign(esp_auth_key_len(*esp_alg), static_cast<uint8_t>(~i));
+            if (auto e = sas->add(sa)) {
+                std::fprintf(stderr, "SA %u: %s\n", i, e->c_str());
+                return 1;
+            }
+        }
+    }
     const double publish_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const auto gw4 = *Ipv4Addr::parse("198.51.100.254");
     const auto gw6 = *Ipv6Addr::parse("2001:db8:1::fe");
@@ -190,6 +218,7 @@ int main(int argc, char** argv)
     wc.access.mac = wc.home.mac = *MacAddr::parse("02:00:00:00:00:01");
     wc.tables = tables.get();
     wc.neighbors = neighbors.get();
+    wc.sas = sas.get();
     wc.punt = punt;
     wc.pool = pool;
     wc.self = dp::TunnelSelf{*Ipv4Addr::parse("198.51.100.1"), *Ipv6Addr::parse("2001:db8:1::1"), 4191};
@@ -203,14 +232,15 @@ int main(int argc, char** argv)
     const double nemo = only == "base" ? 0 : measure(dp::Worker::run, &worker, worker_lcore, seconds);
     const uint64_t encap = counters.encap[static_cast<std::size_t>(*method)].load();
     const uint64_t decap = counters.decap[static_cast<std::size_t>(*method)].load();
-    std::printf("pcap=%s direction=%s method=%s bindings=%u publish_s=%.2f\n", pcap.c_str(), direction.c_str(),
-                method_name_arg.c_str(), bindings, publish_s);
+    std::printf("pcap=%s direction=%s method=%s%s%s bindings=%u publish_s=%.2f\n", pcap.c_str(), direction.c_str(),
+                method_name_arg.c_str(), esp ? " esp_alg=" : "", esp ? esp_alg_name.c_str() : "", bindings, publish_s);
     std::printf("bare_forward_mpps=%.3f nemo_mpps=%.3f ratio=%.3f %s=%lu no_binding=%lu spoofed=%lu\n", base, nemo,
                 nemo / base, down ? "encap" : "decap", static_cast<unsigned long>(down ? encap : decap),
                 static_cast<unsigned long>(counters.c[static_cast<std::size_t>(dp::DpCounter::no_binding)].load()),
                 static_cast<unsigned long>(counters.c[static_cast<std::size_t>(dp::DpCounter::spoofed)].load()));
     rte_eth_dev_stop(g_rx_port);
     rte_eth_dev_stop(g_tx_port);
+    sas.reset();
     tables.reset();
     neighbors.reset();
     rte_eal_cleanup();

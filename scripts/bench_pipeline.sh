@@ -2,7 +2,8 @@
 # The whole-pipeline benchmark matrix: one worker lcore, net_pcap (infinite_rx) into nemo-ha's worker
 # and out to net_null, against a bare rx->tx forward on the same devices in the same run. Downstream
 # encapsulation per method and upstream decapsulation per method, 64 and 1400 byte frames, 1 thousand and
-# 1 million bindings. Prints one line per case.
+# 1 million bindings; downstream ESP (S with AES-GCM-128 and with AES-128-CBC + HMAC-SHA-256, S+U with
+# AES-GCM-128) with 1 thousand bindings, each with its own SA. Prints one line per case.
 #
 #   sudo scripts/bench_pipeline.sh [PACKETS_PER_PCAP]     (default 32768)
 set -euo pipefail
@@ -20,20 +21,31 @@ for routers in 1000 1000000; do
       --packets "$packets" --size "$size" --out "$out" >/dev/null
   done
 done
-printf "%-10s %-6s %-5s %-9s %12s %12s %7s\n" direction method size bindings "forward Mpps" "nemo Mpps" ratio
+printf "%-10s %-32s %-5s %-9s %12s %12s %7s\n" direction method size bindings "forward Mpps" "nemo Mpps" ratio
+run() { # direction, method, size, routers[, ESP algorithm]
+  local dirn=$1 method=$2 size=$3 routers=$4 alg=${5:-}
+  local pcap="$dir/r$routers/down-$size.pcap" extra=() label=$method
+  [ "$dirn" = up ] && pcap="$dir/r$routers/up-$method-$size.pcap"
+  [ -n "$alg" ] && extra=(--esp-alg "$alg") && label="$method/$alg"
+  local line
+  line=$("$build/bench/pipeline_bench" --pcap "$pcap" --direction "$dirn" --method "$method" \
+         --bindings "$routers" --seconds 3 "${extra[@]}" 2>&1 | grep ratio || true)
+  if [ -z "$line" ]; then echo "$dirn $label $size $routers: pipeline_bench failed"; return; fi
+  local fwd nemo ratio
+  fwd=$(sed -E 's/.*bare_forward_mpps=([0-9.]+).*/\1/' <<<"$line")
+  nemo=$(sed -E 's/.*nemo_mpps=([0-9.]+).*/\1/' <<<"$line")
+  ratio=$(sed -E 's/.* ratio=([0-9.]+).*/\1/' <<<"$line")
+  printf "%-10s %-32s %-5s %-9s %12s %12s %7s\n" "$dirn" "$label" "$size" "$routers" "$fwd" "$nemo" "$ratio"
+}
 for routers in 1000 1000000; do
   for size in 64 1400; do
     for case in down:ipip down:gre down:udp up:ipip up:gre up:udp; do
-      dirn=${case%%:*} method=${case##*:}
-      pcap="$dir/r$routers/down-$size.pcap"
-      [ "$dirn" = up ] && pcap="$dir/r$routers/up-$method-$size.pcap"
-      line=$("$build/bench/pipeline_bench" --pcap "$pcap" --direction "$dirn" --method "$method" \
-             --bindings "$routers" --seconds 3 2>&1 | grep ratio || true)
-      if [ -z "$line" ]; then echo "$dirn $method $size $routers: pipeline_bench failed"; continue; fi
-      fwd=$(sed -E 's/.*bare_forward_mpps=([0-9.]+).*/\1/' <<<"$line")
-      nemo=$(sed -E 's/.*nemo_mpps=([0-9.]+).*/\1/' <<<"$line")
-      ratio=$(sed -E 's/.* ratio=([0-9.]+).*/\1/' <<<"$line")
-      printf "%-10s %-6s %-5s %-9s %12s %12s %7s\n" "$dirn" "$method" "$size" "$routers" "$fwd" "$nemo" "$ratio"
+      run "${case%%:*}" "${case##*:}" "$size" "$routers"
     done
   done
+done
+for size in 64 1400; do
+  run down esp "$size" 1000 aes-gcm-128
+  run down esp "$size" 1000 aes-cbc-128-hmac-sha256
+  run down esp-udp "$size" 1000 aes-gcm-128
 done

@@ -13,34 +13,20 @@
 #include <string>
 #include <vector>
 
-#include "binding_tables.hpp"
 #include "bytes.hpp"
 #include "esp.hpp"
 #include "ethernet.hpp"
 #include "ipv4.hpp"
 #include "ipv6.hpp"
-#include "neighbors.hpp"
 #include "proto.hpp"
-#include "punt.hpp"
-#include "sa_table.hpp"
-#include "worker.hpp"
+#include "worker_rig.hpp"
 
 using namespace nemo;
+using namespace nemo::test;
 using namespace nemo::wire;
 
 namespace {
 
-const MacAddr kHaMac = *MacAddr::parse("02:00:00:00:00:01");
-const MacAddr kGwMac = *MacAddr::parse("02:00:00:00:00:fe");
-const Ipv4Addr kHa4 = *Ipv4Addr::parse("198.51.100.1");
-const Ipv4Addr kGw4 = *Ipv4Addr::parse("198.51.100.254");
-const Ipv4Addr kCoa = *Ipv4Addr::parse("203.0.113.7");
-const Ipv6Addr kHa6 = *Ipv6Addr::parse("2001:db8:1::1");
-const Ipv6Addr kGw6 = *Ipv6Addr::parse("2001:db8:1::fe");
-const Ipv6Addr kHoa = *Ipv6Addr::parse("2001:db8:1::100");
-const Prefix6 kMnp = *Prefix6::parse("2001:db8:77::/64");
-const Ipv6Addr kHost = *Ipv6Addr::parse("2001:db8:77::5");
-const Ipv6Addr kCn = *Ipv6Addr::parse("2001:db8:cafe::9");
 constexpr uint32_t kSpiIn = 0x100, kSpiOut = 0x200;
 
 std::vector<uint8_t> key(std::size_t n, uint8_t seed)
@@ -66,58 +52,39 @@ std::vector<uint8_t> ipv6_packet(const Ipv6Addr& src, const Ipv6Addr& dst, uint8
 }
 
 struct EspTest : ::testing::TestWithParam<EspAlgorithm> {
-    rte_mempool* pool = nullptr;
-    rte_ring *rx = nullptr, *tx = nullptr, *punt = nullptr;
+    WorkerRig rig;
+    rte_ring *rx = nullptr, *tx = nullptr;
     uint16_t port = 0;
-    std::unique_ptr<dp::BindingTables> tables;
-    std::unique_ptr<dp::Neighbors> neighbors;
+    bool port_up = false;
     std::unique_ptr<dp::SaTable> sas;
     std::unique_ptr<EspTransform> peer_out; // the MR's end of our inbound SA: seals what it sends
     std::unique_ptr<EspTransform> peer_in;  // the MR's end of our outbound SA: opens what we send
-    dp::LcoreCounters counters;
-    std::atomic<bool> stop{false};
-    std::unique_ptr<dp::Worker> worker;
     ImbManager imb;
 
     void SetUp() override
     {
         static int instance = 0;
-        const std::string n = std::to_string(instance++);
-        pool = rte_pktmbuf_pool_create(("wk_pool" + n).c_str(), 1023, 0, dp::kMbufPrivSize, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-        rx = rte_ring_create(("wk_rx" + n).c_str(), 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-        tx = rte_ring_create(("wk_tx" + n).c_str(), 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-        punt = rte_ring_create(("wk_punt" + n).c_str(), 256, 0, RING_F_SC_DEQ);
-        ASSERT_TRUE(pool && rx && tx && punt);
-        const int p = rte_eth_from_rings(("wk_ring" + n).c_str(), &rx, 1, &tx, 1, 0);
+        const std::string n = "wk" + std::to_string(instance++);
+        std::string err;
+        ASSERT_TRUE(rig.init(n, &err)) << err;
+        ASSERT_TRUE(rig.bind(TunnelMethod::esp, &err)) << err;
+        rx = rte_ring_create((n + "_rx").c_str(), 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+        tx = rte_ring_create((n + "_tx").c_str(), 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+        ASSERT_TRUE(rx && tx);
+        const int p = rte_eth_from_rings((n + "_ring").c_str(), &rx, 1, &tx, 1, 0);
         ASSERT_GE(p, 0);
         port = static_cast<uint16_t>(p);
         rte_eth_conf conf{};
         ASSERT_EQ(rte_eth_dev_configure(port, 1, 1, &conf), 0);
-        ASSERT_EQ(rte_eth_rx_queue_setup(port, 0, 256, 0, nullptr, pool), 0);
+        ASSERT_EQ(rte_eth_rx_queue_setup(port, 0, 256, 0, nullptr, rig.pool), 0);
         ASSERT_EQ(rte_eth_tx_queue_setup(port, 0, 256, 0, nullptr), 0);
         ASSERT_EQ(rte_eth_dev_start(port), 0);
-
-        std::string err;
-        dp::BindingTables::Params tp;
-        tp.name = "wk" + n;
-        tp.capacity = 64;
-        tp.home_prefix = *Prefix6::parse("2001:db8:1::/64");
-        tables = dp::BindingTables::create(tp, &err);
-        neighbors = dp::Neighbors::create("wk" + n, 64, &err);
-        ASSERT_TRUE(tables && neighbors) << err;
-        neighbors->set(kGw4, kGwMac, true);
-        neighbors->set(kGw6, kGwMac, true);
-        Binding b;
-        b.hoa = kHoa;
-        b.coa.method = TunnelMethod::esp;
-        b.coa.peer = kCoa;
-        b.prefixes = {kMnp};
-        ASSERT_EQ(tables->publish(0, b, &err), dp::BindingTables::PublishError::none) << err;
+        port_up = true;
 
         const EspAlgorithm alg = GetParam();
         const auto enc_in = key(esp_enc_key_len(alg), 0x11), auth_in = key(esp_auth_key_len(alg), 0x22);
         const auto enc_out = key(esp_enc_key_len(alg), 0x33), auth_out = key(esp_auth_key_len(alg), 0x44);
-        sas = std::make_unique<dp::SaTable>(tables->rcu());
+        sas = std::make_unique<dp::SaTable>(rig.tables->rcu());
         SaConfig in;
         in.inbound = true;
         in.spi = kSpiIn;
@@ -135,48 +102,28 @@ struct EspTest : ::testing::TestWithParam<EspAlgorithm> {
         peer_out = EspTransform::create(alg, enc_in, auth_in, &err);
         peer_in = EspTransform::create(alg, enc_out, auth_out, &err);
         ASSERT_TRUE(peer_out && peer_in) << err;
-
-        dp::WorkerConfig wc;
-        wc.access.port = wc.home.port = port;
-        wc.access.mac = wc.home.mac = kHaMac;
-        wc.access.gateway4 = kGw4;
-        wc.home.gateway6 = kGw6;
-        wc.tables = tables.get();
-        wc.neighbors = neighbors.get();
-        wc.sas = sas.get();
-        wc.punt = punt;
-        wc.pool = pool;
-        wc.self = dp::TunnelSelf{kHa4, kHa6, 4191};
-        wc.ha_ipv6 = {kHa6};
-        wc.dhaad_anycast = home_agents_anycast(*tp.home_prefix);
-        wc.counters = &counters;
-        wc.stop = &stop;
-        worker = std::make_unique<dp::Worker>(wc);
-        ASSERT_TRUE(tables->register_reader(0));
+        rig.start_worker(port, sas.get());
     }
 
     void TearDown() override
     {
-        if (tables) tables->unregister_reader(0);
-        worker.reset();
-        if (port || rx) {
+        if (port_up) {
             rte_eth_dev_stop(port);
             rte_eth_dev_close(port);
         }
-        for (rte_ring* r : {rx, tx, punt}) {
+        for (rte_ring* r : {rx, tx}) {
             void* m;
             while (r && rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
             rte_ring_free(r);
         }
+        rig.worker.reset();
         sas.reset();
-        tables.reset();
-        neighbors.reset();
-        rte_mempool_free(pool);
+        rig.free_pool();
     }
 
     void receive(const std::vector<uint8_t>& frame)
     {
-        rte_mbuf* m = rte_pktmbuf_alloc(pool);
+        rte_mbuf* m = rte_pktmbuf_alloc(rig.pool);
         ASSERT_TRUE(m);
         auto* d = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size())));
         ASSERT_TRUE(d);
@@ -241,7 +188,7 @@ TEST_P(EspTest, OneBurstUpstreamDuplicatesAndForgeries)
     receive(esp_frame(inner[2], 10));
     receive(forged);
     receive(esp_frame(inner[4], 8));
-    worker->poll();
+    rig.worker->poll();
     auto out = sent();
     ASSERT_EQ(out.size(), 3u);
     for (std::size_t i = 0; i < out.size(); ++i) {
@@ -256,12 +203,12 @@ TEST_P(EspTest, OneBurstUpstreamDuplicatesAndForgeries)
     EXPECT_EQ(sa_counter(kSpiIn, dp::SaCounter::drop_replayed), 1u);
     EXPECT_EQ(sa_counter(kSpiIn, dp::SaCounter::drop_icv), 1u);
     EXPECT_EQ(sa_counter(kSpiIn, dp::SaCounter::packets), 3u);
-    EXPECT_EQ(counters.decap[static_cast<std::size_t>(TunnelMethod::esp)].load(), 3u);
+    EXPECT_EQ(rig.counters.decap[static_cast<std::size_t>(TunnelMethod::esp)].load(), 3u);
 
     // Next burst: 8 is a replay now; 11, sent genuinely, passes (the forgery did not take it).
     receive(esp_frame(inner[4], 8));
     receive(esp_frame(inner[5], 11));
-    worker->poll();
+    rig.worker->poll();
     out = sent();
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(std::vector<uint8_t>(out[0].begin() + kEtherHeaderLen, out[0].end()), forwarded(inner[5]));
@@ -280,8 +227,8 @@ TEST_P(EspTest, DownstreamBurstsSealEveryPacketInOrder)
         f.insert(f.end(), inner.back().begin(), inner.back().end());
         receive(f);
     }
-    worker->poll();
-    worker->poll();
+    rig.worker->poll();
+    rig.worker->poll();
     auto out = sent();
     ASSERT_EQ(out.size(), kPackets);
     for (std::size_t i = 0; i < kPackets; ++i) {
@@ -302,7 +249,7 @@ TEST_P(EspTest, DownstreamBurstsSealEveryPacketInOrder)
         ASSERT_TRUE(trailer);
         EXPECT_EQ(std::vector<uint8_t>(trailer->inner.begin(), trailer->inner.end()), forwarded(inner[i]));
     }
-    EXPECT_EQ(counters.encap[static_cast<std::size_t>(TunnelMethod::esp)].load(), kPackets);
+    EXPECT_EQ(rig.counters.encap[static_cast<std::size_t>(TunnelMethod::esp)].load(), kPackets);
 }
 
 INSTANTIATE_TEST_SUITE_P(Algorithms, EspTest,

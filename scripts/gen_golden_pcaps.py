@@ -1,0 +1,110 @@
+#!/usr/bin/python3
+"""Golden send/expect pcap pairs for the worker (tests/dpdk/test_golden.cpp), built with scapy from the
+specifications, not from nemo-ha's code: what a home agent must send for what it receives.
+
+One binding per case: home address HOA, mobile network prefix MNP, registered over the case's method from
+the IPv4 care-of address COA (UDP port MR_PORT) or, for ip6ip6, the IPv6 care-of address COA6. Both ports
+of the worker are the same link: frames come from the gateway's MAC to the HA's, and leave to the gateway.
+
+Rules checked (RFC 2473, RFC 6040 normal mode, NOTES.md): the inner hop limit drops by one; the outer
+IPv4 header has DF set, Identification 0 (RFC 6864), TTL 64, and the inner traffic class as its TOS; the
+outer IPv6 header (ip6ip6) hop limit 64 with the inner traffic class; GRE carries 0x86DD with no options;
+UDP goes from port 4191 to the router's with checksum 0; upstream the tunnel is removed and the inner
+packet forwarded only when it came from the binding's care-of address and its source is the home address
+or inside the prefix; anything else (no binding, hop limit 1, spoofed inner or outer source) is dropped.
+
+    /usr/bin/python3 scripts/gen_golden_pcaps.py [OUTDIR]     (default tests/fixtures/golden)
+"""
+import os
+import sys
+
+from scapy.all import GRE, IP, UDP, Ether, IPv6, ICMPv6EchoRequest, Raw, wrpcap
+
+HA_MAC, GW_MAC = "02:00:00:00:00:01", "02:00:00:00:00:fe"
+HA4, COA, MR_PORT = "198.51.100.1", "203.0.113.7", 5555
+HA6, COA6 = "2001:db8:1::1", "2001:db8:ffff::5"
+HOA, HOST, CN = "2001:db8:1::100", "2001:db8:77::5", "2001:db8:cafe::9"
+NOT_BOUND, SPOOFED = "2001:db8:88::1", "2001:db8:99::1"
+
+
+def to_ha(pkt):
+    return Ether(dst=HA_MAC, src=GW_MAC) / pkt
+
+
+def from_ha(pkt):
+    return Ether(dst=GW_MAC, src=HA_MAC) / pkt
+
+
+def forwarded(inner):
+    """The inner packet as the HA forwards it: one hop fewer."""
+    out = inner.copy()
+    out.hlim -= 1
+    return out
+
+
+def tunnel(method, inner, outbound=True, outer_src=None):
+    """The outer headers of `method` around `inner` (HA -> MR when outbound, MR -> HA otherwise)."""
+    tc = inner.tc
+    if method == "ip6ip6":
+        src, dst = (HA6, COA6) if outbound else (outer_src or COA6, HA6)
+        return IPv6(src=src, dst=dst, hlim=64, tc=tc, nh=41) / inner
+    src, dst = (HA4, COA) if outbound else (outer_src or COA, HA4)
+    ip = IP(src=src, dst=dst, flags="DF", id=0, ttl=64, tos=tc) if outbound else IP(src=src, dst=dst, ttl=60)
+    if method == "ipip":
+        return ip / inner
+    if method == "gre":
+        return ip / GRE(proto=0x86DD) / inner
+    sport, dport = (4191, MR_PORT) if outbound else (MR_PORT, 4191)
+    udp = UDP(sport=sport, dport=dport, chksum=0) if outbound else UDP(sport=sport, dport=dport)
+    return ip / udp / inner
+
+
+def payload(n, tag):
+    return Raw(bytes((tag + i) & 0xFF for i in range(n)))
+
+
+def downstream(method):
+    pkts = [
+        IPv6(src=CN, dst=HOST, hlim=64) / ICMPv6EchoRequest(id=1, seq=1) / payload(24, 1),
+        IPv6(src=CN, dst=HOST, hlim=9, tc=0xB9) / UDP(sport=1000, dport=2000) / payload(100, 2),  # EF, ECT(1)
+        IPv6(src=CN, dst=HOA, hlim=64, tc=0x03) / UDP(sport=1001, dport=2001) / payload(7, 3),  # CE
+    ]
+    dropped = [
+        IPv6(src=CN, dst=NOT_BOUND, hlim=64) / UDP(sport=1, dport=2) / payload(8, 4),  # no binding
+        IPv6(src=CN, dst=HOST, hlim=1) / UDP(sport=1, dport=2) / payload(8, 5),  # hop limit exhausted
+    ]
+    send = [to_ha(p) for p in pkts[:2] + dropped + pkts[2:]]
+    expect = [from_ha(tunnel(method, forwarded(p))) for p in pkts]
+    return send, expect
+
+
+def upstream(method):
+    good = [
+        IPv6(src=HOST, dst=CN, hlim=64) / UDP(sport=3000, dport=4000) / payload(40, 6),
+        IPv6(src=HOA, dst=CN, hlim=33, tc=0x28) / ICMPv6EchoRequest(id=2, seq=2) / payload(11, 7),
+    ]
+    wrong_outer = "2001:db8:ffff::66" if method == "ip6ip6" else "203.0.113.99"
+    bad = [
+        tunnel(method, IPv6(src=SPOOFED, dst=CN, hlim=64) / UDP(sport=1, dport=2) / payload(8, 8), outbound=False),
+        tunnel(method, IPv6(src=HOST, dst=CN, hlim=64) / UDP(sport=1, dport=2) / payload(8, 9), outbound=False,
+               outer_src=wrong_outer),
+    ]
+    send = [to_ha(tunnel(method, good[0], outbound=False))] + [to_ha(b) for b in bad] + \
+           [to_ha(tunnel(method, good[1], outbound=False))]
+    expect = [from_ha(forwarded(p)) for p in good]
+    return send, expect
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "golden")
+    os.makedirs(out, exist_ok=True)
+    for method in ("ipip", "gre", "udp", "ip6ip6"):
+        for direction, build in (("down", downstream), ("up", upstream)):
+            send, expect = build(method)
+            # Built through bytes, so that every length and checksum is scapy's.
+            wrpcap(os.path.join(out, f"{direction}-{method}-send.pcap"), [Ether(bytes(p)) for p in send])
+            wrpcap(os.path.join(out, f"{direction}-{method}-expect.pcap"), [Ether(bytes(p)) for p in expect])
+
+
+if __name__ == "__main__":
+    main()
