@@ -37,12 +37,6 @@ Result<EspTrailer> parse_esp_trailer(std::span<const uint8_t> plaintext)
     return t;
 }
 
-std::size_t esp_pad_len(std::size_t inner_len, std::size_t block)
-{
-    if (block < 4) block = 4;
-    return (block - (inner_len + kEspTrailerLen) % block) % block;
-}
-
 std::size_t write_esp_trailer(uint8_t* out, std::size_t pad_len, uint8_t next_header)
 {
     for (std::size_t i = 0; i < pad_len; ++i) out[i] = static_cast<uint8_t>(i + 1);

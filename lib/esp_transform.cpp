@@ -77,8 +77,6 @@ EspTransform::~EspTransform()
     }
 }
 
-std::size_t EspTransform::iv_len() const { return alg_ == EspAlgorithm::aes_cbc_128_hmac_sha256 ? 16 : 8; }
-std::size_t EspTransform::block() const { return alg_ == EspAlgorithm::aes_cbc_128_hmac_sha256 ? 16 : 4; }
 
 std::unique_ptr<EspTransform> EspTransform::create(EspAlgorithm alg, std::span<const uint8_t> enc_key,
                                                    std::span<const uint8_t> auth_key, std::string* error)

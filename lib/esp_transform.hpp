@@ -70,9 +70,10 @@ public:
     ~EspTransform();
 
     EspAlgorithm algorithm() const { return alg_; }
-    std::size_t iv_len() const;  // 8 (GCM) or 16 (CBC)
+    bool cbc() const { return alg_ == EspAlgorithm::aes_cbc_128_hmac_sha256; }
+    std::size_t iv_len() const { return cbc() ? 16 : 8; }
     std::size_t icv_len() const { return 16; }
-    std::size_t block() const;   // padding alignment: 4 (GCM) or 16 (CBC)
+    std::size_t block() const { return cbc() ? 16 : 4; } // padding alignment
 
     // One packet, as a burst of one. encrypt writes the IV, encrypts in place and writes the ICV; `seq`
     // is the full sequence number (its high half enters the ICV with ESN).

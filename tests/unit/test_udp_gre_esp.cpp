@@ -115,6 +115,7 @@ TEST(Esp, PaddingRoundTrip)
         for (std::size_t block : {4u, 16u}) {
             const std::size_t pad = esp_pad_len(inner, block);
             EXPECT_EQ((inner + pad + 2) % block, 0u);
+            EXPECT_LT(pad, block) << "the least padding";
             std::vector<uint8_t> pt(inner + pad + 2, 0x77);
             EXPECT_EQ(write_esp_trailer(pt.data() + inner, pad, 41), pad + 2);
             auto t = parse_esp_trailer(pt);
