@@ -19,6 +19,9 @@ struct TunnelSelf {
     Ipv4Addr ipv4;
     Ipv6Addr ipv6;
     uint16_t udp_port = 4191;
+    // The access port computes outer IPv4 header checksums (RTE_ETH_TX_OFFLOAD_IPV4_CKSUM): the header
+    // goes out with a zero checksum and the mbuf asks the NIC for it.
+    bool ipv4_cksum_offload = false;
 };
 
 // The far end of one tunnel.
@@ -54,8 +57,8 @@ bool esp_seal_prepare(rte_mbuf* m, SaEntry& sa, EspJob& job);
 bool esp_seal_finish(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer, SaEntry& sa, uint8_t inner_tc);
 
 // Shared by the IPv4 methods: prepends the outer IPv4 header (DF set, DSCP and ECN copied from the
-// inner traffic class per RFC 6040 normal mode, checksum computed) for a payload already in front of
-// the IPv6 packet.
+// inner traffic class per RFC 6040 normal mode, checksum computed or left to the NIC) for a payload
+// already in front of the IPv6 packet. The frame gets a plain 14-byte Ethernet header after this.
 bool prepend_outer_ipv4(rte_mbuf* m, const TunnelSelf& self, Ipv4Addr dst, uint8_t protocol, uint8_t inner_tc);
 
 } // namespace nemo::dp

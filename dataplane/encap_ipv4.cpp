@@ -1,10 +1,11 @@
+// The outer IPv4 header every IPv4 tunnel method shares, and the dispatch over methods.
 #include <rte_mbuf.h>
-
 
 #include "encap.hpp"
 #include "ecn.hpp"
 #include "bytes.hpp"
 #include "checksum.hpp"
+#include "ethernet.hpp"
 #include "ipv4.hpp"
 #include "ipv6.hpp"
 
@@ -33,8 +34,14 @@ bool prepend_outer_ipv4(rte_mbuf* m, const TunnelSelf& self, Ipv4Addr dst, uint8
     const uint32_t w0 = (0x45u << 24) | (uint32_t{outer_tos_on_encap(inner_tc)} << 16) | (total & 0xFFFF);
     const uint32_t w1 = wire::kIpv4FlagDF;
     const uint32_t w2 = (64u << 24) | (uint32_t{protocol} << 16);
-    uint64_t sum = uint64_t{w0} + w1 + w2 + self.ipv4.value + dst.value;
-    const uint16_t csum = wire::finish_checksum(sum);
+    uint16_t csum = 0;
+    if (self.ipv4_cksum_offload) {
+        m->l2_len = wire::kEtherHeaderLen;
+        m->l3_len = wire::kIpv4MinHeaderLen;
+        m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
+    } else {
+        csum = wire::finish_checksum(uint64_t{w0} + w1 + w2 + self.ipv4.value + dst.value);
+    }
     wire::store_be32(p, w0);
     wire::store_be32(p + 4, w1);
     wire::store_be32(p + 8, w2 | csum);

@@ -41,8 +41,9 @@ int fail(const std::string& msg)
     return 1;
 }
 
-// Configures and starts a port with `queues` RX and TX queues. Returns an error message or "".
-std::string start_port(uint16_t port, uint16_t queues, uint16_t mtu, rte_mempool* pool)
+// Configures and starts a port with `queues` RX and TX queues, with the checksum offloads it has.
+// Returns an error message or "". *tx_ipv4_cksum: the port computes IPv4 header checksums on TX.
+std::string start_port(uint16_t port, uint16_t queues, uint16_t mtu, rte_mempool* pool, bool* tx_ipv4_cksum)
 {
     rte_eth_dev_info info{};
     if (rte_eth_dev_info_get(port, &info) != 0) return "cannot read port information";
@@ -51,6 +52,8 @@ std::string start_port(uint16_t port, uint16_t queues, uint16_t mtu, rte_mempool
                " TX queues; " + std::to_string(queues) + " workers need as many (net_af_packet: qpairs=N)";
     rte_eth_conf conf{};
     if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
+    *tx_ipv4_cksum = (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) != 0;
+    if (*tx_ipv4_cksum) conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
     if (queues > 1) conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
     conf.rx_adv_conf.rss_conf.rss_hf = RTE_ETH_RSS_IP & info.flow_type_rss_offloads;
     if (int rc = rte_eth_dev_configure(port, queues, queues, &conf); rc != 0) return "configure: " + std::to_string(rc);
@@ -114,9 +117,12 @@ int main(int argc, char** argv)
                                                 RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
     if (!pool) return fail("cannot create the mbuf pool of " + std::to_string(cfg.mbufs) + " (raise EAL -m?)");
     dp::prefault_mempool(pool);
-    if (auto e = start_port(access_port, queues, cfg.access.mtu, pool); !e.empty()) return fail("access port: " + e);
+    bool access_ipv4_cksum = false, home_ipv4_cksum = false; // the home port sends no IPv4 tunnels
+    if (auto e = start_port(access_port, queues, cfg.access.mtu, pool, &access_ipv4_cksum); !e.empty())
+        return fail("access port: " + e);
     if (home_port != access_port)
-        if (auto e = start_port(home_port, queues, cfg.home.mtu, pool); !e.empty()) return fail("home port: " + e);
+        if (auto e = start_port(home_port, queues, cfg.home.mtu, pool, &home_ipv4_cksum); !e.empty())
+            return fail("home port: " + e);
 
     std::string err;
     auto cp = control::ControlPlane::create(cfg, &err);
@@ -142,7 +148,8 @@ int main(int argc, char** argv)
         s.gateway6 = pc.gateway6;
         return s;
     };
-    dp::TunnelSelf self{cfg.ha.ipv4_addresses.front(), cfg.ha.ipv6_addresses.front(), cfg.ha.udp_port};
+    // IPv4 tunnels leave from the access port: its checksum offload decides who computes the outer header's.
+    dp::TunnelSelf self{cfg.ha.ipv4_addresses.front(), cfg.ha.ipv6_addresses.front(), cfg.ha.udp_port, access_ipv4_cksum};
     std::vector<dp::LcoreCounters> counters(worker_lcores.size());
     std::vector<std::unique_ptr<dp::Worker>> workers;
     for (std::size_t i = 0; i < worker_lcores.size(); ++i) {
@@ -166,7 +173,7 @@ int main(int argc, char** argv)
     }
     dp::ControlIo io(*cp, dp::ControlIoConfig{side(access_port, cfg.access, 0), side(home_port, cfg.home, 0), punt,
                                               inject, pool, neighbors.get(), &cp->sas(), self});
-    cp->set_extra_stats([&counters, &io] {
+    cp->set_extra_stats([&counters, &io, access_port, home_port] {
         std::vector<std::pair<std::string, uint64_t>> out;
         auto sum = [&](auto pick) {
             uint64_t v = 0;
@@ -188,6 +195,27 @@ int main(int argc, char** argv)
             out.emplace_back("encap_" + name, sum([m](const dp::LcoreCounters& c) -> auto& { return c.encap[m]; }));
             out.emplace_back("decap_" + name, sum([m](const dp::LcoreCounters& c) -> auto& { return c.decap[m]; }));
         }
+        // Per worker lcore, what it received, sent and handed to the control thread (RSS spreads the
+        // load: a worker at zero while the others are busy points at the port's hashing).
+        for (std::size_t w = 0; w < counters.size(); ++w) {
+            const std::string p = "worker" + std::to_string(w) + "_";
+            out.emplace_back(p + "rx", counters[w].c[static_cast<std::size_t>(dp::DpCounter::rx)].load(std::memory_order_relaxed));
+            out.emplace_back(p + "tx", counters[w].c[static_cast<std::size_t>(dp::DpCounter::tx)].load(std::memory_order_relaxed));
+            out.emplace_back(p + "punted", counters[w].c[static_cast<std::size_t>(dp::DpCounter::punted)].load(std::memory_order_relaxed));
+        }
+        // The ports' own counters: packets, and what the NIC dropped before any worker saw it.
+        auto port_stats = [&out](const std::string& name, uint16_t port) {
+            rte_eth_stats st{};
+            if (rte_eth_stats_get(port, &st) != 0) return;
+            out.emplace_back("port_" + name + "_ipackets", st.ipackets);
+            out.emplace_back("port_" + name + "_opackets", st.opackets);
+            out.emplace_back("port_" + name + "_imissed", st.imissed);
+            out.emplace_back("port_" + name + "_ierrors", st.ierrors);
+            out.emplace_back("port_" + name + "_oerrors", st.oerrors);
+            out.emplace_back("port_" + name + "_rx_nombuf", st.rx_nombuf);
+        };
+        port_stats("access", access_port);
+        if (home_port != access_port) port_stats("home", home_port);
         out.emplace_back("control_inject_full", io.inject_full());
         out.emplace_back("control_replies_without_sa", io.replies_without_sa());
         out.emplace_back("control_no_mbuf", io.no_mbuf());
@@ -198,8 +226,9 @@ int main(int argc, char** argv)
     std::signal(SIGTERM, on_signal);
     for (std::size_t i = 0; i < workers.size(); ++i) rte_eal_remote_launch(dp::Worker::run, workers[i].get(), worker_lcores[i]);
 
-    std::printf("nemo-ha %s: %zu worker(s), access %s, home %s, CLI %s\n", kVersion, workers.size(), cfg.access.port.c_str(),
-                cfg.home.port.c_str(), cfg.cli_socket.c_str());
+    std::printf("nemo-ha %s: %zu worker(s), access %s, home %s, CLI %s, outer IPv4 checksums by the %s\n", kVersion,
+                workers.size(), cfg.access.port.c_str(), cfg.home.port.c_str(), cfg.cli_socket.c_str(),
+                access_ipv4_cksum ? "NIC" : "CPU");
     std::fflush(stdout);
     while (!g_stop.load()) {
         const uint64_t now = control::monotonic_seconds();

@@ -4,7 +4,6 @@
 // does not move the window, downstream packets each take their own sequence number, in order.
 #include <gtest/gtest.h>
 #include <rte_ethdev.h>
-#include <rte_eth_ring.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
@@ -53,9 +52,6 @@ std::vector<uint8_t> ipv6_packet(const Ipv6Addr& src, const Ipv6Addr& dst, uint8
 
 struct EspTest : ::testing::TestWithParam<EspAlgorithm> {
     WorkerRig rig;
-    rte_ring *rx = nullptr, *tx = nullptr;
-    uint16_t port = 0;
-    bool port_up = false;
     std::unique_ptr<dp::SaTable> sas;
     std::unique_ptr<EspTransform> peer_out; // the MR's end of our inbound SA: seals what it sends
     std::unique_ptr<EspTransform> peer_in;  // the MR's end of our outbound SA: opens what we send
@@ -68,18 +64,7 @@ struct EspTest : ::testing::TestWithParam<EspAlgorithm> {
         std::string err;
         ASSERT_TRUE(rig.init(n, &err)) << err;
         ASSERT_TRUE(rig.bind(TunnelMethod::esp, &err)) << err;
-        rx = rte_ring_create((n + "_rx").c_str(), 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-        tx = rte_ring_create((n + "_tx").c_str(), 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-        ASSERT_TRUE(rx && tx);
-        const int p = rte_eth_from_rings((n + "_ring").c_str(), &rx, 1, &tx, 1, 0);
-        ASSERT_GE(p, 0);
-        port = static_cast<uint16_t>(p);
-        rte_eth_conf conf{};
-        ASSERT_EQ(rte_eth_dev_configure(port, 1, 1, &conf), 0);
-        ASSERT_EQ(rte_eth_rx_queue_setup(port, 0, 256, 0, nullptr, rig.pool), 0);
-        ASSERT_EQ(rte_eth_tx_queue_setup(port, 0, 256, 0, nullptr), 0);
-        ASSERT_EQ(rte_eth_dev_start(port), 0);
-        port_up = true;
+        ASSERT_TRUE(rig.open_ring_port(n, &err)) << err;
 
         const EspAlgorithm alg = GetParam();
         const auto enc_in = key(esp_enc_key_len(alg), 0x11), auth_in = key(esp_auth_key_len(alg), 0x22);
@@ -102,41 +87,22 @@ struct EspTest : ::testing::TestWithParam<EspAlgorithm> {
         peer_out = EspTransform::create(alg, enc_in, auth_in, &err);
         peer_in = EspTransform::create(alg, enc_out, auth_out, &err);
         ASSERT_TRUE(peer_out && peer_in) << err;
-        rig.start_worker(port, sas.get());
+        rig.start_worker(rig.ring_port, sas.get());
     }
 
     void TearDown() override
     {
-        if (port_up) {
-            rte_eth_dev_stop(port);
-            rte_eth_dev_close(port);
-        }
-        for (rte_ring* r : {rx, tx}) {
-            void* m;
-            while (r && rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
-            rte_ring_free(r);
-        }
         rig.worker.reset();
+        rig.release();
         sas.reset();
-        rig.free_pool();
     }
 
-    void receive(const std::vector<uint8_t>& frame)
-    {
-        rte_mbuf* m = rte_pktmbuf_alloc(rig.pool);
-        ASSERT_TRUE(m);
-        auto* d = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size())));
-        ASSERT_TRUE(d);
-        std::memcpy(d, frame.data(), frame.size());
-        ASSERT_EQ(rte_ring_enqueue(rx, m), 0);
-    }
+    void receive(const std::vector<uint8_t>& frame) { ASSERT_TRUE(rig.receive(frame.data(), frame.size())); }
 
     std::vector<std::vector<uint8_t>> sent()
     {
         std::vector<std::vector<uint8_t>> out;
-        void* p;
-        while (rte_ring_dequeue(tx, &p) == 0) {
-            auto* m = static_cast<rte_mbuf*>(p);
+        for (rte_mbuf* m : rig.sent()) {
             const auto* d = rte_pktmbuf_mtod(m, const uint8_t*);
             out.emplace_back(d, d + rte_pktmbuf_data_len(m));
             rte_pktmbuf_free(m);

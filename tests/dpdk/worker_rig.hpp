@@ -3,13 +3,17 @@
 // pcap); access and home are that same port. Addresses are the golden pcaps' (scripts/gen_golden_pcaps.py).
 #pragma once
 
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
 #include <atomic>
+#include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "binding_tables.hpp"
 #include "classify.hpp"
@@ -79,7 +83,51 @@ struct WorkerRig {
         return tables->publish(0, b, err) == dp::BindingTables::PublishError::none;
     }
 
-    void start_worker(uint16_t port, const dp::SaTable* sas = nullptr)
+    // A port backed by two rings: the test enqueues received frames on `rx` and dequeues sent ones
+    // from `tx`. Needs the net_ring PMD (rte_eth_from_rings).
+    rte_ring *rx = nullptr, *tx = nullptr;
+    uint16_t ring_port = 0;
+    bool ring_port_up = false;
+    bool open_ring_port(const std::string& name, std::string* err)
+    {
+        rx = rte_ring_create((name + "_rx").c_str(), 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+        tx = rte_ring_create((name + "_tx").c_str(), 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+        const int p = rx && tx ? rte_eth_from_rings((name + "_ring").c_str(), &rx, 1, &tx, 1, 0) : -1;
+        rte_eth_conf conf{};
+        if (p < 0 || rte_eth_dev_configure(static_cast<uint16_t>(p), 1, 1, &conf) != 0 ||
+            rte_eth_rx_queue_setup(static_cast<uint16_t>(p), 0, 256, 0, nullptr, pool) != 0 ||
+            rte_eth_tx_queue_setup(static_cast<uint16_t>(p), 0, 256, 0, nullptr) != 0 ||
+            rte_eth_dev_start(static_cast<uint16_t>(p)) != 0) {
+            *err = "ring port " + name;
+            return false;
+        }
+        ring_port = static_cast<uint16_t>(p);
+        ring_port_up = true;
+        return true;
+    }
+    // A frame as if the port received it.
+    bool receive(const uint8_t* frame, std::size_t len)
+    {
+        rte_mbuf* m = rte_pktmbuf_alloc(pool);
+        if (!m) return false;
+        auto* d = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(len)));
+        if (!d || rte_ring_enqueue(rx, m) != 0) {
+            rte_pktmbuf_free(m);
+            return false;
+        }
+        std::memcpy(d, frame, len);
+        return true;
+    }
+    // What the port sent, in order; the caller frees the mbufs.
+    std::vector<rte_mbuf*> sent()
+    {
+        std::vector<rte_mbuf*> out;
+        void* p;
+        while (tx && rte_ring_dequeue(tx, &p) == 0) out.push_back(static_cast<rte_mbuf*>(p));
+        return out;
+    }
+
+    void start_worker(uint16_t port, const dp::SaTable* sas = nullptr, bool ipv4_cksum_offload = false)
     {
         dp::WorkerConfig wc;
         wc.access.port = wc.home.port = port;
@@ -91,7 +139,7 @@ struct WorkerRig {
         wc.sas = sas;
         wc.punt = punt;
         wc.pool = pool;
-        wc.self = dp::TunnelSelf{kHa4, kHa6, 4191};
+        wc.self = dp::TunnelSelf{kHa4, kHa6, 4191, ipv4_cksum_offload};
         wc.ha_ipv6 = {kHa6};
         wc.dhaad_anycast = home_agents_anycast(kHomePrefix);
         wc.counters = &counters;
@@ -104,15 +152,28 @@ struct WorkerRig {
     {
         if (reader_registered) tables->unregister_reader(0);
         worker.reset();
+        release();
         void* m;
         while (punt && rte_ring_dequeue(punt, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
         rte_ring_free(punt);
         tables.reset();
         neighbors.reset();
     }
-    // The pool outlives the port that received into it: free it after closing the port.
-    void free_pool()
+    // Closes the ring port and frees the pool. A port of the test's own that received into the pool
+    // must be closed first.
+    void release()
     {
+        if (ring_port_up) {
+            rte_eth_dev_stop(ring_port);
+            rte_eth_dev_close(ring_port);
+            ring_port_up = false;
+        }
+        for (rte_ring* r : {rx, tx}) {
+            void* m;
+            while (r && rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+            rte_ring_free(r);
+        }
+        rx = tx = nullptr;
         rte_mempool_free(pool);
         pool = nullptr;
     }
