@@ -45,18 +45,21 @@ std::unique_ptr<ControlPlane> ControlPlane::create(const Config& config, std::st
             return nullptr;
         }
     }
-    for (const SaConfig& sa : config.sas) {
-        if (auto e = cp->sas_->add(sa)) {
-            *error = config.origin + ": ipsec.sa " + format_sa(sa) + ": " + *e;
-            return nullptr;
-        }
-    }
+    // SAs from the config and the provisioning file, published together.
+    std::vector<SaConfig> sas = config.sas;
     if (!config.provisioning_file.empty()) {
-        auto add_sa = [&cp](const SaConfig& sa) { return cp->sas_->add(sa); };
+        auto add_sa = [&sas](const SaConfig& sa) -> std::optional<std::string> {
+            sas.push_back(sa);
+            return std::nullopt;
+        };
         if (auto e = cp->provisioning_.load_file(config.provisioning_file, add_sa)) {
             *error = *e;
             return nullptr;
         }
+    }
+    if (auto e = cp->sas_->add_all(sas)) {
+        *error = config.origin + ": ipsec.sa " + *e;
+        return nullptr;
     }
     register_telemetry(&cp->stats_, &cp->cache_);
     return cp;

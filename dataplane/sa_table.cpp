@@ -36,20 +36,28 @@ SaEntry* SaTable::outbound_for(const Ipv6Addr& hoa) const
     return it == s->outbound_by_hoa.end() ? nullptr : it->second;
 }
 
-std::optional<std::string> SaTable::add(const SaConfig& sa)
+std::optional<std::string> SaTable::add(const SaConfig& sa) { return add_all({&sa, 1}); }
+
+std::optional<std::string> SaTable::add_all(std::span<const SaConfig> sas)
 {
     const Snapshot* cur = current_.load(std::memory_order_relaxed);
-    if (cur->by_spi.count(sa.spi)) return "SPI " + std::to_string(sa.spi) + " is in use";
-    if (!sa.inbound && cur->outbound_by_hoa.count(sa.hoa))
-        return sa.hoa.str() + " already has an outbound SA (delete it first)";
-    std::string err;
-    auto t = EspTransform::create(sa.algorithm, sa.enc_key, sa.auth_key, &err);
-    if (!t) return err;
-    auto entry = std::make_unique<SaEntry>(sa, std::move(t));
     auto next = std::make_unique<Snapshot>(*cur);
-    next->by_spi[sa.spi] = entry.get();
-    if (!sa.inbound) next->outbound_by_hoa[sa.hoa] = entry.get();
-    owned_.push_back(std::move(entry));
+    std::vector<std::unique_ptr<SaEntry>> made;
+    made.reserve(sas.size());
+    for (const SaConfig& sa : sas) {
+        const std::string which = sas.size() > 1 ? format_sa(sa) + ": " : std::string();
+        if (next->by_spi.count(sa.spi)) return which + "SPI " + std::to_string(sa.spi) + " is in use";
+        if (!sa.inbound && next->outbound_by_hoa.count(sa.hoa))
+            return which + sa.hoa.str() + " already has an outbound SA (delete it first)";
+        std::string err;
+        auto t = EspTransform::create(sa.algorithm, sa.enc_key, sa.auth_key, &err);
+        if (!t) return which + err;
+        made.push_back(std::make_unique<SaEntry>(sa, std::move(t)));
+        next->by_spi[sa.spi] = made.back().get();
+        if (!sa.inbound) next->outbound_by_hoa[sa.hoa] = made.back().get();
+    }
+    // All or nothing: nothing is published unless every SA was accepted.
+    for (auto& e : made) owned_.push_back(std::move(e));
     publish(std::move(next), nullptr);
     return std::nullopt;
 }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -69,6 +70,9 @@ public:
 
     // ---- the control thread ----
     std::optional<std::string> add(const SaConfig& sa);
+    // Many at once, published as one snapshot (a start-up with many SAs would otherwise copy the table
+    // once per SA). All or nothing; the message names the SA at fault.
+    std::optional<std::string> add_all(std::span<const SaConfig> sas);
     bool remove(uint32_t spi);
     void reclaim();
     std::vector<const SaEntry*> list() const;

@@ -174,10 +174,15 @@ SIDES = {"nemo-mr": ("mr0", "ha-acc"), "nemo-cn": ("cn0", "ha-home")}
 
 def send_from(ns, pkt):
     """Sends an IP or IPv6 packet from `ns` straight to the HA's interface on that link."""
+    send_many(ns, [pkt])
+
+
+def send_many(ns, pkts):
+    """The same for a list of packets, sent back to back."""
     iface, ha_iface = SIDES[ns]
-    frame = Ether(src=mac_of(ns, iface), dst=mac_of("nemo-ha", ha_iface)) / pkt
+    src, dst = mac_of(ns, iface), mac_of("nemo-ha", ha_iface)
     with netns(ns):
-        sendp(frame, iface=iface)
+        sendp([Ether(src=src, dst=dst) / p for p in pkts], iface=iface)
 
 
 def exchange(send_pkt, sniff_filter, lfilter=None, count=1, timeout=3, ns="nemo-mr"):

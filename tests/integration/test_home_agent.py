@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from nemo_harness import (ANYCAST, CN, COA, HA4, HA6, HOA, MNP_A, MNP_B, NAT, V4_I, V4_U,  # noqa: E402
                           HomeAgent, Topology, binding_update, carries, exchange, inner_of, mac_of, register,
-                          send_from, tunnel, tunnel_filter)
+                          send_from, send_many, tunnel, tunnel_filter)
 from scapy.all import ARP, GRE, IP, UDP, Ether, IPv6, raw  # noqa: E402
 from scapy.layers.inet6 import (HAO, ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6HAADReply,  # noqa: E402
                                 ICMPv6HAADRequest, ICMPv6MPAdv, ICMPv6MPSol, ICMPv6ND_NA, ICMPv6ND_NS,
@@ -413,6 +413,62 @@ class EspTunnelsOtherAlgorithms(EspTunnels):
         f"--ipsec.sa=in 0x1001 {HOA} aes-cbc-128-hmac-sha256 enc={IN_KEY.hex()} auth={IN_AUTH.hex()}",
         f"--ipsec.sa=out 0x2001 {HOA} aes-gcm-256 enc={OUT_KEY.hex()} esn",
     )
+
+
+class EspTunnelsGcmBothWays(EspTunnels):
+    """And AES-GCM-256 in, AES-GCM-128 out: with the two classes above, every algorithm carries traffic
+    and signaling in each direction, over S and S+U."""
+    IN_KEY = bytes(range(0xA0, 0xC0)) + bytes.fromhex("5a175a17")
+    OUT_KEY = bytes(range(0xC1, 0xD1)) + bytes.fromhex("feedface")
+    IN_SCAPY = dict(crypt_algo="AES-GCM", crypt_key=IN_KEY)
+    OUT_SCAPY = dict(crypt_algo="AES-GCM", crypt_key=OUT_KEY)
+    overrides = (
+        "--ha.methods=ipv6,ipip,gre,udp,esp,esp-udp",
+        "--ha.allow_unprotected_signaling=no",
+        f"--ipsec.sa=in 0x1001 {HOA} aes-gcm-256 enc={IN_KEY.hex()}",
+        f"--ipsec.sa=out 0x2001 {HOA} aes-gcm-128 enc={OUT_KEY.hex()}",
+    )
+
+
+class TwoWorkers(HaTestCase):
+    """Two worker lcores (sharing one CPU here) and two queue pairs per port: net_af_packet spreads
+    flows over the queues with a fanout hash, as RSS does on a NIC. Registration and traffic work
+    whichever worker a packet reaches, nothing is lost, and both workers carry some of it."""
+    overrides = ("--eal.args=--no-huge -m 256 --no-pci --no-shconf --lcores=0@0,1@1,2@1 --file-prefix=nemo-ha-2w "
+                 "--log-level=lib.eal:error --vdev=net_af_packet0,iface=ha-acc,qpairs=2 "
+                 "--vdev=net_af_packet1,iface=ha-home,qpairs=2",)
+
+    def capture(self, ns, iface, flt, count, send):
+        from nemo_harness import AsyncSniffer, netns
+        with netns(ns):
+            sn = AsyncSniffer(iface=iface, filter=flt, count=count, timeout=8)
+            sn.start()
+            time.sleep(0.3)
+        send()
+        sn.join()
+        return list(sn.results or [])
+
+    def test_flows_spread_over_both_workers_and_all_arrive(self):
+        _, inner = register("udp", self.next_seq(), prefixes=(MNP_A,))
+        self.assertEqual(self.ba_of(inner).status, 0)
+        flows = range(1, 65)
+        down = [IPv6(src=CN, dst=host(MNP_A, i)) / UDP(sport=1000 + i, dport=7) / b"down" for i in flows]
+        up = [tunnel("udp", IPv6(src=host(MNP_A, i), dst=CN) / UDP(sport=7, dport=1000 + i) / b"up") for i in flows]
+        # One packet each way first: next hops get resolved.
+        send_many("nemo-cn", down[:1])
+        send_many("nemo-mr", up[:1])
+        time.sleep(1)
+        before = self.ha.stats()
+        got = self.capture("nemo-mr", "mr0", "udp port 4191", len(down), lambda: send_many("nemo-cn", down))
+        self.assertEqual(len(got), len(down), "every downstream flow reached the MR")
+        self.assertEqual(sorted(inner_of(p, "udp")[UDP].sport for p in got), [1000 + i for i in flows])
+        back = self.capture("nemo-cn", "cn0", "ip6 and udp port 7", len(up), lambda: send_many("nemo-mr", up))
+        self.assertEqual(len(back), len(up), "every upstream flow reached the CN")
+        after = self.ha.stats()
+        per_worker = [after[f"dataplane.worker{w}_rx"] - before[f"dataplane.worker{w}_rx"] for w in (0, 1)]
+        self.assertEqual(sum(per_worker), after["dataplane.rx"] - before["dataplane.rx"])
+        self.assertTrue(all(n > 0 for n in per_worker), f"both workers carry traffic: {per_worker}")
+        self.assertGreaterEqual(after["dataplane.port_home_ipackets"] - before["dataplane.port_home_ipackets"], len(down))
 
 
 class Expiry(HaTestCase):
