@@ -298,28 +298,30 @@ void esp_decrypt_burst(ImbManager& m, std::span<EspJob> jobs)
     }, complete_decrypt);
 }
 
-bool EspTransform::encrypt(ImbManager& m, uint8_t* esp, std::size_t plain_len, uint64_t seq, bool esn) const
+namespace {
+// One packet as a burst of one.
+bool one(ImbManager& m, void (*burst)(ImbManager&, std::span<EspJob>), const EspTransform* t, uint8_t* esp,
+         std::size_t len, uint64_t seq, bool esn)
 {
     EspJob e;
-    e.t = this;
+    e.t = t;
     e.esp = esp;
-    e.len = plain_len;
+    e.len = len;
     e.seq = seq;
     e.esn = esn;
-    esp_encrypt_burst(m, {&e, 1});
+    burst(m, {&e, 1});
     return e.ok;
+}
+} // namespace
+
+bool EspTransform::encrypt(ImbManager& m, uint8_t* esp, std::size_t plain_len, uint64_t seq, bool esn) const
+{
+    return one(m, esp_encrypt_burst, this, esp, plain_len, seq, esn);
 }
 
 bool EspTransform::decrypt(ImbManager& m, uint8_t* esp, std::size_t esp_len, uint64_t seq, bool esn) const
 {
-    EspJob e;
-    e.t = this;
-    e.esp = esp;
-    e.len = esp_len;
-    e.seq = seq;
-    e.esn = esn;
-    esp_decrypt_burst(m, {&e, 1});
-    return e.ok;
+    return one(m, esp_decrypt_burst, this, esp, esp_len, seq, esn);
 }
 
 } // namespace nemo

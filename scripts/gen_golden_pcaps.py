@@ -20,11 +20,12 @@ import sys
 
 from scapy.all import GRE, IP, UDP, Ether, IPv6, ICMPv6EchoRequest, Raw, wrpcap
 
+# The test scenario's address plan (tests/common/addresses.hpp), plus the link's MACs and gateway.
 HA_MAC, GW_MAC = "02:00:00:00:00:01", "02:00:00:00:00:fe"
-HA4, COA, MR_PORT = "198.51.100.1", "203.0.113.7", 5555
+HA4, COA, MR_PORT = "192.0.2.1", "198.51.100.10", 5555
 HA6, COA6 = "2001:db8:1::1", "2001:db8:ffff::5"
-HOA, HOST, CN = "2001:db8:1::100", "2001:db8:77::5", "2001:db8:cafe::9"
-NOT_BOUND, SPOOFED = "2001:db8:88::1", "2001:db8:99::1"
+HOA, HOST, CN = "2001:db8:1::100", "2001:db8:aaaa::5", "2001:db8:cccc::1"  # HOST: in the MNP 2001:db8:aaaa::/48
+NOT_BOUND, SPOOFED = "2001:db8:8888::1", "2001:db8:9999::1"
 
 
 def to_ha(pkt):
@@ -83,7 +84,7 @@ def upstream(method):
         IPv6(src=HOST, dst=CN, hlim=64) / UDP(sport=3000, dport=4000) / payload(40, 6),
         IPv6(src=HOA, dst=CN, hlim=33, tc=0x28) / ICMPv6EchoRequest(id=2, seq=2) / payload(11, 7),
     ]
-    wrong_outer = "2001:db8:ffff::66" if method == "ip6ip6" else "203.0.113.99"
+    wrong_outer = "2001:db8:ffff::66" if method == "ip6ip6" else "198.51.100.99"
     bad = [
         tunnel(method, IPv6(src=SPOOFED, dst=CN, hlim=64) / UDP(sport=1, dport=2) / payload(8, 8), outbound=False),
         tunnel(method, IPv6(src=HOST, dst=CN, hlim=64) / UDP(sport=1, dport=2) / payload(8, 9), outbound=False,

@@ -121,7 +121,7 @@ struct EspTest : ::testing::TestWithParam<EspAlgorithm> {
         Ipv4Header h;
         h.total_len = static_cast<uint16_t>(kIpv4MinHeaderLen + esp_len);
         h.protocol = ipproto::esp;
-        h.src = kCoa;
+        h.src = kCoa4;
         h.dst = kHa4;
         write_ipv4_header(f.data() + kEtherHeaderLen, h);
         uint8_t* esp = f.data() + kEtherHeaderLen + kIpv4MinHeaderLen;
@@ -203,7 +203,7 @@ TEST_P(EspTest, DownstreamBurstsSealEveryPacketInOrder)
         ASSERT_TRUE(ip);
         EXPECT_EQ(ip->hdr.protocol, ipproto::esp);
         EXPECT_EQ(ip->hdr.src, kHa4);
-        EXPECT_EQ(ip->hdr.dst, kCoa);
+        EXPECT_EQ(ip->hdr.dst, kCoa4);
         std::vector<uint8_t> esp(ip->payload.begin(), ip->payload.end());
         auto hdr = parse_esp(esp);
         ASSERT_TRUE(hdr);

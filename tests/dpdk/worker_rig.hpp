@@ -1,6 +1,6 @@
 // A Worker on one port, as the tests drive it: a mempool, binding tables, static next hops (one gateway
 // for IPv4 and IPv6, both on the same link), a punt ring, counters. The port is the test's (ring or
-// pcap); access and home are that same port. Addresses are the golden pcaps' (scripts/gen_golden_pcaps.py).
+// pcap); access and home are that same port. scripts/gen_golden_pcaps.py uses the same addresses.
 #pragma once
 
 #include <rte_eth_ring.h>
@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/addresses.hpp"
 #include "binding_tables.hpp"
 #include "classify.hpp"
 #include "neighbors.hpp"
@@ -24,20 +25,15 @@
 
 namespace nemo::test {
 
+// Besides the scenario's addresses (tests/common/addresses.hpp): the link's MACs and gateway, the
+// router's UDP port, and a host in its prefix.
 inline const MacAddr kHaMac = *MacAddr::parse("02:00:00:00:00:01");
 inline const MacAddr kGwMac = *MacAddr::parse("02:00:00:00:00:fe");
-inline const Ipv4Addr kHa4 = *Ipv4Addr::parse("198.51.100.1");
-inline const Ipv4Addr kGw4 = *Ipv4Addr::parse("198.51.100.254");
-inline const Ipv4Addr kCoa = *Ipv4Addr::parse("203.0.113.7");
-inline constexpr uint16_t kMrPort = 5555;
-inline const Ipv6Addr kHa6 = *Ipv6Addr::parse("2001:db8:1::1");
+inline const Ipv4Addr kGw4 = *Ipv4Addr::parse("192.0.2.254");
 inline const Ipv6Addr kGw6 = *Ipv6Addr::parse("2001:db8:1::fe");
-inline const Ipv6Addr kCoa6 = *Ipv6Addr::parse("2001:db8:ffff::5");
+inline constexpr uint16_t kMrPort = 5555;
 inline const Prefix6 kHomePrefix = *Prefix6::parse("2001:db8:1::/64");
-inline const Ipv6Addr kHoa = *Ipv6Addr::parse("2001:db8:1::100");
-inline const Prefix6 kMnp = *Prefix6::parse("2001:db8:77::/64");
-inline const Ipv6Addr kHost = *Ipv6Addr::parse("2001:db8:77::5");
-inline const Ipv6Addr kCn = *Ipv6Addr::parse("2001:db8:cafe::9");
+inline const Ipv6Addr kHost = *Ipv6Addr::parse("2001:db8:aaaa::5");
 
 struct WorkerRig {
     rte_mempool* pool = nullptr;
@@ -76,10 +72,10 @@ struct WorkerRig {
         Binding b;
         b.hoa = kHoa;
         b.coa.method = method;
-        b.coa.peer = kCoa;
+        b.coa.peer = kCoa4;
         b.coa.peer_port = kMrPort;
         b.coa.v6 = kCoa6;
-        b.prefixes = {kMnp};
+        b.prefixes = {kMnpA};
         return tables->publish(0, b, err) == dp::BindingTables::PublishError::none;
     }
 
