@@ -93,6 +93,8 @@ po::options_description file_options()
         ("home.gateway", s(), "IPv6 next hop towards the core (default: on link)")
         ("dataplane.mbufs", s(), "packet buffers (default 8191)")
         ("dataplane.ptb_per_second", s(), "ICMPv6 Packet Too Big per worker per second (default 100)")
+        ("dataplane.reassembly_flows", s(), "outer IPv4 packets in reassembly at once, per worker; 0 drops fragments (default 256)")
+        ("dataplane.reassembly_timeout_ms", s(), "how long a packet waits for its missing fragments (default 2000)")
         ("neighbors.v4", m(), "static ARP entry: IPv4 MAC")
         ("neighbors.v6", m(), "static neighbour entry: IPv6 MAC")
         ("ipsec.sa", m(), "security association: in|out SPI HOA ALGORITHM enc=HEX [auth=HEX] [esn] [window=N]");
@@ -237,6 +239,15 @@ std::variant<Config, std::string> build(const po::variables_map& vm, const Where
         return bad("dataplane.mbufs", "'" + *s + "' is not a number from 1023 to 16000000");
     if (auto s = str("dataplane.ptb_per_second"); s && !parse_number<uint32_t>(*s, c.ptb_per_second, 0, 1'000'000))
         return bad("dataplane.ptb_per_second", "'" + *s + "' is not a number from 0 to 1000000");
+    if (auto s = str("dataplane.reassembly_flows"); s && !parse_number<uint32_t>(*s, c.reassembly_flows, 0, 1'000'000))
+        return bad("dataplane.reassembly_flows", "'" + *s + "' is not a number from 0 to 1000000");
+    if (auto s = str("dataplane.reassembly_timeout_ms"); s && !parse_number<uint32_t>(*s, c.reassembly_timeout_ms, 1, 60'000))
+        return bad("dataplane.reassembly_timeout_ms", "'" + *s + "' is not a number from 1 to 60000");
+    // Every packet in reassembly may hold up to 8 fragments in mbufs (RTE_LIBRTE_IP_FRAG_MAX_FRAG).
+    if (uint64_t{c.reassembly_flows} * 8 > c.mbufs / 2)
+        return bad("dataplane.reassembly_flows", std::to_string(c.reassembly_flows) + " flows could hold " +
+                   std::to_string(uint64_t{c.reassembly_flows} * 8) + " mbufs, over half of dataplane.mbufs (" +
+                   std::to_string(c.mbufs) + "): lower it or raise dataplane.mbufs");
     for (const char* fam : {"neighbors.v4", "neighbors.v6"}) {
         if (!vm.count(fam)) continue;
         const auto& entries = vm[fam].as<std::vector<std::string>>();
@@ -360,7 +371,8 @@ std::string render_config(const Config& c)
         if (pc->gateway4) o << "gateway = " << pc->gateway4->str() << "\n";
         if (pc->gateway6) o << "gateway = " << pc->gateway6->str() << "\n";
     }
-    o << "\n[dataplane]\nmbufs = " << c.mbufs << "\nptb_per_second = " << c.ptb_per_second << "\n";
+    o << "\n[dataplane]\nmbufs = " << c.mbufs << "\nptb_per_second = " << c.ptb_per_second
+      << "\nreassembly_flows = " << c.reassembly_flows << "\nreassembly_timeout_ms = " << c.reassembly_timeout_ms << "\n";
     if (!c.neighbors4.empty() || !c.neighbors6.empty()) o << "\n[neighbors]\n";
     for (const auto& [a, m] : c.neighbors4) o << "v4 = " << a.str() << " " << m.str() << "\n";
     for (const auto& [a, m] : c.neighbors6) o << "v6 = " << a.str() << " " << m.str() << "\n";

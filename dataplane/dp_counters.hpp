@@ -25,6 +25,9 @@ namespace nemo::dp {
     X(ptb_sent, "ICMPv6 Packet Too Big sent")                                                     \
     X(no_neighbor, "dropped: next hop not resolved yet")                                          \
     X(no_mbuf, "dropped: no mbuf for a reply")                                                    \
+    X(reassembled, "IPv4 packets reassembled from fragments")                                      \
+    X(frag_dropped, "dropped: IPv4 fragments given up on (timeout, table full, overlaps, too many)") \
+    X(reassembled_too_big, "dropped: reassembled IPv4 packet larger than one mbuf")               \
     X(esp_unknown_spi, "dropped: ESP with an SPI of no inbound SA")                                \
     X(esp_malformed, "dropped: ESP too short, or not IPv6 inside")                                  \
     X(esp_no_sa, "dropped: ESP binding without an outbound SA")                                     \

@@ -2,6 +2,8 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_ip_frag.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
@@ -38,6 +40,22 @@ Worker::Worker(const WorkerConfig& cfg) : cfg_(cfg)
     same_port_ = cfg_.access.port == cfg_.home.port;
     if (cfg_.sas) imb_ = std::make_unique<ImbManager>();
     ptb_tokens_ = cfg_.ptb_per_second;
+    if (cfg_.reassembly_flows) {
+        // Buckets of 16 (rte_ip_frag's associativity); a packet waits at most the timeout.
+        const uint64_t max_cycles = rte_get_tsc_hz() / 1000 * cfg_.reassembly_timeout_ms;
+        frag_tbl_ = rte_ip_frag_table_create(cfg_.reassembly_flows, 16, cfg_.reassembly_flows, max_cycles,
+                                             static_cast<int>(rte_socket_id()));
+        frag_dr_ = std::make_unique<rte_ip_frag_death_row>();
+        ok_ = frag_tbl_ != nullptr;
+    }
+}
+
+Worker::~Worker()
+{
+    if (frag_tbl_) {
+        rte_ip_frag_free_death_row(frag_dr_.get(), 0);
+        rte_ip_frag_table_destroy(frag_tbl_);
+    }
 }
 
 int Worker::run(void* arg)
@@ -89,10 +107,19 @@ void Worker::handle_burst(uint16_t from_port, rte_mbuf** pkts, uint16_t n)
             continue;
         }
         const bool cksum_good = (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
-        const Classified c = classify_frame(bytes(m), classify_, cksum_good);
+        Classified c = classify_frame(bytes(m), classify_, cksum_good);
+        if (c.cls == PacketClass::ipv4_fragment) {
+            m = reassemble(m, c);
+            if (!m) continue; // waiting for more fragments, or dropped and counted
+            c = classify_frame(bytes(m), classify_, true);
+        }
         switch (c.cls) {
         case PacketClass::drop:
             LcoreCounters::bump(ctr.classify_drops[static_cast<std::size_t>(c.drop)]);
+            rte_pktmbuf_free(m);
+            break;
+        case PacketClass::ipv4_fragment: // a reassembled packet is never one
+            LcoreCounters::bump(ctr.classify_drops[static_cast<std::size_t>(DropReason::ipv4_fragment)]);
             rte_pktmbuf_free(m);
             break;
         case PacketClass::arp_request_for_us: answer_arp(m, c, side); break;
@@ -128,9 +155,42 @@ void Worker::handle_burst(uint16_t from_port, rte_mbuf** pkts, uint16_t n)
             break;
         }
     }
+    if (frag_tbl_ && frag_dr_->cnt) {
+        ctr.inc(DpCounter::frag_dropped, frag_dr_->cnt);
+        rte_ip_frag_free_death_row(frag_dr_.get(), 0);
+    }
     if (n_open) n_up = static_cast<uint16_t>(n_up + open_esp(n_open, up + n_up));
     if (n_down) downstream(down, down_l3, n_down);
     if (n_up) upstream(up, n_up);
+}
+
+// An outer IPv4 fragment to the HA: into the reassembly table. Returns the whole packet in one
+// segment, with its IPv4 checksum, once the last fragment is in; null while it waits (the table holds
+// the mbuf) or when it is dropped (counted here or, for what the table gives up on, after the burst).
+rte_mbuf* Worker::reassemble(rte_mbuf* m, const Classified& c)
+{
+    LcoreCounters& ctr = *cfg_.counters;
+    if (!frag_tbl_) {
+        LcoreCounters::bump(ctr.classify_drops[static_cast<std::size_t>(DropReason::ipv4_fragment)]);
+        rte_pktmbuf_free(m);
+        return nullptr;
+    }
+    m->l2_len = c.l3_offset & 0x7Fu; // bit-fields: an Ethernet header with at most a VLAN tag
+    m->l3_len = (c.inner_offset - c.l3_offset) & 0x1FFu;
+    auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, c.l3_offset);
+    rte_mbuf* whole = rte_ipv4_frag_reassemble_packet(frag_tbl_, frag_dr_.get(), m, rte_rdtsc(), ip);
+    if (!whole) return nullptr;
+    // Workers take single-segment packets: the fragments' data must fit the first mbuf.
+    if (rte_pktmbuf_linearize(whole) != 0) {
+        ctr.inc(DpCounter::reassembled_too_big);
+        rte_pktmbuf_free(whole);
+        return nullptr;
+    }
+    ip = rte_pktmbuf_mtod_offset(whole, rte_ipv4_hdr*, whole->l2_len);
+    ip->hdr_checksum = 0;
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+    ctr.inc(DpCounter::reassembled);
+    return whole;
 }
 
 void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)

@@ -19,6 +19,8 @@
 
 struct rte_ring;
 struct rte_mempool;
+struct rte_ip_frag_tbl;
+struct rte_ip_frag_death_row;
 
 namespace nemo::dp {
 
@@ -46,6 +48,10 @@ struct WorkerConfig {
     Ipv6Addr dhaad_anycast;
     uint16_t esp_udp_port = 4500;
     uint32_t ptb_per_second = 100; // rate limit of ICMPv6 Packet Too Big per worker
+    // Outer IPv4 reassembly (rte_ip_frag): packets in reassembly at once per worker (0: fragments are
+    // dropped and counted), and how long a packet may wait for its missing fragments.
+    uint32_t reassembly_flows = 0;
+    uint32_t reassembly_timeout_ms = 2000;
     LcoreCounters* counters = nullptr;
     const std::atomic<bool>* stop = nullptr;
 };
@@ -53,6 +59,11 @@ struct WorkerConfig {
 class Worker {
 public:
     explicit Worker(const WorkerConfig& cfg);
+    ~Worker();
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+    // False when a resource the config asks for (the reassembly table) could not be had.
+    bool ok() const { return ok_; }
     // One turn: a burst from each port, then a quiescent state report.
     void poll();
     // The lcore entry point: registers with RCU and polls until *stop.
@@ -60,6 +71,7 @@ public:
 
 private:
     void handle_burst(uint16_t from_port, struct rte_mbuf** pkts, uint16_t n);
+    struct rte_mbuf* reassemble(struct rte_mbuf* m, const Classified& c);
     void downstream(struct rte_mbuf** pkts, const uint16_t* l3_offsets, uint16_t n);
     struct UpstreamItem {
         struct rte_mbuf* m;
@@ -106,6 +118,9 @@ private:
     WorkerConfig cfg_;
     std::unique_ptr<ImbManager> imb_; // this lcore's intel-ipsec-mb manager
     ClassifyParams classify_;
+    bool ok_ = true;
+    struct rte_ip_frag_tbl* frag_tbl_ = nullptr;
+    std::unique_ptr<::rte_ip_frag_death_row> frag_dr_; // fragments the table gave up on, to free
     bool same_port_;
     struct TxBuf {
         struct rte_mbuf* pkts[64];

@@ -103,7 +103,15 @@ Classified classify_ipv4(std::span<const uint8_t> l3, uint16_t off, const Classi
     auto v4 = parse_ipv4(l3, checked ? ChecksumCheck::skip : ChecksumCheck::verify);
     if (!v4) return dropped(DropReason::malformed);
     if (v4->hdr.dst != p.ha_ipv4) return dropped(DropReason::not_for_us);
-    if (v4->hdr.is_fragment()) return dropped(DropReason::ipv4_fragment);
+    if (v4->hdr.is_fragment()) {
+        // The tunnel header may be in another fragment: nothing more can be said before reassembly.
+        Classified f;
+        f.cls = PacketClass::ipv4_fragment;
+        f.l3_offset = off;
+        f.inner_offset = static_cast<uint16_t>(off + v4->header_len);
+        f.outer_src = v4->hdr.src;
+        return f;
+    }
     Classified c;
     c.cls = PacketClass::tunneled;
     c.l3_offset = off;

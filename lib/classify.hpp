@@ -20,13 +20,14 @@ enum class PacketClass : uint8_t {
     downstream,          // IPv6 to forward: look up the destination's binding and encapsulate
     tunneled,            // to the HA, carrying a tunnel of `method` (IPv4 ones, or IPv6-in-IPv6 from an
                          // IPv6 care-of address): decapsulate, then check
+    ipv4_fragment,       // an IPv4 fragment to the HA: reassemble (then classify the whole packet), or drop
 };
 
 enum class DropReason : uint8_t {
     none,
     malformed,          // a header that does not parse
     not_for_us,         // IPv4 to another address, unknown ethertype
-    ipv4_fragment,      // outer IPv4 fragments (not reassembled)
+    ipv4_fragment,      // outer IPv4 fragments, when reassembly is off
     unsupported_tunnel, // IPv4 to the HA that is no tunnel we speak (other protocol, other UDP port)
     ttl_exceeded,       // IPv6 hop limit exhausted
     ipv6_multicast,     // multicast we do not serve

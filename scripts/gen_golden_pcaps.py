@@ -18,7 +18,7 @@ or inside the prefix; anything else (no binding, hop limit 1, spoofed inner or o
 import os
 import sys
 
-from scapy.all import GRE, IP, UDP, Ether, IPv6, ICMPv6EchoRequest, Raw, wrpcap
+from scapy.all import GRE, IP, UDP, Ether, IPv6, ICMPv6EchoRequest, Raw, fragment, wrpcap
 
 # The test scenario's address plan (tests/common/addresses.hpp), plus the link's MACs and gateway.
 HA_MAC, GW_MAC = "02:00:00:00:00:01", "02:00:00:00:00:fe"
@@ -96,6 +96,24 @@ def upstream(method):
     return send, expect
 
 
+def upstream_fragmented(method):
+    """Outer IPv4 fragments (RFC 791): a train in reverse order is reassembled and its inner packet
+    forwarded; a train missing a fragment never is; an unfragmented packet after them still goes."""
+    big = IPv6(src=HOST, dst=CN, hlim=64) / UDP(sport=5000, dport=6000) / payload(1300, 10)
+    small = IPv6(src=HOST, dst=CN, hlim=64) / UDP(sport=5001, dport=6001) / payload(30, 11)
+    whole = tunnel(method, big, outbound=False)
+    whole[IP].id = 0x1234
+    train = fragment(IP(bytes(whole)), fragsize=512)
+    assert len(train) == 3
+    lost = tunnel(method, big, outbound=False)
+    lost[IP].id = 0x4321
+    incomplete = fragment(IP(bytes(lost)), fragsize=512)
+    send = [to_ha(f) for f in reversed(train)] + [to_ha(incomplete[0]), to_ha(incomplete[2])] + \
+           [to_ha(tunnel(method, small, outbound=False))]
+    expect = [from_ha(forwarded(big)), from_ha(forwarded(small))]
+    return send, expect
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "golden")
     os.makedirs(out, exist_ok=True)
@@ -105,6 +123,10 @@ def main():
             # Built through bytes, so that every length and checksum is scapy's.
             wrpcap(os.path.join(out, f"{direction}-{method}-send.pcap"), [Ether(bytes(p)) for p in send])
             wrpcap(os.path.join(out, f"{direction}-{method}-expect.pcap"), [Ether(bytes(p)) for p in expect])
+    for method in ("ipip", "udp"):
+        send, expect = upstream_fragmented(method)
+        wrpcap(os.path.join(out, f"up-{method}-fragments-send.pcap"), [Ether(bytes(p)) for p in send])
+        wrpcap(os.path.join(out, f"up-{method}-fragments-expect.pcap"), [Ether(bytes(p)) for p in expect])
 
 
 if __name__ == "__main__":

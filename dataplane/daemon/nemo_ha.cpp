@@ -167,9 +167,14 @@ int main(int argc, char** argv)
         wc.ha_ipv6 = cfg.ha.ipv6_addresses;
         wc.dhaad_anycast = home_agents_anycast(cfg.ha.home_prefix);
         wc.ptb_per_second = cfg.ptb_per_second;
+        wc.reassembly_flows = cfg.reassembly_flows;
+        wc.reassembly_timeout_ms = cfg.reassembly_timeout_ms;
         wc.counters = &counters[i];
         wc.stop = &g_stop;
         workers.push_back(std::make_unique<dp::Worker>(wc));
+        if (!workers.back()->ok())
+            return fail("cannot create the IPv4 reassembly table of " + std::to_string(cfg.reassembly_flows) +
+                        " flows (raise EAL -m, or lower dataplane.reassembly_flows)");
     }
     dp::ControlIo io(*cp, dp::ControlIoConfig{side(access_port, cfg.access, 0), side(home_port, cfg.home, 0), punt,
                                               inject, pool, neighbors.get(), &cp->sas(), self});

@@ -123,7 +123,8 @@ struct WorkerRig {
         return out;
     }
 
-    void start_worker(uint16_t port, const dp::SaTable* sas = nullptr, bool ipv4_cksum_offload = false)
+    void start_worker(uint16_t port, const dp::SaTable* sas = nullptr, bool ipv4_cksum_offload = false,
+                      uint32_t reassembly_flows = 64)
     {
         dp::WorkerConfig wc;
         wc.access.port = wc.home.port = port;
@@ -140,6 +141,7 @@ struct WorkerRig {
         wc.dhaad_anycast = home_agents_anycast(kHomePrefix);
         wc.counters = &counters;
         wc.stop = &stop;
+        wc.reassembly_flows = reassembly_flows;
         worker = std::make_unique<dp::Worker>(wc);
         reader_registered = tables->register_reader(0);
     }

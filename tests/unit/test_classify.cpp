@@ -80,15 +80,24 @@ TEST(Classify, Ipv4Drops)
     h.dst = *Ipv4Addr::parse("192.0.2.99");
     write_ipv4_header(p.data(), h);
     EXPECT_EQ(classify_frame(ether(ethertype::ipv4, p), params()).drop, DropReason::not_for_us);
-    // A fragment.
+    // A fragment (first, and not first): handed over for reassembly, with where its header is.
     h.dst = *Ipv4Addr::parse("192.0.2.1");
     h.frag = kIpv4FlagMF;
     write_ipv4_header(p.data(), h);
-    EXPECT_EQ(classify_frame(ether(ethertype::ipv4, p), params()).drop, DropReason::ipv4_fragment);
+    auto frag = classify_frame(ether(ethertype::ipv4, p), params());
+    EXPECT_EQ(frag.cls, PacketClass::ipv4_fragment);
+    EXPECT_EQ(frag.l3_offset, 14);
+    EXPECT_EQ(frag.inner_offset, 14 + 20);
+    EXPECT_EQ(frag.outer_src, h.src);
+    h.frag = 100; // offset 800, last fragment
+    write_ipv4_header(p.data(), h);
+    EXPECT_EQ(classify_frame(ether(ethertype::ipv4, p), params()).cls, PacketClass::ipv4_fragment);
+    h.frag = kIpv4FlagMF;
+    write_ipv4_header(p.data(), h);
     // A corrupted header checksum, unless the NIC checked it.
     p[10] ^= 0xFF;
     EXPECT_EQ(classify_frame(ether(ethertype::ipv4, p), params()).drop, DropReason::malformed);
-    EXPECT_EQ(classify_frame(ether(ethertype::ipv4, p), params(), true).drop, DropReason::ipv4_fragment);
+    EXPECT_EQ(classify_frame(ether(ethertype::ipv4, p), params(), true).cls, PacketClass::ipv4_fragment);
     EXPECT_EQ(classify_frame(ether(0x1234, p), params()).drop, DropReason::not_for_us);
     EXPECT_EQ(classify_frame(std::vector<uint8_t>(10), params()).drop, DropReason::malformed);
 }
