@@ -112,6 +112,12 @@ TEST(Config, ErrorsNameFileLineAndKey)
     EXPECT_NE(error_of(with("mr = 2001:db8:1::101 host", "mr = 2001:db8:2::101 host")).find("not on the home prefix"), std::string::npos);
     // Unknown keys and sections.
     EXPECT_EQ(error_of(with("", "colour = blue")).rfind("ha.ini:3: ha.colour: ", 0), 0u);
+    // Reassembly that could hold more than half the mbufs is refused, with the way out.
+    const std::string dp = std::string(kGood) + "[dataplane]\nmbufs = 8191\nreassembly_flows = ";
+    EXPECT_EQ(error_of(dp + "511\n"), "");
+    EXPECT_NE(error_of(dp + "600\n").find("dataplane.reassembly_flows: 600 flows could hold 4800 mbufs"), std::string::npos)
+        << error_of(dp + "600\n");
+    EXPECT_NE(error_of(dp + "0\nreassembly_timeout_ms = 0\n").find("dataplane.reassembly_timeout_ms"), std::string::npos);
     EXPECT_NE(error_of(std::string(kGood) + "[nonsense]\nx = 1\n").find("nonsense.x"), std::string::npos);
     // Required keys.
     EXPECT_NE(error_of("[ha]\nipv6 = 2001:db8:1::1\n").find("ha.home_prefix: required"), std::string::npos);
