@@ -1,6 +1,7 @@
 // Link-layer addresses of next hops, IPv4 (ARP) and IPv6 (ND): read by the workers without locks,
 // written by the control thread (static entries from the config, then what it learns). A worker that
 // misses asks the control thread to resolve the address through a ring and drops the packet (counted).
+// Gateways (not static) are resolved by the control thread at start and every 30 s after.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +41,8 @@ public:
     void set(Ipv4Addr a, const MacAddr& mac, bool is_static);
     void set(const Ipv6Addr& a, const MacAddr& mac, bool is_static);
     bool next_request(ResolveRequest& r);
+    bool is_static(Ipv4Addr a) const { return static_v4_.count(a.value) != 0; }
+    bool is_static(const Ipv6Addr& a) const { return static_v6_.count(a) != 0; }
 
 private:
     Neighbors() = default;

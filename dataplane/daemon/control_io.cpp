@@ -29,8 +29,17 @@ unsigned ControlIo::poll(uint64_t now)
         }
         rte_pktmbuf_free(m);
     }
+    probe_gateways(now);
     resolve(now);
     return n;
+}
+
+void ControlIo::probe_gateways(uint64_t now)
+{
+    if (now < next_gateway_probe_) return;
+    next_gateway_probe_ = now + kGatewayProbeSeconds;
+    if (cfg_.access.gateway4 && !cfg_.neighbors->is_static(*cfg_.access.gateway4)) cfg_.neighbors->request(*cfg_.access.gateway4);
+    if (cfg_.home.gateway6 && !cfg_.neighbors->is_static(*cfg_.home.gateway6)) cfg_.neighbors->request(*cfg_.home.gateway6);
 }
 
 void ControlIo::on_signaling(rte_mbuf* m, uint64_t now)

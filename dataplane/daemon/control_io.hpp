@@ -44,6 +44,7 @@ private:
     void on_arp(struct rte_mbuf* m);
     void on_na(struct rte_mbuf* m);
     void resolve(uint64_t now);
+    void probe_gateways(uint64_t now);
     // Builds a frame around an IPv6 packet and queues it for the workers.
     void send(const control::Outbound& out, uint16_t port, const MacAddr& dst_mac);
     void send_frame(struct rte_mbuf* m, uint16_t port);
@@ -53,6 +54,10 @@ private:
     ControlIoConfig cfg_;
     std::vector<control::Outbound> out_;
     std::unordered_map<uint64_t, uint64_t> asked_; // address hash -> second of the last request
+    // Gateways that are not static are resolved at start and every kGatewayProbeSeconds after, so that
+    // the first packets find them and a changed MAC is learned.
+    static constexpr uint64_t kGatewayProbeSeconds = 30;
+    uint64_t next_gateway_probe_ = 0;
     std::atomic<uint64_t> inject_full_{0};
     std::atomic<uint64_t> no_sa_{0};
     std::atomic<uint64_t> no_mbuf_{0}; // replies and resolution requests lost for want of an mbuf

@@ -403,6 +403,12 @@ class EspTunnels(HaTestCase):
         self.assertGreaterEqual(state["drop_replayed"], 1)
         self.assertGreaterEqual(state["drop_icv"], 1)
 
+        # Mobile Prefix Discovery is protected the same way (draft 5.1): MPS in through the SA, MPA out
+        # through the outbound SA.
+        mpa = self.from_ha("ip proto 50", sa_out, ICMPv6MPAdv, send=sa_in.encrypt(IPv6(src=HOA, dst=HA6) / ICMPv6MPSol(id=78)))
+        self.assertIsNotNone(mpa, "no MPA through the outbound SA")
+        self.assertEqual((mpa[IPv6].dst, mpa[ICMPv6MPAdv].id), (HOA, 78))
+
         # S+U: ESP in UDP 4500 from behind a NAT; keepalives are dropped quietly.
         sa_in_nat, _ = self.sas(nat=True)
         sa_in_nat.seq_num = sa_in.seq_num + 10
@@ -490,6 +496,32 @@ class TwoWorkers(HaTestCase):
         self.assertEqual(sum(per_worker), after["dataplane.rx"] - before["dataplane.rx"])
         self.assertTrue(all(n > 0 for n in per_worker), f"both workers carry traffic: {per_worker}")
         self.assertGreaterEqual(after["dataplane.port_home_ipackets"] - before["dataplane.port_home_ipackets"], len(down))
+
+
+class GatewaysResolvedAtStart(unittest.TestCase):
+    """Next hops that are gateways (and not static) are resolved as soon as the daemon starts, so that
+    the first packets find them: an ARP request on the access link, a Neighbor Solicitation on the home
+    link."""
+    GW4, GW6 = "198.51.100.254", "2001:db8:1::fe"
+
+    def test_arp_and_ns_for_the_gateways_at_start(self):
+        from nemo_harness import AsyncSniffer, netns
+        with netns("nemo-mr"):
+            arp = AsyncSniffer(iface="mr0", filter="arp", count=1, timeout=10,
+                               lfilter=lambda p: p.haslayer(ARP) and p[ARP].op == 1 and p[ARP].pdst == self.GW4)
+            arp.start()
+        with netns("nemo-cn"):
+            ns = AsyncSniffer(iface="cn0", filter="icmp6", count=1, timeout=10,
+                              lfilter=lambda p: p.haslayer(ICMPv6ND_NS) and p[ICMPv6ND_NS].tgt == self.GW6)
+            ns.start()
+        time.sleep(0.5)
+        with HomeAgent(f"--access.gateway={self.GW4}", f"--home.gateway={self.GW6}"):
+            arp.join()
+            ns.join()
+        self.assertTrue(arp.results, "no ARP request for the access gateway")
+        self.assertEqual(arp.results[0][ARP].psrc, HA4)
+        self.assertTrue(ns.results, "no Neighbor Solicitation for the home gateway")
+        self.assertEqual(ns.results[0][IPv6].src, HA6)
 
 
 class Expiry(HaTestCase):
