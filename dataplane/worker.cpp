@@ -92,7 +92,7 @@ void Worker::handle_burst(uint16_t from_port, rte_mbuf** pkts, uint16_t n)
     rte_mbuf* down[kBurst];
     uint16_t down_l3[kBurst];
     uint16_t n_down = 0;
-    UpstreamItem up[kBurst];
+    UpstreamItem* up = up_; // a member: not constructed again for every burst
     uint16_t n_up = 0;
     uint16_t n_open = 0; // ESP packets to verify and decrypt as one burst
     gw4_valid_ = gw6_valid_ = false;

@@ -1,6 +1,7 @@
-// The worker lcore: receive a burst from each port, classify every frame (lib/classify), then
-// decapsulate and check (upstream), look up and encapsulate (downstream), answer ARP and Neighbor
-// Solicitations, and punt signaling to the control thread. It only reads the tables.
+// The worker lcore: receive a burst from each port, classify every frame (lib/classify), reassemble
+// outer IPv4 fragments, then decapsulate and check (upstream), look up and encapsulate (downstream),
+// answer ARP and Neighbor Solicitations, and punt signaling to the control thread. A burst's ESP packets
+// go to intel-ipsec-mb together, in each direction. It only reads the tables.
 #pragma once
 
 #include <atomic>
@@ -132,6 +133,7 @@ private:
     EspJob seal_jobs_[kBurst];
     Opening opening_[kBurst];
     EspJob open_jobs_[kBurst];
+    UpstreamItem up_[kBurst]; // a burst's decapsulated packets, for the bulk lookup
     MacAddr gw4_, gw6_; // gateway MACs, looked up once per burst
     bool gw4_valid_ = false, gw6_valid_ = false, gw4_ok_ = false, gw6_ok_ = false;
     uint64_t ptb_tokens_ = 0;
