@@ -3,7 +3,7 @@
 # same run. As root it reserves 2 MiB hugepages for the control-plane benchmark (and gives them back),
 # since production runs on hugepages; without them it falls back to --no-huge and says so.
 #
-#   sudo scripts/bench.sh [extra Google Benchmark flags]
+#   scripts/bench.sh [extra Google Benchmark flags]      (as root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

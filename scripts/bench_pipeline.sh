@@ -5,7 +5,7 @@
 # 1 million bindings; downstream ESP (S with AES-GCM-128 and with AES-128-CBC + HMAC-SHA-256, S+U with
 # AES-GCM-128) with 1 thousand bindings, each with its own SA. Prints one line per case.
 #
-#   sudo scripts/bench_pipeline.sh [PACKETS_PER_PCAP]     (default 32768)
+#   scripts/bench_pipeline.sh [PACKETS_PER_PCAP]     (as root; default 32768)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

@@ -4,7 +4,7 @@ with nemo-ha over each tunnel method, and a correspondent node on the home link 
 router's mobile network through the home agent. scapy plays the mobile router; the CN is the Linux
 kernel. nemo-hactl shows the bindings and counters. Everything is torn down at the end.
 
-    sudo scripts/demo.sh      (builds first; this script expects a built tree)
+    scripts/demo.sh      (as root; builds first; this script expects a built tree)
 """
 import os
 import subprocess

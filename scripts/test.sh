@@ -3,7 +3,7 @@
 # as errors, runs the unit, wire and integration tests, runs them again under ASan/UBSan, and fuzzes each
 # parser family for a bounded time. Ends with one line: "N passed, N failed".
 #
-#   sudo scripts/test.sh            (FUZZ_SECONDS=N to change the 20 s per fuzz target)
+#   scripts/test.sh            (as root; FUZZ_SECONDS=N to change the 20 s per fuzz target)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 

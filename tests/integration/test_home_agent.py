@@ -3,7 +3,7 @@
 (IPv4-only access) and as the correspondent node (home link). Every check reads packets on the wire or
 the daemon's own counters through nemo-hactl.
 
-    sudo /usr/bin/python3 tests/integration/test_home_agent.py [-v] [TestClass.test_name]
+    /usr/bin/python3 tests/integration/test_home_agent.py   (as root) [-v] [TestClass.test_name]
 """
 import os
 import sys
