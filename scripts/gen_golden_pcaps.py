@@ -13,7 +13,10 @@ UDP goes from port 4191 to the router's with checksum 0; upstream the tunnel is 
 packet forwarded only when it came from the binding's care-of address and its source is the home address
 or inside the prefix; anything else (no binding, hop limit 1, spoofed inner or outer source) is dropped.
 
-    /usr/bin/python3 scripts/gen_golden_pcaps.py [OUTDIR]     (default tests/fixtures/golden)
+    /usr/bin/python3 scripts/gen_golden_pcaps.py [OUTDIR]
+
+Without OUTDIR it writes tests/fixtures/golden and the worker's fuzz seeds (tests/fuzz/seeds/worker);
+with one, both go there (the test command regenerates into a temporary directory and compares).
 """
 import os
 import sys
@@ -114,19 +117,45 @@ def upstream_fragmented(method):
     return send, expect
 
 
+def write_pcap(path, frames):
+    """Frames rebuilt from bytes (every length and checksum scapy's), with fixed timestamps: the files
+    come out the same on every run."""
+    pkts = []
+    for i, p in enumerate(frames):
+        e = Ether(bytes(p))
+        e.time = i
+        pkts.append(e)
+    wrpcap(path, pkts)
+
+
+def write_seed(path, frames):
+    """A seed for tests/fuzz/fuzz_worker.cpp: each frame as [length, 2 bytes big-endian][frame]."""
+    with open(path, "wb") as f:
+        for p in frames:
+            b = bytes(p)
+            f.write(len(b).to_bytes(2, "big") + b)
+
+
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "golden")
+    here = os.path.dirname(__file__)
+    if len(sys.argv) > 1:
+        out = seeds = sys.argv[1]
+    else:
+        out = os.path.join(here, "..", "tests", "fixtures", "golden")
+        seeds = os.path.join(here, "..", "tests", "fuzz", "seeds", "worker")
     os.makedirs(out, exist_ok=True)
+    os.makedirs(seeds, exist_ok=True)
     for method in ("ipip", "gre", "udp", "ip6ip6"):
         for direction, build in (("down", downstream), ("up", upstream)):
             send, expect = build(method)
-            # Built through bytes, so that every length and checksum is scapy's.
-            wrpcap(os.path.join(out, f"{direction}-{method}-send.pcap"), [Ether(bytes(p)) for p in send])
-            wrpcap(os.path.join(out, f"{direction}-{method}-expect.pcap"), [Ether(bytes(p)) for p in expect])
+            write_pcap(os.path.join(out, f"{direction}-{method}-send.pcap"), send)
+            write_seed(os.path.join(seeds, f"{direction}-{method}"), send)
+            write_pcap(os.path.join(out, f"{direction}-{method}-expect.pcap"), expect)
     for method in ("ipip", "udp"):
         send, expect = upstream_fragmented(method)
-        wrpcap(os.path.join(out, f"up-{method}-fragments-send.pcap"), [Ether(bytes(p)) for p in send])
-        wrpcap(os.path.join(out, f"up-{method}-fragments-expect.pcap"), [Ether(bytes(p)) for p in expect])
+        write_pcap(os.path.join(out, f"up-{method}-fragments-send.pcap"), send)
+        write_seed(os.path.join(seeds, f"up-{method}-fragments"), send)
+        write_pcap(os.path.join(out, f"up-{method}-fragments-expect.pcap"), expect)
 
 
 if __name__ == "__main__":
