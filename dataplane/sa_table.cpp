@@ -45,13 +45,14 @@ std::optional<std::string> SaTable::add_all(std::span<const SaConfig> sas)
     std::vector<std::unique_ptr<SaEntry>> made;
     made.reserve(sas.size());
     for (const SaConfig& sa : sas) {
-        const std::string which = sas.size() > 1 ? format_sa(sa) + ": " : std::string();
-        if (next->by_spi.count(sa.spi)) return which + "SPI " + std::to_string(sa.spi) + " is in use";
+        // In a batch, a refusal names its SA (keys hidden).
+        auto refuse = [&](const std::string& why) { return (sas.size() > 1 ? format_sa(sa) + ": " : std::string()) + why; };
+        if (next->by_spi.count(sa.spi)) return refuse("SPI " + std::to_string(sa.spi) + " is in use");
         if (!sa.inbound && next->outbound_by_hoa.count(sa.hoa))
-            return which + sa.hoa.str() + " already has an outbound SA (delete it first)";
+            return refuse(sa.hoa.str() + " already has an outbound SA (delete it first)");
         std::string err;
         auto t = EspTransform::create(sa.algorithm, sa.enc_key, sa.auth_key, &err);
-        if (!t) return which + err;
+        if (!t) return refuse(err);
         made.push_back(std::make_unique<SaEntry>(sa, std::move(t)));
         next->by_spi[sa.spi] = made.back().get();
         if (!sa.inbound) next->outbound_by_hoa[sa.hoa] = made.back().get();
