@@ -85,9 +85,15 @@ public:
     void match_upstream_bulk(const Ipv6Addr* const* inner_srcs, const Ipv4Addr* outer_srcs,
                              const uint16_t* outer_sports, TunnelMethod via, unsigned n,
                              const FastBinding** out) const;
-    static bool came_through(const FastBinding& b, TunnelMethod via, Ipv4Addr outer_src, uint16_t outer_sport)
+    // Whether a packet that arrived through a tunnel of `via` came through b's: the same method and far
+    // end, that is the IPv6 care-of address for IPv6-in-IPv6 (outer_src6), the IPv4 one otherwise, and the
+    // UDP port for U and S+U.
+    static bool came_through(const FastBinding& b, TunnelMethod via, Ipv4Addr outer_src, uint16_t outer_sport,
+                             const Ipv6Addr* outer_src6 = nullptr)
     {
-        if (b.method != via || b.peer != outer_src) return false;
+        if (b.method != via) return false;
+        if (via == TunnelMethod::ipv6) return outer_src6 && b.coa6 == *outer_src6;
+        if (b.peer != outer_src) return false;
         return (via != TunnelMethod::udp && via != TunnelMethod::esp_udp) || b.peer_port == outer_sport;
     }
 

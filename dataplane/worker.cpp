@@ -457,9 +457,7 @@ void Worker::upstream(UpstreamItem* items, uint16_t n)
         rte_mbuf* m = items[i].m;
         const Classified& c = items[i].c;
         const FastBinding* b = recs[i];
-        const bool through = b && (c.method == TunnelMethod::ipv6
-                                       ? b->method == TunnelMethod::ipv6 && b->coa6 == items[i].outer_src6
-                                       : BindingTables::came_through(*b, c.method, c.outer_src, c.outer_sport));
+        const bool through = b && BindingTables::came_through(*b, c.method, c.outer_src, c.outer_sport, &items[i].outer_src6);
         if (!through) {
             ctr.inc(DpCounter::spoofed);
             rte_pktmbuf_free(m);
