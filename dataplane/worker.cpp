@@ -148,7 +148,7 @@ void Worker::handle_burst(uint16_t from_port, rte_mbuf** pkts, uint16_t n)
         case PacketClass::tunneled:
             m->port = from_port;
             if (c.method == TunnelMethod::esp || c.method == TunnelMethod::esp_udp) {
-                if (esp_open_prepare(m, c, opening_[n_open])) ++n_open;
+                if (esp_open_prepare(m, c, n_open)) ++n_open;
             } else if (decapsulate(m, c, up[n_up])) {
                 ++n_up;
             }
@@ -353,7 +353,7 @@ SaCounter replay_drop(ReplayWindow::Verdict v)
 // ESP in (S, S+U), first half: find the SA by SPI, check the sequence number against the window and the
 // length against the algorithm, and queue the packet's verification and decryption. Every failure is
 // counted on the SA (or globally when there is none).
-bool Worker::esp_open_prepare(rte_mbuf* m, const Classified& c, Opening& o)
+bool Worker::esp_open_prepare(rte_mbuf* m, const Classified& c, unsigned slot)
 {
     LcoreCounters& ctr = *cfg_.counters;
     auto drop = [&](DpCounter k) {
@@ -387,11 +387,12 @@ bool Worker::esp_open_prepare(rte_mbuf* m, const Classified& c, Opening& o)
     if (auto v = sa->window.check(seq); v != ReplayWindow::Verdict::ok) return sa_drop(replay_drop(v));
     const EspTransform& t = *sa->transform;
     if (esp_len < kEspHeaderLen + t.iv_len() + t.icv_len() + kEspTrailerLen) return sa_drop(SaCounter::drop_truncated);
-    note_outer(m, c, o.item);
-    o.item.sa = sa;
+    UpstreamItem& o = opening_[slot];
+    note_outer(m, c, o);
+    o.sa = sa;
     o.c = c;
     o.m = m;
-    EspJob& job = open_jobs_[&o - opening_];
+    EspJob& job = open_jobs_[slot];
     job.t = &t;
     job.esp = esp;
     job.len = esp_len;
@@ -408,10 +409,10 @@ uint16_t Worker::open_esp(uint16_t n, UpstreamItem* items)
     esp_decrypt_burst(*imb_, {open_jobs_, n});
     uint16_t out = 0;
     for (uint16_t i = 0; i < n; ++i) {
-        Opening& o = opening_[i];
+        const UpstreamItem& o = opening_[i];
         const EspJob& job = open_jobs_[i];
         rte_mbuf* m = o.m;
-        SaEntry* sa = o.item.sa;
+        SaEntry* sa = o.sa;
         auto sa_drop = [&](SaCounter k) {
             sa->inc(k);
             rte_pktmbuf_free(m);
@@ -437,7 +438,7 @@ uint16_t Worker::open_esp(uint16_t n, UpstreamItem* items)
         rte_pktmbuf_adj(m, static_cast<uint16_t>(o.c.inner_offset + head));
         const uint32_t have = rte_pktmbuf_data_len(m);
         if (have > trailer->inner.size()) rte_pktmbuf_trim(m, static_cast<uint16_t>(have - trailer->inner.size()));
-        items[out] = o.item;
+        items[out] = o;
         if (accept_inner(m, o.c, items[out])) ++out;
     }
     return out;

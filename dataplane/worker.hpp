@@ -91,15 +91,10 @@ private:
         uint8_t tc;
     };
     void seal_esp(uint16_t n);
-    struct Opening { // an upstream ESP packet between esp_open_prepare and open_esp
-        struct rte_mbuf* m;
-        Classified c;
-        UpstreamItem item;
-    };
     void note_outer(struct rte_mbuf* m, const Classified& c, UpstreamItem& item);
     bool decapsulate(struct rte_mbuf* m, const Classified& c, UpstreamItem& item);
     bool accept_inner(struct rte_mbuf* m, const Classified& c, UpstreamItem& item);
-    bool esp_open_prepare(struct rte_mbuf* m, const Classified& c, Opening& o);
+    bool esp_open_prepare(struct rte_mbuf* m, const Classified& c, unsigned slot);
     uint16_t open_esp(uint16_t n, UpstreamItem* items);
     void upstream(UpstreamItem* items, uint16_t n);
     bool gateway_mac4(MacAddr& mac);
@@ -131,7 +126,7 @@ private:
     // One burst's ESP work, each direction: the packets and intel-ipsec-mb's jobs for them.
     Sealing sealing_[kBurst];
     EspJob seal_jobs_[kBurst];
-    Opening opening_[kBurst];
+    UpstreamItem opening_[kBurst]; // ESP packets between esp_open_prepare and open_esp (m, c, sa set)
     EspJob open_jobs_[kBurst];
     UpstreamItem up_[kBurst]; // a burst's decapsulated packets, for the bulk lookup
     MacAddr gw4_, gw6_; // gateway MACs, looked up once per burst
