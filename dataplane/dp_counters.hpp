@@ -24,7 +24,7 @@ namespace nemo::dp {
     X(too_big, "dropped: larger than the tunnel MTU (Packet Too Big sent when not rate limited)") \
     X(ptb_sent, "ICMPv6 Packet Too Big sent")                                                     \
     X(no_neighbor, "dropped: next hop not resolved yet")                                          \
-    X(no_mbuf, "dropped: no mbuf for a reply")                                                    \
+    X(no_mbuf, "dropped: no mbuf, or no room in one, for a reply or tunnel headers")              \
     X(reassembled, "IPv4 packets reassembled from fragments")                                      \
     X(frag_dropped, "dropped: IPv4 fragments given up on (timeout, table full, overlaps, too many)") \
     X(reassembled_too_big, "dropped: reassembled IPv4 packet larger than one mbuf")               \

@@ -600,6 +600,7 @@ void Worker::answer_ns(rte_mbuf* m, const Classified& c, const PortSide& side)
     // Rewrite in place: Ethernet, IPv6 header, then the advertisement.
     const std::size_t need = c.l3_offset + kIpv6HeaderLen + 32;
     if (rte_pktmbuf_data_len(m) < need && !rte_pktmbuf_append(m, static_cast<uint16_t>(need - rte_pktmbuf_data_len(m)))) {
+        cfg_.counters->inc(DpCounter::no_mbuf);
         rte_pktmbuf_free(m);
         return;
     }
@@ -640,17 +641,15 @@ void Worker::send_packet_too_big(rte_mbuf* m, uint16_t l3, uint32_t mtu, const P
     const uint8_t* frame = data(m);
     const std::span<const uint8_t> invoking{frame + l3, static_cast<std::size_t>(rte_pktmbuf_data_len(m) - l3)};
     const Ipv6Addr to = Ipv6Addr::from_bytes(frame + l3 + 8);
+    // The pool's mbufs hold the IPv6 minimum MTU: this fails only if the pool was made with smaller ones.
     auto* out = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(r, kEtherHeaderLen + kIpv6MinMtu));
     if (!out) {
+        cfg_.counters->inc(DpCounter::no_mbuf);
         rte_pktmbuf_free(r);
         return;
     }
     auto len = build_packet_too_big({out + kEtherHeaderLen + kIpv6HeaderLen, kIpv6MinMtu - kIpv6HeaderLen}, mtu,
-                                    invoking, cfg_.ha_ipv6.front(), to);
-    if (!len) {
-        rte_pktmbuf_free(r);
-        return;
-    }
+                                    invoking, cfg_.ha_ipv6.front(), to); // room for any invoking packet: cannot fail
     write_ipv6_header(out + kEtherHeaderLen, Ipv6Header{0, 0, static_cast<uint16_t>(*len), ipproto::icmpv6, 64,
                                                         cfg_.ha_ipv6.front(), to});
     write_ether_header(out, MacAddr::from_bytes(frame + 6), side.mac, ethertype::ipv6);

@@ -119,6 +119,7 @@ void ControlIo::send(const control::Outbound& out, uint16_t port, const MacAddr&
         type = ethertype::ipv4;
     } else if (uses_ipv4(out.via)) {
         if (!encapsulate(m, cfg_.self, peer)) {
+            no_mbuf_.fetch_add(1, std::memory_order_relaxed); // no headroom for the tunnel
             rte_pktmbuf_free(m);
             return;
         }
@@ -126,6 +127,7 @@ void ControlIo::send(const control::Outbound& out, uint16_t port, const MacAddr&
     }
     auto* eth = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kEtherHeaderLen));
     if (!eth) {
+        no_mbuf_.fetch_add(1, std::memory_order_relaxed);
         rte_pktmbuf_free(m);
         return;
     }

@@ -60,7 +60,7 @@ private:
     uint64_t next_gateway_probe_ = 0;
     std::atomic<uint64_t> inject_full_{0};
     std::atomic<uint64_t> no_sa_{0};
-    std::atomic<uint64_t> no_mbuf_{0}; // replies and resolution requests lost for want of an mbuf
+    std::atomic<uint64_t> no_mbuf_{0}; // replies and resolution requests lost for want of an mbuf (or room in one)
     ImbManager imb_; // the control thread's own, for replies through an SA
 };
 
