@@ -49,7 +49,13 @@ struct SaEntry {
     std::atomic<uint64_t> next_seq{1};   // outbound
     std::atomic<uint64_t> counters[static_cast<std::size_t>(SaCounter::count_)] = {};
 
-    SaEntry(const SaConfig& c, std::unique_ptr<EspTransform> t) : cfg(c), transform(std::move(t)), window(c.window, c.esn) {}
+    // The transform holds the expanded keys; the raw ones are not kept (zeroed, their lengths stay so
+    // that `show sa` can say which keys the SA has).
+    SaEntry(const SaConfig& c, std::unique_ptr<EspTransform> t) : cfg(c), transform(std::move(t)), window(c.window, c.esn)
+    {
+        for (auto* key : {&cfg.enc_key, &cfg.auth_key})
+            for (auto& b : *key) *static_cast<volatile uint8_t*>(&b) = 0;
+    }
     void inc(SaCounter k, uint64_t n = 1) { counters[static_cast<std::size_t>(k)].fetch_add(n, std::memory_order_relaxed); }
     uint64_t get(SaCounter k) const { return counters[static_cast<std::size_t>(k)].load(std::memory_order_relaxed); }
     bool expired() const
