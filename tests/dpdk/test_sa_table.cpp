@@ -51,7 +51,7 @@ TEST(SaTable, ManyAtOnceAllOrNothing)
     ASSERT_FALSE(table.add_all(batch));
     EXPECT_EQ(table.list().size(), 2u * kRouters);
     // The raw keys do not stay in memory once expanded: zeroed, their lengths kept.
-    const dp::SaEntry* first = table.inbound(0x10000);
+    const dp::SaEntry* first = table.inbound(0x10001); // keyed with 0x01 bytes
     ASSERT_TRUE(first);
     EXPECT_EQ(first->cfg.enc_key, std::vector<uint8_t>(20, 0));
     for (uint32_t r = 0; r < kRouters; r += 499) {
