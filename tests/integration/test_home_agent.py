@@ -496,6 +496,10 @@ class TwoWorkers(HaTestCase):
         self.assertEqual(sum(per_worker), after["dataplane.rx"] - before["dataplane.rx"])
         self.assertTrue(all(n > 0 for n in per_worker), f"both workers carry traffic: {per_worker}")
         self.assertGreaterEqual(after["dataplane.port_home_ipackets"] - before["dataplane.port_home_ipackets"], len(down))
+        # The start-up line says how many workers run and who computes outer IPv4 checksums (net_af_packet
+        # offers no checksum offload: the CPU).
+        with open(self.ha.log) as log:
+            self.assertRegex(log.read(), r"nemo-ha .*: 2 worker\(s\), .*outer IPv4 checksums by the CPU\n")
 
 
 class GatewaysResolvedAtStart(unittest.TestCase):
