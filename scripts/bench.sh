@@ -6,10 +6,8 @@
 #   scripts/bench.sh [extra Google Benchmark flags]      (as root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/build_release.sh bench/wire_bench bench/control_bench
 build=build-release
-[ -f "$build/build.ninja" ] || meson setup "$build" -Dbuildtype=release -Dtests=disabled >/dev/null
-ninja -C "$build" bench/wire_bench bench/control_bench >/dev/null
 
 echo "== wire formats (bench/wire_bench)"
 "$build/bench/wire_bench" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true "$@" | grep -E "median|^Bench|^---"

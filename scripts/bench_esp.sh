@@ -7,10 +7,8 @@
 #   scripts/bench_esp.sh          (root, for crypto-perf's EAL)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/build_release.sh bench/esp_bench
 build=build-release
-[ -f "$build/build.ninja" ] || meson setup "$build" -Dbuildtype=release -Dtests=disabled >/dev/null
-ninja -C "$build" bench/esp_bench >/dev/null
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 

@@ -8,10 +8,8 @@
 #   scripts/bench_pipeline.sh [PACKETS_PER_PCAP]     (as root; default 32768)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/build_release.sh bench/pipeline_bench
 build=build-release
-[ -f "$build/build.ninja" ] || meson setup "$build" -Dbuildtype=release -Dtests=disabled >/dev/null
-ninja -C "$build" bench/pipeline_bench >/dev/null
 packets=${1:-32768}
 dir=${TMPDIR:-/tmp}/nemo-pipeline
 for routers in 1000 1000000; do
