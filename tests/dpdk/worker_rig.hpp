@@ -35,6 +35,20 @@ inline constexpr uint16_t kMrPort = 5555;
 inline const Prefix6 kHomePrefix = *Prefix6::parse("2001:db8:1::/64");
 inline const Ipv6Addr kHost = *Ipv6Addr::parse("2001:db8:aaaa::5");
 
+// A hand-keyed SA, as the config would give it.
+inline SaConfig make_sa(bool inbound, uint32_t spi, const Ipv6Addr& hoa, EspAlgorithm alg, std::vector<uint8_t> enc,
+                        std::vector<uint8_t> auth)
+{
+    SaConfig c;
+    c.inbound = inbound;
+    c.spi = spi;
+    c.hoa = hoa;
+    c.algorithm = alg;
+    c.enc_key = std::move(enc);
+    c.auth_key = std::move(auth);
+    return c;
+}
+
 struct WorkerRig {
     rte_mempool* pool = nullptr;
     rte_ring* punt = nullptr;

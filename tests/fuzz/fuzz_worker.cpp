@@ -36,14 +36,8 @@ Ipv6Addr hoa_n(unsigned n)
 
 SaConfig sa(bool inbound, uint32_t spi, const Ipv6Addr& hoa, EspAlgorithm alg)
 {
-    SaConfig c;
-    c.inbound = inbound;
-    c.spi = spi;
-    c.hoa = hoa;
-    c.algorithm = alg;
-    c.enc_key.assign(esp_enc_key_len(alg), 0x42);
-    c.auth_key.assign(esp_auth_key_len(alg), 0x24);
-    return c;
+    return make_sa(inbound, spi, hoa, alg, std::vector<uint8_t>(esp_enc_key_len(alg), 0x42),
+                   std::vector<uint8_t>(esp_auth_key_len(alg), 0x24));
 }
 
 bool set_up()
