@@ -58,27 +58,32 @@ Ipv4Addr coa_of(uint32_t i) { return Ipv4Addr{0x0A000000u + i}; }
 std::map<uint32_t, std::unique_ptr<ControlPlane>> g_planes;
 std::map<uint32_t, std::unique_ptr<dp::BindingTables>> g_tables;
 
+// A control plane with routers 0..n-1 provisioned (each a HoA and one prefix).
+std::unique_ptr<ControlPlane> provisioned_plane(uint32_t n)
+{
+    Config c;
+    c.ha.home_prefix = kHome;
+    c.ha.ipv6_addresses = {kHa6};
+    c.ha.allow_unprotected_signaling = true;
+    c.binding_capacity = n;
+    c.origin = "bench";
+    std::string err;
+    auto cp = ControlPlane::create(c, &err);
+    if (!cp) throw std::runtime_error(err);
+    for (uint32_t i = 0; i < n; ++i) {
+        MrProvision mr;
+        mr.hoa = hoa_of(i);
+        mr.prefixes = {mnp_of(i)};
+        if (auto e = cp->provisioning().add(mr)) throw std::runtime_error(*e);
+    }
+    return cp;
+}
+
 // One control plane per size: provisioning N routers is not what is measured.
 ControlPlane& control_plane(uint32_t n)
 {
     auto& cp = g_planes[n];
-    if (!cp) {
-        Config c;
-        c.ha.home_prefix = kHome;
-        c.ha.ipv6_addresses = {kHa6};
-        c.ha.allow_unprotected_signaling = true;
-        c.binding_capacity = n;
-        c.origin = "bench";
-        std::string err;
-        cp = ControlPlane::create(c, &err);
-        if (!cp) throw std::runtime_error(err);
-        for (uint32_t i = 0; i < n; ++i) {
-            MrProvision mr;
-            mr.hoa = hoa_of(i);
-            mr.prefixes = {mnp_of(i)};
-            if (auto e = cp->provisioning().add(mr)) throw std::runtime_error(*e);
-        }
-    }
+    if (!cp) cp = provisioned_plane(n);
     return *cp;
 }
 
@@ -258,20 +263,7 @@ void BM_TableMemory(benchmark::State& state)
         rte_malloc_get_socket_stats(0, &before);
         const auto heap_before = mallinfo2().uordblks;
         {
-            Config c;
-            c.ha.home_prefix = kHome;
-            c.ha.ipv6_addresses = {kHa6};
-            c.ha.allow_unprotected_signaling = true;
-            c.binding_capacity = n;
-            c.origin = "bench";
-            std::string err;
-            auto cp = ControlPlane::create(c, &err);
-            for (uint32_t i = 0; i < n; ++i) {
-                MrProvision mr;
-                mr.hoa = hoa_of(i);
-                mr.prefixes = {mnp_of(i)};
-                (void)cp->provisioning().add(mr);
-            }
+            auto cp = provisioned_plane(n);
             const auto heap_prov = mallinfo2().uordblks;
             std::vector<Outbound> out;
             for (uint32_t i = 0; i < n; ++i) {
