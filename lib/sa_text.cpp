@@ -3,6 +3,7 @@
 #include <charconv>
 #include <sstream>
 
+#include "hex.hpp"
 #include "words.hpp"
 
 namespace nemo {
@@ -20,19 +21,6 @@ bool parse_u64(std::string_view s, uint64_t& v)
     return !s.empty() && ec == std::errc{} && p == s.data() + s.size();
 }
 
-bool parse_hex(std::string_view s, std::vector<uint8_t>& out)
-{
-    if (s.starts_with("0x")) s.remove_prefix(2);
-    if (s.empty() || s.size() % 2) return false;
-    out.clear();
-    for (std::size_t i = 0; i < s.size(); i += 2) {
-        unsigned v = 0;
-        auto [p, ec] = std::from_chars(s.data() + i, s.data() + i + 2, v, 16);
-        if (ec != std::errc{} || p != s.data() + i + 2) return false;
-        out.push_back(static_cast<uint8_t>(v));
-    }
-    return true;
-}
 
 } // namespace
 

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "hex.hpp"
+
 #ifndef NEMO_FIXTURE_DIR
 #error "NEMO_FIXTURE_DIR must name tests/fixtures"
 #endif
@@ -28,8 +30,7 @@ inline const std::map<std::string, std::vector<uint8_t>>& scapy_packets()
             std::string name, hex;
             ls >> name >> hex;
             std::vector<uint8_t> bytes;
-            for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
-                bytes.push_back(static_cast<uint8_t>(std::stoul(hex.substr(i, 2), nullptr, 16)));
+            if (!parse_hex(hex, bytes)) throw std::runtime_error("scapy_packets.txt: bad hex for " + name);
             out[name] = std::move(bytes);
         }
         return out;

@@ -7,10 +7,12 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <vector>
 
 #include "esp.hpp"
 #include "esp_transform.hpp"
+#include "hex.hpp"
 #include "proto.hpp"
 
 using namespace nemo;
@@ -18,11 +20,11 @@ using namespace nemo::wire;
 
 namespace {
 
+// A fixture field: hexadecimal bytes, or "-" for none.
 std::vector<uint8_t> unhex(const std::string& h)
 {
     std::vector<uint8_t> b;
-    if (h == "-") return b;
-    for (std::size_t i = 0; i + 1 < h.size(); i += 2) b.push_back(static_cast<uint8_t>(std::stoul(h.substr(i, 2), nullptr, 16)));
+    if (h != "-" && !parse_hex(h, b)) throw std::runtime_error("esp_vectors.txt: bad hex field");
     return b;
 }
 
