@@ -58,10 +58,12 @@ struct SaEntry {
     }
     void inc(SaCounter k, uint64_t n = 1) { counters[static_cast<std::size_t>(k)].fetch_add(n, std::memory_order_relaxed); }
     uint64_t get(SaCounter k) const { return counters[static_cast<std::size_t>(k)].load(std::memory_order_relaxed); }
+    // Past its packet or byte lifetime. Outbound, packets are counted by the sequence numbers handed
+    // out, so that the packets of one burst, numbered before any of them is counted, cannot overshoot.
     bool expired() const
     {
-        return (cfg.life_packets && get(SaCounter::packets) >= cfg.life_packets) ||
-               (cfg.life_bytes && get(SaCounter::bytes) >= cfg.life_bytes);
+        const uint64_t packets = cfg.inbound ? get(SaCounter::packets) : next_seq.load(std::memory_order_relaxed) - 1;
+        return (cfg.life_packets && packets >= cfg.life_packets) || (cfg.life_bytes && get(SaCounter::bytes) >= cfg.life_bytes);
     }
 };
 

@@ -421,6 +421,11 @@ uint16_t Worker::open_esp(uint16_t n, UpstreamItem* items)
             sa_drop(SaCounter::drop_icv);
             continue;
         }
+        // Checked again: earlier packets of this burst may have used up the SA's lifetime.
+        if (sa->expired()) {
+            sa_drop(SaCounter::drop_expired);
+            continue;
+        }
         // Checked again: an earlier packet of this burst may have carried the same number.
         if (auto v = sa->window.check(job.seq); v != ReplayWindow::Verdict::ok) {
             sa_drop(replay_drop(v));

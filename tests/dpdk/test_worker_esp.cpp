@@ -55,6 +55,7 @@ struct EspTest : ::testing::TestWithParam<EspAlgorithm> {
     std::unique_ptr<dp::SaTable> sas;
     std::unique_ptr<EspTransform> peer_out; // the MR's end of our inbound SA: seals what it sends
     std::unique_ptr<EspTransform> peer_in;  // the MR's end of our outbound SA: opens what we send
+    SaConfig in_sa, out_sa;                 // as configured (the table zeroes its copies' keys)
     ImbManager imb;
 
     void SetUp() override
@@ -70,10 +71,10 @@ struct EspTest : ::testing::TestWithParam<EspAlgorithm> {
         const auto enc_in = key(esp_enc_key_len(alg), 0x11), auth_in = key(esp_auth_key_len(alg), 0x22);
         const auto enc_out = key(esp_enc_key_len(alg), 0x33), auth_out = key(esp_auth_key_len(alg), 0x44);
         sas = std::make_unique<dp::SaTable>(rig.tables->rcu());
-        const SaConfig in = make_sa(true, kSpiIn, kHoa, alg, enc_in, auth_in);
-        const SaConfig out = make_sa(false, kSpiOut, kHoa, alg, enc_out, auth_out);
-        ASSERT_FALSE(sas->add(in));
-        ASSERT_FALSE(sas->add(out));
+        in_sa = make_sa(true, kSpiIn, kHoa, alg, enc_in, auth_in);
+        out_sa = make_sa(false, kSpiOut, kHoa, alg, enc_out, auth_out);
+        ASSERT_FALSE(sas->add(in_sa));
+        ASSERT_FALSE(sas->add(out_sa));
         peer_out = EspTransform::create(alg, enc_in, auth_in, &err);
         peer_in = EspTransform::create(alg, enc_out, auth_out, &err);
         ASSERT_TRUE(peer_out && peer_in) << err;
@@ -206,6 +207,35 @@ TEST_P(EspTest, DownstreamBurstsSealEveryPacketInOrder)
         EXPECT_EQ(std::vector<uint8_t>(trailer->inner.begin(), trailer->inner.end()), forwarded(inner[i]));
     }
     EXPECT_EQ(rig.counters.encap[static_cast<std::size_t>(TunnelMethod::esp)].load(), kPackets);
+}
+
+// Packet lifetimes end an SA at the packet they name, also when the last allowed packet and those after
+// it are in one burst (counted only after the burst's crypto has run).
+TEST_P(EspTest, PacketLifetimesHoldWithinOneBurst)
+{
+    ASSERT_TRUE(sas->remove(kSpiIn));
+    ASSERT_TRUE(sas->remove(kSpiOut));
+    in_sa.life_packets = 2;
+    out_sa.life_packets = 2;
+    ASSERT_FALSE(sas->add(in_sa));
+    ASSERT_FALSE(sas->add(out_sa));
+    // Upstream: three good packets in one burst, the third beyond the lifetime.
+    for (uint32_t seq = 1; seq <= 3; ++seq) receive(esp_frame(ipv6_packet(kHost, kCn, static_cast<uint8_t>(seq)), seq));
+    rig.worker->poll();
+    EXPECT_EQ(sent().size(), 2u);
+    EXPECT_EQ(sa_counter(kSpiIn, dp::SaCounter::packets), 2u);
+    EXPECT_EQ(sa_counter(kSpiIn, dp::SaCounter::drop_expired), 1u);
+    // Downstream: three packets in one burst; two leave sealed, the third finds no usable SA.
+    for (uint8_t i = 0; i < 3; ++i) {
+        std::vector<uint8_t> f(kEtherHeaderLen);
+        write_ether_header(f.data(), kHaMac, kGwMac, ethertype::ipv6);
+        const auto p = ipv6_packet(kCn, kHost, i);
+        f.insert(f.end(), p.begin(), p.end());
+        receive(f);
+    }
+    rig.worker->poll();
+    EXPECT_EQ(sent().size(), 2u);
+    EXPECT_EQ(rig.counters.c[static_cast<std::size_t>(dp::DpCounter::esp_no_sa)].load(), 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Algorithms, EspTest,
