@@ -137,6 +137,11 @@ void ControlIo::send(const control::Outbound& out, uint16_t port, const MacAddr&
 
 void ControlIo::resolve(uint64_t now)
 {
+    // Forget addresses not asked for this second: packets to ever new addresses must not grow the map.
+    if (now != asked_pruned_at_) {
+        std::erase_if(asked_, [now](const auto& kv) { return kv.second <= now; });
+        asked_pruned_at_ = now;
+    }
     ResolveRequest r;
     while (cfg_.neighbors->next_request(r)) {
         uint64_t key = r.family;

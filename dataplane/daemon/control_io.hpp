@@ -53,7 +53,8 @@ private:
     control::ControlPlane& cp_;
     ControlIoConfig cfg_;
     std::vector<control::Outbound> out_;
-    std::unordered_map<uint64_t, uint64_t> asked_; // address hash -> second of the last request
+    std::unordered_map<uint64_t, uint64_t> asked_; // address hash -> the second after the last request
+    uint64_t asked_pruned_at_ = 0;
     // Gateways that are not static are resolved at start and every kGatewayProbeSeconds after, so that
     // the first packets find them and a changed MAC is learned.
     static constexpr uint64_t kGatewayProbeSeconds = 30;
