@@ -37,29 +37,16 @@ void Json::string(std::string_view s)
     out_ += '"';
 }
 
-Json& Json::begin_object()
+Json& Json::open(char bracket)
 {
     separator();
-    out_ += '{';
+    out_ += bracket;
     first_.push_back(true);
     return *this;
 }
-Json& Json::end_object()
+Json& Json::close(char bracket)
 {
-    out_ += '}';
-    first_.pop_back();
-    return *this;
-}
-Json& Json::begin_array()
-{
-    separator();
-    out_ += '[';
-    first_.push_back(true);
-    return *this;
-}
-Json& Json::end_array()
-{
-    out_ += ']';
+    out_ += bracket;
     first_.pop_back();
     return *this;
 }

@@ -10,10 +10,10 @@ namespace nemo::control {
 
 class Json {
 public:
-    Json& begin_object();
-    Json& end_object();
-    Json& begin_array();
-    Json& end_array();
+    Json& begin_object() { return open('{'); }
+    Json& end_object() { return close('}'); }
+    Json& begin_array() { return open('['); }
+    Json& end_array() { return close(']'); }
     Json& key(std::string_view k);
     Json& value(std::string_view s);
     Json& value(const char* s) { return value(std::string_view(s)); }
@@ -30,6 +30,8 @@ public:
     const std::string& str() const { return out_; }
 
 private:
+    Json& open(char bracket);
+    Json& close(char bracket);
     void separator();
     void string(std::string_view s);
     std::string out_;
