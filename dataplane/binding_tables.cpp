@@ -1,12 +1,7 @@
 #include "binding_tables.hpp"
 
-#include "lf_hash.hpp"
-
-#include <rte_errno.h>
-#include <rte_hash.h>
-#include <rte_hash_crc.h>
-#include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 
 #include <algorithm>
@@ -16,9 +11,7 @@ namespace nemo::dp {
 
 namespace {
 
-struct Key16 {
-    uint64_t w[2];
-};
+using Key16 = ForwardTable::Key;
 
 // Byte masks for every prefix length, so that masking a key is two 64-bit ANDs.
 struct Masks {
@@ -44,22 +37,6 @@ inline Key16 masked(const Ipv6Addr& a, unsigned len)
     k.w[0] &= kMasks.m[len].w[0];
     k.w[1] &= kMasks.m[len].w[1];
     return k;
-}
-
-rte_hash* make_hash(const std::string& name, uint32_t entries, uint32_t key_len, rte_rcu_qsbr* rcu,
-                    std::string* error)
-{
-    rte_hash* h = create_lf_hash(name, entries, key_len, error);
-    if (!h) return nullptr;
-    rte_hash_rcu_config cfg{};
-    cfg.v = rcu;
-    cfg.mode = RTE_HASH_QSBR_MODE_DQ;
-    if (rte_hash_rcu_qsbr_add(h, &cfg) != 0) {
-        *error = "rte_hash_rcu_qsbr_add(" + name + "): " + rte_strerror(rte_errno);
-        rte_hash_free(h);
-        return nullptr;
-    }
-    return h;
 }
 
 // Iterates the lengths whose bit is set, longest first.
@@ -95,7 +72,7 @@ std::unique_ptr<BindingTables> BindingTables::create(const Params& params, std::
         *error = "cannot set up the RCU variable for " + std::to_string(params.max_readers) + " readers";
         return nullptr;
     }
-    t->home_ = make_hash(params.name + "_home", t->hash_entries(), 16, t->rcu_, error);
+    t->home_ = ForwardTable::create(params.capacity, t->rcu_, error);
     if (!t->home_) return nullptr;
     t->slots_.resize(params.capacity);
     return t;
@@ -105,9 +82,8 @@ BindingTables::~BindingTables()
 {
     for (Slot& s : slots_) delete s.rec;
     for (Retired& r : retired_) delete r.rec;
-    for (rte_hash* h : down_)
-        if (h) rte_hash_free(h);
-    if (home_) rte_hash_free(home_);
+    home_.reset();
+    for (auto& t : down_) t.reset();
     rte_free(rcu_);
 }
 
@@ -136,15 +112,13 @@ bool BindingTables::on_home_prefix(const Ipv6Addr& a) const
 const FastBinding* BindingTables::lookup_downstream(const Ipv6Addr& dst) const
 {
     const bool on_home = !params_.home_prefix || on_home_prefix(dst);
-    void* data = nullptr;
-    const Key16 hk = masked(dst, 128);
-    if (on_home && rte_hash_lookup_data(home_, &hk, &data) >= 0) return static_cast<const FastBinding*>(data);
+    Route r;
+    if (on_home && home_->lookup(masked(dst, 128), r)) return r.rec;
     if (params_.home_prefix && on_home) return nullptr;
     const FastBinding* found = nullptr;
     for_each_length_desc(lengths_, [&](unsigned len) {
-        const Key16 k = masked(dst, len);
-        if (rte_hash_lookup_data(down_[len], &k, &data) >= 0) {
-            found = static_cast<const FastBinding*>(data);
+        if (down_[len]->lookup(masked(dst, len), r)) {
+            found = r.rec;
             return false;
         }
         return true;
@@ -154,53 +128,57 @@ const FastBinding* BindingTables::lookup_downstream(const Ipv6Addr& dst) const
 
 void BindingTables::lookup_downstream_bulk(const Ipv6Addr* const* dsts, unsigned n, const FastBinding** out) const
 {
-    n = std::min(n, unsigned{RTE_HASH_LOOKUP_BULK_MAX});
+    Route routes[kMaxBulk];
+    n = std::min(n, kMaxBulk);
+    route_bulk(dsts, n, routes);
+    for (unsigned i = 0; i < n; ++i) out[i] = routes[i].live() ? routes[i].rec : nullptr;
+}
+
+namespace {
+// Looks up the keys whose bit is set in `pending` (keys[i] for destination i) in one table: every first
+// bucket is asked for before the first is read. Clears the bits it finds.
+void lookup_pending(const ForwardTable& t, const Key16* keys, uint64_t& pending, Route* out)
+{
+    uint32_t h[64];
+    for (uint64_t p = pending; p; p &= p - 1) {
+        const unsigned i = static_cast<unsigned>(__builtin_ctzll(p));
+        h[i] = ForwardTable::hash(keys[i]);
+        rte_prefetch0(t.bucket_of(h[i]));
+    }
+    for (uint64_t p = pending; p; p &= p - 1) {
+        const unsigned i = static_cast<unsigned>(__builtin_ctzll(p));
+        if (t.lookup(keys[i], h[i], out[i])) pending &= ~(uint64_t{1} << i);
+    }
+}
+} // namespace
+
+void BindingTables::route_bulk(const Ipv6Addr* const* dsts, unsigned n, Route* out) const
+{
+    n = std::min(n, kMaxBulk);
     uint64_t pending = n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1;
-    for (unsigned i = 0; i < n; ++i) out[i] = nullptr;
-    Key16 keys[RTE_HASH_LOOKUP_BULK_MAX];
-    const void* key_ptrs[RTE_HASH_LOOKUP_BULK_MAX];
-    uint8_t index[RTE_HASH_LOOKUP_BULK_MAX];
-    void* data[RTE_HASH_LOOKUP_BULK_MAX];
+    Key16 keys[kMaxBulk];
+    for (unsigned i = 0; i < n; ++i) out[i] = Route{};
 
     // Home addresses: destinations on the home prefix (all of them when no home prefix is set).
-    uint64_t prefix_candidates = pending;
-    {
-        unsigned cnt = 0;
-        for (uint64_t p = pending; p; p &= p - 1) {
-            const unsigned i = static_cast<unsigned>(__builtin_ctzll(p));
-            if (params_.home_prefix && !on_home_prefix(*dsts[i])) continue;
-            if (params_.home_prefix) prefix_candidates &= ~(uint64_t{1} << i);
-            keys[cnt] = masked(*dsts[i], 128); // rte_hash_crc reads 8-byte words: keys must be aligned
-            key_ptrs[cnt] = &keys[cnt];
-            index[cnt++] = static_cast<uint8_t>(i);
-        }
-        uint64_t hits = 0;
-        if (cnt && rte_hash_lookup_bulk_data(home_, key_ptrs, cnt, &hits, data) > 0) {
-            for (uint64_t h = hits; h; h &= h - 1) {
-                const unsigned k = static_cast<unsigned>(__builtin_ctzll(h));
-                out[index[k]] = static_cast<const FastBinding*>(data[k]);
-                pending &= ~(uint64_t{1} << index[k]);
-            }
-        }
+    uint64_t home = 0;
+    for (unsigned i = 0; i < n; ++i) {
+        if (params_.home_prefix && !on_home_prefix(*dsts[i])) continue;
+        home |= uint64_t{1} << i;
+        keys[i] = masked(*dsts[i], 128);
     }
-    pending &= prefix_candidates;
+    if (home) {
+        uint64_t missed = home;
+        lookup_pending(*home_, keys, missed, out);
+        pending &= ~(home & ~missed); // found
+        if (params_.home_prefix) pending &= ~home; // never in a prefix table
+    }
     if (!pending) return;
     for_each_length_desc(lengths_, [&](unsigned len) {
-        unsigned cnt = 0;
         for (uint64_t p = pending; p; p &= p - 1) {
             const unsigned i = static_cast<unsigned>(__builtin_ctzll(p));
-            keys[cnt] = masked(*dsts[i], len);
-            key_ptrs[cnt] = &keys[cnt];
-            index[cnt++] = static_cast<uint8_t>(i);
+            keys[i] = masked(*dsts[i], len);
         }
-        uint64_t hits = 0;
-        if (rte_hash_lookup_bulk_data(down_[len], key_ptrs, cnt, &hits, data) > 0) {
-            for (uint64_t h = hits; h; h &= h - 1) {
-                const unsigned k = static_cast<unsigned>(__builtin_ctzll(h));
-                out[index[k]] = static_cast<const FastBinding*>(data[k]);
-                pending &= ~(uint64_t{1} << index[k]);
-            }
-        }
+        lookup_pending(*down_[len], keys, pending, out);
         return pending != 0;
     });
 }
@@ -210,15 +188,14 @@ void BindingTables::match_upstream_bulk(const Ipv6Addr* const* inner_srcs, const
                                         const FastBinding** out) const
 {
     lookup_downstream_bulk(inner_srcs, n, out);
-    for (unsigned i = 0; i < n && i < RTE_HASH_LOOKUP_BULK_MAX; ++i)
+    for (unsigned i = 0; i < n && i < kMaxBulk; ++i)
         if (out[i] && !came_through(*out[i], via, outer_srcs[i], outer_sports ? outer_sports[i] : 0)) out[i] = nullptr;
 }
 
-rte_hash* BindingTables::table_for(uint8_t len, std::string* error)
+ForwardTable* BindingTables::table_for(uint8_t len, std::string* error)
 {
-    if (!down_[len])
-        down_[len] = make_hash(params_.name + "_d" + std::to_string(len), hash_entries(), 16, rcu_, error);
-    return down_[len];
+    if (!down_[len]) down_[len] = ForwardTable::create(prefix_keys(), rcu_, error);
+    return down_[len].get();
 }
 
 void BindingTables::count_length(uint8_t len, int delta)
@@ -235,6 +212,9 @@ void BindingTables::retire(FastBinding* rec)
 
 std::size_t BindingTables::reclaim()
 {
+    home_->reclaim();
+    for (auto& t : down_)
+        if (t) t->reclaim();
     std::size_t done = 0;
     // Tokens grow monotonically: once one is not yet safe, none after it is.
     while (done < retired_.size() && rte_rcu_qsbr_check(rcu_, retired_[done].token, false) == 1) {
@@ -261,22 +241,22 @@ BindingTables::PublishError BindingTables::publish(uint32_t id, const Binding& b
     for (const Prefix6& p : b.prefixes)
         if (std::find(keys.begin(), keys.end(), p) == keys.end()) keys.push_back(p);
     auto in_old = [&](const Prefix6& k) { return std::find(s.keys.begin(), s.keys.end(), k) != s.keys.end(); };
-    auto owned_by_other = [&](rte_hash* h, const void* key) {
-        void* data = nullptr;
-        return h && rte_hash_lookup_data(h, key, &data) >= 0 && static_cast<FastBinding*>(data)->id != id;
+    auto owned_by_other = [&](const ForwardTable* t, const Key16& key) {
+        Route r;
+        return t && t->lookup(key, r) && r.rec && r.rec->id != id;
     };
 
     // Refuse keys that another slot owns before touching anything. Keys this slot already holds are
     // its own: a refresh checks nothing.
     const Key16 hoa_key = masked(b.hoa, 128);
-    if (!same_hoa && owned_by_other(home_, &hoa_key)) {
+    if (!same_hoa && owned_by_other(home_.get(), hoa_key)) {
         *error = b.hoa.str() + " already has another binding";
         return PublishError::conflict;
     }
     for (const Prefix6& k : keys) {
         if (in_old(k)) continue;
         const Key16 kk = masked(k.addr, k.len);
-        if (owned_by_other(down_[k.len], &kk)) {
+        if (owned_by_other(down_[k.len].get(), kk)) {
             *error = k.str() + " is already forwarded to another binding";
             return PublishError::conflict;
         }
@@ -301,28 +281,28 @@ BindingTables::PublishError BindingTables::publish(uint32_t id, const Binding& b
         for (const Prefix6& k : added) {
             const Key16 kk = masked(k.addr, k.len);
             if (in_old(k)) {
-                rte_hash_add_key_data(down_[k.len], &kk, s.rec);
+                down_[k.len]->set(kk, route_word(*s.rec), s.rec);
             } else {
-                rte_hash_del_key(down_[k.len], &kk);
+                down_[k.len]->erase(kk);
                 count_length(k.len, -1);
             }
         }
         if (hoa_added) {
-            if (same_hoa) rte_hash_add_key_data(home_, &hoa_key, s.rec);
-            else rte_hash_del_key(home_, &hoa_key);
+            if (same_hoa) home_->set(hoa_key, route_word(*s.rec), s.rec);
+            else home_->erase(hoa_key);
         }
         retire(rec); // readers may have seen it
     };
-    if (rte_hash_add_key_data(home_, &hoa_key, rec) != 0) {
+    if (!home_->set(hoa_key, route_word(*rec), rec)) {
         *error = "home address table is full";
         undo();
         return PublishError::full;
     }
     hoa_added = true;
     for (const Prefix6& k : keys) {
-        rte_hash* t = table_for(k.len, error);
+        ForwardTable* t = table_for(k.len, error);
         const Key16 kk = masked(k.addr, k.len);
-        if (!t || rte_hash_add_key_data(t, &kk, rec) != 0) {
+        if (!t || !t->set(kk, route_word(*rec), rec)) {
             if (t) *error = "forwarding table for /" + std::to_string(k.len) + " is full";
             undo();
             return PublishError::full;
@@ -334,12 +314,12 @@ BindingTables::PublishError BindingTables::publish(uint32_t id, const Binding& b
     // Withdraw what the slot no longer covers.
     if (had_hoa && !same_hoa) {
         const Key16 old_key = masked(s.hoa, 128);
-        rte_hash_del_key(home_, &old_key);
+        home_->erase(old_key);
     }
     for (const Prefix6& k : s.keys) {
         if (std::find(keys.begin(), keys.end(), k) != keys.end()) continue;
         const Key16 kk = masked(k.addr, k.len);
-        rte_hash_del_key(down_[k.len], &kk);
+        down_[k.len]->erase(kk);
         count_length(k.len, -1);
     }
 
@@ -356,10 +336,10 @@ void BindingTables::withdraw(uint32_t id)
     if (id >= slots_.size() || !slots_[id].rec) return;
     Slot& s = slots_[id];
     const Key16 hoa_key = masked(s.hoa, 128);
-    rte_hash_del_key(home_, &hoa_key);
+    home_->erase(hoa_key);
     for (const Prefix6& k : s.keys) {
         const Key16 kk = masked(k.addr, k.len);
-        rte_hash_del_key(down_[k.len], &kk);
+        down_[k.len]->erase(kk);
         count_length(k.len, -1);
     }
     retire(s.rec);

@@ -1,17 +1,19 @@
 // The binding tables the workers read and the control thread writes (DESIGN.md "Threads and tables").
 //
-// Downstream: IPv6 destination -> binding. Home addresses have a hash of their own, consulted only for
+// Downstream: IPv6 destination -> route. Home addresses have a table of their own, consulted only for
 // destinations on the home prefix (home addresses are there, mobile network prefixes never are: the BU
-// decision refuses both otherwise); mobile network prefixes have one rte_hash per prefix length in use,
+// decision refuses both otherwise); mobile network prefixes have one table per prefix length in use,
 // longest prefix first. Upstream needs no table of its own: the inner source is looked up the same way,
 // and the packet is accepted only when it came through that binding's tunnel (method, far end, port).
 // That is the whole anti-spoofing rule in one lookup, and it lets two bindings share a far end (two
 // routers behind one NAT on different ports, or one public address).
 //
-// Readers never lock: the hashes are lock-free (RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF) and bound to an
-// rte_rcu_qsbr variable; each reader reports a quiescent state once per loop turn. A published record is
-// immutable: a change publishes a new record, re-points every key, and frees the old one only after a
-// grace period. One writer: the control thread.
+// The tables are ForwardTables (forward_table.hpp): an entry holds the route's forwarding word next to
+// its key, so that a packet of the I, R and U methods costs one cache line and no record.
+//
+// Readers never lock: each reader reports a quiescent state once per loop turn to an rte_rcu_qsbr
+// variable. A published record is immutable: a change publishes a new record, re-points every key, and
+// frees the old one only after a grace period. One writer: the control thread.
 #pragma once
 
 #include <array>
@@ -24,8 +26,8 @@
 
 #include "addr.hpp"
 #include "binding.hpp"
+#include "forward_table.hpp"
 
-struct rte_hash;
 struct rte_rcu_qsbr;
 
 namespace nemo::dp {
@@ -52,7 +54,7 @@ struct alignas(64) FastBinding {
 class BindingTables {
 public:
     struct Params {
-        std::string name = "nemo";  // prefix of the rte_hash names (unique per process)
+        std::string name = "nemo";  // names the process's DPDK objects of these tables (unique per process)
         uint32_t capacity = 65536;  // bindings; also the size of each per-length prefix table
         uint32_t max_readers = 64;  // RCU reader slots (worker lcores, test threads)
         // Destinations on it are looked up among home addresses only, others among prefixes only.
@@ -75,6 +77,9 @@ public:
     const FastBinding* lookup_downstream(const Ipv6Addr& dst) const;
     // Up to 64 destinations; out[i] is null where nothing matches.
     void lookup_downstream_bulk(const Ipv6Addr* const* dsts, unsigned n, const FastBinding** out) const;
+    // The fast path's lookup: up to 64 destinations to routes (out[i].live() false where nothing
+    // matches). The first bucket of every key is prefetched before the first is read.
+    void route_bulk(const Ipv6Addr* const* dsts, unsigned n, Route* out) const;
     // The binding owning `inner_src`, if the packet came through its tunnel; null otherwise.
     const FastBinding* match_upstream(const Ipv6Addr& inner_src, TunnelMethod via, Ipv4Addr outer_src,
                                       uint16_t outer_sport) const
@@ -88,6 +93,7 @@ public:
     // Whether a packet that arrived through a tunnel of `via` came through b's: the same method and far
     // end, that is the IPv6 care-of address for IPv6-in-IPv6 (outer_src6), the IPv4 one otherwise, and the
     // UDP port for U and S+U.
+    static constexpr unsigned kMaxBulk = 64;
     static bool came_through(const FastBinding& b, TunnelMethod via, Ipv4Addr outer_src, uint16_t outer_sport,
                              const Ipv6Addr* outer_src6 = nullptr)
     {
@@ -96,6 +102,17 @@ public:
         if (b.peer != outer_src) return false;
         return (via != TunnelMethod::udp && via != TunnelMethod::esp_udp) || b.peer_port == outer_sport;
     }
+    // The same for a route: from its word for the methods that forward from it, else from its record.
+    static bool came_through(const Route& r, TunnelMethod via, Ipv4Addr outer_src, uint16_t outer_sport,
+                             const Ipv6Addr* outer_src6 = nullptr)
+    {
+        if (!r.live()) return false;
+        if (r.needs_record()) return r.rec && came_through(*r.rec, via, outer_src, outer_sport, outer_src6);
+        if (r.method() != via || r.peer() != outer_src.value) return false;
+        return via != TunnelMethod::udp || r.port() == outer_sport;
+    }
+    // The forwarding word of a record (forward_table.hpp).
+    static uint64_t route_word(const FastBinding& b) { return Route::make(b.method, b.peer.value, b.peer_port); }
 
     // ---- the writer (control thread only) ----
     // Publishes binding `b` in slot `id` (< capacity): its HoA and its prefixes. Replaces what the slot
@@ -122,19 +139,18 @@ private:
         FastBinding* rec;
     };
 
-    rte_hash* table_for(uint8_t len, std::string* error);
+    ForwardTable* table_for(uint8_t len, std::string* error);
     void count_length(uint8_t len, int delta);
     void retire(FastBinding* rec);
-    // Each hash gets headroom over the capacity: deleted keys keep their slot until a grace period has
-    // passed, and a cuckoo table refuses inserts before it is completely full.
-    uint32_t hash_entries() const { return params_.capacity + params_.capacity / 2 + 64; }
+    // A binding may have several prefixes of one length: a prefix table takes more keys than bindings.
+    uint32_t prefix_keys() const { return params_.capacity + params_.capacity / 2 + 64; }
     bool on_home_prefix(const Ipv6Addr& a) const;
 
     Params params_;
     uint64_t home_mask_[2] = {}, home_value_[2] = {}; // the home prefix as two masked words
     rte_rcu_qsbr* rcu_ = nullptr;
-    std::array<rte_hash*, 129> down_{};     // mobile network prefixes per length; created on first use
-    rte_hash* home_ = nullptr;               // home addresses
+    std::array<std::unique_ptr<ForwardTable>, 129> down_{}; // mobile network prefixes per length; made on first use
+    std::unique_ptr<ForwardTable> home_;                     // home addresses
     std::array<std::atomic<uint64_t>, 3> lengths_{}; // bit L: table L has keys (readers skip the rest)
     std::array<uint32_t, 129> length_keys_{};        // writer's count of keys per length
     std::vector<Slot> slots_;

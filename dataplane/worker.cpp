@@ -202,32 +202,36 @@ void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
         std::memcpy(dsts[i].bytes.data(), data(pkts[i]) + l3[i] + 24, 16);
         ptrs[i] = &dsts[i];
     }
-    const FastBinding* recs[kBurst];
-    cfg_.tables->lookup_downstream_bulk(ptrs, n, recs);
+    Route routes[kBurst];
+    cfg_.tables->route_bulk(ptrs, n, routes);
     uint16_t n_esp = 0;
-    // The records are spread over memory: ask for all of them before reading the first.
+    // Records, where the method needs one, are spread over memory: ask for all before reading the first.
     for (uint16_t i = 0; i < n; ++i)
-        if (recs[i]) rte_prefetch0(recs[i]);
+        if (routes[i].needs_record() && routes[i].rec) rte_prefetch0(routes[i].rec);
     for (uint16_t i = 0; i < n; ++i) {
         rte_mbuf* m = pkts[i];
-        const FastBinding* b = recs[i];
-        if (!b) {
+        const Route& r = routes[i];
+        // I, R and U forward from the route's word; IPv6-in-IPv6 and ESP from the record.
+        const FastBinding* b = r.needs_record() ? r.rec : nullptr;
+        if (!r.live() || (r.needs_record() && !b)) {
             ctr.inc(DpCounter::no_binding);
             rte_pktmbuf_free(m);
             continue;
         }
-        const bool esp = b->method == TunnelMethod::esp || b->method == TunnelMethod::esp_udp;
+        const TunnelPeer peer = b ? TunnelPeer{b->method, b->peer, b->peer_port, b->coa6}
+                                  : TunnelPeer{r.method(), Ipv4Addr{r.peer()}, r.port(), {}};
+        const bool esp = peer.method == TunnelMethod::esp || peer.method == TunnelMethod::esp_udp;
         SaEntry* sa = esp && cfg_.sas ? cfg_.sas->outbound_for(b->hoa) : nullptr;
         if (esp && (!sa || sa->expired())) {
             ctr.inc(DpCounter::esp_no_sa);
             rte_pktmbuf_free(m);
             continue;
         }
-        const bool v4 = uses_ipv4(b->method);
+        const bool v4 = uses_ipv4(peer.method);
         const PortSide& out = v4 ? cfg_.access : cfg_.home;
         uint8_t* ip = data(m) + l3[i];
         const uint32_t ip_len = kIpv6HeaderLen + load_be16(ip + 4);
-        const uint16_t overhead = encap_overhead(b->method);
+        const uint16_t overhead = encap_overhead(peer.method);
         if (ip_len + overhead > out.mtu) {
             ctr.inc(DpCounter::too_big);
             send_packet_too_big(m, l3[i], out.mtu - overhead, side_of(m->port));
@@ -235,8 +239,8 @@ void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
             continue;
         }
         MacAddr mac;
-        const bool resolved = v4 ? (out.gateway4 ? gateway_mac4(mac) : lookup_neighbor(b->peer, mac))
-                                 : (out.gateway6 ? gateway_mac6(out, mac) : lookup_neighbor(b->coa6, mac));
+        const bool resolved = v4 ? (out.gateway4 ? gateway_mac4(mac) : lookup_neighbor(peer.v4, mac))
+                                 : (out.gateway6 ? gateway_mac6(out, mac) : lookup_neighbor(peer.v6, mac));
         if (!resolved) {
             ctr.inc(DpCounter::no_neighbor);
             rte_pktmbuf_free(m);
@@ -246,7 +250,6 @@ void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
         rte_pktmbuf_adj(m, l3[i]);
         // Trim link padding: the IPv6 payload length is the packet.
         if (rte_pktmbuf_pkt_len(m) > ip_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - ip_len));
-        const TunnelPeer peer{b->method, b->peer, b->peer_port, b->coa6};
         if (esp) {
             // Sealed with the rest of the burst's ESP packets, below.
             const uint8_t tc = inner_traffic_class(m);
@@ -263,7 +266,7 @@ void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
             rte_pktmbuf_free(m);
             continue;
         }
-        LcoreCounters::bump(ctr.encap[static_cast<std::size_t>(b->method)]);
+        LcoreCounters::bump(ctr.encap[static_cast<std::size_t>(peer.method)]);
         queue_tx(out, m);
     }
     if (n_esp) seal_esp(n_esp);
@@ -455,21 +458,21 @@ void Worker::upstream(UpstreamItem* items, uint16_t n)
     LcoreCounters& ctr = *cfg_.counters;
     const Ipv6Addr* srcs[kBurst] = {};
     for (uint16_t i = 0; i < n; ++i) srcs[i] = &items[i].src;
-    const FastBinding* recs[kBurst];
-    cfg_.tables->lookup_downstream_bulk(srcs, n, recs);
+    Route routes[kBurst];
+    cfg_.tables->route_bulk(srcs, n, routes);
     for (uint16_t i = 0; i < n; ++i)
-        if (recs[i]) rte_prefetch0(recs[i]);
+        if (routes[i].needs_record() && routes[i].rec) rte_prefetch0(routes[i].rec);
     for (uint16_t i = 0; i < n; ++i) {
         rte_mbuf* m = items[i].m;
         const Classified& c = items[i].c;
-        const FastBinding* b = recs[i];
-        const bool through = b && BindingTables::came_through(*b, c.method, c.outer_src, c.outer_sport, &items[i].outer_src6);
-        if (!through) {
+        const Route& r = routes[i];
+        if (!BindingTables::came_through(r, c.method, c.outer_src, c.outer_sport, &items[i].outer_src6)) {
             ctr.inc(DpCounter::spoofed);
             rte_pktmbuf_free(m);
             continue;
         }
-        if (items[i].sa && items[i].sa->cfg.hoa != b->hoa) {
+        // ESP came through a route that needs its record: r.rec is set.
+        if (items[i].sa && items[i].sa->cfg.hoa != r.rec->hoa) {
             // Came through the tunnel, but under another router's SA.
             items[i].sa->inc(SaCounter::drop_wrong_binding);
             rte_pktmbuf_free(m);
