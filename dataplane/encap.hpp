@@ -1,7 +1,7 @@
 // Encapsulation of an IPv6 packet for each tunnel method, in place at the front of the mbuf
 // (rte_pktmbuf_prepend; no copy). The mbuf holds the IPv6 packet with no link header; on return it holds
-// the outer packet, still without a link header. One file per method: encap_ipip.cpp, encap_gre.cpp,
-// encap_udp.cpp, encap_ip6ip6.cpp; the IPv4 outer header they share is in encap_ipv4.cpp.
+// the outer packet, without a link header unless one is asked for. The IPv4 methods without keys (I, R,
+// U) are in encap_ipv4.cpp, IPv6-in-IPv6 in encap_ip6ip6.cpp, ESP in encap_esp.cpp.
 #pragma once
 
 #include <cstdint>
@@ -35,9 +35,17 @@ struct TunnelPeer {
 // Bytes each method adds in front of the IPv6 packet.
 uint16_t encap_overhead(TunnelMethod m);
 
-bool encap_ipip(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer);
-bool encap_gre(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer);
-bool encap_udp(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer);
+// An Ethernet header to put in front of the tunnel in the same step.
+struct LinkHeader {
+    MacAddr dst, src;
+};
+
+// I (IPv6 directly in IPv4, protocol 41, RFC 4213), R (GRE, RFC 2784, protocol type 0x86DD, no checksum,
+// key or sequence number) and U (UDP from the HA's port to the router's, as registered or as seen behind
+// a NAT; checksum zero, which IPv4 allows, RFC 768): the outer IPv4 header, the method's header and, with
+// `link`, the Ethernet header, prepended at once. False for other methods, or without headroom (the mbuf
+// is then unchanged).
+bool encap_v4(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer, const LinkHeader* link = nullptr);
 bool encap_ip6ip6(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer);
 
 // Dispatches on peer.method for the methods without keys. False for ESP (encap_esp needs the SA) or

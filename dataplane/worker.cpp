@@ -261,7 +261,10 @@ void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
             sealing_[n_esp++] = {m, sa, peer, mac, tc};
             continue;
         }
-        if (!encapsulate(m, cfg_.self, peer) || !to_link(m, out, v4 ? ethertype::ipv4 : ethertype::ipv6, mac)) {
+        const LinkHeader link{mac, out.mac};
+        const bool sent = v4 ? encap_v4(m, cfg_.self, peer, &link)
+                             : encapsulate(m, cfg_.self, peer) && to_link(m, out, ethertype::ipv6, mac);
+        if (!sent) {
             ctr.inc(DpCounter::no_mbuf);
             rte_pktmbuf_free(m);
             continue;
