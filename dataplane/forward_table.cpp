@@ -91,6 +91,14 @@ int64_t ForwardTable::find(const Key& k, uint32_t h) const
     return -1;
 }
 
+std::optional<uint32_t> ForwardTable::distance(const Key& k) const
+{
+    const uint32_t h = hash(k);
+    const int64_t at = find(k, h);
+    if (at < 0) return std::nullopt;
+    return (static_cast<uint32_t>(at / kWays) - h) & mask_;
+}
+
 bool ForwardTable::set(const Key& k, uint64_t word, const FastBinding* rec)
 {
     const uint32_t h = hash(k);

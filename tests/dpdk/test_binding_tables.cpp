@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "binding_tables.hpp"
+#include "unpin.hpp"
 
 using namespace nemo;
 using namespace nemo::dp;
@@ -60,16 +61,6 @@ Binding binding_v4(uint32_t i, TunnelMethod m = TunnelMethod::ipip, uint16_t por
     b.coa.peer_port = port;
     b.prefixes = {mnp_of(i)};
     return b;
-}
-
-// rte_eal_init pins the main thread to lcore 0 and threads inherit that: without this a reader would
-// share the writer's core and only run when the writer is preempted.
-void unpin_from_main_lcore()
-{
-    cpu_set_t all;
-    CPU_ZERO(&all);
-    for (int c = 0; c < CPU_SETSIZE; ++c) CPU_SET(c, &all);
-    pthread_setaffinity_np(pthread_self(), sizeof all, &all);
 }
 
 Ipv6Addr inside(const Prefix6& p, uint8_t last = 7)
