@@ -187,9 +187,19 @@ void BindingTables::match_upstream_bulk(const Ipv6Addr* const* inner_srcs, const
                                         const uint16_t* outer_sports, TunnelMethod via, unsigned n,
                                         const FastBinding** out) const
 {
-    lookup_downstream_bulk(inner_srcs, n, out);
-    for (unsigned i = 0; i < n && i < kMaxBulk; ++i)
-        if (out[i] && !came_through(*out[i], via, outer_srcs[i], outer_sports ? outer_sports[i] : 0)) out[i] = nullptr;
+    Route routes[kMaxBulk];
+    n = std::min(n, kMaxBulk);
+    route_bulk(inner_srcs, n, routes);
+    for (unsigned i = 0; i < n; ++i)
+        out[i] = came_through(routes[i], via, outer_srcs[i], outer_sports ? outer_sports[i] : 0) ? routes[i].rec : nullptr;
+}
+
+std::size_t BindingTables::table_bytes() const
+{
+    std::size_t b = home_->bytes();
+    for (const auto& t : down_)
+        if (t) b += t->bytes();
+    return b;
 }
 
 ForwardTable* BindingTables::table_for(uint8_t len, std::string* error)

@@ -124,6 +124,8 @@ public:
     // Frees retired records whose grace period is over; returns how many are still waiting.
     std::size_t reclaim();
     std::size_t published() const { return published_count_; }
+    // Memory of the forwarding tables (their buckets; records and writer state are on the C++ heap).
+    std::size_t table_bytes() const;
     uint32_t capacity() const { return params_.capacity; }
 
 private:

@@ -84,6 +84,7 @@ public:
     // Deleted slots whose grace period is over become reusable. Returns how many still wait.
     std::size_t reclaim();
     uint32_t size() const { return live_; }
+    std::size_t bytes() const { return bytes_; } // the buckets' memory
     // How many buckets past its first a live key sits (nullopt: absent). For diagnostics and tests.
     std::optional<uint32_t> distance(const Key& k) const;
     uint32_t max_probe() const { return max_probe_.load(std::memory_order_relaxed); }
