@@ -278,10 +278,10 @@ void BM_TableMemory(benchmark::State& state)
             }
             rte_malloc_get_socket_stats(0, &after);
             const auto heap_after = mallinfo2().uordblks;
-            const std::size_t tables = cp->tables().table_bytes();
+            const std::size_t tables = cp->tables().table_bytes_outside_dpdk();
             state.counters["bytes_per_binding"] = static_cast<double>(
                 (after.heap_allocsz_bytes - before.heap_allocsz_bytes) + (heap_after - heap_prov) + tables) / n;
-            state.counters["table_bytes_per_binding"] = static_cast<double>(tables) / n;
+            state.counters["anon_table_bytes_per_binding"] = static_cast<double>(tables) / n;
             state.counters["dpdk_bytes_per_binding"] =
                 static_cast<double>(after.heap_allocsz_bytes - before.heap_allocsz_bytes) / n;
             state.counters["provisioning_bytes_per_mr"] = static_cast<double>(heap_prov - heap_before) / n;

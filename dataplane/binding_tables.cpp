@@ -194,11 +194,11 @@ void BindingTables::match_upstream_bulk(const Ipv6Addr* const* inner_srcs, const
         out[i] = came_through(routes[i], via, outer_srcs[i], outer_sports ? outer_sports[i] : 0) ? routes[i].rec : nullptr;
 }
 
-std::size_t BindingTables::table_bytes() const
+std::size_t BindingTables::table_bytes_outside_dpdk() const
 {
-    std::size_t b = home_->bytes();
+    std::size_t b = home_->in_dpdk_heap() ? 0 : home_->bytes();
     for (const auto& t : down_)
-        if (t) b += t->bytes();
+        if (t && !t->in_dpdk_heap()) b += t->bytes();
     return b;
 }
 

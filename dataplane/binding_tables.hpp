@@ -124,8 +124,9 @@ public:
     // Frees retired records whose grace period is over; returns how many are still waiting.
     std::size_t reclaim();
     std::size_t published() const { return published_count_; }
-    // Memory of the forwarding tables (their buckets; records and writer state are on the C++ heap).
-    std::size_t table_bytes() const;
+    // Memory of the forwarding tables' buckets outside DPDK's heap (anonymous memory, when the EAL has
+    // no hugepages); records and writer state are on the C++ heap.
+    std::size_t table_bytes_outside_dpdk() const;
     uint32_t capacity() const { return params_.capacity; }
 
 private:

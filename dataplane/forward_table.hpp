@@ -85,6 +85,7 @@ public:
     std::size_t reclaim();
     uint32_t size() const { return live_; }
     std::size_t bytes() const { return bytes_; } // the buckets' memory
+    bool in_dpdk_heap() const { return rte_memory_; }
     // How many buckets past its first a live key sits (nullopt: absent). For diagnostics and tests.
     std::optional<uint32_t> distance(const Key& k) const;
     uint32_t max_probe() const { return max_probe_.load(std::memory_order_relaxed); }
