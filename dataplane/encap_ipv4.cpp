@@ -16,20 +16,6 @@
 
 namespace nemo::dp {
 
-uint16_t encap_overhead(TunnelMethod m)
-{
-    switch (m) {
-    case TunnelMethod::ipv6: return 40;
-    case TunnelMethod::ipip: return 20;
-    case TunnelMethod::gre: return 24;
-    case TunnelMethod::udp: return 28;
-    // The worst case: IPv4 (and UDP), ESP header, a CBC IV, the ICV, trailer and 15 bytes of padding.
-    case TunnelMethod::esp: return 20 + 8 + 16 + 16 + 2 + 15;
-    case TunnelMethod::esp_udp: return 20 + 8 + 8 + 16 + 16 + 2 + 15;
-    }
-    return 0;
-}
-
 namespace {
 
 // The outer IPv4 header at p, for `total` bytes of IPv4 packet: DF set, so an atomic datagram whose

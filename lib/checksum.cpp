@@ -35,12 +35,6 @@ uint64_t sum_words(std::span<const uint8_t> data, uint64_t initial)
     return sum;
 }
 
-uint16_t fold(uint64_t sum)
-{
-    while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
-    return static_cast<uint16_t>(sum);
-}
-
 uint64_t pseudo_header_sum_v6(const Ipv6Addr& src, const Ipv6Addr& dst, uint32_t upper_len, uint8_t next_header)
 {
     uint64_t sum = sum_words(src.bytes);

@@ -13,7 +13,15 @@ namespace nemo::wire {
 uint64_t sum_words(std::span<const uint8_t> data, uint64_t initial = 0);
 
 // Folds a partial sum to 16 bits (not complemented).
-uint16_t fold(uint64_t sum);
+inline uint16_t fold(uint64_t sum)
+{
+    // Three steps fold any 64-bit sum: 64 -> 33 -> 17 -> 16 bits (with the carry of the last).
+    sum = (sum & 0xFFFFFFFFu) + (sum >> 32);
+    sum = (sum & 0xFFFFu) + (sum >> 16);
+    sum = (sum & 0xFFFFu) + (sum >> 16);
+    sum = (sum & 0xFFFFu) + (sum >> 16);
+    return static_cast<uint16_t>(sum);
+}
 
 // The checksum field value for data whose partial sum (with the checksum field zero) is `sum`.
 inline uint16_t finish_checksum(uint64_t sum) { return static_cast<uint16_t>(~fold(sum)); }

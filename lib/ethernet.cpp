@@ -22,13 +22,6 @@ Result<EtherView> parse_ether(std::span<const uint8_t> bytes)
     return v;
 }
 
-void write_ether_header(uint8_t* out, const MacAddr& dst, const MacAddr& src, uint16_t type)
-{
-    dst.to_bytes(out);
-    src.to_bytes(out + 6);
-    store_be16(out + 12, type);
-}
-
 Result<ArpPacket> parse_arp(std::span<const uint8_t> bytes)
 {
     if (bytes.size() < kArpLen) return err(Errc::truncated, "ARP packet");

@@ -6,6 +6,7 @@
 #include <span>
 
 #include "addr.hpp"
+#include "bytes.hpp"
 #include "result.hpp"
 
 namespace nemo::wire {
@@ -23,7 +24,12 @@ struct EtherView {
 };
 
 Result<EtherView> parse_ether(std::span<const uint8_t> bytes);
-void write_ether_header(uint8_t* out, const MacAddr& dst, const MacAddr& src, uint16_t ethertype);
+inline void write_ether_header(uint8_t* out, const MacAddr& dst, const MacAddr& src, uint16_t ethertype)
+{
+    dst.to_bytes(out);
+    src.to_bytes(out + 6);
+    store_be16(out + 12, ethertype);
+}
 
 namespace arp_op {
 inline constexpr uint16_t request = 1;

@@ -42,8 +42,6 @@ uint16_t v4flags_of(MethodSet set)
     return flags;
 }
 
-bool uses_ipv4(TunnelMethod m) { return m != TunnelMethod::ipv6; }
-
 namespace {
 constexpr std::string_view kNames[kTunnelMethodCount] = {"ipv6", "ipip", "gre", "udp", "esp", "esp-udp"};
 }

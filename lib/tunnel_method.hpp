@@ -35,7 +35,7 @@ std::optional<TunnelMethod> method_from_v4flags(uint16_t flags);
 uint16_t v4flags_of(TunnelMethod m);
 uint16_t v4flags_of(MethodSet set);
 
-bool uses_ipv4(TunnelMethod m);
+inline bool uses_ipv4(TunnelMethod m) { return m != TunnelMethod::ipv6; }
 std::string_view method_name(TunnelMethod m); // "ipv6", "ipip", "gre", "udp", "esp", "esp-udp"
 std::optional<TunnelMethod> method_from_name(std::string_view name);
 

@@ -154,10 +154,18 @@ void ControlIo::resolve(uint64_t now)
             no_mbuf_.fetch_add(1, std::memory_order_relaxed);
             return;
         }
+        // A pool's mbufs hold far more than an ARP request or an NS; a pool made with smaller ones
+        // would make this fail, counted like an empty pool.
+        const uint16_t len = r.family == 4 ? kEtherHeaderLen + kArpLen : kEtherHeaderLen + kIpv6HeaderLen + 32;
+        auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, len));
+        if (!p) {
+            no_mbuf_.fetch_add(1, std::memory_order_relaxed);
+            rte_pktmbuf_free(m);
+            return;
+        }
         if (r.family == 4) {
             Ipv4Addr target;
             std::memcpy(&target.value, r.addr, 4);
-            auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, kEtherHeaderLen + kArpLen));
             const PortSide& s = cfg_.access;
             write_ether_header(p, MacAddr{{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}}, s.mac, ethertype::arp);
             write_arp(p + kEtherHeaderLen, ArpPacket{arp_op::request, s.mac, cfg_.self.ipv4, MacAddr{}, target});
@@ -166,10 +174,9 @@ void ControlIo::resolve(uint64_t now)
             const Ipv6Addr target = Ipv6Addr::from_bytes(r.addr);
             const Ipv6Addr group = target.solicited_node();
             const PortSide& s = cfg_.home;
-            auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, kEtherHeaderLen + kIpv6HeaderLen + 32));
-            auto len = build_neighbor_solicit({p + kEtherHeaderLen + kIpv6HeaderLen, 32}, NeighborMessage{0, target, s.mac},
+            auto ns_len = build_neighbor_solicit({p + kEtherHeaderLen + kIpv6HeaderLen, 32}, NeighborMessage{0, target, s.mac},
                                               cfg_.self.ipv6, group);
-            write_ipv6_header(p + kEtherHeaderLen, Ipv6Header{0, 0, static_cast<uint16_t>(*len), ipproto::icmpv6, 255,
+            write_ipv6_header(p + kEtherHeaderLen, Ipv6Header{0, 0, static_cast<uint16_t>(*ns_len), ipproto::icmpv6, 255,
                                                               cfg_.self.ipv6, group});
             write_ether_header(p, MacAddr::ipv6_multicast(group), s.mac, ethertype::ipv6);
             send_frame(m, s.port);

@@ -30,9 +30,9 @@ ClassifyParams params()
 
 std::vector<uint8_t> ether(uint16_t type, const std::vector<uint8_t>& l3)
 {
-    std::vector<uint8_t> f(14);
+    std::vector<uint8_t> f(14 + l3.size());
     write_ether_header(f.data(), MacAddr{{2, 0, 0, 0, 0, 1}}, MacAddr{{2, 0, 0, 0, 0, 2}}, type);
-    f.insert(f.end(), l3.begin(), l3.end());
+    std::copy(l3.begin(), l3.end(), f.begin() + 14);
     return f;
 }
 
