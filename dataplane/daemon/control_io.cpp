@@ -37,7 +37,7 @@ unsigned ControlIo::poll(uint64_t now)
 void ControlIo::probe_gateways(uint64_t now)
 {
     if (now < next_gateway_probe_) return;
-    next_gateway_probe_ = now + kGatewayProbeSeconds;
+    next_gateway_probe_ = now + cfg_.gateway_refresh_s;
     if (cfg_.access.gateway4 && !cfg_.neighbors->is_static(*cfg_.access.gateway4)) cfg_.neighbors->request(*cfg_.access.gateway4);
     if (cfg_.home.gateway6 && !cfg_.neighbors->is_static(*cfg_.home.gateway6)) cfg_.neighbors->request(*cfg_.home.gateway6);
 }

@@ -27,6 +27,7 @@ struct ControlIoConfig {
     Neighbors* neighbors = nullptr;
     SaTable* sas = nullptr;
     TunnelSelf self;
+    uint32_t gateway_refresh_s = 30; // gateways (not static) are asked for again this often
 };
 
 class ControlIo {
@@ -55,9 +56,8 @@ private:
     std::vector<control::Outbound> out_;
     std::unordered_map<uint64_t, uint64_t> asked_; // address hash -> the second after the last request
     uint64_t asked_pruned_at_ = 0;
-    // Gateways that are not static are resolved at start and every kGatewayProbeSeconds after, so that
+    // Gateways that are not static are resolved at start and every dataplane.gateway_refresh_s after, so that
     // the first packets find them and a changed MAC is learned.
-    static constexpr uint64_t kGatewayProbeSeconds = 30;
     uint64_t next_gateway_probe_ = 0;
     std::atomic<uint64_t> inject_full_{0};
     std::atomic<uint64_t> no_sa_{0};

@@ -177,7 +177,7 @@ int main(int argc, char** argv)
                         " flows (raise EAL -m, or lower dataplane.reassembly_flows)");
     }
     dp::ControlIo io(*cp, dp::ControlIoConfig{side(access_port, cfg.access, 0), side(home_port, cfg.home, 0), punt,
-                                              inject, pool, neighbors.get(), &cp->sas(), self});
+                                              inject, pool, neighbors.get(), &cp->sas(), self, cfg.gateway_refresh_s});
     cp->set_extra_stats([&counters, &io, access_port, home_port] {
         std::vector<std::pair<std::string, uint64_t>> out;
         auto sum = [&](auto pick) {

@@ -527,6 +527,21 @@ class GatewaysResolvedAtStart(unittest.TestCase):
         self.assertTrue(ns.results, "no Neighbor Solicitation for the home gateway")
         self.assertEqual(ns.results[0][IPv6].src, HA6)
 
+    def test_gateways_asked_again_every_refresh_interval(self):
+        from nemo_harness import AsyncSniffer, netns
+        is_request = lambda p: p.haslayer(ARP) and p[ARP].op == 1 and p[ARP].pdst == self.GW4
+        with netns("nemo-mr"):
+            arp = AsyncSniffer(iface="mr0", filter="arp", timeout=9, lfilter=is_request)
+            arp.start()
+        time.sleep(0.5)
+        with HomeAgent(f"--access.gateway={self.GW4}", "--dataplane.gateway_refresh_s=2"):
+            arp.join()
+        times = [float(p.time) for p in arp.results]
+        # At start, then about every 2 s (none is answered: nobody is the gateway).
+        self.assertGreaterEqual(len(times), 3, f"requests at {times}")
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        self.assertTrue(all(1.5 <= g <= 3.5 for g in gaps), f"gaps between requests: {gaps}")
+
 
 class Expiry(HaTestCase):
     overrides = ("--ha.max_lifetime=4",)
