@@ -3,6 +3,7 @@
 #include <rte_telemetry.h>
 
 #include <atomic>
+#include <mutex>
 #include <string>
 
 namespace nemo::control {
@@ -12,14 +13,15 @@ namespace {
 std::atomic<const Stats*> g_stats{nullptr};
 std::atomic<const BindingCache*> g_cache{nullptr};
 std::atomic<bool> g_registered{false};
-// Set once at start-up, before workers run; read by the telemetry thread.
+// The data plane's counters: set by the control plane that owns them, read by the telemetry thread.
+std::mutex g_extra_mu;
 std::function<std::vector<std::pair<std::string, uint64_t>>()> g_extra;
-std::atomic<bool> g_extra_set{false};
 
 int dataplane_cb(const char*, const char*, rte_tel_data* d)
 {
     rte_tel_data_start_dict(d);
-    if (!g_extra_set.load(std::memory_order_acquire)) return 0;
+    const std::lock_guard lock(g_extra_mu);
+    if (!g_extra) return 0;
     for (const auto& [name, value] : g_extra()) rte_tel_data_add_dict_u64(d, name.c_str(), value);
     return 0;
 }
@@ -71,17 +73,22 @@ bool register_telemetry(const Stats* stats, const BindingCache* cache)
 
 void set_telemetry_extra(std::function<std::vector<std::pair<std::string, uint64_t>>()> f)
 {
-    // Set once, at start-up; unregister_telemetry() turns it off before what it reads goes away.
+    // unregister_telemetry() clears it before what it reads goes away.
+    {
+        const std::lock_guard lock(g_extra_mu);
+        g_extra = std::move(f);
+    }
     static std::atomic<bool> registered{false};
-    if (registered.exchange(true)) return;
-    g_extra = std::move(f);
-    g_extra_set.store(true, std::memory_order_release);
-    rte_telemetry_register_cmd("/nemo/dataplane", dataplane_cb, "nemo-ha data-plane counters. No parameters");
+    if (!registered.exchange(true))
+        rte_telemetry_register_cmd("/nemo/dataplane", dataplane_cb, "nemo-ha data-plane counters. No parameters");
 }
 
 void unregister_telemetry()
 {
-    g_extra_set.store(false, std::memory_order_release);
+    {
+        const std::lock_guard lock(g_extra_mu);
+        g_extra = nullptr;
+    }
     g_stats.store(nullptr, std::memory_order_release);
     g_cache.store(nullptr, std::memory_order_release);
 }

@@ -314,6 +314,10 @@ TEST_F(CliTest, SocketIsGroupOnly)
 
 TEST_F(CliTest, TelemetryShowsCountersAndBindings)
 {
+    // The daemon adds its per-worker and per-port counters this way; telemetry serves them with the rest.
+    cp_->set_extra_stats([] {
+        return std::vector<std::pair<std::string, uint64_t>>{{"worker1_rx", 4242}, {"port_access_imissed", 7}};
+    });
     const std::string path = std::string(rte_eal_get_runtime_dir()) + "/dpdk_telemetry.v2";
     int fd = connect_unix(path, SOCK_SEQPACKET);
     ASSERT_GE(fd, 0) << path;
@@ -326,6 +330,9 @@ TEST_F(CliTest, TelemetryShowsCountersAndBindings)
     };
     auto stats = ask("/nemo/stats");
     EXPECT_NE(stats.find("\"mip6HaBUsAccepted\":1"), std::string::npos) << stats;
+    auto dataplane = ask("/nemo/dataplane");
+    EXPECT_NE(dataplane.find("\"worker1_rx\":4242"), std::string::npos) << dataplane;
+    EXPECT_NE(dataplane.find("\"port_access_imissed\":7"), std::string::npos) << dataplane;
     auto bindings = ask("/nemo/bindings");
     EXPECT_NE(bindings.find("\"bindings\":1"), std::string::npos) << bindings;
     EXPECT_NE(bindings.find("\"method_ipip\":1"), std::string::npos);
