@@ -61,31 +61,27 @@ uint32_t ForwardTable::hash(const Key& k)
 
 bool ForwardTable::lookup(const Key& k, uint32_t h, Route& out) const
 {
-    const uint32_t probes = max_probe_.load(std::memory_order_acquire);
-    for (uint32_t i = 0; i <= probes; ++i) {
-        const Bucket& b = buckets_[(h + i) & mask_];
-        for (const Entry& e : b.e) {
-            const uint64_t w = e.word.load(std::memory_order_acquire);
-            if (w == Route::kEmpty) return false; // no key was ever placed past an empty slot
-            if (!Route::live_word(w) || e.key[0] != k.w[0] || e.key[1] != k.w[1]) continue;
-            out.word = w;
-            out.rec = e.rec.load(std::memory_order_acquire);
-            return true;
-        }
-    }
-    return false;
+    uint64_t w;
+    const int64_t at = find(k, h, &w);
+    if (at < 0) return false;
+    out.word = w;
+    out.rec = buckets_[at / kWays].e[at % kWays].rec.load(std::memory_order_acquire);
+    return true;
 }
 
-int64_t ForwardTable::find(const Key& k, uint32_t h) const
+int64_t ForwardTable::find(const Key& k, uint32_t h, uint64_t* word) const
 {
-    const uint32_t probes = max_probe_.load(std::memory_order_relaxed);
+    const uint32_t probes = max_probe_.load(std::memory_order_acquire);
     for (uint32_t i = 0; i <= probes; ++i) {
         const uint32_t bi = (h + i) & mask_;
         for (unsigned j = 0; j < kWays; ++j) {
             const Entry& e = buckets_[bi].e[j];
-            const uint64_t w = e.word.load(std::memory_order_relaxed);
-            if (w == Route::kEmpty) return -1;
-            if (Route::live_word(w) && e.key[0] == k.w[0] && e.key[1] == k.w[1]) return int64_t{bi} * kWays + j;
+            // Acquire: a live word makes its key (written before it) visible.
+            const uint64_t w = e.word.load(std::memory_order_acquire);
+            if (w == Route::kEmpty) return -1; // no key was ever placed past an empty slot
+            if (!Route::live_word(w) || e.key[0] != k.w[0] || e.key[1] != k.w[1]) continue;
+            if (word) *word = w;
+            return int64_t{bi} * kWays + j;
         }
     }
     return -1;
@@ -119,6 +115,7 @@ bool ForwardTable::set(const Key& k, uint64_t word, const FastBinding* rec)
             Entry& e = buckets_[bi].e[j];
             const uint64_t w = e.word.load(std::memory_order_relaxed);
             if (w != Route::kEmpty && w != Route::kTombFree) continue;
+            if (w == Route::kTombFree) --tombs_;
             e.key[0] = k.w[0];
             e.key[1] = k.w[1];
             e.rec.store(rec, std::memory_order_relaxed);
@@ -138,6 +135,7 @@ bool ForwardTable::erase(const Key& k)
     Entry& e = entry(static_cast<uint32_t>(at));
     e.word.store(Route::kTombPending, std::memory_order_release);
     e.rec.store(nullptr, std::memory_order_release);
+    ++tombs_;
     pending_.push_back({rte_rcu_qsbr_start(rcu_), static_cast<uint32_t>(at)});
     --live_;
     return true;
@@ -146,8 +144,21 @@ bool ForwardTable::erase(const Key& k)
 std::size_t ForwardTable::reclaim()
 {
     std::size_t done = 0;
+    const uint32_t slots = (mask_ + 1) * kWays;
     while (done < pending_.size() && rte_rcu_qsbr_check(rcu_, pending_[done].token, false) == 1) {
-        entry(pending_[done].slot).word.store(Route::kTombFree, std::memory_order_relaxed);
+        uint32_t slot = pending_[done].slot;
+        entry(slot).word.store(Route::kTombFree, std::memory_order_relaxed);
+        // Probes run over slots in order and stop at an empty one. A slot only becomes empty here, so
+        // when the next one is empty it always was: no key lies beyond, and the free slots that end
+        // here can be empty again. Lookups of absent keys then stop early instead of running over
+        // every slot that ever held a key.
+        if (entry((slot + 1) % slots).word.load(std::memory_order_relaxed) == Route::kEmpty) {
+            while (entry(slot).word.load(std::memory_order_relaxed) == Route::kTombFree) {
+                entry(slot).word.store(Route::kEmpty, std::memory_order_release);
+                --tombs_;
+                slot = (slot + slots - 1) % slots;
+            }
+        }
         ++done;
     }
     pending_.erase(pending_.begin(), pending_.begin() + static_cast<long>(done));

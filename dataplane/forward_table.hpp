@@ -84,6 +84,7 @@ public:
     // Deleted slots whose grace period is over become reusable. Returns how many still wait.
     std::size_t reclaim();
     uint32_t size() const { return live_; }
+    uint32_t tombstones() const { return tombs_; } // deleted slots not yet empty again
     std::size_t bytes() const { return bytes_; } // the buckets' memory
     bool in_dpdk_heap() const { return rte_memory_; }
     // How many buckets past its first a live key sits (nullopt: absent). For diagnostics and tests.
@@ -104,8 +105,8 @@ private:
 
     ForwardTable() = default;
     Entry& entry(uint32_t slot) { return buckets_[slot / kWays].e[slot % kWays]; }
-    // The slot holding `k` live, or -1.
-    int64_t find(const Key& k, uint32_t h) const;
+    // The slot holding `k` live (and the word it had), or -1. Readers and the writer.
+    int64_t find(const Key& k, uint32_t h, uint64_t* word = nullptr) const;
 
     Bucket* buckets_ = nullptr;
     std::size_t bytes_ = 0;
@@ -113,6 +114,7 @@ private:
     uint32_t mask_ = 0;         // buckets - 1
     uint32_t max_keys_ = 0;
     uint32_t live_ = 0;
+    uint32_t tombs_ = 0;
     // The longest probe any live key needed, in buckets past its first: a lookup reads no further.
     std::atomic<uint32_t> max_probe_{0};
     rte_rcu_qsbr* rcu_ = nullptr;

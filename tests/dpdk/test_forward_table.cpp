@@ -134,6 +134,29 @@ TEST(ForwardTable, DeletedSlotReusedOnlyAfterAGracePeriod)
     rte_rcu_qsbr_thread_unregister(rcu.v, 0);
 }
 
+// Deleted slots become empty again once no key lies beyond them, so that a lookup of an absent key
+// stops where the probe runs end instead of running over every slot that ever held a key.
+TEST(ForwardTable, DeletedRunsBecomeEmptyWhenNothingLiesBeyond)
+{
+    Rcu rcu;
+    auto t = make(8, rcu.v); // 8 buckets of 2
+    const auto keys = colliding(5, 8, 5); // buckets 5, 5, 6, 6, 7
+    for (uint32_t i = 0; i < keys.size(); ++i) ASSERT_TRUE(t->set(keys[i], word(i), nullptr));
+    for (uint32_t i = 0; i < 4; ++i) ASSERT_TRUE(t->erase(keys[i]));
+    t->reclaim();
+    EXPECT_EQ(t->tombstones(), 4u) << "the last key is reached through them";
+    Route r;
+    ASSERT_TRUE(t->lookup(keys[4], r));
+    ASSERT_TRUE(t->erase(keys[4]));
+    t->reclaim();
+    EXPECT_EQ(t->tombstones(), 0u) << "nothing lies beyond any more";
+    EXPECT_EQ(t->size(), 0u);
+    // The table works as new.
+    for (uint32_t i = 0; i < keys.size(); ++i) ASSERT_TRUE(t->set(keys[i], word(i), nullptr));
+    EXPECT_EQ(t->distance(keys[4]), 2u);
+    for (uint32_t i = 0; i < keys.size(); ++i) EXPECT_TRUE(t->lookup(keys[i], r)) << i;
+}
+
 TEST(ForwardTable, RefusesKeysBeyondItsLimit)
 {
     Rcu rcu;
