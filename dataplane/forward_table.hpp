@@ -105,8 +105,8 @@ private:
 
     ForwardTable() = default;
     Entry& entry(uint32_t slot) { return buckets_[slot / kWays].e[slot % kWays]; }
-    // The slot holding `k` live (and the word it had), or -1. Readers and the writer.
-    int64_t find(const Key& k, uint32_t h, uint64_t* word = nullptr) const;
+    // The slot holding `k` live, or -1.
+    int64_t find(const Key& k, uint32_t h) const;
 
     Bucket* buckets_ = nullptr;
     std::size_t bytes_ = 0;
