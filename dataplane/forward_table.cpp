@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 
 #include <bit>
+#include <cerrno>
 #include <cstring>
 
 namespace nemo::dp {
@@ -39,7 +40,18 @@ std::unique_ptr<ForwardTable> ForwardTable::create(uint32_t max_keys, rte_rcu_qs
             return nullptr;
         }
         madvise(p, t->bytes_, MADV_HUGEPAGE);
-        std::memset(p, 0, t->bytes_); // faulted in now, not by the first packets
+        // Faulted in now, not by the first packets; and when memory is short, a clear error now rather
+        // than the OOM killer later (MADV_POPULATE_WRITE fails with ENOMEM; kernels before 5.14 do not
+        // know it, and get the pages touched instead).
+        if (madvise(p, t->bytes_, MADV_POPULATE_WRITE) != 0) {
+            if (errno != EINVAL) {
+                munmap(p, t->bytes_);
+                *error = "cannot get " + std::to_string(t->bytes_ >> 20) + " MiB for a forwarding table of " +
+                         std::to_string(max_keys) + " keys (lower ha.binding_capacity)";
+                return nullptr;
+            }
+            std::memset(p, 0, t->bytes_);
+        }
         t->buckets_ = static_cast<Bucket*>(p);
     }
     t->mask_ = buckets - 1;

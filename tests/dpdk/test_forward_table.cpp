@@ -5,7 +5,12 @@
 #include <rte_malloc.h>
 #include <rte_rcu_qsbr.h>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <fstream>
 #include <thread>
 #include <vector>
 
@@ -155,6 +160,30 @@ TEST(ForwardTable, DeletedRunsBecomeEmptyWhenNothingLiesBeyond)
     for (uint32_t i = 0; i < keys.size(); ++i) ASSERT_TRUE(t->set(keys[i], word(i), nullptr));
     EXPECT_EQ(t->distance(keys[4]), 2u);
     for (uint32_t i = 0; i < keys.size(); ++i) EXPECT_TRUE(t->lookup(keys[i], r)) << i;
+}
+
+// A table the process cannot get memory for is a clear error at creation, not a crash later. In a child
+// whose address space is capped 256 MiB above what it uses, a table of 16 million keys (1 GiB).
+TEST(ForwardTable, NoMemoryIsAnError)
+{
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        std::ifstream statm("/proc/self/statm");
+        unsigned long pages = 0;
+        statm >> pages;
+        const rlim_t cap = pages * static_cast<rlim_t>(sysconf(_SC_PAGESIZE)) + (256ul << 20);
+        const rlimit lim{cap, cap};
+        if (setrlimit(RLIMIT_AS, &lim) != 0) _exit(3);
+        std::string err;
+        auto t = ForwardTable::create(16'000'000, nullptr, &err);
+        if (t) _exit(1);
+        _exit(err.find("forwarding table") != std::string::npos ? 0 : 2);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status)) << "the child crashed";
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "1: a table was made; 2: the error does not say what; 3: no cap";
 }
 
 TEST(ForwardTable, RefusesKeysBeyondItsLimit)
