@@ -109,21 +109,12 @@ bool BindingTables::on_home_prefix(const Ipv6Addr& a) const
     return ((w[0] & home_mask_[0]) == home_value_[0]) & ((w[1] & home_mask_[1]) == home_value_[1]);
 }
 
-const FastBinding* BindingTables::lookup_downstream(const Ipv6Addr& dst) const
+Route BindingTables::route(const Ipv6Addr& dst) const
 {
-    const bool on_home = !params_.home_prefix || on_home_prefix(dst);
+    const Ipv6Addr* p = &dst;
     Route r;
-    if (on_home && home_->lookup(masked(dst, 128), r)) return r.rec;
-    if (params_.home_prefix && on_home) return nullptr;
-    const FastBinding* found = nullptr;
-    for_each_length_desc(lengths_, [&](unsigned len) {
-        if (down_[len]->lookup(masked(dst, len), r)) {
-            found = r.rec;
-            return false;
-        }
-        return true;
-    });
-    return found;
+    route_bulk(&p, 1, &r);
+    return r;
 }
 
 void BindingTables::lookup_downstream_bulk(const Ipv6Addr* const* dsts, unsigned n, const FastBinding** out) const

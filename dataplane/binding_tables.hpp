@@ -74,7 +74,14 @@ public:
     void unregister_reader(unsigned reader_id) const;
     void quiescent(unsigned reader_id) const;       // once per loop turn
 
-    const FastBinding* lookup_downstream(const Ipv6Addr& dst) const;
+    static constexpr unsigned kMaxBulk = 64;
+    // One destination: route_bulk with one key (the same walk over the tables).
+    Route route(const Ipv6Addr& dst) const;
+    const FastBinding* lookup_downstream(const Ipv6Addr& dst) const
+    {
+        const Route r = route(dst);
+        return r.live() ? r.rec : nullptr;
+    }
     // Up to 64 destinations; out[i] is null where nothing matches.
     void lookup_downstream_bulk(const Ipv6Addr* const* dsts, unsigned n, const FastBinding** out) const;
     // The fast path's lookup: up to 64 destinations to routes (out[i].live() false where nothing
@@ -84,8 +91,8 @@ public:
     const FastBinding* match_upstream(const Ipv6Addr& inner_src, TunnelMethod via, Ipv4Addr outer_src,
                                       uint16_t outer_sport) const
     {
-        const FastBinding* b = lookup_downstream(inner_src);
-        return b && came_through(*b, via, outer_src, outer_sport) ? b : nullptr;
+        const Route r = route(inner_src);
+        return came_through(r, via, outer_src, outer_sport) ? r.rec : nullptr;
     }
     void match_upstream_bulk(const Ipv6Addr* const* inner_srcs, const Ipv4Addr* outer_srcs,
                              const uint16_t* outer_sports, TunnelMethod via, unsigned n,
@@ -93,14 +100,10 @@ public:
     // Whether a packet that arrived through a tunnel of `via` came through b's: the same method and far
     // end, that is the IPv6 care-of address for IPv6-in-IPv6 (outer_src6), the IPv4 one otherwise, and the
     // UDP port for U and S+U.
-    static constexpr unsigned kMaxBulk = 64;
     static bool came_through(const FastBinding& b, TunnelMethod via, Ipv4Addr outer_src, uint16_t outer_sport,
                              const Ipv6Addr* outer_src6 = nullptr)
     {
-        if (b.method != via) return false;
-        if (via == TunnelMethod::ipv6) return outer_src6 && b.coa6 == *outer_src6;
-        if (b.peer != outer_src) return false;
-        return (via != TunnelMethod::udp && via != TunnelMethod::esp_udp) || b.peer_port == outer_sport;
+        return tunnel_matches(b.method, b.peer.value, b.peer_port, &b.coa6, via, outer_src, outer_sport, outer_src6);
     }
     // The same for a route: from its word for the methods that forward from it, else from its record.
     static bool came_through(const Route& r, TunnelMethod via, Ipv4Addr outer_src, uint16_t outer_sport,
@@ -108,8 +111,7 @@ public:
     {
         if (!r.live()) return false;
         if (r.needs_record()) return r.rec && came_through(*r.rec, via, outer_src, outer_sport, outer_src6);
-        if (r.method() != via || r.peer() != outer_src.value) return false;
-        return via != TunnelMethod::udp || r.port() == outer_sport;
+        return tunnel_matches(r.method(), r.peer(), r.port(), nullptr, via, outer_src, outer_sport, outer_src6);
     }
     // The forwarding word of a record (forward_table.hpp).
     static uint64_t route_word(const FastBinding& b) { return Route::make(b.method, b.peer.value, b.peer_port); }
@@ -131,6 +133,15 @@ public:
 
 private:
     explicit BindingTables(const Params& p) : params_(p) {}
+    // The tunnel-origin rule itself, over a binding's far end (coa6: its IPv6 care-of address, if known).
+    static bool tunnel_matches(TunnelMethod method, uint32_t peer, uint16_t peer_port, const Ipv6Addr* coa6,
+                               TunnelMethod via, Ipv4Addr outer_src, uint16_t outer_sport, const Ipv6Addr* outer_src6)
+    {
+        if (method != via) return false;
+        if (via == TunnelMethod::ipv6) return coa6 && outer_src6 && *coa6 == *outer_src6;
+        if (peer != outer_src.value) return false;
+        return (via != TunnelMethod::udp && via != TunnelMethod::esp_udp) || peer_port == outer_sport;
+    }
 
     struct Slot {
         FastBinding* rec = nullptr;
