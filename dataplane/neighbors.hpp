@@ -1,7 +1,8 @@
 // Link-layer addresses of next hops, IPv4 (ARP) and IPv6 (ND): read by the workers without locks,
 // written by the control thread (static entries from the config, then what it learns). A worker that
 // misses asks the control thread to resolve the address through a ring and drops the packet (counted).
-// Gateways (not static) are resolved by the control thread at start and every 30 s after.
+// Gateways (not static) are resolved by the control thread at start and every
+// dataplane.gateway_refresh_s after.
 #pragma once
 
 #include <cstdint>

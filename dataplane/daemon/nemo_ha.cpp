@@ -42,8 +42,9 @@ int fail(const std::string& msg)
 }
 
 // Configures and starts a port with `queues` RX and TX queues, with the checksum offloads it has.
-// Returns an error message or "". *tx_ipv4_cksum: the port computes IPv4 header checksums on TX.
-std::string start_port(uint16_t port, uint16_t queues, uint16_t mtu, rte_mempool* pool, bool* tx_ipv4_cksum)
+// Returns an error message or "". With tx_ipv4_cksum (the access port, where IPv4 tunnels leave):
+// whether the port computes IPv4 header checksums on TX, and if so the offload is turned on.
+std::string start_port(uint16_t port, uint16_t queues, uint16_t mtu, rte_mempool* pool, bool* tx_ipv4_cksum = nullptr)
 {
     rte_eth_dev_info info{};
     if (rte_eth_dev_info_get(port, &info) != 0) return "cannot read port information";
@@ -52,8 +53,10 @@ std::string start_port(uint16_t port, uint16_t queues, uint16_t mtu, rte_mempool
                " TX queues; " + std::to_string(queues) + " workers need as many (net_af_packet: qpairs=N)";
     rte_eth_conf conf{};
     if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
-    *tx_ipv4_cksum = (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) != 0;
-    if (*tx_ipv4_cksum) conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
+    if (tx_ipv4_cksum) {
+        *tx_ipv4_cksum = (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) != 0;
+        if (*tx_ipv4_cksum) conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
+    }
     if (queues > 1) conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
     conf.rx_adv_conf.rss_conf.rss_hf = RTE_ETH_RSS_IP & info.flow_type_rss_offloads;
     if (int rc = rte_eth_dev_configure(port, queues, queues, &conf); rc != 0) return "configure: " + std::to_string(rc);
@@ -117,11 +120,11 @@ int main(int argc, char** argv)
                                                 RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
     if (!pool) return fail("cannot create the mbuf pool of " + std::to_string(cfg.mbufs) + " (raise EAL -m?)");
     dp::prefault_mempool(pool);
-    bool access_ipv4_cksum = false, home_ipv4_cksum = false; // the home port sends no IPv4 tunnels
+    bool access_ipv4_cksum = false;
     if (auto e = start_port(access_port, queues, cfg.access.mtu, pool, &access_ipv4_cksum); !e.empty())
         return fail("access port: " + e);
     if (home_port != access_port)
-        if (auto e = start_port(home_port, queues, cfg.home.mtu, pool, &home_ipv4_cksum); !e.empty())
+        if (auto e = start_port(home_port, queues, cfg.home.mtu, pool); !e.empty())
             return fail("home port: " + e);
 
     std::string err;
