@@ -6,6 +6,7 @@
 
 namespace nemo::test {
 
+inline const Prefix6 kHomePrefix = *Prefix6::parse("2001:db8:1::/64");
 inline const Ipv6Addr kHoa = *Ipv6Addr::parse("2001:db8:1::100");
 inline const Ipv6Addr kHa6 = *Ipv6Addr::parse("2001:db8:1::1");
 inline const Ipv6Addr kCoa6 = *Ipv6Addr::parse("2001:db8:ffff::5");

@@ -27,7 +27,7 @@ class SignalingTest : public ::testing::Test {
 protected:
     void SetUp() override
     {
-        params.home_prefix = *Prefix6::parse("2001:db8:1::/64");
+        params.home_prefix = kHomePrefix;
         params.allow_unprotected_signaling = true; // no ESP yet: the lab setting
         params.ipv6_addresses = {kHa6};
         params.ipv4_addresses = {kHa4};

@@ -32,7 +32,6 @@ inline const MacAddr kGwMac = *MacAddr::parse("02:00:00:00:00:fe");
 inline const Ipv4Addr kGw4 = *Ipv4Addr::parse("192.0.2.254");
 inline const Ipv6Addr kGw6 = *Ipv6Addr::parse("2001:db8:1::fe");
 inline constexpr uint16_t kMrPort = 5555;
-inline const Prefix6 kHomePrefix = *Prefix6::parse("2001:db8:1::/64");
 inline const Ipv6Addr kHost = *Ipv6Addr::parse("2001:db8:aaaa::5");
 
 // A hand-keyed SA, as the config would give it.

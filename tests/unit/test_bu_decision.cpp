@@ -16,7 +16,7 @@ class BuDecisionTest : public ::testing::Test {
 protected:
     void SetUp() override
     {
-        params.home_prefix = *Prefix6::parse("2001:db8:1::/64");
+        params.home_prefix = kHomePrefix;
         params.allow_unprotected_signaling = false;
         mr.hoa = kHoa;
         mr.mobile_router = true;
@@ -393,7 +393,7 @@ TEST_F(BuDecisionTest, PrefixRules141to143)
     bu.options.add_prefix(*Prefix6::parse("ff00::/8"));
     EXPECT_EQ(decide(bu, v6_arrival()).ba.status, 141);
     bu.options = {};
-    bu.options.add_prefix(*Prefix6::parse("2001:db8:1::/64")); // the home link itself
+    bu.options.add_prefix(kHomePrefix); // the home link itself
     EXPECT_EQ(decide(bu, v6_arrival()).ba.status, 141);
     bu.options = {};
     bu.options.add_prefix(kMnpA);
