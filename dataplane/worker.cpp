@@ -334,8 +334,7 @@ bool Worker::accept_inner(rte_mbuf* m, const Classified& c, UpstreamItem& item)
     const uint32_t ip_len = kIpv6HeaderLen + load_be16(ip + 4);
     if (have > ip_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(have - ip_len));
     item.src = Ipv6Addr::from_bytes(ip + 8);
-    const Ipv6Addr dst = Ipv6Addr::from_bytes(ip + 24);
-    if (dst == cfg_.dhaad_anycast || std::find(cfg_.ha_ipv6.begin(), cfg_.ha_ipv6.end(), dst) != cfg_.ha_ipv6.end()) {
+    if (addressed_to_ha(ip + 24, classify_)) {
         PuntMeta meta{PuntKind::signaling, c.method, m->port, c.outer_sport, c.outer_src, item.src_mac};
         if (item.sa) {
             meta.via_sa = true;

@@ -58,6 +58,17 @@ bool same16(const uint8_t* a, const Ipv6Addr& b)
     return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
 }
 
+} // namespace
+
+bool addressed_to_ha(const uint8_t* dst, const ClassifyParams& p)
+{
+    bool to_us = same16(dst, p.dhaad_anycast);
+    for (const Ipv6Addr& a : p.ha_ipv6) to_us = to_us || same16(dst, a);
+    return to_us;
+}
+
+namespace {
+
 // Reads the fixed header in place: this runs for every packet, so no views are built.
 Classified classify_ipv6(std::span<const uint8_t> l3, uint16_t off, const ClassifyParams& p)
 {
@@ -80,8 +91,7 @@ Classified classify_ipv6(std::span<const uint8_t> l3, uint16_t off, const Classi
             return c;
         }
     }
-    bool to_us = same16(dst, p.dhaad_anycast);
-    for (const Ipv6Addr& a : p.ha_ipv6) to_us = to_us || same16(dst, a);
+    const bool to_us = addressed_to_ha(dst, p);
     if (to_us && next == ipproto::ipv6) {
         c.cls = PacketClass::tunneled; // reverse tunnel from an IPv6 care-of address (RFC 2473)
         c.method = TunnelMethod::ipv6;

@@ -57,6 +57,11 @@ struct Classified {
 };
 static_assert(sizeof(Classified) <= 16);
 
+// Whether an IPv6 destination (16 bytes) is the home agent itself: one of its addresses or the home
+// agents anycast address. Such packets are signaling (or an IPv6-in-IPv6 tunnel to it), never forwarded;
+// the worker asks the same of a decapsulated packet.
+bool addressed_to_ha(const uint8_t* dst, const ClassifyParams& p);
+
 // `frame` is an Ethernet frame (at most one VLAN tag). IPv4 header checksums are verified unless
 // `ipv4_checksum_checked` says the NIC did it.
 Classified classify_frame(std::span<const uint8_t> frame, const ClassifyParams& p, bool ipv4_checksum_checked = false);
