@@ -111,8 +111,13 @@ void ControlIo::send(const control::Outbound& out, uint16_t port, const MacAddr&
         // Draft 5.1: replies to what came through an SA go back through the home address's outbound SA.
         const Ipv6Addr hoa = Ipv6Addr::from_bytes(out.ipv6.data() + 24);
         SaEntry* sa = cfg_.sas ? cfg_.sas->outbound_for(hoa) : nullptr;
-        if (!sa || !encap_esp(m, cfg_.self, peer, *sa, imb_)) {
+        if (!sa) {
             no_sa_.fetch_add(1, std::memory_order_relaxed);
+            rte_pktmbuf_free(m);
+            return;
+        }
+        if (!encap_esp(m, cfg_.self, peer, *sa, imb_)) {
+            no_mbuf_.fetch_add(1, std::memory_order_relaxed); // no room for the ESP trailer or headers
             rte_pktmbuf_free(m);
             return;
         }
