@@ -2,6 +2,11 @@
 // outer IPv4 fragments, then decapsulate and check (upstream), look up and encapsulate (downstream),
 // answer ARP and Neighbor Solicitations, and punt signaling to the control thread. A burst's ESP packets
 // go to intel-ipsec-mb together, in each direction. It only reads the tables.
+//
+// One job a file: the burst loop and reassembly (worker.cpp), downstream forwarding
+// (worker_downstream.cpp), decapsulation and upstream forwarding (worker_upstream.cpp), the ESP bursts
+// (worker_esp.cpp), the ARP/ND responder (worker_arp_nd.cpp), ICMPv6 errors (worker_icmp.cpp), the punt
+// path (worker_punt.cpp); next hops and TX are inline below.
 #pragma once
 
 #include <atomic>
@@ -14,9 +19,15 @@
 #include "classify.hpp"
 #include "dp_counters.hpp"
 #include "encap.hpp"
+#include "esp_burst.hpp"
+#include "ethernet.hpp"
 #include "neighbors.hpp"
 #include "punt.hpp"
+#include "rate_limiter.hpp"
 #include "sa_table.hpp"
+
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
 
 struct rte_ring;
 struct rte_mempool;
@@ -71,68 +82,104 @@ public:
     static int run(void* worker);
 
 private:
-    void handle_burst(uint16_t from_port, struct rte_mbuf** pkts, uint16_t n);
-    struct rte_mbuf* reassemble(struct rte_mbuf* m, const Classified& c);
-    void downstream(struct rte_mbuf** pkts, const uint16_t* l3_offsets, uint16_t n);
-    struct UpstreamItem {
-        struct rte_mbuf* m;
-        Classified c;
-        Ipv6Addr src;
-        Ipv6Addr outer_src6; // IPv6-in-IPv6 only
-        SaEntry* sa;         // ESP only: the inbound SA it came through
-        MacAddr src_mac;
-        uint8_t outer_tos;
-    };
-    struct Sealing { // a downstream ESP packet between esp_seal_prepare and esp_seal_finish
-        struct rte_mbuf* m;
-        SaEntry* sa;
-        TunnelPeer peer;
-        MacAddr mac;
-        uint8_t tc;
-    };
-    void seal_esp(uint16_t n);
-    void note_outer(struct rte_mbuf* m, const Classified& c, UpstreamItem& item);
-    bool decapsulate(struct rte_mbuf* m, const Classified& c, UpstreamItem& item);
-    bool accept_inner(struct rte_mbuf* m, const Classified& c, UpstreamItem& item);
-    bool esp_open_prepare(struct rte_mbuf* m, const Classified& c, unsigned slot);
-    uint16_t open_esp(uint16_t n, UpstreamItem* items);
+    // worker.cpp
+    void handle_burst(uint16_t from_port, rte_mbuf** pkts, uint16_t n);
+    rte_mbuf* reassemble(rte_mbuf* m, const Classified& c);
+    void flush();
+    // worker_downstream.cpp
+    void downstream(rte_mbuf** pkts, const uint16_t* l3_offsets, uint16_t n);
+    // worker_upstream.cpp
+    void note_outer(rte_mbuf* m, const Classified& c, UpstreamItem& item);
+    bool decapsulate(rte_mbuf* m, const Classified& c, UpstreamItem& item);
+    bool accept_inner(rte_mbuf* m, const Classified& c, UpstreamItem& item);
     void upstream(UpstreamItem* items, uint16_t n);
+    // worker_esp.cpp
+    bool esp_open_prepare(rte_mbuf* m, const Classified& c);
+    uint16_t open_esp(UpstreamItem* items);
+    void seal_esp();
+    // worker_arp_nd.cpp
+    void answer_arp(rte_mbuf* m, const Classified& c, const PortSide& side);
+    void answer_ns(rte_mbuf* m, const Classified& c, const PortSide& side);
+    void learn_copy(rte_mbuf* m, PuntKind kind, uint16_t port);
+    // worker_icmp.cpp
+    void send_packet_too_big(rte_mbuf* m, uint16_t l3_offset, uint32_t mtu, const PortSide& side);
+    // worker_punt.cpp
+    void punt(rte_mbuf* m, const PuntMeta& meta);
+
+    // Next hops and TX, per packet: inline.
     bool gateway_mac4(MacAddr& mac);
     bool gateway_mac6(const PortSide& side, MacAddr& mac);
     template <class Addr>
     bool lookup_neighbor(const Addr& a, MacAddr& mac) const;
-    void answer_arp(struct rte_mbuf* m, const Classified& c, const PortSide& side);
-    void answer_ns(struct rte_mbuf* m, const Classified& c, const PortSide& side);
-    void punt(struct rte_mbuf* m, const PuntMeta& meta);
-    void learn_copy(struct rte_mbuf* m, PuntKind kind, uint16_t port);
-    void send_packet_too_big(struct rte_mbuf* m, uint16_t l3_offset, uint32_t mtu, const PortSide& side);
-    bool to_link(struct rte_mbuf* m, const PortSide& side, uint16_t ethertype, const MacAddr& dst);
-    void queue_tx(const PortSide& side, struct rte_mbuf* m);
-    void flush();
+    bool to_link(rte_mbuf* m, const PortSide& side, uint16_t ethertype, const MacAddr& dst);
+    void queue_tx(const PortSide& side, rte_mbuf* m);
     const PortSide& side_of(uint16_t port) const { return port == cfg_.access.port ? cfg_.access : cfg_.home; }
 
     WorkerConfig cfg_;
     std::unique_ptr<ImbManager> imb_; // this lcore's intel-ipsec-mb manager
     ClassifyParams classify_;
     bool ok_ = true;
-    struct rte_ip_frag_tbl* frag_tbl_ = nullptr;
+    rte_ip_frag_tbl* frag_tbl_ = nullptr;
     std::unique_ptr<::rte_ip_frag_death_row> frag_dr_; // fragments the table gave up on, to free
     bool same_port_;
     struct TxBuf {
-        struct rte_mbuf* pkts[64];
+        rte_mbuf* pkts[64];
         uint16_t n = 0;
     } tx_access_, tx_home_;
-    static constexpr uint16_t kBurst = 32;
-    // One burst's ESP work, each direction: the packets and intel-ipsec-mb's jobs for them.
-    Sealing sealing_[kBurst];
-    EspJob seal_jobs_[kBurst];
-    UpstreamItem opening_[kBurst]; // ESP packets between esp_open_prepare and open_esp (m, c, sa set)
-    EspJob open_jobs_[kBurst];
+    EspSealBurst seal_;  // a burst's downstream ESP packets
+    EspOpenBurst open_;  // a burst's upstream ESP packets
     UpstreamItem up_[kBurst]; // a burst's decapsulated packets, for the bulk lookup
     MacAddr gw4_, gw6_; // gateway MACs, looked up once per burst
     bool gw4_valid_ = false, gw6_valid_ = false, gw4_ok_ = false, gw6_ok_ = false;
-    uint64_t ptb_tokens_ = 0;
-    uint64_t ptb_last_tsc_ = 0;
+    RateLimiter ptb_limit_;
 };
+
+// Next hops that are gateways are looked up once per burst; others per packet. A miss asks the control
+// thread to resolve the address.
+inline bool Worker::gateway_mac4(MacAddr& mac)
+{
+    if (!gw4_valid_) {
+        gw4_ok_ = lookup_neighbor(*cfg_.access.gateway4, gw4_);
+        gw4_valid_ = true;
+    }
+    mac = gw4_;
+    return gw4_ok_;
+}
+
+inline bool Worker::gateway_mac6(const PortSide& side, MacAddr& mac)
+{
+    if (!gw6_valid_) {
+        gw6_ok_ = lookup_neighbor(*side.gateway6, gw6_);
+        gw6_valid_ = true;
+    }
+    mac = gw6_;
+    return gw6_ok_;
+}
+
+template <class Addr>
+inline bool Worker::lookup_neighbor(const Addr& a, MacAddr& mac) const
+{
+    if (auto m = cfg_.neighbors->lookup(a)) {
+        mac = *m;
+        return true;
+    }
+    cfg_.neighbors->request(a);
+    return false;
+}
+
+inline bool Worker::to_link(rte_mbuf* m, const PortSide& side, uint16_t type, const MacAddr& dst)
+{
+    auto* eth = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, wire::kEtherHeaderLen));
+    if (!eth) return false;
+    wire::write_ether_header(eth, dst, side.mac, type);
+    return true;
+}
+
+inline void Worker::queue_tx(const PortSide& side, rte_mbuf* m)
+{
+    TxBuf& b = &side == &cfg_.access ? tx_access_ : tx_home_;
+    if (b.n == sizeof b.pkts / sizeof b.pkts[0]) flush();
+    b.pkts[b.n++] = m;
+}
 
 } // namespace nemo::dp

@@ -1,0 +1,106 @@
+// Downstream: IPv6 from the core to a mobile node, looked up in bulk and encapsulated by its binding's method.
+#include "worker.hpp"
+
+#include <rte_cycles.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "bytes.hpp"
+#include "ecn.hpp"
+#include "esp.hpp"
+#include "ethernet.hpp"
+#include "icmpv6.hpp"
+#include "inner_tc.hpp"
+#include "ipv6.hpp"
+#include "proto.hpp"
+#include "worker_util.hpp"
+
+namespace nemo::dp {
+
+using namespace wire;
+
+void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
+{
+    LcoreCounters& ctr = *cfg_.counters;
+    Ipv6Addr dsts[kBurst];
+    const Ipv6Addr* ptrs[kBurst] = {};
+    for (uint16_t i = 0; i < n; ++i) {
+        std::memcpy(dsts[i].bytes.data(), data(pkts[i]) + l3[i] + 24, 16);
+        ptrs[i] = &dsts[i];
+    }
+    Route routes[kBurst];
+    cfg_.tables->route_bulk(ptrs, n, routes);
+    // Records, where the method needs one, are spread over memory: ask for all before reading the first.
+    for (uint16_t i = 0; i < n; ++i)
+        if (routes[i].needs_record() && routes[i].rec) rte_prefetch0(routes[i].rec);
+    for (uint16_t i = 0; i < n; ++i) {
+        rte_mbuf* m = pkts[i];
+        const Route& r = routes[i];
+        // I, R and U forward from the route's word; IPv6-in-IPv6 and ESP from the record.
+        const FastBinding* b = r.needs_record() ? r.rec : nullptr;
+        if (!r.live() || (r.needs_record() && !b)) {
+            ctr.inc(DpCounter::no_binding);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        const TunnelPeer peer = b ? TunnelPeer{b->method, b->peer, b->peer_port, b->coa6}
+                                  : TunnelPeer{r.method(), Ipv4Addr{r.peer()}, r.port(), {}};
+        const bool esp = peer.method == TunnelMethod::esp || peer.method == TunnelMethod::esp_udp;
+        SaEntry* sa = esp && cfg_.sas ? cfg_.sas->outbound_for(b->hoa) : nullptr;
+        if (esp && (!sa || sa->expired())) {
+            ctr.inc(DpCounter::esp_no_sa);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        const bool v4 = uses_ipv4(peer.method);
+        const PortSide& out = v4 ? cfg_.access : cfg_.home;
+        uint8_t* ip = data(m) + l3[i];
+        const uint32_t ip_len = kIpv6HeaderLen + load_be16(ip + 4);
+        const uint16_t overhead = encap_overhead(peer.method);
+        if (ip_len + overhead > out.mtu) {
+            ctr.inc(DpCounter::too_big);
+            send_packet_too_big(m, l3[i], out.mtu - overhead, side_of(m->port));
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        MacAddr mac;
+        const bool resolved = v4 ? (out.gateway4 ? gateway_mac4(mac) : lookup_neighbor(peer.v4, mac))
+                                 : (out.gateway6 ? gateway_mac6(out, mac) : lookup_neighbor(peer.v6, mac));
+        if (!resolved) {
+            ctr.inc(DpCounter::no_neighbor);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        --ip[7]; // hop limit (classify refused those at 1)
+        rte_pktmbuf_adj(m, l3[i]);
+        // Trim link padding: the IPv6 payload length is the packet.
+        if (rte_pktmbuf_pkt_len(m) > ip_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - ip_len));
+        if (esp) {
+            // Sealed with the rest of the burst's ESP packets, below.
+            const uint8_t tc = inner_traffic_class(m);
+            if (!esp_seal_prepare(m, *sa, seal_.jobs[seal_.n])) {
+                ctr.inc(DpCounter::no_mbuf);
+                rte_pktmbuf_free(m);
+                continue;
+            }
+            seal_.items[seal_.n++] = {m, sa, peer, mac, tc};
+            continue;
+        }
+        const LinkHeader link{mac, out.mac};
+        const bool sent = v4 ? encap_v4(m, cfg_.self, peer, &link)
+                             : encapsulate(m, cfg_.self, peer) && to_link(m, out, ethertype::ipv6, mac);
+        if (!sent) {
+            ctr.inc(DpCounter::no_mbuf);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        LcoreCounters::bump(ctr.encap[static_cast<std::size_t>(peer.method)]);
+        queue_tx(out, m);
+    }
+    if (seal_.n) seal_esp();
+}
+
+} // namespace nemo::dp

@@ -1,0 +1,136 @@
+// Upstream: the tunnel stripped, the inner packet checked (its source must be the binding's, through the binding's tunnel), then forwarded to the core.
+#include "worker.hpp"
+
+#include <rte_cycles.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "bytes.hpp"
+#include "ecn.hpp"
+#include "esp.hpp"
+#include "ethernet.hpp"
+#include "icmpv6.hpp"
+#include "inner_tc.hpp"
+#include "ipv6.hpp"
+#include "proto.hpp"
+#include "worker_util.hpp"
+
+namespace nemo::dp {
+
+using namespace wire;
+
+// The outer header's traffic class (and source, for IPv6-in-IPv6), read before the tunnel is stripped.
+void Worker::note_outer(rte_mbuf* m, const Classified& c, UpstreamItem& item)
+{
+    item.sa = nullptr;
+    const uint8_t* outer = data(m) + c.l3_offset;
+    item.outer_tos = c.method == TunnelMethod::ipv6 ? static_cast<uint8_t>(((outer[0] & 0x0F) << 4) | (outer[1] >> 4))
+                                                    : outer[1];
+    if (c.method == TunnelMethod::ipv6) item.outer_src6 = Ipv6Addr::from_bytes(outer + 8);
+    item.src_mac = MacAddr::from_bytes(data(m) + 6);
+}
+
+// Phase one, per packet: strip the tunnel, then check the inner packet. Returns false when the packet is
+// gone (dropped or punted).
+bool Worker::decapsulate(rte_mbuf* m, const Classified& c, UpstreamItem& item)
+{
+    note_outer(m, c, item);
+    rte_pktmbuf_adj(m, c.inner_offset);
+    return accept_inner(m, c, item);
+}
+
+// The inner IPv6 packet is at the front of the mbuf: check it, trim link padding, and hand signaling
+// for the home agent to the control thread.
+bool Worker::accept_inner(rte_mbuf* m, const Classified& c, UpstreamItem& item)
+{
+    LcoreCounters& ctr = *cfg_.counters;
+    const uint8_t* ip = data(m);
+    const uint32_t have = rte_pktmbuf_data_len(m);
+    if (have < kIpv6HeaderLen || (ip[0] >> 4) != 6 || kIpv6HeaderLen + load_be16(ip + 4) > have) {
+        ctr.inc(DpCounter::bad_inner);
+        rte_pktmbuf_free(m);
+        return false;
+    }
+    const uint32_t ip_len = kIpv6HeaderLen + load_be16(ip + 4);
+    if (have > ip_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(have - ip_len));
+    item.src = Ipv6Addr::from_bytes(ip + 8);
+    if (addressed_to_ha(ip + 24, classify_)) {
+        PuntMeta meta{PuntKind::signaling, c.method, m->port, c.outer_sport, c.outer_src, item.src_mac};
+        if (item.sa) {
+            meta.via_sa = true;
+            meta.sa_hoa = item.sa->cfg.hoa;
+        }
+        punt(m, meta);
+        return false;
+    }
+    item.m = m;
+    item.c = c;
+    return true;
+}
+
+// Phase two, for the burst: one bulk lookup of the inner sources, then the tunnel check and forwarding.
+void Worker::upstream(UpstreamItem* items, uint16_t n)
+{
+    LcoreCounters& ctr = *cfg_.counters;
+    const Ipv6Addr* srcs[kBurst] = {};
+    for (uint16_t i = 0; i < n; ++i) srcs[i] = &items[i].src;
+    Route routes[kBurst];
+    cfg_.tables->route_bulk(srcs, n, routes);
+    for (uint16_t i = 0; i < n; ++i)
+        if (routes[i].needs_record() && routes[i].rec) rte_prefetch0(routes[i].rec);
+    for (uint16_t i = 0; i < n; ++i) {
+        rte_mbuf* m = items[i].m;
+        const Classified& c = items[i].c;
+        const Route& r = routes[i];
+        if (!BindingTables::came_through(r, c.method, c.outer_src, c.outer_sport, &items[i].outer_src6)) {
+            ctr.inc(DpCounter::spoofed);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        // ESP came through a route that needs its record: r.rec is set.
+        if (items[i].sa && items[i].sa->cfg.hoa != r.rec->hoa) {
+            // Came through the tunnel, but under another router's SA.
+            items[i].sa->inc(SaCounter::drop_wrong_binding);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        uint8_t* ip = data(m);
+        const uint8_t inner_tc = static_cast<uint8_t>(((ip[0] & 0x0F) << 4) | (ip[1] >> 4));
+        auto tc = inner_tc_on_decap(inner_tc, items[i].outer_tos);
+        if (!tc) {
+            ctr.inc(DpCounter::ecn_drop);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        if (*tc != inner_tc) {
+            ip[0] = static_cast<uint8_t>((ip[0] & 0xF0) | (*tc >> 4));
+            ip[1] = static_cast<uint8_t>((ip[1] & 0x0F) | (*tc << 4));
+        }
+        if (ip[7] <= 1) {
+            LcoreCounters::bump(ctr.classify_drops[static_cast<std::size_t>(DropReason::ttl_exceeded)]);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        --ip[7];
+        MacAddr mac;
+        const bool resolved = cfg_.home.gateway6 ? gateway_mac6(cfg_.home, mac)
+                                                 : lookup_neighbor(Ipv6Addr::from_bytes(ip + 24), mac);
+        if (!resolved) {
+            ctr.inc(DpCounter::no_neighbor);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        if (!to_link(m, cfg_.home, ethertype::ipv6, mac)) {
+            ctr.inc(DpCounter::no_mbuf);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        LcoreCounters::bump(ctr.decap[static_cast<std::size_t>(c.method)]);
+        queue_tx(cfg_.home, m);
+    }
+}
+
+} // namespace nemo::dp
