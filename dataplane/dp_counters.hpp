@@ -17,12 +17,19 @@ namespace nemo::dp {
     X(tx_full, "dropped: TX queue full")                                                          \
     X(punted, "handed to the control thread")                                                     \
     X(punt_full, "dropped: punt ring full")                                                       \
+    X(punted_bulk, "handed to the control thread in the bulk class (not from a known sender)")    \
+    X(punt_policed_priority, "dropped: over the priority punt class's rate (dataplane.punt_priority_per_second)") \
+    X(punt_policed_bulk, "dropped: over the bulk punt class's rate (dataplane.punt_bulk_per_second)") \
     X(no_binding, "dropped: IPv6 destination without a binding")                                  \
     X(spoofed, "dropped: inner source not the binding's, or not through its tunnel")              \
     X(bad_inner, "dropped: decapsulated payload not a valid IPv6 packet")                        \
     X(ecn_drop, "dropped: outer CE over a not-ECT inner packet (RFC 6040)")                       \
     X(too_big, "dropped: larger than the tunnel MTU (Packet Too Big sent when not rate limited)") \
     X(ptb_sent, "ICMPv6 Packet Too Big sent")                                                     \
+    X(te_sent, "ICMPv6 Time Exceeded sent (hop limit exhausted here, RFC 4443 3.3)")              \
+    X(icmp_suppressed, "ICMPv6 errors not sent: rate limited, or not allowed (RFC 4443 2.4 (e), (f))") \
+    X(inner_scope, "dropped: decapsulated packet to a link-local, multicast, loopback or unspecified address") \
+    X(mn_to_mn, "upstream packets sent on into another binding's tunnel (RFC 3963 6.5)")           \
     X(no_neighbor, "dropped: next hop not resolved yet")                                          \
     X(no_mbuf, "dropped: no mbuf, or no room in one, for a reply or tunnel headers")              \
     X(reassembled, "IPv4 packets reassembled from fragments")                                      \
@@ -32,6 +39,7 @@ namespace nemo::dp {
     X(esp_malformed, "dropped: ESP too short, or not IPv6 inside")                                  \
     X(esp_no_sa, "dropped: ESP binding without an outbound SA")                                     \
     X(esp_seal_failed, "dropped: intel-ipsec-mb refused to encrypt (an internal error)")            \
+    X(esp_dummy, "ESP dummy packets (next header 59, RFC 4303 2.6), dropped quietly")              \
     X(nat_keepalive, "NAT keepalives received on port 4500 (dropped quietly, RFC 3948)")            \
     X(ike_on_4500, "dropped: IKE on port 4500 (no IKE here: SAs are configured)")                   \
     X(arp_replies, "ARP replies sent")                                                            \

@@ -17,6 +17,13 @@ enum class PuntKind : uint8_t {
     nd,        // the whole frame (a Neighbor Advertisement): neighbour learning
 };
 
+// Which of the two punt rings a packet takes (worker_punt.cpp): the priority ring carries neighbour
+// discovery and signaling from known senders (through an SA, or through the tunnel of the sender's own
+// binding), the bulk ring everything else addressed to the home agent. The control thread drains the
+// priority ring first, and each class has its own rate per worker, so a flood of junk to the home
+// agent crowds out neither refreshes nor ND.
+enum class PuntClass : uint8_t { priority, bulk };
+
 struct PuntMeta {
     PuntKind kind;
     TunnelMethod via;

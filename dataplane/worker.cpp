@@ -1,5 +1,7 @@
 // The burst loop: each frame classified once (lib/classify) and sent on to its job, as l3fwd's main
 // loop does; outer IPv4 reassembly; TX.
+// rte_ip_frag_table_del_expired_entries is still experimental in DPDK 22.11.
+#define ALLOW_EXPERIMENTAL_API 1
 #include "worker.hpp"
 
 #include <rte_cycles.h>
@@ -25,6 +27,9 @@ Worker::Worker(const WorkerConfig& cfg) : cfg_(cfg)
     same_port_ = cfg_.access.port == cfg_.home.port;
     if (cfg_.sas) imb_ = std::make_unique<ImbManager>();
     ptb_limit_ = RateLimiter(cfg_.ptb_per_second, rte_get_tsc_hz());
+    te_limit_ = RateLimiter(cfg_.ptb_per_second, rte_get_tsc_hz());
+    punt_priority_limit_ = RateLimiter(cfg_.punt_priority_per_second, rte_get_tsc_hz());
+    punt_bulk_limit_ = RateLimiter(cfg_.punt_bulk_per_second, rte_get_tsc_hz());
     if (cfg_.reassembly_flows) {
         // Buckets of 16 (rte_ip_frag's associativity); a packet waits at most the timeout.
         const uint64_t max_cycles = rte_get_tsc_hz() / 1000 * cfg_.reassembly_timeout_ms;
@@ -65,6 +70,14 @@ void Worker::poll()
     if (cfg_.inject) {
         n = static_cast<uint16_t>(rte_ring_mc_dequeue_burst(cfg_.inject, reinterpret_cast<void**>(pkts), kBurst, nullptr));
         for (uint16_t i = 0; i < n; ++i) queue_tx(side_of(pkts[i]->port), pkts[i]);
+    }
+    // Packets whose missing fragments never came are given up on even when no fragment arrives.
+    if (frag_tbl_ && (++polls_ & 0x3FF) == 0) {
+        rte_ip_frag_table_del_expired_entries(frag_tbl_, frag_dr_.get(), rte_rdtsc());
+        if (frag_dr_->cnt) {
+            cfg_.counters->inc(DpCounter::frag_dropped, frag_dr_->cnt);
+            rte_ip_frag_free_death_row(frag_dr_.get(), 0);
+        }
     }
     flush();
     cfg_.tables->quiescent(cfg_.reader_id);
@@ -109,19 +122,19 @@ void Worker::handle_burst(uint16_t from_port, rte_mbuf** pkts, uint16_t n)
         case PacketClass::arp_request_for_us: answer_arp(m, c, side); break;
         case PacketClass::arp_to_control: {
             PuntMeta meta{PuntKind::arp, TunnelMethod::ipv6, from_port, 0, {}, MacAddr::from_bytes(data(m) + 6)};
-            punt(m, meta);
+            punt(m, meta, PuntClass::priority);
             break;
         }
         case PacketClass::nd_solicit: answer_ns(m, c, side); break;
         case PacketClass::nd_to_control: {
             PuntMeta meta{PuntKind::nd, TunnelMethod::ipv6, from_port, 0, {}, MacAddr::from_bytes(data(m) + 6)};
-            punt(m, meta);
+            punt(m, meta, PuntClass::priority);
             break;
         }
         case PacketClass::signaling_v6: {
             PuntMeta meta{PuntKind::signaling, TunnelMethod::ipv6, from_port, 0, {}, MacAddr::from_bytes(data(m) + 6)};
             rte_pktmbuf_adj(m, c.l3_offset);
-            punt(m, meta);
+            punt(m, meta, PuntClass::bulk); // native: DHAAD, MPS, BUs from IPv6 care-of addresses
             break;
         }
         case PacketClass::downstream:

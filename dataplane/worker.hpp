@@ -52,20 +52,32 @@ struct WorkerConfig {
     const BindingTables* tables = nullptr;
     const Neighbors* neighbors = nullptr;
     const SaTable* sas = nullptr;       // ESP (S, S+U); null: no ESP
-    rte_ring* punt = nullptr;    // to the control thread
+    rte_ring* punt = nullptr;      // to the control thread: the priority class (punt.hpp)
+    rte_ring* punt_bulk = nullptr; // the bulk class; null: the priority ring takes both
+    uint32_t punt_priority_per_second = 50000; // per worker, packets of each class to the control thread
+    uint32_t punt_bulk_per_second = 10000;
     rte_ring* inject = nullptr;  // from the control thread: whole frames, mbuf->port says where
     rte_mempool* pool = nullptr; // for Packet Too Big
     TunnelSelf self;
     std::vector<Ipv6Addr> ha_ipv6;
     Ipv6Addr dhaad_anycast;
     uint16_t esp_udp_port = 4500;
-    uint32_t ptb_per_second = 100; // rate limit of ICMPv6 Packet Too Big per worker
+    uint32_t ptb_per_second = 100; // rate limit per worker of ICMPv6 Packet Too Big, and of Time Exceeded
     // Outer IPv4 reassembly (rte_ip_frag): packets in reassembly at once per worker (0: fragments are
     // dropped and counted), and how long a packet may wait for its missing fragments.
     uint32_t reassembly_flows = 0;
     uint32_t reassembly_timeout_ms = 2000;
     LcoreCounters* counters = nullptr;
     const std::atomic<bool>* stop = nullptr;
+};
+
+// Where an ICMPv6 error about a packet goes: out of the port it came in on, to its sender's MAC (packets
+// from the core), or through the tunnel of the binding it came from (decapsulated packets).
+struct ErrorReturn {
+    const PortSide* side = nullptr;
+    MacAddr mac;
+    const Route* tunnel = nullptr; // set: through this tunnel instead
+    bool link_multicast = false;   // the frame went to a link-layer group address (RFC 4443 2.4 (e.4))
 };
 
 class Worker {
@@ -88,6 +100,8 @@ private:
     void flush();
     // worker_downstream.cpp
     void downstream(rte_mbuf** pkts, const uint16_t* l3_offsets, uint16_t n);
+    bool fits_tunnel(const Route& r, const uint8_t* ip, uint32_t ip_len, const ErrorReturn& back);
+    void tunnel_out(rte_mbuf* m, const Route& r);
     // worker_upstream.cpp
     void note_outer(rte_mbuf* m, const Classified& c, UpstreamItem& item);
     bool decapsulate(rte_mbuf* m, const Classified& c, UpstreamItem& item);
@@ -102,9 +116,10 @@ private:
     void answer_ns(rte_mbuf* m, const Classified& c, const PortSide& side);
     void learn_copy(rte_mbuf* m, PuntKind kind, uint16_t port);
     // worker_icmp.cpp
-    void send_packet_too_big(rte_mbuf* m, uint16_t l3_offset, uint32_t mtu, const PortSide& side);
+    void send_icmp_error(const uint8_t* invoking, uint32_t len, uint8_t type, uint8_t code, uint32_t param,
+                         const ErrorReturn& back);
     // worker_punt.cpp
-    void punt(rte_mbuf* m, const PuntMeta& meta);
+    void punt(rte_mbuf* m, const PuntMeta& meta, PuntClass cls);
 
     // Next hops and TX, per packet: inline.
     bool gateway_mac4(MacAddr& mac);
@@ -131,7 +146,9 @@ private:
     UpstreamItem up_[kBurst]; // a burst's decapsulated packets, for the bulk lookup
     MacAddr gw4_, gw6_; // gateway MACs, looked up once per burst
     bool gw4_valid_ = false, gw6_valid_ = false, gw4_ok_ = false, gw6_ok_ = false;
-    RateLimiter ptb_limit_;
+    RateLimiter ptb_limit_, te_limit_; // ICMPv6 errors, each type at ptb_per_second
+    RateLimiter punt_priority_limit_, punt_bulk_limit_;
+    uint32_t polls_ = 0;
 };
 
 // Next hops that are gateways are looked up once per burst; others per packet. A miss asks the control

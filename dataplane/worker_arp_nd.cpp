@@ -30,7 +30,7 @@ void Worker::learn_copy(rte_mbuf* m, PuntKind kind, uint16_t port)
         cfg_.counters->inc(DpCounter::no_mbuf);
         return;
     }
-    punt(copy, PuntMeta{kind, TunnelMethod::ipv6, port, 0, {}, MacAddr::from_bytes(data(m) + 6)});
+    punt(copy, PuntMeta{kind, TunnelMethod::ipv6, port, 0, {}, MacAddr::from_bytes(data(m) + 6)}, PuntClass::priority);
 }
 
 void Worker::answer_arp(rte_mbuf* m, const Classified& c, const PortSide& side)

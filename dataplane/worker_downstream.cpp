@@ -39,68 +39,102 @@ void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
     for (uint16_t i = 0; i < n; ++i) {
         rte_mbuf* m = pkts[i];
         const Route& r = routes[i];
-        // I, R and U forward from the route's word; IPv6-in-IPv6 and ESP from the record.
-        const FastBinding* b = r.needs_record() ? r.rec : nullptr;
-        if (!r.live() || (r.needs_record() && !b)) {
+        if (!r.live() || (r.needs_record() && !r.rec)) {
             ctr.inc(DpCounter::no_binding);
             rte_pktmbuf_free(m);
             continue;
         }
-        const TunnelPeer peer = b ? TunnelPeer{b->method, b->peer, b->peer_port, b->coa6}
-                                  : TunnelPeer{r.method(), Ipv4Addr{r.peer()}, r.port(), {}};
-        const bool esp = peer.method == TunnelMethod::esp || peer.method == TunnelMethod::esp_udp;
-        SaEntry* sa = esp && cfg_.sas ? cfg_.sas->outbound_for(b->hoa) : nullptr;
-        if (esp && (!sa || sa->expired())) {
-            ctr.inc(DpCounter::esp_no_sa);
-            rte_pktmbuf_free(m);
-            continue;
-        }
-        const bool v4 = uses_ipv4(peer.method);
-        const PortSide& out = v4 ? cfg_.access : cfg_.home;
         uint8_t* ip = data(m) + l3[i];
+        // Errors about a packet from the core go back the way it came, to the frame's sender.
+        const ErrorReturn back{&side_of(m->port), MacAddr::from_bytes(data(m) + 6), nullptr,
+                               (data(m)[0] & 1) != 0};
         const uint32_t ip_len = kIpv6HeaderLen + load_be16(ip + 4);
-        const uint16_t overhead = encap_overhead(peer.method);
-        if (ip_len + overhead > out.mtu) {
-            ctr.inc(DpCounter::too_big);
-            send_packet_too_big(m, l3[i], out.mtu - overhead, side_of(m->port));
+        if (!fits_tunnel(r, ip, ip_len, back)) {
             rte_pktmbuf_free(m);
             continue;
         }
-        MacAddr mac;
-        const bool resolved = v4 ? (out.gateway4 ? gateway_mac4(mac) : lookup_neighbor(peer.v4, mac))
-                                 : (out.gateway6 ? gateway_mac6(out, mac) : lookup_neighbor(peer.v6, mac));
-        if (!resolved) {
-            ctr.inc(DpCounter::no_neighbor);
-            rte_pktmbuf_free(m);
-            continue;
-        }
-        --ip[7]; // hop limit (classify refused those at 1)
+        --ip[7]; // hop limit
         rte_pktmbuf_adj(m, l3[i]);
         // Trim link padding: the IPv6 payload length is the packet.
         if (rte_pktmbuf_pkt_len(m) > ip_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - ip_len));
-        if (esp) {
-            // Sealed with the rest of the burst's ESP packets, below.
-            const uint8_t tc = inner_traffic_class(m);
-            if (!esp_seal_prepare(m, *sa, seal_.jobs[seal_.n])) {
-                ctr.inc(DpCounter::no_mbuf);
-                rte_pktmbuf_free(m);
-                continue;
-            }
-            seal_.items[seal_.n++] = {m, sa, peer, mac, tc};
-            continue;
-        }
-        const LinkHeader link{mac, out.mac};
-        const bool sent = v4 ? encap_v4(m, cfg_.self, peer, &link)
-                             : encapsulate(m, cfg_.self, peer) && to_link(m, out, ethertype::ipv6, mac);
-        if (!sent) {
-            ctr.inc(DpCounter::no_mbuf);
-            rte_pktmbuf_free(m);
-            continue;
-        }
-        LcoreCounters::bump(ctr.encap[static_cast<std::size_t>(peer.method)]);
-        queue_tx(out, m);
+        tunnel_out(m, r);
     }
     if (seal_.n) seal_esp();
+}
+
+// Whether a packet to forward (hop limit still to be decremented) may go into r's tunnel: its hop limit
+// lasts another hop, and it fits the tunnel. Otherwise counts it and sends Time Exceeded (RFC 4443 3.3)
+// or Packet Too Big (RFC 4443 3.2, naming no less than the IPv6 minimum MTU, RFC 8201 4) back; the
+// caller frees the packet.
+bool Worker::fits_tunnel(const Route& r, const uint8_t* ip, uint32_t ip_len, const ErrorReturn& back)
+{
+    LcoreCounters& ctr = *cfg_.counters;
+    if (ip[7] <= 1) {
+        LcoreCounters::bump(ctr.classify_drops[static_cast<std::size_t>(DropReason::ttl_exceeded)]);
+        send_icmp_error(ip, ip_len, icmp6::time_exceeded, 0, 0, back);
+        return false;
+    }
+    const TunnelMethod method = r.method();
+    const PortSide& out = uses_ipv4(method) ? cfg_.access : cfg_.home;
+    const uint16_t overhead = encap_overhead(method);
+    if (ip_len + overhead > out.mtu) {
+        ctr.inc(DpCounter::too_big);
+        const uint32_t mtu = out.mtu > overhead ? out.mtu - overhead : 0;
+        send_icmp_error(ip, ip_len, icmp6::packet_too_big, 0, std::max<uint32_t>(mtu, kIpv6MinMtu), back);
+        return false;
+    }
+    return true;
+}
+
+// An IPv6 packet alone in the mbuf (no link header, no padding) into the tunnel of live route r: I, R
+// and U forward from the route's word, IPv6-in-IPv6 and ESP from its record (which the caller checked
+// is there). ESP packets join the burst's seal_ list (the caller runs seal_esp); the others are queued
+// for TX. What cannot be sent is counted and freed.
+void Worker::tunnel_out(rte_mbuf* m, const Route& r)
+{
+    LcoreCounters& ctr = *cfg_.counters;
+    const FastBinding* b = r.needs_record() ? r.rec : nullptr;
+    const TunnelPeer peer = b ? TunnelPeer{b->method, b->peer, b->peer_port, b->coa6}
+                              : TunnelPeer{r.method(), Ipv4Addr{r.peer()}, r.port(), {}};
+    const bool esp = peer.method == TunnelMethod::esp || peer.method == TunnelMethod::esp_udp;
+    SaEntry* sa = esp && cfg_.sas ? cfg_.sas->outbound_for(b->hoa) : nullptr;
+    if (esp && (!sa || sa->expired())) {
+        ctr.inc(DpCounter::esp_no_sa);
+        rte_pktmbuf_free(m);
+        return;
+    }
+    const bool v4 = uses_ipv4(peer.method);
+    const PortSide& out = v4 ? cfg_.access : cfg_.home;
+    MacAddr mac;
+    const bool resolved = v4 ? (out.gateway4 ? gateway_mac4(mac) : lookup_neighbor(peer.v4, mac))
+                             : (out.gateway6 ? gateway_mac6(out, mac) : lookup_neighbor(peer.v6, mac));
+    if (!resolved) {
+        ctr.inc(DpCounter::no_neighbor);
+        rte_pktmbuf_free(m);
+        return;
+    }
+    if (esp) {
+        // Sealed with the rest of the burst's ESP packets.
+        if (seal_.full()) seal_esp();
+        const uint8_t tc = inner_traffic_class(m);
+        if (!esp_seal_prepare(m, *sa, seal_.jobs[seal_.n])) {
+            ctr.inc(DpCounter::no_mbuf);
+            rte_pktmbuf_free(m);
+            return;
+        }
+        seal_.items[seal_.n++] = {m, sa, peer, mac, tc};
+        return;
+    }
+    const LinkHeader link{mac, out.mac};
+    const bool sent = v4 ? encap_v4(m, cfg_.self, peer, &link)
+                         : encapsulate(m, cfg_.self, peer) && to_link(m, out, ethertype::ipv6, mac);
+    if (!sent) {
+        ctr.inc(DpCounter::no_mbuf);
+        rte_pktmbuf_free(m);
+        return;
+    }
+    LcoreCounters::bump(ctr.encap[static_cast<std::size_t>(peer.method)]);
+    queue_tx(out, m);
 }
 
 } // namespace nemo::dp

@@ -111,6 +111,7 @@ bool Worker::esp_open_prepare(rte_mbuf* m, const Classified& c)
 // how many items it wrote to `items`.
 uint16_t Worker::open_esp(UpstreamItem* items)
 {
+    LcoreCounters& ctr = *cfg_.counters;
     const uint16_t n = open_.n;
     open_.n = 0;
     esp_decrypt_burst(*imb_, {open_.jobs, n});
@@ -141,6 +142,12 @@ uint16_t Worker::open_esp(UpstreamItem* items)
         sa->window.accept(job.seq); // only after the ICV verified: a forgery must not move the window
         const std::size_t head = kEspHeaderLen + job.t->iv_len();
         auto trailer = parse_esp_trailer({job.esp + head, job.len - head - job.t->icv_len()});
+        if (trailer && trailer->next_header == ipproto::no_next) {
+            // A dummy packet (RFC 4303 2.6): valid, and discarded without a fuss.
+            ctr.inc(DpCounter::esp_dummy);
+            rte_pktmbuf_free(m);
+            continue;
+        }
         if (!trailer || trailer->next_header != ipproto::ipv6) {
             sa_drop(SaCounter::drop_padding);
             continue;

@@ -1,4 +1,4 @@
-// The punt path: packets for the control thread, into its ring.
+// The punt path: packets for the control thread, policed per class and put into its ring (punt.hpp).
 #include "worker.hpp"
 
 #include <rte_cycles.h>
@@ -22,15 +22,25 @@ namespace nemo::dp {
 
 using namespace wire;
 
-void Worker::punt(rte_mbuf* m, const PuntMeta& meta)
+void Worker::punt(rte_mbuf* m, const PuntMeta& meta, PuntClass cls)
 {
-    *punt_meta(m) = meta;
-    if (rte_ring_mp_enqueue(cfg_.punt, m) != 0) {
-        cfg_.counters->inc(DpCounter::punt_full);
+    LcoreCounters& ctr = *cfg_.counters;
+    const bool bulk = cls == PuntClass::bulk;
+    RateLimiter& limit = bulk ? punt_bulk_limit_ : punt_priority_limit_;
+    if (!limit.take(rte_get_tsc_cycles())) {
+        ctr.inc(bulk ? DpCounter::punt_policed_bulk : DpCounter::punt_policed_priority);
         rte_pktmbuf_free(m);
         return;
     }
-    cfg_.counters->inc(DpCounter::punted);
+    *punt_meta(m) = meta;
+    rte_ring* ring = bulk && cfg_.punt_bulk ? cfg_.punt_bulk : cfg_.punt;
+    if (rte_ring_mp_enqueue(ring, m) != 0) {
+        ctr.inc(DpCounter::punt_full);
+        rte_pktmbuf_free(m);
+        return;
+    }
+    ctr.inc(DpCounter::punted);
+    if (bulk) ctr.inc(DpCounter::punted_bulk);
 }
 
 } // namespace nemo::dp

@@ -38,6 +38,17 @@ void Worker::note_outer(rte_mbuf* m, const Classified& c, UpstreamItem& item)
 bool Worker::decapsulate(rte_mbuf* m, const Classified& c, UpstreamItem& item)
 {
     note_outer(m, c, item);
+    // The outer header's length bounds the inner packet, not the mbuf, which holds the link's padding too.
+    const uint8_t* outer = data(m) + c.l3_offset;
+    const std::size_t end = c.l3_offset + (c.method == TunnelMethod::ipv6 ? kIpv6HeaderLen + load_be16(outer + 4)
+                                                                          : std::size_t{load_be16(outer + 2)});
+    const uint32_t have = rte_pktmbuf_data_len(m);
+    if (end < c.inner_offset || end > have) { // classify checked the lengths: cannot happen
+        cfg_.counters->inc(DpCounter::bad_inner);
+        rte_pktmbuf_free(m);
+        return false;
+    }
+    if (have > end) rte_pktmbuf_trim(m, static_cast<uint16_t>(have - end));
     rte_pktmbuf_adj(m, c.inner_offset);
     return accept_inner(m, c, item);
 }
@@ -63,7 +74,11 @@ bool Worker::accept_inner(rte_mbuf* m, const Classified& c, UpstreamItem& item)
             meta.via_sa = true;
             meta.sa_hoa = item.sa->cfg.hoa;
         }
-        punt(m, meta);
+        // Signaling through an SA, or through the tunnel of the sender's own binding (a refresh from a
+        // known care-of address), goes first; the rest (new registrations, DHAAD, junk) after.
+        const bool known = item.sa || BindingTables::came_through(cfg_.tables->route(item.src), c.method, c.outer_src,
+                                                                  c.outer_sport, &item.outer_src6);
+        punt(m, meta, known ? PuntClass::priority : PuntClass::bulk);
         return false;
     }
     item.m = m;
@@ -71,7 +86,9 @@ bool Worker::accept_inner(rte_mbuf* m, const Classified& c, UpstreamItem& item)
     return true;
 }
 
-// Phase two, for the burst: one bulk lookup of the inner sources, then the tunnel check and forwarding.
+// Phase two, for the burst: one bulk lookup of the inner sources and the tunnel check, then one of the
+// inner destinations: traffic for a mobile network goes into its router's tunnel whatever its origin
+// (RFC 3963 6.5), the rest to the core.
 void Worker::upstream(UpstreamItem* items, uint16_t n)
 {
     LcoreCounters& ctr = *cfg_.counters;
@@ -81,6 +98,10 @@ void Worker::upstream(UpstreamItem* items, uint16_t n)
     cfg_.tables->route_bulk(srcs, n, routes);
     for (uint16_t i = 0; i < n; ++i)
         if (routes[i].needs_record() && routes[i].rec) rte_prefetch0(routes[i].rec);
+    Ipv6Addr dsts[kBurst];
+    const Ipv6Addr* dst_ptrs[kBurst] = {};
+    uint16_t kept[kBurst];
+    uint16_t n_kept = 0;
     for (uint16_t i = 0; i < n; ++i) {
         rte_mbuf* m = items[i].m;
         const Classified& c = items[i].c;
@@ -98,6 +119,11 @@ void Worker::upstream(UpstreamItem* items, uint16_t n)
             continue;
         }
         uint8_t* ip = data(m);
+        if (!forwardable_destination(ip + 24)) {
+            ctr.inc(DpCounter::inner_scope);
+            rte_pktmbuf_free(m);
+            continue;
+        }
         const uint8_t inner_tc = static_cast<uint8_t>(((ip[0] & 0x0F) << 4) | (ip[1] >> 4));
         auto tc = inner_tc_on_decap(inner_tc, items[i].outer_tos);
         if (!tc) {
@@ -109,8 +135,42 @@ void Worker::upstream(UpstreamItem* items, uint16_t n)
             ip[0] = static_cast<uint8_t>((ip[0] & 0xF0) | (*tc >> 4));
             ip[1] = static_cast<uint8_t>((ip[1] & 0x0F) | (*tc << 4));
         }
+        std::memcpy(dsts[n_kept].bytes.data(), ip + 24, 16);
+        dst_ptrs[n_kept] = &dsts[n_kept];
+        kept[n_kept++] = i;
+    }
+    Route to[kBurst];
+    if (n_kept) cfg_.tables->route_bulk(dst_ptrs, n_kept, to);
+    for (uint16_t k = 0; k < n_kept; ++k) {
+        const uint16_t i = kept[k];
+        rte_mbuf* m = items[i].m;
+        uint8_t* ip = data(m);
+        const uint32_t ip_len = rte_pktmbuf_data_len(m); // accept_inner trimmed it to the IPv6 length
+        // Errors about it go back through the tunnel it came from.
+        const ErrorReturn back{nullptr, {}, &routes[i], false};
+        const Route& d = to[k];
+        if (d.live() && (!d.needs_record() || d.rec)) {
+            // For another mobile network or mobile node: into its tunnel, the hop limit decremented once.
+            if (!fits_tunnel(d, ip, ip_len, back)) {
+                rte_pktmbuf_free(m);
+                continue;
+            }
+            --ip[7];
+            ctr.inc(DpCounter::mn_to_mn);
+            LcoreCounters::bump(ctr.decap[static_cast<std::size_t>(items[i].c.method)]);
+            tunnel_out(m, d);
+            continue;
+        }
         if (ip[7] <= 1) {
             LcoreCounters::bump(ctr.classify_drops[static_cast<std::size_t>(DropReason::ttl_exceeded)]);
+            send_icmp_error(ip, ip_len, icmp6::time_exceeded, 0, 0, back);
+            rte_pktmbuf_free(m);
+            continue;
+        }
+        // A reassembled packet may be larger than the home link takes (RFC 4443 3.2).
+        if (ip_len > cfg_.home.mtu) {
+            ctr.inc(DpCounter::too_big);
+            send_icmp_error(ip, ip_len, icmp6::packet_too_big, 0, std::max<uint32_t>(cfg_.home.mtu, kIpv6MinMtu), back);
             rte_pktmbuf_free(m);
             continue;
         }
@@ -128,9 +188,10 @@ void Worker::upstream(UpstreamItem* items, uint16_t n)
             rte_pktmbuf_free(m);
             continue;
         }
-        LcoreCounters::bump(ctr.decap[static_cast<std::size_t>(c.method)]);
+        LcoreCounters::bump(ctr.decap[static_cast<std::size_t>(items[i].c.method)]);
         queue_tx(cfg_.home, m);
     }
+    if (seal_.n) seal_esp();
 }
 
 } // namespace nemo::dp

@@ -28,6 +28,7 @@ const char* drop_reason_name(DropReason r)
     case DropReason::ttl_exceeded: return "hop-limit-exceeded";
     case DropReason::ipv6_multicast: return "ipv6-multicast";
     case DropReason::icmpv4: return "icmpv4";
+    case DropReason::vlan_tagged: return "vlan-tagged";
     case DropReason::count_: break;
     }
     return "unknown";
@@ -67,6 +68,15 @@ bool addressed_to_ha(const uint8_t* dst, const ClassifyParams& p)
     return to_us;
 }
 
+bool forwardable_destination(const uint8_t* dst)
+{
+    if (dst[0] == 0xFF) return false;                          // multicast
+    if (dst[0] == 0xFE && (dst[1] & 0xC0) == 0x80) return false; // fe80::/10
+    uint8_t rest = 0;
+    for (int i = 0; i < 15; ++i) rest |= dst[i];
+    return !(rest == 0 && (dst[15] == 0 || dst[15] == 1));     // :: and ::1
+}
+
 namespace {
 
 // Reads the fixed header in place: this runs for every packet, so no views are built.
@@ -103,7 +113,7 @@ Classified classify_ipv6(std::span<const uint8_t> l3, uint16_t off, const Classi
         return c;
     }
     if (dst[0] == 0xFF) return dropped(DropReason::ipv6_multicast);
-    if (h[7] <= 1) return dropped(DropReason::ttl_exceeded);
+    // A hop limit of 1 or 0 is the worker's to answer (Time Exceeded) once it knows the packet is ours.
     c.cls = PacketClass::downstream;
     return c;
 }
@@ -170,13 +180,11 @@ Classified classify_ipv4(std::span<const uint8_t> l3, uint16_t off, const Classi
 Classified classify_frame(std::span<const uint8_t> frame, const ClassifyParams& p, bool ipv4_checksum_checked)
 {
     if (frame.size() < kEtherHeaderLen) return dropped(DropReason::malformed);
-    uint16_t type = load_be16(frame.data() + 12);
-    uint16_t off = kEtherHeaderLen;
-    if (type == ethertype::vlan) {
-        if (frame.size() < kEtherHeaderLen + 4) return dropped(DropReason::malformed);
-        type = load_be16(frame.data() + 16);
-        off = kEtherHeaderLen + 4;
-    }
+    const uint16_t type = load_be16(frame.data() + 12);
+    const uint16_t off = kEtherHeaderLen;
+    // No port is configured for a VLAN: a tagged frame is none of ours. Forwarding it untagged, or
+    // answering it tagged, would be half of 802.1Q.
+    if (type == ethertype::vlan || type == 0x88A8) return dropped(DropReason::vlan_tagged);
     const auto l3 = frame.subspan(off);
     switch (type) {
     case ethertype::ipv6: return classify_ipv6(l3, off, p);

@@ -32,6 +32,7 @@ enum class DropReason : uint8_t {
     ttl_exceeded,       // IPv6 hop limit exhausted
     ipv6_multicast,     // multicast we do not serve
     icmpv4,             // ICMPv4 to the HA (not answered)
+    vlan_tagged,        // 802.1Q/802.1ad tagged frames: no port here is configured for a VLAN
     count_,
 };
 const char* drop_reason_name(DropReason r);
@@ -62,7 +63,12 @@ static_assert(sizeof(Classified) <= 16);
 // the worker asks the same of a decapsulated packet.
 bool addressed_to_ha(const uint8_t* dst, const ClassifyParams& p);
 
-// `frame` is an Ethernet frame (at most one VLAN tag). IPv4 header checksums are verified unless
+// Whether a decapsulated packet's destination (16 bytes) may be forwarded beyond the home agent: not
+// multicast, link-local, loopback or unspecified (RFC 4291 2.5.6: link-local destinations are never
+// forwarded; a mobile node's multicast is not the home agent's to spread).
+bool forwardable_destination(const uint8_t* dst);
+
+// `frame` is an untagged Ethernet frame: tagged frames are dropped (DropReason::vlan_tagged). IPv4 header checksums are verified unless
 // `ipv4_checksum_checked` says the NIC did it.
 Classified classify_frame(std::span<const uint8_t> frame, const ClassifyParams& p, bool ipv4_checksum_checked = false);
 

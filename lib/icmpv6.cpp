@@ -261,6 +261,30 @@ Result<std::size_t> build_packet_too_big(std::span<uint8_t> out, uint32_t mtu, s
     return build_error(out, icmp6::packet_too_big, 0, mtu, invoking, src, dst);
 }
 
+Result<std::size_t> build_time_exceeded(std::span<uint8_t> out, uint8_t code, std::span<const uint8_t> invoking,
+                                        const Ipv6Addr& src, const Ipv6Addr& dst)
+{
+    return build_error(out, icmp6::time_exceeded, code, 0, invoking, src, dst);
+}
+
+bool icmpv6_error_allowed(std::span<const uint8_t> invoking, uint8_t type, bool link_multicast)
+{
+    if (invoking.size() < kIpv6HeaderLen) return false;
+    const uint8_t* h = invoking.data();
+    const uint8_t* src = h + 8;
+    const uint8_t* dst = h + 24;
+    bool unspecified = true;
+    for (int i = 0; i < 16; ++i) unspecified = unspecified && src[i] == 0;
+    if (unspecified || src[0] == 0xFF) return false;                                  // (e.6)
+    if ((dst[0] == 0xFF || link_multicast) && type != icmp6::packet_too_big) return false; // (e.3), (e.4)
+    if (h[6] == ipproto::icmpv6) {                                                     // (e.1), (e.2)
+        if (invoking.size() < kIpv6HeaderLen + 1) return false;
+        const uint8_t t = h[kIpv6HeaderLen];
+        if (t < 128 || t == icmp6::redirect) return false;
+    }
+    return true;
+}
+
 Result<NeighborMessage> parse_neighbor_solicit(const Icmpv6View& v)
 {
     return parse_neighbor(v, icmp6::neighbor_solicit, nd_opt::source_lladdr);

@@ -23,6 +23,7 @@ inline constexpr uint8_t echo_request = 128;
 inline constexpr uint8_t echo_reply = 129;
 inline constexpr uint8_t neighbor_solicit = 135;
 inline constexpr uint8_t neighbor_advert = 136;
+inline constexpr uint8_t redirect = 137;
 inline constexpr uint8_t dhaad_request = 144;
 inline constexpr uint8_t dhaad_reply = 145;
 inline constexpr uint8_t mobile_prefix_solicit = 146;
@@ -134,6 +135,15 @@ Result<std::size_t> build_param_problem(std::span<uint8_t> out, uint8_t code, ui
                                         const Ipv6Addr& dst);
 Result<std::size_t> build_packet_too_big(std::span<uint8_t> out, uint32_t mtu, std::span<const uint8_t> invoking,
                                          const Ipv6Addr& src, const Ipv6Addr& dst);
+// Time Exceeded (RFC 4443 3.3); code 0: hop limit exceeded in transit.
+Result<std::size_t> build_time_exceeded(std::span<uint8_t> out, uint8_t code, std::span<const uint8_t> invoking,
+                                        const Ipv6Addr& src, const Ipv6Addr& dst);
+
+// Whether an ICMPv6 error of `type` may be sent about `invoking` (an IPv6 packet, header first) that
+// arrived in a frame to a link-layer group address when `link_multicast` (RFC 4443 2.4 (e)): never about
+// an ICMPv6 error or a Redirect, never to a source that names no single node (unspecified, multicast), and
+// about packets to an IPv6 or link-layer multicast address only when it is a Packet Too Big.
+bool icmpv6_error_allowed(std::span<const uint8_t> invoking, uint8_t type, bool link_multicast);
 
 // --- Neighbor Discovery ---
 struct NeighborMessage {

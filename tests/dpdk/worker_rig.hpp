@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -136,8 +137,9 @@ struct WorkerRig {
         return out;
     }
 
+    // `adjust` may change the worker's configuration before it is made.
     void start_worker(uint16_t port, const dp::SaTable* sas = nullptr, bool ipv4_cksum_offload = false,
-                      uint32_t reassembly_flows = 64)
+                      uint32_t reassembly_flows = 64, const std::function<void(dp::WorkerConfig&)>& adjust = {})
     {
         dp::WorkerConfig wc;
         wc.access.port = wc.home.port = port;
@@ -155,6 +157,7 @@ struct WorkerRig {
         wc.counters = &counters;
         wc.stop = &stop;
         wc.reassembly_flows = reassembly_flows;
+        if (adjust) adjust(wc);
         worker = std::make_unique<dp::Worker>(wc);
         reader_registered = tables->register_reader(0);
     }

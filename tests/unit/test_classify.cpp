@@ -122,9 +122,40 @@ TEST(Classify, HopLimitAndMulticast)
 {
     std::vector<uint8_t> p(40);
     write_ipv6_header(p.data(), Ipv6Header{0, 0, 0, ipproto::no_next, 1, kHa6, *Ipv6Addr::parse("2001:db8:aaaa::1")});
-    EXPECT_EQ(classify_frame(ether(ethertype::ipv6, p), params()).drop, DropReason::ttl_exceeded);
+    // Hop limit 1 goes downstream: the worker answers it with Time Exceeded (RFC 4443 3.3) once the
+    // lookup says it is ours to forward.
+    EXPECT_EQ(classify_frame(ether(ethertype::ipv6, p), params()).cls, PacketClass::downstream);
     write_ipv6_header(p.data(), Ipv6Header{0, 0, 0, ipproto::no_next, 9, kHa6, *Ipv6Addr::parse("ff0e::1")});
     EXPECT_EQ(classify_frame(ether(ethertype::ipv6, p), params()).drop, DropReason::ipv6_multicast);
+}
+
+// No port is configured for a VLAN: tagged frames are dropped and counted, whatever they carry (before,
+// they were classified by their inner ethertype, forwarded untagged and answered tagged).
+TEST(Classify, VlanTaggedFramesDropped)
+{
+    auto arp = scapy_packet("arp_request");
+    std::vector<uint8_t> f = ether(ethertype::vlan, {});
+    f.resize(14);
+    const uint8_t tag[4] = {0x00, 0x0A, 0x08, 0x06}; // VLAN 10, then ARP
+    f.insert(f.end(), tag, tag + 4);
+    f.insert(f.end(), arp.begin(), arp.end());
+    auto c = classify_frame(f, params());
+    EXPECT_EQ(c.cls, PacketClass::drop);
+    EXPECT_EQ(c.drop, DropReason::vlan_tagged);
+    f[12] = 0x88;
+    f[13] = 0xA8; // 802.1ad
+    EXPECT_EQ(classify_frame(f, params()).drop, DropReason::vlan_tagged);
+    EXPECT_STREQ(drop_reason_name(DropReason::vlan_tagged), "vlan-tagged");
+}
+
+// RFC 4291 2.5.6: link-local destinations are not forwarded; nor multicast, loopback or unspecified
+// ones that a mobile node tunnels to the home agent.
+TEST(Classify, ForwardableDestination)
+{
+    for (const char* a : {"fe80::1", "febf::1", "ff02::1", "ff0e::1", "::", "::1"})
+        EXPECT_FALSE(forwardable_destination(Ipv6Addr::parse(a)->bytes.data())) << a;
+    for (const char* a : {"2001:db8:cccc::1", "fec0::1", "fc00::1", "::2"})
+        EXPECT_TRUE(forwardable_destination(Ipv6Addr::parse(a)->bytes.data())) << a;
 }
 
 TEST(Classify, ReverseTunnelFromIpv6CareOf)

@@ -4,6 +4,8 @@
 #include <vector>
 
 #include "icmpv6.hpp"
+#include "ipv6.hpp"
+#include "proto.hpp"
 
 using namespace nemo;
 using namespace nemo::wire;
@@ -136,6 +138,45 @@ TEST(Icmpv6, ErrorsCarryInvokingPacketWithinMinimumMtu)
     EXPECT_EQ(build_param_problem(small, 0, 0, invoking, kHa, kMr).error().code, Errc::buffer_too_small);
     std::array<uint8_t, 8> echo = {icmp6::echo_request};
     EXPECT_EQ(parse_icmpv6_error(view(echo, 8)).error().code, Errc::unknown_type);
+}
+
+TEST(Icmpv6, TimeExceededRfc4443Section3_3)
+{
+    std::vector<uint8_t> invoking(80, 0x60);
+    std::vector<uint8_t> buf(1280);
+    auto len = build_time_exceeded(buf, 0, invoking, kHa, kMr);
+    ASSERT_TRUE(len);
+    auto v = view(buf, *len);
+    EXPECT_TRUE(icmpv6_checksum_ok(v, kHa, kMr));
+    auto e = parse_icmpv6_error(v);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->type, icmp6::time_exceeded);
+    EXPECT_EQ(e->code, 0);
+    EXPECT_EQ(e->param, 0u) << "unused, zero";
+    EXPECT_EQ(e->invoking.size(), 80u);
+}
+
+// RFC 4443 2.4 (e): which packets may draw an error.
+TEST(Icmpv6, ErrorAllowedRfc4443Section2_4e)
+{
+    auto packet = [](const char* src, const char* dst, uint8_t next, uint8_t icmp_type = 0) {
+        std::vector<uint8_t> p(48);
+        write_ipv6_header(p.data(), Ipv6Header{0, 0, 8, next, 64, *Ipv6Addr::parse(src), *Ipv6Addr::parse(dst)});
+        p[40] = icmp_type;
+        return p;
+    };
+    const auto te = icmp6::time_exceeded, ptb = icmp6::packet_too_big;
+    EXPECT_TRUE(icmpv6_error_allowed(packet("2001:db8::1", "2001:db8:aaaa::1", ipproto::udp), te, false));
+    EXPECT_FALSE(icmpv6_error_allowed(packet("::", "2001:db8:aaaa::1", ipproto::udp), ptb, false)) << "(e.6) unspecified";
+    EXPECT_FALSE(icmpv6_error_allowed(packet("ff02::1", "2001:db8:aaaa::1", ipproto::udp), ptb, false)) << "(e.6) multicast";
+    EXPECT_FALSE(icmpv6_error_allowed(packet("2001:db8::1", "ff0e::1", ipproto::udp), te, false)) << "(e.3)";
+    EXPECT_TRUE(icmpv6_error_allowed(packet("2001:db8::1", "ff0e::1", ipproto::udp), ptb, false)) << "(e.3) PTB exception";
+    EXPECT_FALSE(icmpv6_error_allowed(packet("2001:db8::1", "2001:db8:aaaa::1", ipproto::udp), te, true)) << "(e.4)";
+    EXPECT_TRUE(icmpv6_error_allowed(packet("2001:db8::1", "2001:db8:aaaa::1", ipproto::udp), ptb, true));
+    EXPECT_FALSE(icmpv6_error_allowed(packet("2001:db8::1", "2001:db8:aaaa::1", ipproto::icmpv6, 3), te, false)) << "(e.1)";
+    EXPECT_FALSE(icmpv6_error_allowed(packet("2001:db8::1", "2001:db8:aaaa::1", ipproto::icmpv6, 137), te, false)) << "(e.2)";
+    EXPECT_TRUE(icmpv6_error_allowed(packet("2001:db8::1", "2001:db8:aaaa::1", ipproto::icmpv6, 128), te, false)) << "echo";
+    EXPECT_FALSE(icmpv6_error_allowed(std::vector<uint8_t>(20), te, false)) << "truncated";
 }
 
 TEST(Icmpv6, NeighborDiscoveryRoundTrip)
