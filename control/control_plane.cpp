@@ -78,6 +78,9 @@ bool ControlPlane::start_cli(std::string* error)
     return cli_ != nullptr;
 }
 
+// One per accepted home registration that is new or moved since the last call: a refresh from the same
+// care-of address and a de-registration tell the home link nothing new. The data plane sends each to
+// all-nodes (Override set, Solicited clear, Router set for routers; RFC 4861 7.2.6 allows up to three).
 std::vector<NdAnnounce> ControlPlane::take_announcements()
 {
     std::vector<NdAnnounce> out;

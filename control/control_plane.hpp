@@ -43,9 +43,6 @@ public:
     {
         signaling_.handle(in, now, out);
     }
-    // The announcements queued since the last call, one per accepted home registration that is new or
-    // moved (not a refresh from the same care-of address, not a de-registration); the caller sends them
-    // (Override set, Solicited clear, Router set for routers).
     std::vector<NdAnnounce> take_announcements();
     // Runs one CLI command (the words after `nemo-hactl`); the server and the tests call it.
     struct CliResult {
