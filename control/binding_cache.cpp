@@ -16,7 +16,7 @@ const BindingEntry* BindingCache::find(const Ipv6Addr& hoa) const
     return it == entries_.end() ? nullptr : &it->second;
 }
 
-std::optional<uint8_t> BindingCache::apply(const BuDecision& d, std::string* why)
+std::optional<BindingCache::Refusal> BindingCache::apply(const BuDecision& d, uint64_t now, std::string* why)
 {
     if (d.change == BindingChangeKind::remove) {
         auto it = entries_.find(d.binding.hoa);
@@ -29,13 +29,15 @@ std::optional<uint8_t> BindingCache::apply(const BuDecision& d, std::string* why
     const bool is_new = it == entries_.end();
     if (is_new && free_slots_.empty()) {
         *why = "binding cache full (" + std::to_string(tables_.capacity()) + " bindings)";
-        return wire::ba_status::insufficient_resources;
+        return Refusal{wire::ba_status::insufficient_resources, dp::BindingTables::PublishError::full};
     }
     const uint32_t slot = is_new ? free_slots_.back() : it->second.slot;
-    switch (tables_.publish(slot, d.binding, why)) {
-    case dp::BindingTables::PublishError::none: break;
-    case dp::BindingTables::PublishError::conflict: return wire::ba_status::invalid_prefix;
-    default: return wire::ba_status::insufficient_resources;
+    using PE = dp::BindingTables::PublishError;
+    switch (const PE e = tables_.publish(slot, d.binding, why)) {
+    case PE::none: break;
+    case PE::conflict:
+    case PE::too_many_lengths: return Refusal{wire::ba_status::invalid_prefix, e};
+    default: return Refusal{wire::ba_status::insufficient_resources, e};
     }
     if (is_new) {
         free_slots_.pop_back();
@@ -47,7 +49,7 @@ std::optional<uint8_t> BindingCache::apply(const BuDecision& d, std::string* why
     account(d.binding, +1);
     ++it->second.registrations;
     it->second.last_status = d.ba.status;
-    expiry_.schedule(d.binding.hoa, d.binding.expires);
+    expiry_.schedule(d.binding.hoa, d.binding.expires, now);
     return std::nullopt;
 }
 

@@ -43,9 +43,14 @@ public:
     std::size_t capacity() const { return tables_.capacity(); }
 
     // Applies an accepted decision (upsert or remove). When the forwarding tables refuse an upsert, the
-    // binding stays as it was and the status to answer instead is returned (130 full, 141 a prefix
-    // already forwarded elsewhere), with the reason in *why.
-    std::optional<uint8_t> apply(const BuDecision& d, std::string* why);
+    // binding stays as it was and the status to answer instead is returned (130 full; 141 a prefix
+    // already forwarded elsewhere, or a prefix length beyond ha.max_prefix_lengths: RFC 3963 6.2, the
+    // forwarding cannot be set up), with the reason in *why. `now` is the clock expire() is given.
+    struct Refusal {
+        uint8_t status = 0;
+        dp::BindingTables::PublishError cause = dp::BindingTables::PublishError::full;
+    };
+    std::optional<Refusal> apply(const BuDecision& d, uint64_t now, std::string* why);
 
     // Records a rejected BU against the binding of `hoa`, if it has one.
     void note_rejection(const Ipv6Addr& hoa, uint8_t status);
@@ -54,8 +59,10 @@ public:
     std::vector<Binding> expire(uint64_t now);
     // Removes one binding (operator's `clear binding`).
     bool clear(const Ipv6Addr& hoa);
-    // Frees table records whose grace period is over.
+    // Frees table records (and emptied prefix tables) whose grace period is over.
     void reclaim() { tables_.reclaim(); }
+    std::size_t prefix_tables() const { return tables_.prefix_tables(); }
+    std::size_t prefix_table_bytes() const { return tables_.prefix_table_bytes(); }
 
     // Kept up to date with every change; safe to call from another thread (rte_telemetry's).
     BindingSummary summary() const;

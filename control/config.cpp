@@ -81,6 +81,8 @@ po::options_description file_options()
         ("ha.status_tunnel_unsupported", s(), "BA status for an unsupported tunnel method (default 144)")
         ("ha.status_invalid_coa", s(), "BA status for an invalid care-of address (default 145)")
         ("ha.binding_capacity", s(), "most bindings at once (default 65536)")
+        ("ha.max_prefix_lengths", s(), "mobile network prefix lengths in use at once, one forwarding table each (default 4)")
+        ("ha.error_replies_per_second", s(), "Parameter Problems, Binding Errors, BAs 133 a second to unbound sources (default 100)")
         ("cli.socket", s(), "unix socket of the operator CLI (default /run/nemo-ha/cli.sock)")
         ("provisioning.file", s(), "file of mobile nodes, one 'mr' line each")
         ("provisioning.mr", m(), "HOA [router|host] [prefixes=P,...] [methods=M,...]")
@@ -203,6 +205,10 @@ std::variant<Config, std::string> build(const po::variables_map& vm, const Where
         return bad("ha.status_invalid_coa", "must differ from ha.status_tunnel_unsupported");
     if (auto s = str("ha.binding_capacity"); s && !parse_number<uint32_t>(*s, c.binding_capacity, 1, 16'000'000))
         return bad("ha.binding_capacity", "'" + *s + "' is not a number from 1 to 16000000");
+    if (auto s = str("ha.max_prefix_lengths"); s && !parse_number<uint32_t>(*s, c.max_prefix_lengths, 1, 128))
+        return bad("ha.max_prefix_lengths", "'" + *s + "' is not a number from 1 to 128");
+    if (auto s = str("ha.error_replies_per_second"); s && !parse_number<uint32_t>(*s, ha.error_replies_per_second, 0, 1'000'000))
+        return bad("ha.error_replies_per_second", "'" + *s + "' is not a number from 0 to 1000000");
     if (auto s = str("cli.socket")) {
         if (s->empty() || s->size() >= 108) return bad("cli.socket", "a unix socket path of 1 to 107 characters");
         c.cli_socket = *s;
@@ -361,6 +367,8 @@ std::string render_config(const Config& c)
       << "status_tunnel_unsupported = " << int(ha.status_tunnel_unsupported) << "\n"
       << "status_invalid_coa = " << int(ha.status_invalid_coa) << "\n"
       << "binding_capacity = " << c.binding_capacity << "\n"
+      << "max_prefix_lengths = " << c.max_prefix_lengths << "\n"
+      << "error_replies_per_second = " << ha.error_replies_per_second << "\n"
       << "\n[cli]\nsocket = " << c.cli_socket << "\n\n[provisioning]\n";
     if (!c.provisioning_file.empty()) o << "file = " << c.provisioning_file << "\n";
     o << "# " << c.mrs.size() << " mr line(s) in the configuration; `show mr` lists what is provisioned now\n";

@@ -4,7 +4,8 @@
 //
 //   [ha]           ipv6 (repeatable), ipv4 (repeatable), home_prefix, home_prefix_valid_lifetime,
 //                  max_lifetime, accept_mobile_routers, methods, udp_port, allow_unprotected_signaling,
-//                  ipv4_coa_option_type, status_tunnel_unsupported, status_invalid_coa, binding_capacity
+//                  ipv4_coa_option_type, status_tunnel_unsupported, status_invalid_coa, binding_capacity,
+//                  max_prefix_lengths, error_replies_per_second
 //   [cli]          socket
 //   [provisioning] file, mr (repeatable: "HOA [router|host] [prefixes=...] [methods=...]")
 //   [eal]          args
@@ -49,6 +50,7 @@ struct Config {
     std::vector<std::pair<Ipv6Addr, MacAddr>> neighbors6;
     std::vector<SaConfig> sas;
     uint32_t binding_capacity = 65536;
+    uint32_t max_prefix_lengths = 4; // mobile network prefix lengths (one forwarding table each) at once
     std::string cli_socket = "/run/nemo-ha/cli.sock";
     std::string provisioning_file;
     std::vector<MrProvision> mrs;

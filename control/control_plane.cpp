@@ -36,6 +36,7 @@ std::unique_ptr<ControlPlane> ControlPlane::create(const Config& config, std::st
     tp.name = "nemo" + std::to_string(instances++);
     tp.capacity = config.binding_capacity;
     tp.home_prefix = config.ha.home_prefix;
+    tp.max_prefix_lengths = config.max_prefix_lengths;
     auto tables = dp::BindingTables::create(tp, error);
     if (!tables) return nullptr;
     std::unique_ptr<ControlPlane> cp(new ControlPlane(config, std::move(tables)));
@@ -77,11 +78,22 @@ bool ControlPlane::start_cli(std::string* error)
     return cli_ != nullptr;
 }
 
+// One per accepted home registration that is new or moved since the last call: a refresh from the same
+// care-of address and a de-registration tell the home link nothing new. The data plane sends each to
+// all-nodes (Override set, Solicited clear, Router set for routers; RFC 4861 7.2.6 allows up to three).
+std::vector<NdAnnounce> ControlPlane::take_announcements()
+{
+    std::vector<NdAnnounce> out;
+    for (const HomeRegistration& r : signaling_.take_registrations()) out.push_back(NdAnnounce{r.hoa, r.router});
+    return out;
+}
+
 void ControlPlane::poll(uint64_t now)
 {
     const auto expired = cache_.expire(now);
     if (!expired.empty()) stats_.inc(Counter::bindings_expired, expired.size());
     cache_.reclaim();
+    signaling_.update_table_gauges(); // emptied prefix tables are freed by reclaim()
     sas_->reclaim();
     if (cli_) {
         cli_->poll([&](const std::vector<std::string>& words) {

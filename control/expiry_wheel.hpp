@@ -1,6 +1,10 @@
 // A timing wheel of one-second buckets for binding lifetimes: O(1) to schedule, O(due) to advance.
 // Refreshing a binding schedules it again without unscheduling: the stale entry is recognised when its
 // second comes (the binding's expiry no longer matches) and skipped.
+//
+// The wheel starts at the clock of the first call, schedule's or advance's, never at an expiry: an expiry
+// taken as the start would make every earlier expiry scheduled before the first advance "already due"
+// at that later second, and its binding (whose own expiry then no longer matches) would never expire.
 #pragma once
 
 #include <cstdint>
@@ -17,9 +21,10 @@ public:
 
     ExpiryWheel() : buckets_(kSlots) {}
 
-    void schedule(const Ipv6Addr& hoa, uint64_t expires)
+    // `now` is the caller's clock, the same one advance() is given.
+    void schedule(const Ipv6Addr& hoa, uint64_t expires, uint64_t now)
     {
-        if (!started_) start(expires);
+        if (!started_) start(now);
         if (expires < next_) expires = next_; // already due: fires at the next advance
         buckets_[expires & (kSlots - 1)].push_back(hoa);
     }

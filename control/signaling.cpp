@@ -1,6 +1,7 @@
 #include "signaling.hpp"
 
 #include <cstring>
+#include <utility>
 
 #include "icmpv6.hpp"
 #include "ipv6.hpp"
@@ -41,6 +42,30 @@ Outbound same_way(const Punted& in, std::vector<uint8_t> ipv6)
 
 } // namespace
 
+std::vector<HomeRegistration> SignalingEndpoint::take_registrations() { return std::exchange(registered_, {}); }
+
+void SignalingEndpoint::update_table_gauges()
+{
+    stats_.set(Counter::prefix_tables, cache_.prefix_tables());
+    stats_.set(Counter::prefix_table_bytes, cache_.prefix_table_bytes());
+}
+
+bool SignalingEndpoint::error_reply_allowed(const Punted& in, const Ipv6Packet& ip, uint64_t now)
+{
+    // From the care-of address of the binding it names: the reply goes where the binding already sends.
+    if (const BindingEntry* e = cache_.find(ip.checksum_src())) {
+        const CareOf& c = e->binding.coa;
+        const bool udp = in.via == TunnelMethod::udp || in.via == TunnelMethod::esp_udp;
+        if (in.via == TunnelMethod::ipv6 ? c.method == TunnelMethod::ipv6 && c.v6 == ip.hdr.src
+                                         : c.method == in.via && c.peer == in.outer_src &&
+                                               (!udp || c.peer_port == in.outer_src_port))
+            return true;
+    }
+    if (error_replies_.take(now, params_.error_replies_per_second)) return true;
+    stats_.inc(Counter::error_replies_suppressed);
+    return false;
+}
+
 void SignalingEndpoint::handle(const Punted& in, uint64_t now, std::vector<Outbound>& out)
 {
     auto ip = parse_ipv6_packet(in.ipv6);
@@ -67,6 +92,7 @@ void SignalingEndpoint::handle_mobility(const Punted& in, const Ipv6Packet& ip, 
         }
         return;
     case MhAction::param_problem: {
+        if (!error_reply_allowed(in, ip, now)) return;
         // To the packet's source (RFC 6275 9.2), quoting it; from the address it was sent to.
         auto pkt = ipv6_packet(ip.hdr.dst, ip.hdr.src, std::nullopt, ipproto::icmpv6, [&](std::span<uint8_t> o) {
             return build_param_problem(o, 0, intake.pointer, in.ipv6, ip.hdr.dst, ip.hdr.src);
@@ -76,6 +102,7 @@ void SignalingEndpoint::handle_mobility(const Punted& in, const Ipv6Packet& ip, 
         return;
     }
     case MhAction::binding_error: {
+        if (!error_reply_allowed(in, ip, now)) return;
         BindingError be{intake.be_status, ip.checksum_src(), {}};
         auto pkt = ipv6_packet(ip.hdr.dst, ip.hdr.src, std::nullopt, ipproto::mobility, [&](std::span<uint8_t> o) {
             return build_binding_error(o, be, ip.hdr.dst, ip.hdr.src, params_.option_types);
@@ -100,21 +127,33 @@ void SignalingEndpoint::handle_mobility(const Punted& in, const Ipv6Packet& ip, 
 
     const BindingEntry* cur = cache_.find(hoa);
     const bool existed = cur != nullptr;
+    const std::optional<CareOf> old_coa = cur ? std::optional<CareOf>(cur->binding.coa) : std::nullopt;
     BuDecision d = decide_binding_update(intake.bu, arrival, params_, provisioning_.find(hoa),
                                          cur ? &cur->binding : nullptr, now);
     std::string why;
-    if (auto refused = cache_.apply(d, &why)) {
+    if (auto refused = cache_.apply(d, now, &why)) {
         // The tables could not take it: the binding stays as it was and the MR hears why.
         stats_.inc(Counter::publish_failures);
+        if (refused->cause == dp::BindingTables::PublishError::too_many_lengths) stats_.inc(Counter::prefix_lengths_refused);
         d.outcome = BuOutcome::rejected;
         d.change = BindingChangeKind::none;
-        d.ba.status = *refused;
+        d.ba.status = refused->status;
         d.ba.flags = 0;
         d.ba.lifetime = 0;
     }
+    update_table_gauges();
     account(d, existed, intake.bu.has(bu_flag::R));
     if (existed && d.outcome == BuOutcome::rejected) cache_.note_rejection(hoa, d.ba.status);
+    // RFC 6275 10.4.1, RFC 3963 6.2: a new or moved home registration is announced on the home link; a
+    // refresh from the same care-of address changes nothing the link must learn.
+    if (d.outcome == BuOutcome::accepted && (!old_coa || *old_coa != d.binding.coa)) {
+        // Bounded for a data plane that stops taking them: an unannounced binding is still defended
+        // (its solicitations answered), so dropping is the lesser harm; counted.
+        if (registered_.size() < kMaxQueuedRegistrations) registered_.push_back(HomeRegistration{hoa, d.binding.mobile_router});
+        else stats_.inc(Counter::announcements_dropped);
+    }
     if (!d.send_ba) return;
+    if (d.ba.status == ba_status::not_home_agent_for_mn && !error_reply_allowed(in, ip, now)) return;
 
     const Ipv6Addr& final_dst = d.route.rh2_home_address ? *d.route.rh2_home_address : d.route.dst;
     auto pkt = ipv6_packet(d.route.src, d.route.dst, d.route.rh2_home_address, ipproto::mobility,

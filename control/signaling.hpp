@@ -12,6 +12,7 @@
 #include "ha_params.hpp"
 #include "ipv6.hpp"
 #include "provisioning.hpp"
+#include "reply_limiter.hpp"
 #include "stats.hpp"
 
 namespace nemo::control {
@@ -34,6 +35,12 @@ struct Outbound {
     uint16_t v4_dst_port = 0;
 };
 
+// A home registration accepted with a new or a moved care-of address: the home link must hear of it.
+struct HomeRegistration {
+    Ipv6Addr hoa;
+    bool router = false; // the BU had R
+};
+
 class SignalingEndpoint {
 public:
     SignalingEndpoint(const HaParams& params, const ProvisioningStore& provisioning, BindingCache& cache, Stats& stats)
@@ -43,15 +50,27 @@ public:
 
     void handle(const Punted& in, uint64_t now, std::vector<Outbound>& out);
 
+    static constexpr std::size_t kMaxQueuedRegistrations = 4096;
+
+    // The home registrations accepted since the last call (RFC 6275 10.4.1: each is announced).
+    std::vector<HomeRegistration> take_registrations();
+    // Sets the gauges of the prefix tables' number and memory.
+    void update_table_gauges();
+
 private:
     void handle_mobility(const Punted& in, const wire::Ipv6Packet& ip, uint64_t now, std::vector<Outbound>& out);
     void handle_icmpv6(const Punted& in, const wire::Ipv6Packet& ip, std::vector<Outbound>& out);
     void account(const BuDecision& d, bool existed, bool router);
+    // Whether an error reply for this packet may go: always to a binding's own care-of address, to anyone
+    // else within ha.error_replies_per_second (counted when not).
+    bool error_reply_allowed(const Punted& in, const wire::Ipv6Packet& ip, uint64_t now);
 
     const HaParams& params_;
     const ProvisioningStore& provisioning_;
     BindingCache& cache_;
     Stats& stats_;
+    ReplyLimiter error_replies_;
+    std::vector<HomeRegistration> registered_;
 };
 
 } // namespace nemo::control

@@ -44,12 +44,17 @@ namespace nemo::control {
     X(drop_not_ipv6, "nemoHaSignalDropNotIpv6", "punted signaling that is not a valid IPv6 packet")            \
     X(param_problems_sent, "nemoHaParamProblemsSent", "ICMPv6 Parameter Problems sent for Mobility Headers")   \
     X(binding_errors_sent, "nemoHaBindingErrorsSent", "Binding Errors sent (status 2)")                        \
+    X(error_replies_suppressed, "nemoHaErrorRepliesSuppressed", "Parameter Problems, Binding Errors and BAs 133 not sent: over ha.error_replies_per_second") \
     X(bindings_created, "nemoHaBindingsCreated", "bindings created")                                           \
+    X(announcements_dropped, "nemoHaNdAnnouncementsDropped", "unsolicited NAs for new home registrations not queued: queue full") \
     X(bindings_refreshed, "nemoHaBindingsRefreshed", "bindings refreshed or moved")                            \
     X(bindings_deregistered, "nemoHaBindingsDeregistered", "bindings removed by de-registration")              \
     X(bindings_expired, "nemoHaBindingsExpired", "bindings removed at the end of their lifetime")              \
     X(bindings_cleared, "nemoHaBindingsCleared", "bindings removed by the operator")                           \
     X(publish_failures, "nemoHaForwardingSetupFailures", "bindings the forwarding tables refused")             \
+    X(prefix_lengths_refused, "nemoHaPrefixLengthsRefused", "of those, a new prefix length beyond ha.max_prefix_lengths (141)") \
+    X(prefix_tables, "nemoHaPrefixTables", "gauge: tables of mobile network prefix lengths (at most ha.max_prefix_lengths)") \
+    X(prefix_table_bytes, "nemoHaPrefixTableBytes", "gauge: memory those tables hold, bytes")                   \
     X(dhaad_requests, "nemoHaDhaadRequestsRecd", "DHAAD Requests received")                                   \
     X(dhaad_replies, "nemoHaDhaadRepliesSent", "DHAAD Replies sent")                                          \
     X(dhaad_no_ipv4, "nemoHaDhaadIgnoredNoIpv4", "DHAAD Requests with I unanswered: no IPv4 address (draft 6)") \
@@ -71,6 +76,8 @@ std::string_view counter_help(Counter c);
 class Stats {
 public:
     void inc(Counter c, uint64_t n = 1) { v_[idx(c)].fetch_add(n, std::memory_order_relaxed); }
+    // For the few gauges among them (their help says so).
+    void set(Counter c, uint64_t v) { v_[idx(c)].store(v, std::memory_order_relaxed); }
     uint64_t get(Counter c) const { return v_[idx(c)].load(std::memory_order_relaxed); }
 
     // The counter for a BA rejection status; `tunnel` and `invalid_coa` are the configured numbers.

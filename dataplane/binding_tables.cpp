@@ -193,17 +193,52 @@ std::size_t BindingTables::table_bytes_outside_dpdk() const
     return b;
 }
 
+std::size_t BindingTables::prefix_tables() const
+{
+    return static_cast<std::size_t>(std::count_if(down_.begin(), down_.end(), [](const auto& t) { return t != nullptr; }));
+}
+
+std::size_t BindingTables::prefix_table_bytes() const
+{
+    std::size_t b = 0;
+    for (const auto& t : down_)
+        if (t) b += t->bytes();
+    return b;
+}
+
+void BindingTables::free_empty_tables(const std::array<bool, 129>* keep)
+{
+    for (unsigned len = 0; len <= 128; ++len) {
+        if (keep && (*keep)[len]) continue;
+        // Readers reach a table only through its length's bit, cleared before the token was taken.
+        if (empty_since_[len] && rte_rcu_qsbr_check(rcu_, *empty_since_[len], false) == 1) {
+            down_[len].reset();
+            empty_since_[len].reset();
+        }
+    }
+}
+
 ForwardTable* BindingTables::table_for(uint8_t len, std::string* error)
 {
-    if (!down_[len]) down_[len] = ForwardTable::create(prefix_keys(), rcu_, error);
+    if (!down_[len]) {
+        down_[len] = ForwardTable::create(prefix_keys(), rcu_, error);
+        // Empty until its first key is counted: freed like any emptied table if that never happens.
+        if (down_[len]) empty_since_[len] = rte_rcu_qsbr_start(rcu_);
+    }
     return down_[len].get();
 }
 
 void BindingTables::count_length(uint8_t len, int delta)
 {
     const uint64_t bit = uint64_t{1} << (len % 64);
-    if (delta > 0 && length_keys_[len]++ == 0) lengths_[len / 64].fetch_or(bit, std::memory_order_release);
-    if (delta < 0 && --length_keys_[len] == 0) lengths_[len / 64].fetch_and(~bit, std::memory_order_release);
+    if (delta > 0 && length_keys_[len]++ == 0) {
+        empty_since_[len].reset(); // in use again: kept
+        lengths_[len / 64].fetch_or(bit, std::memory_order_release);
+    }
+    if (delta < 0 && --length_keys_[len] == 0) {
+        lengths_[len / 64].fetch_and(~bit, std::memory_order_release);
+        empty_since_[len] = rte_rcu_qsbr_start(rcu_);
+    }
 }
 
 void BindingTables::retire(FastBinding* rec)
@@ -214,6 +249,7 @@ void BindingTables::retire(FastBinding* rec)
 std::size_t BindingTables::reclaim()
 {
     home_->reclaim();
+    free_empty_tables();
     for (auto& t : down_)
         if (t) t->reclaim();
     std::size_t done = 0;
@@ -262,6 +298,24 @@ BindingTables::PublishError BindingTables::publish(uint32_t id, const Binding& b
             return PublishError::conflict;
         }
     }
+    // Lengths without a table would each make one: within the bound, counting emptied tables not yet
+    // freed (their memory is still held).
+    std::array<bool, 129> used{};
+    for (const Prefix6& k : keys) used[k.len] = true;
+    auto missing = [&] {
+        std::size_t n = 0;
+        for (unsigned len = 0; len <= 128; ++len) n += used[len] && !down_[len];
+        return n;
+    };
+    if (missing()) free_empty_tables(&used); // an emptied table of a length wanted here is kept, not made again
+    if (const std::size_t n = missing(); n && prefix_tables() + n > params_.max_prefix_lengths) {
+        std::string in_use;
+        for (unsigned len = 0; len <= 128; ++len)
+            if (down_[len]) in_use += " /" + std::to_string(len);
+        *error = "prefix lengths are limited to " + std::to_string(params_.max_prefix_lengths) +
+                 " (ha.max_prefix_lengths; tables for" + in_use + ")";
+        return PublishError::too_many_lengths;
+    }
 
     auto* rec = new FastBinding;
     rec->id = id;
@@ -269,6 +323,7 @@ BindingTables::PublishError BindingTables::publish(uint32_t id, const Binding& b
     rec->method = b.coa.method;
     rec->behind_nat = b.coa.behind_nat;
     rec->proxy_nd = b.proxy_nd;
+    rec->router = b.mobile_router;
     rec->peer_port = b.coa.peer_port;
     rec->peer = b.coa.peer;
     rec->hoa = b.hoa;

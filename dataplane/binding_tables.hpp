@@ -11,6 +11,10 @@
 // The tables are ForwardTables (forward_table.hpp): an entry holds the route's forwarding word next to
 // its key, so that a packet of the I, R and U methods costs one cache line and no record.
 //
+// A prefix table costs its full size up front (pre-faulted) and every downstream miss probes each one, so
+// at most Params::max_prefix_lengths of them exist at once (ha.max_prefix_lengths): a binding needing one
+// more is refused, and a table whose last key went is freed after an RCU grace period.
+//
 // Readers never lock: each reader reports a quiescent state once per loop turn to an rte_rcu_qsbr
 // variable. A published record is immutable: a change publishes a new record, re-points every key, and
 // frees the old one only after a grace period. One writer: the control thread.
@@ -38,7 +42,8 @@ struct alignas(64) FastBinding {
     uint32_t generation = 0; // bumps with every publish
     TunnelMethod method = TunnelMethod::ipv6;
     bool behind_nat = false;
-    bool proxy_nd = false;   // the HoA is defended on the home link (mobile hosts)
+    bool proxy_nd = false;   // the HoA is defended on the home link (every home registration)
+    bool router = false;     // a mobile router (the BU had R): its Neighbor Advertisements set the Router bit
     uint16_t peer_port = 0;  // UDP methods: the MR's port as seen
     Ipv4Addr peer;           // IPv4 methods: the tunnel's far end as seen
     Ipv6Addr hoa;
@@ -60,6 +65,8 @@ public:
         // Destinations on it are looked up among home addresses only, others among prefixes only.
         // Unset: both, home addresses first.
         std::optional<Prefix6> home_prefix;
+        // Prefix tables (one per prefix length) that may exist at once.
+        uint32_t max_prefix_lengths = 4;
     };
     // Null on failure, with the reason in *error.
     static std::unique_ptr<BindingTables> create(const Params& params, std::string* error);
@@ -120,7 +127,8 @@ public:
     // Publishes binding `b` in slot `id` (< capacity): its HoA and its prefixes. Replaces what the slot
     // had. On failure (a key owned by another slot, a table full) the slot's previous state is left as it
     // was and *error says why.
-    enum class PublishError : uint8_t { none, conflict, full, bad_slot };
+    // too_many_lengths: a prefix length that has no table, and Params::max_prefix_lengths tables exist.
+    enum class PublishError : uint8_t { none, conflict, full, bad_slot, too_many_lengths };
     PublishError publish(uint32_t id, const Binding& b, std::string* error);
     void withdraw(uint32_t id);
     // Frees retired records whose grace period is over; returns how many are still waiting.
@@ -129,6 +137,10 @@ public:
     // Memory of the forwarding tables' buckets outside DPDK's heap (anonymous memory, when the EAL has
     // no hugepages); records and writer state are on the C++ heap.
     std::size_t table_bytes_outside_dpdk() const;
+    // The prefix tables that exist (emptied ones waiting for their grace period included) and the memory of
+    // their buckets, wherever it lives.
+    std::size_t prefix_tables() const;
+    std::size_t prefix_table_bytes() const;
     uint32_t capacity() const { return params_.capacity; }
 
 private:
@@ -155,6 +167,8 @@ private:
 
     ForwardTable* table_for(uint8_t len, std::string* error);
     void count_length(uint8_t len, int delta);
+    // Frees the tables that lost their last key a grace period ago, but those of the lengths in *keep.
+    void free_empty_tables(const std::array<bool, 129>* keep = nullptr);
     void retire(FastBinding* rec);
     // A binding may have several prefixes of one length: a prefix table takes more keys than bindings.
     uint32_t prefix_keys() const { return params_.capacity + params_.capacity / 2 + 64; }
@@ -167,6 +181,8 @@ private:
     std::unique_ptr<ForwardTable> home_;                     // home addresses
     std::array<std::atomic<uint64_t>, 3> lengths_{}; // bit L: table L has keys (readers skip the rest)
     std::array<uint32_t, 129> length_keys_{};        // writer's count of keys per length
+    // For a table whose last key went: the RCU token after which no reader can still be probing it.
+    std::array<std::optional<uint64_t>, 129> empty_since_{};
     std::vector<Slot> slots_;
     std::vector<Retired> retired_;
     uint32_t generation_ = 0;

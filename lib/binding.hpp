@@ -32,7 +32,8 @@ struct Binding {
     uint16_t seq = 0;              // last accepted sequence number
     uint32_t lifetime = 0;         // granted, seconds
     bool mobile_router = false;    // registered with R
-    bool proxy_nd = false;         // defend the HoA on the home link (mobile hosts, draft section 8)
+    bool proxy_nd = false;         // defend the HoA on the home link: every home registration (RFC 6275
+                                   // 10.4.1, RFC 3963 6.2); Router bit set when mobile_router
     uint64_t created = 0;          // seconds on the control plane's monotonic clock
     uint64_t updated = 0;
     uint64_t expires = 0;

@@ -83,6 +83,12 @@ private:
         d_.ba.flags = 0; // R only with a status below 128 (RFC 3963 6.3)
         return d_;
     }
+    BuDecision out_of_window()
+    {
+        BuDecision r = reject(ba_status::sequence_out_of_window);
+        r.ba.seq = cur_->seq; // RFC 6275 9.5.1: the last accepted number
+        return r;
+    }
     BuDecision drop(BuOutcome why)
     {
         d_.outcome = why;
@@ -109,6 +115,10 @@ std::optional<uint8_t> Decider::resolve_care_of(CareOf& coa, bool& is_dereg) con
 {
     const auto& v4 = bu_.options.ipv4_coa;
     if (v4) {
+        // Draft 4.2: a BU with the IPv4 CoA option is always encapsulated in IPv4. Sent natively, nothing
+        // has seen the IPv4 path it names (no outer source to compare, no NAT to detect): tunneling to it
+        // would send the binding's traffic to an address nobody verified. The CoA is invalid (145).
+        if (!uses_ipv4(a_.via)) return p_.status_invalid_coa;
         // draft 7.2: checks in this order; NOTES.md adds NAT detection and the MR's allowed methods.
         if (bu_.options.alternate_coa) return p_.status_invalid_coa;
         auto method = method_from_v4flags(v4->flags);
@@ -182,6 +192,12 @@ BuDecision Decider::run()
 
     const bool want_router = bu_.has(bu_flag::R);
     if (!bu_.has(bu_flag::H)) {
+        // RFC 6275 9.5.1: against an existing binding (here always a home registration) the H bit may not
+        // change: 139, the binding untouched. The sequence number check comes first, as in 9.5.1.
+        if (cur_) {
+            if (!seq_newer(bu_.seq, cur_->seq)) return out_of_window();
+            return reject(ba_status::registration_type_change);
+        }
         // This node serves home registrations only: no correspondent registration (route optimization).
         return reject(want_router ? ba_status::mobile_router_not_supported : ba_status::prohibited);
     }
@@ -196,11 +212,7 @@ BuDecision Decider::run()
     if (!p_.home_prefix.contains(hoa_)) return reject(ba_status::not_home_subnet);
     if (!mr_) return reject(ba_status::not_home_agent_for_mn);
 
-    if (cur_ && !seq_newer(bu_.seq, cur_->seq)) {
-        BuDecision r = reject(ba_status::sequence_out_of_window);
-        r.ba.seq = cur_->seq; // RFC 6275 9.5.1: the last accepted number
-        return r;
-    }
+    if (cur_ && !seq_newer(bu_.seq, cur_->seq)) return out_of_window();
 
     if (is_dereg) {
         if (!cur_) return reject(ba_status::not_home_agent_for_mn);
@@ -235,7 +247,9 @@ BuDecision Decider::run()
     b.seq = bu_.seq;
     b.lifetime = granted / 4 * 4; // what the BA can express in 4-second units
     b.mobile_router = want_router;
-    b.proxy_nd = !want_router;
+    // Every home registration is defended on the home link: hosts (RFC 6275 10.4.1) and routers too
+    // (RFC 3963 6.2, NOTES.md rule 12), with the Router bit for the latter.
+    b.proxy_nd = true;
     b.created = cur_ ? cur_->created : now_;
     b.updated = now_;
     b.expires = now_ + b.lifetime;

@@ -22,6 +22,9 @@ struct HaParams {
     uint8_t status_tunnel_unsupported = wire::ba_status::default_tunnel_method_unsupported;
     uint8_t status_invalid_coa = wire::ba_status::default_invalid_care_of;
     uint16_t udp_port = 4191;                      // the HA's port for U tunnels
+    // Parameter Problems, Binding Errors and BAs 133 a second to sources without a binding (RFC 4443 2.4
+    // (f), RFC 6275 9.3.3): the home agent must not reflect a flood.
+    uint32_t error_replies_per_second = 100;
     std::vector<Ipv6Addr> ipv6_addresses;          // the HA's own, in preference order
     std::vector<Ipv4Addr> ipv4_addresses;
 };

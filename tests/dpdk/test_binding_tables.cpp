@@ -20,10 +20,12 @@ namespace {
 
 std::atomic<int> table_counter{0};
 
-std::unique_ptr<BindingTables> make_tables(uint32_t capacity = 1024, std::optional<Prefix6> home = std::nullopt)
+std::unique_ptr<BindingTables> make_tables(uint32_t capacity = 1024, std::optional<Prefix6> home = std::nullopt,
+                                           uint32_t max_prefix_lengths = 4)
 {
     std::string err;
     BindingTables::Params p;
+    p.max_prefix_lengths = max_prefix_lengths;
     p.home_prefix = home;
     p.name = "t" + std::to_string(table_counter++);
     p.capacity = capacity;
@@ -219,13 +221,88 @@ TEST(BindingTables, FullTableRollsBack)
     for (uint32_t i = 0; i < ok; ++i) ASSERT_EQ(t->lookup_downstream(inside(mnp_of(i)))->id, i);
 }
 
+// Every prefix length costs a table of the full size, pre-faulted, that every downstream miss probes: at
+// most max_prefix_lengths exist, a binding needing one more is refused with nothing changed, and a table
+// whose last key went is freed (after the grace period), making room for another length.
+TEST(BindingTables, PrefixLengthsAreBounded)
+{
+    auto t = make_tables(64, std::nullopt, 2);
+    std::string err;
+    EXPECT_EQ(t->prefix_tables(), 0u);
+    EXPECT_EQ(t->prefix_table_bytes(), 0u);
+    Binding a = binding_v4(1);
+    a.prefixes = {mnp_of(1, 48), mnp_of(2, 48)};
+    ASSERT_EQ(t->publish(1, a, &err), BindingTables::PublishError::none) << err;
+    EXPECT_EQ(t->prefix_tables(), 1u) << "one table per length, not per prefix";
+    const std::size_t one = t->prefix_table_bytes();
+    EXPECT_GT(one, 0u);
+    Binding b = binding_v4(2);
+    b.prefixes = {mnp_of(3, 56)};
+    ASSERT_EQ(t->publish(2, b, &err), BindingTables::PublishError::none) << err;
+    EXPECT_EQ(t->prefix_tables(), 2u);
+    EXPECT_EQ(t->prefix_table_bytes(), 2 * one);
+
+    // A third length: refused, and nothing of the binding is published.
+    Binding c = binding_v4(3);
+    c.prefixes = {mnp_of(4, 48), mnp_of(5, 64)};
+    EXPECT_EQ(t->publish(3, c, &err), BindingTables::PublishError::too_many_lengths);
+    EXPECT_NE(err.find("ha.max_prefix_lengths"), std::string::npos) << err;
+    EXPECT_EQ(t->prefix_tables(), 2u);
+    EXPECT_FALSE(t->lookup_downstream(hoa_of(3)));
+    EXPECT_FALSE(t->lookup_downstream(inside(mnp_of(4, 48))));
+    // A refresh of an existing binding adding a third length is refused too, and keeps what it had.
+    Binding a2 = a;
+    a2.prefixes.push_back(mnp_of(6, 60));
+    EXPECT_EQ(t->publish(1, a2, &err), BindingTables::PublishError::too_many_lengths);
+    EXPECT_EQ(t->lookup_downstream(inside(mnp_of(2, 48)))->id, 1u);
+    // Lengths already in use take any number of prefixes.
+    c.prefixes = {mnp_of(4, 48), mnp_of(5, 56)};
+    EXPECT_EQ(t->publish(3, c, &err), BindingTables::PublishError::none) << err;
+
+    // The /56s go: their table is freed once no reader can be in it, and /64 fits.
+    c.prefixes = {mnp_of(4, 48)};
+    ASSERT_EQ(t->publish(3, c, &err), BindingTables::PublishError::none) << err;
+    t->withdraw(2);
+    t->reclaim();
+    EXPECT_EQ(t->prefix_tables(), 1u);
+    EXPECT_EQ(t->prefix_table_bytes(), one);
+    EXPECT_FALSE(t->lookup_downstream(inside(mnp_of(3, 56))));
+    Binding d = binding_v4(4);
+    d.prefixes = {mnp_of(7, 64)};
+    EXPECT_EQ(t->publish(4, d, &err), BindingTables::PublishError::none) << err;
+    EXPECT_EQ(t->lookup_downstream(inside(mnp_of(7, 64)))->id, 4u);
+    EXPECT_EQ(t->lookup_downstream(inside(mnp_of(4, 48)))->id, 3u);
+}
+
+// A reader inside a table when its last key goes keeps it alive: the table is freed only after every
+// reader has reported a quiescent state since.
+TEST(BindingTables, EmptiedTableOutlivesItsReaders)
+{
+    auto t = make_tables(64, std::nullopt, 2);
+    std::string err;
+    ASSERT_TRUE(t->register_reader(0));
+    Binding a = binding_v4(1);
+    a.prefixes = {mnp_of(1, 56)};
+    ASSERT_EQ(t->publish(1, a, &err), BindingTables::PublishError::none) << err;
+    t->withdraw(1);
+    t->reclaim();
+    EXPECT_EQ(t->prefix_tables(), 1u) << "the reader has not reported since";
+    t->quiescent(0);
+    t->reclaim();
+    EXPECT_EQ(t->prefix_tables(), 0u);
+    t->unregister_reader(0);
+}
+
 // Readers look up without pause while the writer adds, changes and removes bindings as fast as it can.
 // Every record a reader sees must be whole (its seal matches its id and generation) and must belong to
 // the slot the key maps to. A record freed too early shows up as a broken seal, or as a use-after-free
 // under the ASan build.
 TEST(BindingTables, ConcurrentReadersNeverSeeTornOrFreedRecords)
 {
-    auto t = make_tables(256);
+    // Slot 0 alone uses /60, /61 and /62, one at a time: their tables are emptied, freed and made again
+    // under the readers. Five lengths at once are allowed; a sixth is briefly needed while a freed table
+    // waits for its grace period, and refused then.
+    auto t = make_tables(256, std::nullopt, 5);
     constexpr uint32_t kSlots = 200;
     constexpr int kReaders = 2;
     std::atomic<bool> stop{false};
@@ -263,17 +340,17 @@ TEST(BindingTables, ConcurrentReadersNeverSeeTornOrFreedRecords)
     uint64_t changes = 0, full = 0;
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     while (std::chrono::steady_clock::now() < until) {
-        const auto i = static_cast<uint32_t>(rng() % kSlots);
+        const auto i = changes % 8 == 0 ? 0u : static_cast<uint32_t>(rng() % kSlots);
         if (rng() % 4 == 0) {
             t->withdraw(i);
         } else {
             // Alternate the method and prefix length so that successive records of a slot differ.
             Binding b = binding_v4(i, rng() % 2 ? TunnelMethod::ipip : TunnelMethod::gre);
-            b.prefixes = {mnp_of(i, rng() % 2 ? 48 : 56)};
+            b.prefixes = {mnp_of(i, i == 0 ? static_cast<uint8_t>(60 + changes % 3) : rng() % 2 ? 48 : 56)};
             // A table can be briefly full while readers hold up the grace period that frees deleted
             // keys (two cores, three threads): that is an answer (BA 130), not a fault.
             const auto r = t->publish(i, b, &err);
-            if (r == BindingTables::PublishError::full) {
+            if (r == BindingTables::PublishError::full || r == BindingTables::PublishError::too_many_lengths) {
                 ++full;
                 std::this_thread::yield();
             }

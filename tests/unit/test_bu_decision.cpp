@@ -104,7 +104,7 @@ TEST_F(BuDecisionTest, AcceptsIpv4CareOfRegistration)
     EXPECT_EQ(d.binding.prefixes[0], kMnpA);
     EXPECT_EQ(d.binding.expires, 1000u + 600);
     EXPECT_TRUE(d.binding.mobile_router);
-    EXPECT_FALSE(d.binding.proxy_nd);
+    EXPECT_TRUE(d.binding.proxy_nd) << "RFC 3963 6.2: a mobile router's home address is defended too";
     // The BA goes back the way the BU came: IPv6-in-IPv4 to the outer source, inner to the HoA.
     EXPECT_EQ(d.route.via, TunnelMethod::ipip);
     EXPECT_EQ(d.route.v4_dst, kCoa4);
@@ -314,6 +314,60 @@ TEST_F(BuDecisionTest, RegistrationTypeChange139)
     auto dereg = v6_bu();
     dereg.lifetime = 0;
     EXPECT_EQ(decide(dereg, v6_arrival(), &host).outcome, BuOutcome::deregistered);
+}
+
+// RFC 6275 9.5.1: "If a binding already exists for the given home address and the home registration
+// flag has a different value than the Home Registration (H) bit in the Binding Update, then the receiving
+// node MUST send back a Binding Acknowledgement with status code 139". Not 129 (no H) nor 140 (R without H).
+TEST_F(BuDecisionTest, Rfc6275_9_5_1_HClearAgainstHomeBinding139)
+{
+    Binding cur = existing(10);
+    for (uint8_t flags : {uint8_t(bu_flag::A), uint8_t(bu_flag::A | bu_flag::R)}) {
+        auto bu = v6_bu();
+        bu.seq = 11;
+        bu.flags = flags;
+        auto d = decide(bu, v6_arrival(), &cur);
+        EXPECT_EQ(d.outcome, BuOutcome::rejected);
+        EXPECT_EQ(d.ba.status, 139) << "flags " << std::hex << int(flags);
+        EXPECT_EQ(d.change, BindingChangeKind::none) << "the binding's home registration flag is not changed";
+        EXPECT_FALSE(d.ba.has(ba_flag::R));
+        // The sequence number test comes before it in 9.5.1: a stale one still gets 135 and the last number.
+        bu.seq = 10;
+        auto stale = decide(bu, v6_arrival(), &cur);
+        EXPECT_EQ(stale.ba.status, 135);
+        EXPECT_EQ(stale.ba.seq, 10);
+    }
+    // Over IPv4 too.
+    auto v4 = v4_bu();
+    v4.seq = 11;
+    v4.flags = bu_flag::A | bu_flag::R;
+    EXPECT_EQ(decide(v4, v4_arrival(), &cur).ba.status, 139);
+}
+
+// Draft 4.2: a BU carrying the IPv4 Care-of Address option "is always encapsulated in an IPv4 header".
+// One that arrives natively over IPv6 names an IPv4 path nothing has seen: refused with the draft's 145
+// (Invalid Care-of Address, configurable), the option echoed (draft 7.3), no binding made or changed.
+TEST_F(BuDecisionTest, Draft4_2_NativeBuWithIpv4CoaOption145)
+{
+    auto bu = v4_bu();
+    auto d = decide(bu, v6_arrival());
+    EXPECT_EQ(d.outcome, BuOutcome::rejected);
+    EXPECT_EQ(d.ba.status, 145);
+    EXPECT_EQ(d.change, BindingChangeKind::none);
+    ASSERT_TRUE(d.ba.options.ipv4_coa) << "draft 7.3: echoed";
+    EXPECT_EQ(d.route.via, TunnelMethod::ipv6) << "answered the way it came";
+    EXPECT_EQ(d.route.dst, kCoa6);
+    // Against an existing IPv4 binding: that binding stays.
+    Binding cur = existing(10);
+    bu.seq = 11;
+    auto moved = decide(bu, v6_arrival(), &cur);
+    EXPECT_EQ(moved.ba.status, 145);
+    EXPECT_EQ(moved.change, BindingChangeKind::none);
+    // Whatever the status number is configured to.
+    params.status_invalid_coa = 201;
+    EXPECT_EQ(decide(v4_bu(), v6_arrival()).ba.status, 201);
+    // A native BU without the option is the plain IPv6 registration it always was.
+    EXPECT_EQ(decide(v6_bu(), v6_arrival()).ba.status, 0);
 }
 
 TEST_F(BuDecisionTest, HomeSubnetAndProvisioning)
