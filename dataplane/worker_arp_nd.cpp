@@ -61,11 +61,13 @@ void Worker::answer_ns(rte_mbuf* m, const Classified& c, const PortSide& side)
     auto ns = parse_neighbor_solicit(*icmp);
     if (!ns) return malformed();
     const bool own = std::find(cfg_.ha_ipv6.begin(), cfg_.ha_ipv6.end(), ns->target) != cfg_.ha_ipv6.end();
-    bool proxied = false;
+    bool proxied = false, router = own;
     if (!own) {
-        // Draft section 8 / RFC 6275 10.4.1: defend a home address while its binding lives.
+        // Draft section 8 / RFC 6275 10.4.1 (mobile nodes: Router bit clear) and RFC 3963 6.2 (mobile
+        // routers: Router bit set): defend a home address while its binding lives.
         const FastBinding* b = cfg_.tables->lookup_downstream(ns->target);
         proxied = b && b->proxy_nd && b->hoa == ns->target;
+        router = proxied && b->router;
     }
     if (!own && !proxied) {
         LcoreCounters::bump(cfg_.counters->classify_drops[static_cast<std::size_t>(DropReason::not_for_us)]);
@@ -78,7 +80,7 @@ void Worker::answer_ns(rte_mbuf* m, const Classified& c, const PortSide& side)
     const Ipv6Addr dst = dad ? kAllNodes : ip->hdr.src;
     const Ipv6Addr src = own ? ns->target : cfg_.ha_ipv6.front();
     const MacAddr dst_mac = dad ? MacAddr::ipv6_multicast(dst) : MacAddr::from_bytes(data(m) + 6);
-    NeighborMessage na{static_cast<uint8_t>((own ? na_flag::R | na_flag::O : 0) | (dad ? 0 : na_flag::S)), ns->target,
+    NeighborMessage na{static_cast<uint8_t>((router ? na_flag::R : 0) | (own ? na_flag::O : 0) | (dad ? 0 : na_flag::S)), ns->target,
                        side.mac};
     // Rewrite in place: Ethernet, IPv6 header, then the advertisement.
     const std::size_t need = c.l3_offset + kIpv6HeaderLen + 32;

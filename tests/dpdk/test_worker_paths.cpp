@@ -356,4 +356,48 @@ TEST_F(WorkerPaths, PuntBulkClassPolicedPriorityClassNot)
     rte_ring_free(bulk);
 }
 
+// Proxy ND for every home registration (NOTES.md rule 12): a mobile node's home address is defended with
+// the Router bit clear (RFC 6275 10.4.1), a mobile router's with it set (RFC 3963 6.2).
+TEST_F(WorkerPaths, ProxyNeighborAdvertisementRouterBitRfc3963Section6_2)
+{
+    for (bool router : {true, false}) {
+        SCOPED_TRACE(router ? "mobile router" : "mobile node");
+        Binding b;
+        b.hoa = kHoaB;
+        b.coa.method = TunnelMethod::ipip;
+        b.coa.peer = kCoaB;
+        b.mobile_router = router;
+        b.proxy_nd = true;
+        std::string err;
+        ASSERT_EQ(rig.tables->publish(1, b, &err), dp::BindingTables::PublishError::none) << err;
+        if (!rig.worker) start();
+        const Ipv6Addr asker = *Ipv6Addr::parse("2001:db8:1::77");
+        const Ipv6Addr solicited = *Ipv6Addr::parse("ff02::1:ff00:200");
+        std::vector<uint8_t> ns(kIpv6HeaderLen + 32);
+        auto len = build_neighbor_solicit({ns.data() + kIpv6HeaderLen, 32}, NeighborMessage{0, kHoaB, kCnMac}, asker, solicited);
+        ASSERT_TRUE(len);
+        ns.resize(kIpv6HeaderLen + *len);
+        write_ipv6_header(ns.data(), Ipv6Header{0, 0, static_cast<uint16_t>(*len), ipproto::icmpv6, 255, asker, solicited});
+        receive(ether(kCnMac, ethertype::ipv6, ns, MacAddr::ipv6_multicast(solicited)));
+        rig.worker->poll();
+        std::vector<std::vector<uint8_t>> nas;
+        for (auto& f : sent())
+            if (auto e = parse_ether(f); e && e->ethertype == ethertype::ipv6) nas.push_back(f);
+        ASSERT_EQ(nas.size(), 1u);
+        auto ip = parse_ipv6(std::span(nas[0]).subspan(kEtherHeaderLen));
+        ASSERT_TRUE(ip);
+        auto v = parse_icmpv6(ip->payload);
+        ASSERT_TRUE(v);
+        auto na = parse_neighbor_advert(*v);
+        ASSERT_TRUE(na);
+        EXPECT_EQ(na->target, kHoaB);
+        EXPECT_EQ((na->flags & na_flag::R) != 0, router);
+        EXPECT_NE(na->flags & na_flag::S, 0);
+        ASSERT_TRUE(na->lladdr);
+        EXPECT_EQ(*na->lladdr, kHaMac);
+        void* m;
+        while (rte_ring_dequeue(rig.punt, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m)); // learn copies
+    }
+}
+
 } // namespace
