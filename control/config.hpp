@@ -2,7 +2,7 @@
 // checked value by value. Every error names where it came from (FILE:LINE: key, or the command line)
 // and the daemon does not start.
 //
-//   [ha]           ipv6 (repeatable), ipv4 (repeatable), home_prefix, home_prefix_valid_lifetime,
+//   [ha]           ipv6 (repeatable), ipv4 (one), home_prefix, home_prefix_valid_lifetime,
 //                  max_lifetime, accept_mobile_routers, methods, udp_port, allow_unprotected_signaling,
 //                  ipv4_coa_option_type, status_tunnel_unsupported, status_invalid_coa, binding_capacity
 //   [cli]          socket
