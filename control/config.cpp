@@ -177,15 +177,21 @@ uint16_t min_mtu(MethodSet methods, bool ipv4_side)
 
 bool looks_like_pci(std::string_view name)
 {
-    // DDDD:BB:DD.F, the form DPDK names PCI ports by; a port of a multi-port device adds "_...".
+    // DOMAIN:BB:DD.F, the form DPDK names PCI ports by (the domain has 4 hex digits, more behind a VMD
+    // bridge); a port of a multi-port device adds "_...".
     const std::string_view addr = name.substr(0, name.find('_'));
-    if (addr.size() != 12) return false;
+    const std::size_t colon = addr.find(':');
+    if (colon == std::string_view::npos || colon < 4 || colon > 8 || addr.size() != colon + 8) return false;
     for (std::size_t i = 0; i < addr.size(); ++i) {
         const char ch = addr[i];
-        const bool ok = (i == 4 || i == 7) ? ch == ':' : i == 10 ? ch == '.' : std::isxdigit(static_cast<unsigned char>(ch)) != 0;
+        const std::size_t at = i < colon ? 0 : i - colon; // position after the domain: ":BB:DD.F"
+        const bool ok = i < colon      ? std::isxdigit(static_cast<unsigned char>(ch)) != 0
+                        : at == 0 || at == 3 ? ch == ':'
+                        : at == 6      ? ch == '.'
+                                       : std::isxdigit(static_cast<unsigned char>(ch)) != 0;
         if (!ok) return false;
     }
-    return addr[11] <= '7';
+    return addr.back() <= '7';
 }
 
 // How many lcores an -l list ("0-3,6") or -c mask ("0x3") names; nullopt when it cannot be read.

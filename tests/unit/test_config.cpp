@@ -261,6 +261,8 @@ TEST(Config, EalArgumentsThatCannotWork)
     EXPECT_NE(eal("-a 3b:00.0", pci).find("home.port: '0000:3b:00.1' is a PCI device that eal.args' -a list leaves out"),
               std::string::npos);
     EXPECT_EQ(eal("-a 3b:00.0 --allow=0000:3b:00.1,rxq_cqe_comp_en=0", pci), "");
+    EXPECT_EQ(eal("--no-huge", "[access]\nport = 10000:01:00.7\n"), "") << "a domain behind a VMD bridge";
+    EXPECT_NE(eal("--no-huge", "[access]\nport = 0000:3b:00.8\n").find("neither a --vdev"), std::string::npos);
     // DPDK names PCI ports in full: the short form names no port.
     EXPECT_NE(eal("", "[access]\nport = 3b:00.0\n").find("nor a PCI address in full"), std::string::npos);
 }
