@@ -2,12 +2,20 @@
 
 #include <boost/program_options.hpp>
 
+#include <algorithm>
+#include <bit>
+#include <cctype>
 #include <charconv>
+#include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <sstream>
 
+#include "encap.hpp"
+#include "icmpv6.hpp"
 #include "provision_text.hpp"
+#include "provisioning.hpp"
 
 namespace po = boost::program_options;
 
@@ -62,19 +70,32 @@ private:
     const po::variables_map* cmdline_;
 };
 
+// "ipv6, ipip, ..., esp-udp (default ipv6,ipip,gre,udp)", from the methods themselves and the default
+// HaParams, so that --help cannot fall behind either.
+std::string methods_help()
+{
+    std::string names;
+    for (int i = 0; i < kTunnelMethodCount; ++i) {
+        if (!names.empty()) names += ',';
+        names += method_name(static_cast<TunnelMethod>(i));
+    }
+    return "enabled tunnel methods, from " + names + " (default " + format_methods(HaParams{}.methods) + ")";
+}
+
 po::options_description file_options()
 {
     po::options_description d("configuration (file sections, or --section.key=value)");
+    const std::string methods = methods_help();
     auto s = [] { return po::value<std::string>(); };
     auto m = [] { return po::value<std::vector<std::string>>()->composing(); };
     d.add_options()
         ("ha.ipv6", m(), "the home agent's IPv6 address(es), preferred first")
-        ("ha.ipv4", m(), "the home agent's IPv4 address(es): tunnel endpoints, DHAAD I replies")
+        ("ha.ipv4", m(), "the home agent's IPv4 address (one): tunnel endpoint, DHAAD I replies")
         ("ha.home_prefix", s(), "the home prefix served, e.g. 2001:db8:1::/64")
         ("ha.home_prefix_valid_lifetime", s(), "seconds (default 86400); caps granted lifetimes")
         ("ha.max_lifetime", s(), "longest binding lifetime granted, seconds (default 3600)")
         ("ha.accept_mobile_routers", s(), "yes|no (default yes)")
-        ("ha.methods", s(), "enabled tunnel methods: ipv6,ipip,gre,udp (default all four)")
+        ("ha.methods", s(), methods.c_str())
         ("ha.udp_port", s(), "UDP port for the U method (default 4191)")
         ("ha.allow_unprotected_signaling", s(), "yes|no (default no): accept BUs no SA protected (lab only)")
         ("ha.ipv4_coa_option_type", s(), "mobility option type of the IPv4 CoA option (default 18)")
@@ -137,6 +158,138 @@ std::vector<std::string> split_words(const std::string& s, char sep)
     return out;
 }
 
+// The enabled method with the most encapsulation among those leaving from the IPv4 (access) or the IPv6
+// (home) side; nullopt when none does.
+std::optional<TunnelMethod> largest_overhead(MethodSet methods, bool ipv4_side)
+{
+    std::optional<TunnelMethod> worst;
+    for (int i = 0; i < kTunnelMethodCount; ++i) {
+        const auto m = static_cast<TunnelMethod>(i);
+        if (!has_method(methods, m) || uses_ipv4(m) != ipv4_side) continue;
+        if (!worst || dp::encap_overhead(m) > dp::encap_overhead(*worst)) worst = m;
+    }
+    return worst;
+}
+
+uint16_t min_mtu(MethodSet methods, bool ipv4_side)
+{
+    const auto worst = largest_overhead(methods, ipv4_side);
+    return static_cast<uint16_t>(wire::kIpv6MinMtu + (worst ? dp::encap_overhead(*worst) : 0));
+}
+
+bool looks_like_pci(std::string_view name)
+{
+    // DOMAIN:BB:DD.F, the form DPDK names PCI ports by (the domain has 4 hex digits, more behind a VMD
+    // bridge); a port of a multi-port device adds "_...".
+    const std::string_view addr = name.substr(0, name.find('_'));
+    const std::size_t colon = addr.find(':');
+    if (colon == std::string_view::npos || colon < 4 || colon > 8 || addr.size() != colon + 8) return false;
+    for (std::size_t i = 0; i < addr.size(); ++i) {
+        const char ch = addr[i];
+        const std::size_t at = i < colon ? 0 : i - colon; // position after the domain: ":BB:DD.F"
+        const bool ok = i < colon      ? std::isxdigit(static_cast<unsigned char>(ch)) != 0
+                        : at == 0 || at == 3 ? ch == ':'
+                        : at == 6      ? ch == '.'
+                                       : std::isxdigit(static_cast<unsigned char>(ch)) != 0;
+        if (!ok) return false;
+    }
+    return addr.back() <= '7';
+}
+
+// How many lcores an -l list ("0-3,6") or -c mask ("0x3") names; nullopt when it cannot be read.
+std::optional<unsigned> count_lcores(const std::string& opt, const std::string& v)
+{
+    if (opt == "-c") {
+        uint64_t mask = 0;
+        const std::string hex = v.rfind("0x", 0) == 0 || v.rfind("0X", 0) == 0 ? v.substr(2) : v;
+        auto [p, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), mask, 16);
+        if (ec != std::errc{} || p != hex.data() + hex.size() || hex.size() > 16) return std::nullopt;
+        return static_cast<unsigned>(std::popcount(mask));
+    }
+    unsigned n = 0;
+    for (const auto& range : split_words(v, ',')) {
+        unsigned lo = 0, hi = 0;
+        const auto dash = range.find('-');
+        if (!parse_number<unsigned>(range.substr(0, dash), lo, 0, 1023)) return std::nullopt;
+        hi = lo;
+        if (dash != std::string::npos && !parse_number<unsigned>(range.substr(dash + 1), hi, lo, 1023)) return std::nullopt;
+        n += hi - lo + 1;
+    }
+    return n;
+}
+
+// What nemo-ha needs to know of its EAL arguments before EAL reads them.
+struct EalView {
+    bool no_huge = false, in_memory = false, legacy_mem = false, no_pci = false, memory = false, socket_mem = false;
+    std::vector<std::string> vdevs;     // device names, without their arguments
+    std::vector<std::string> allowed;   // -a / --allow, in the DDDD:BB:DD.F form
+    std::optional<unsigned> lcores;     // as -l or -c count them
+};
+
+EalView read_eal(const std::vector<std::string>& args)
+{
+    EalView v;
+    auto name_of = [](const std::string& dev) { return dev.substr(0, dev.find(',')); };
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        std::string opt = args[i], val;
+        const bool lng = opt.rfind("--", 0) == 0;
+        if (lng && opt.find('=') != std::string::npos) {
+            val = opt.substr(opt.find('=') + 1);
+            opt.resize(opt.find('='));
+        } else if (!lng && opt.size() > 2 && opt[0] == '-') {
+            val = opt.substr(2); // -m512
+            opt.resize(2);
+        }
+        static const char* const takes_value[] = {"--vdev", "--allow", "--socket-mem", "-a", "-l", "-c", "-m"};
+        const bool wants = std::find(std::begin(takes_value), std::end(takes_value), opt) != std::end(takes_value);
+        if (wants && val.empty() && i + 1 < args.size()) val = args[++i];
+        if (opt == "--no-huge") v.no_huge = true;
+        else if (opt == "--in-memory") v.in_memory = true;
+        else if (opt == "--legacy-mem") v.legacy_mem = true;
+        else if (opt == "--no-pci") v.no_pci = true;
+        else if (opt == "-m") v.memory = true;
+        else if (opt == "--socket-mem") v.socket_mem = true;
+        else if (opt == "--vdev") v.vdevs.push_back(name_of(val));
+        else if (opt == "-a" || opt == "--allow") {
+            std::string dev = name_of(val);
+            v.allowed.push_back(dev.size() == 7 ? "0000:" + dev : dev); // BB:DD.F means domain 0
+        } else if (opt == "-l" || opt == "-c") v.lcores = count_lcores(opt, val);
+    }
+    return v;
+}
+
+// EAL arguments that EAL refuses together, or that cannot give nemo-ha its two ports and two lcores;
+// `bad(key, msg)` words the error.
+template <class Bad>
+std::optional<std::string> check_eal(const Config& c, const EalView& eal, Bad&& bad)
+{
+    if (eal.in_memory && (eal.no_huge || eal.legacy_mem))
+        return bad("eal.args", std::string("--in-memory cannot be used with ") +
+                                   (eal.no_huge ? "--no-huge (it implies --legacy-mem)" : "--legacy-mem") +
+                                   ": EAL refuses the pair; drop --in-memory");
+    if (eal.socket_mem && eal.no_huge)
+        return bad("eal.args", "--socket-mem reserves hugepages, which --no-huge turns off: give -m instead");
+    if (eal.socket_mem && eal.memory) return bad("eal.args", "-m and --socket-mem cannot both be given: keep one");
+    if (eal.lcores && *eal.lcores < 2)
+        return bad("eal.args", "names " + std::to_string(*eal.lcores) +
+                                   " lcore(s); nemo-ha needs at least two, the control thread and a worker (e.g. -l 0-1)");
+    for (auto [key, port] : {std::pair{"access.port", &c.access.port}, std::pair{"home.port", &c.home.port}}) {
+        if (port->empty()) continue;
+        if (looks_like_pci(*port)) {
+            if (eal.no_pci) return bad(key, "'" + *port + "' is a PCI device, and eal.args has --no-pci");
+            const std::string dev = port->substr(0, port->find('_'));
+            if (!eal.allowed.empty() && std::find(eal.allowed.begin(), eal.allowed.end(), dev) == eal.allowed.end())
+                return bad(key, "'" + *port + "' is a PCI device that eal.args' -a list leaves out");
+        } else if (std::find(eal.vdevs.begin(), eal.vdevs.end(), *port) == eal.vdevs.end()) {
+            std::string vdevs;
+            for (const auto& d : eal.vdevs) vdevs += (vdevs.empty() ? "" : ", ") + d;
+            return bad(key, "'" + *port + "' is neither a --vdev of eal.args (" + (vdevs.empty() ? "it has none" : vdevs) +
+                                ") nor a PCI address in full (0000:3b:00.0)");
+        }
+    }
+    return std::nullopt;
+}
+
 // Turns the parsed variables into a Config, checking each value.
 std::variant<Config, std::string> build(const po::variables_map& vm, const Where& where, std::string origin)
 {
@@ -161,6 +314,10 @@ std::variant<Config, std::string> build(const po::variables_map& vm, const Where
     }
     if (vm.count("ha.ipv4")) {
         const auto& v4 = vm["ha.ipv4"].as<std::vector<std::string>>();
+        // ARP, classification and the tunnels' source use one address; DHAAD must not advertise others.
+        if (v4.size() > 1)
+            return bad("ha.ipv4", "only one IPv4 home-agent address is served (ARP, tunnels, DHAAD replies): '" +
+                                      v4[1] + "' is a second one", 1);
         for (std::size_t i = 0; i < v4.size(); ++i) {
             auto a = Ipv4Addr::parse(v4[i]);
             if (!a || a->is_unspecified() || a->is_multicast() || a->is_broadcast() || a->is_loopback())
@@ -222,6 +379,7 @@ std::variant<Config, std::string> build(const po::variables_map& vm, const Where
             const MrProvision& mr = std::get<MrProvision>(p);
             if (!ha.home_prefix.contains(mr.hoa))
                 return bad("provisioning.mr", mr.hoa.str() + " is not on the home prefix " + ha.home_prefix.str(), i);
+            if (auto e = methods_not_enabled(mr, ha.methods)) return bad("provisioning.mr", *e, i);
             c.mrs.push_back(mr);
         }
     }
@@ -231,6 +389,15 @@ std::variant<Config, std::string> build(const po::variables_map& vm, const Where
         if (auto s = str((side + ".port").c_str())) pc->port = *s;
         if (auto s = str((side + ".mtu").c_str()); s && !parse_number<uint16_t>(*s, pc->mtu, 1280, 9600))
             return bad(side + ".mtu", "'" + *s + "' is not an MTU from 1280 to 9600");
+    }
+    for (auto [side, pc, floor, v4] : {std::tuple{"access", &c.access, min_access_mtu(ha.methods), true},
+                                       std::tuple{"home", &c.home, min_home_mtu(ha.methods), false}}) {
+        if (pc->mtu >= floor) continue;
+        return bad(std::string(side) + ".mtu",
+                   std::to_string(pc->mtu) + " cannot carry a 1280-byte IPv6 packet (RFC 8201) in " +
+                       std::string(method_name(*largest_overhead(ha.methods, v4))) + " (" +
+                       std::to_string(floor - wire::kIpv6MinMtu) + " bytes of encapsulation): at least " +
+                       std::to_string(floor) + " with ha.methods = " + format_methods(ha.methods));
     }
     if (auto s = str("access.gateway")) {
         auto a = Ipv4Addr::parse(*s);
@@ -257,6 +424,7 @@ std::variant<Config, std::string> build(const po::variables_map& vm, const Where
         return bad("dataplane.reassembly_flows", std::to_string(c.reassembly_flows) + " flows could hold " +
                    std::to_string(uint64_t{c.reassembly_flows} * 8) + " mbufs, over half of dataplane.mbufs (" +
                    std::to_string(c.mbufs) + "): lower it or raise dataplane.mbufs");
+    if (auto e = check_eal(c, read_eal(c.eal_args), bad)) return *e;
     for (const char* fam : {"neighbors.v4", "neighbors.v6"}) {
         if (!vm.count(fam)) continue;
         const auto& entries = vm[fam].as<std::vector<std::string>>();
@@ -347,6 +515,73 @@ std::variant<Config, std::string> load_config(int argc, const char* const* argv,
     }
     const po::variables_map cmdline = vm;
     return parse_with(text, name, &cmdline, std::move(vm));
+}
+
+std::optional<std::string> methods_not_enabled(const MrProvision& mr, MethodSet ha_methods)
+{
+    const MethodSet missing = mr.methods & static_cast<MethodSet>(~ha_methods);
+    if (!missing) return std::nullopt;
+    return mr.hoa.str() + " asks for " + format_methods(missing) + ", which ha.methods (" + format_methods(ha_methods) +
+           ") does not enable: add it there or drop it from the entry";
+}
+
+uint16_t min_access_mtu(MethodSet methods) { return min_mtu(methods, true); }
+uint16_t min_home_mtu(MethodSet methods) { return min_mtu(methods, false); }
+
+std::optional<std::string> check_startable(const Config& c, std::optional<uint64_t> hugepages)
+{
+    if (c.access.port.empty()) return c.origin + ": access.port: required (a DPDK port name)";
+    if (c.home.port.empty()) return c.origin + ": home.port: required (a DPDK port name)";
+    if (c.ha.ipv4_addresses.empty()) return c.origin + ": ha.ipv4: required: the tunnels' IPv4 end";
+    if (hugepages && *hugepages == 0 && !read_eal(c.eal_args).no_huge)
+        return c.origin + ": eal.args: this machine has no free hugepages, which EAL needs without --no-huge: reserve "
+                          "some (echo 1024 > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages) or, for a lab, "
+                          "add --no-huge -m 1024";
+    return std::nullopt;
+}
+
+std::optional<uint64_t> free_hugepages()
+{
+    std::error_code ec;
+    std::optional<uint64_t> total;
+    for (const auto& dir : std::filesystem::directory_iterator("/sys/kernel/mm/hugepages", ec)) {
+        std::ifstream f(dir.path() / "free_hugepages");
+        uint64_t n = 0;
+        if (f >> n) total = total.value_or(0) + n;
+    }
+    if (total) return total;
+    std::ifstream meminfo("/proc/meminfo");
+    std::string key;
+    uint64_t n = 0;
+    while (meminfo >> key) {
+        if (key == "HugePages_Free:" && meminfo >> n) return n;
+        meminfo.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> check_provisioning_file(const Config& c)
+{
+    if (c.provisioning_file.empty()) return std::nullopt;
+    // The SAs it holds are the daemon's to check when it builds them; here only that they parse.
+    ProvisioningStore store;
+    for (const MrProvision& mr : c.mrs) (void)store.add(mr);
+    if (auto e = store.load_file(c.provisioning_file, [](const SaConfig&) { return std::optional<std::string>{}; }))
+        return e;
+    std::optional<std::string> err;
+    store.for_each([&](const MrProvision& mr) {
+        if (err) return;
+        if (auto e = methods_not_enabled(mr, c.ha.methods)) err = c.provisioning_file + ": " + *e;
+    });
+    return err;
+}
+
+std::optional<std::string> unprotected_signaling_warning(bool allow_unprotected_signaling, std::size_t inbound_sas)
+{
+    if (allow_unprotected_signaling || inbound_sas > 0) return std::nullopt;
+    return "WARNING: no inbound SA (ipsec.sa, 'sa in' in the provisioning file) and "
+           "ha.allow_unprotected_signaling = no: EVERY Binding Update will be dropped (counted as "
+           "nemoHaBuDropUnprotected) until one is added with `nemo-hactl add sa in ...`";
 }
 
 std::string render_config(const Config& c)

@@ -2,7 +2,7 @@
 // checked value by value. Every error names where it came from (FILE:LINE: key, or the command line)
 // and the daemon does not start.
 //
-//   [ha]           ipv6 (repeatable), ipv4 (repeatable), home_prefix, home_prefix_valid_lifetime,
+//   [ha]           ipv6 (repeatable), ipv4 (one), home_prefix, home_prefix_valid_lifetime,
 //                  max_lifetime, accept_mobile_routers, methods, udp_port, allow_unprotected_signaling,
 //                  ipv4_coa_option_type, status_tunnel_unsupported, status_invalid_coa, binding_capacity,
 //                  max_prefix_lengths, error_replies_per_second
@@ -18,6 +18,8 @@
 // Any key can also be given on the command line as --section.key=value; the command line wins.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -74,6 +76,33 @@ std::variant<Config, std::string> load_config(int argc, const char* const* argv,
 
 // The same for a configuration held as text (tests, the embedded default).
 std::variant<Config, std::string> parse_config_text(std::string_view text, std::string_view name);
+
+// What `--check` can tell without starting EAL, and what the daemon checks again before it does: the
+// ports and addresses the daemon needs, EAL arguments that cannot work together or on this machine, and
+// ports that name no device of eal.args. `free_hugepages`: as free_hugepages() reads it (nullopt:
+// unknown, not held against the configuration).
+std::optional<std::string> check_startable(const Config& c, std::optional<uint64_t> free_hugepages);
+
+// Free hugepages of every size on this machine (/sys/kernel/mm/hugepages, else /proc/meminfo's
+// HugePages_Free); nullopt when neither can be read.
+std::optional<uint64_t> free_hugepages();
+
+// The provisioning file (provisioning.file), read as the daemon reads it at start, and every entry's
+// methods checked against ha.methods. Nullopt when there is no file or it is good.
+std::optional<std::string> check_provisioning_file(const Config& c);
+
+// An `mr` entry asking for a method the home agent does not enable: what to say, or nullopt.
+std::optional<std::string> methods_not_enabled(const MrProvision& mr, MethodSet ha_methods);
+
+// The smallest MTU a side may have (RFC 8201: an IPv6 link carries 1280-byte packets; RFC 4443 2.4:
+// Packet Too Big never names less): 1280 plus the largest overhead of the enabled methods that leave
+// from it (the IPv4 methods from the access port, IPv6-in-IPv6 from the home port).
+uint16_t min_access_mtu(MethodSet methods);
+uint16_t min_home_mtu(MethodSet methods);
+
+// With no inbound SA and unprotected signaling not allowed, every Binding Update is dropped: the
+// start-up warning that says so, or nullopt when BUs can be accepted.
+std::optional<std::string> unprotected_signaling_warning(bool allow_unprotected_signaling, std::size_t inbound_sas);
 
 // The effective configuration as INI text (`show config`).
 std::string render_config(const Config& c);

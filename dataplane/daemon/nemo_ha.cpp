@@ -88,9 +88,9 @@ int main(int argc, char** argv)
     }
     if (auto* e = std::get_if<std::string>(&loaded)) return fail(*e);
     const control::Config cfg = std::get<control::Config>(loaded);
-    if (cfg.access.port.empty()) return fail(cfg.origin + ": access.port: required (a DPDK port name)");
-    if (cfg.home.port.empty()) return fail(cfg.origin + ": home.port: required (a DPDK port name)");
-    if (cfg.ha.ipv4_addresses.empty()) return fail(cfg.origin + ": ha.ipv4: required: the tunnels' IPv4 end");
+    // What can be told before EAL starts is told the same way by --check and by a start.
+    if (auto e = control::check_startable(cfg, control::free_hugepages())) return fail(*e);
+    if (auto e = control::check_provisioning_file(cfg)) return fail(*e);
     if (cl.check_only) {
         std::printf("%s: configuration is valid\n", cfg.origin.c_str());
         return 0;
@@ -131,6 +131,12 @@ int main(int argc, char** argv)
     auto cp = control::ControlPlane::create(cfg, &err);
     if (!cp) return fail(err);
     if (!cp->start_cli(&err)) return fail(err);
+    {
+        std::size_t inbound = 0;
+        for (const dp::SaEntry* sa : cp->sas().list()) inbound += sa->cfg.inbound ? 1 : 0;
+        if (auto w = control::unprotected_signaling_warning(cfg.ha.allow_unprotected_signaling, inbound))
+            std::fprintf(stderr, "nemo-ha: %s\n", w->c_str());
+    }
     auto neighbors = dp::Neighbors::create("nemo", 65536, &err);
     if (!neighbors) return fail(err);
     for (const auto& [a, m] : cfg.neighbors4) neighbors->set(a, m, true);

@@ -299,8 +299,9 @@ class StartupErrors(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         r = self.run_ha("--access.port=net_nothing0", "--cli.socket=/tmp/nemo-startup-test.sock")
         self.assertEqual(r.returncode, 1)
-        self.assertIn("access.port: no DPDK port named 'net_nothing0'", r.stderr)
-        r = self.run_ha("--eal.args=--no-huge -m 128 --no-pci --no-shconf -l 0-1 --file-prefix=nemo-bad --vdev=net_bogus0")
+        self.assertIn("access.port: 'net_nothing0' is neither a --vdev of eal.args", r.stderr)
+        r = self.run_ha("--eal.args=--no-huge -m 128 --no-pci --no-shconf -l 0-1 --file-prefix=nemo-bad --vdev=net_bogus0 "
+                        "--vdev=net_af_packet0,iface=ha-acc --vdev=net_af_packet1,iface=ha-home")
         self.assertEqual(r.returncode, 1)
         self.assertIn("EAL initialisation failed", r.stderr)
 

@@ -1,10 +1,14 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 #include <variant>
 
 #include "config.hpp"
+#include "encap.hpp"
+#include "provision_text.hpp"
 
 using namespace nemo;
 using namespace nemo::control;
@@ -155,4 +159,164 @@ TEST(Config, CommandLineOverridesAndNamesItself)
     EXPECT_TRUE(cl.help);
     EXPECT_NE(cl.usage.find("ha.home_prefix"), std::string::npos);
     std::remove(path);
+}
+
+namespace {
+// Whitespace collapsed, so that a phrase is found however Program_options wrapped it.
+std::string one_line(const std::string& s)
+{
+    std::string out;
+    for (char ch : s) {
+        const bool space = ch == ' ' || ch == '\n' || ch == '\t';
+        if (space && (out.empty() || out.back() == ' ')) continue;
+        out += space ? ' ' : ch;
+    }
+    return out;
+}
+
+const char* kPorts = "[access]\nport = net_null0\n[home]\nport = net_null1\n";
+} // namespace
+
+TEST(Config, HelpListsEveryMethodAndTheTrueDefault)
+{
+    CommandLine cl;
+    const char* help[] = {"nemo-ha", "--help"};
+    (void)load_config(2, help, cl);
+    const std::string usage = one_line(cl.usage);
+    EXPECT_NE(usage.find("ipv6,ipip,gre,udp,esp,esp-udp"), std::string::npos) << usage;
+    // The default the help states is the one a configuration without ha.methods gets.
+    auto r = parse_config_text("[ha]\nipv6 = 2001:db8:1::1\nhome_prefix = 2001:db8:1::/64\n", "min.ini");
+    ASSERT_TRUE(std::holds_alternative<Config>(r)) << std::get<std::string>(r);
+    const std::string dflt = "(default " + format_methods(std::get<Config>(r).ha.methods) + ")";
+    EXPECT_EQ(dflt, "(default ipv6,ipip,gre,udp)");
+    EXPECT_NE(usage.find(dflt), std::string::npos) << usage;
+}
+
+// Only the first ha.ipv4 is served (ARP, classification, tunnel source), so DHAAD replies (draft 6)
+// must not advertise others: a second one is refused.
+TEST(Config, OneIpv4HomeAgentAddressServedAndAdvertised)
+{
+    const std::string e = error_of(with("", "ipv4 = 192.0.2.2"));
+    EXPECT_EQ(e.rfind("ha.ini:6: ha.ipv4: only one IPv4 home-agent address is served", 0), 0u) << e;
+    EXPECT_EQ(error_of(kGood), "");
+}
+
+TEST(Config, MrLinesAskOnlyForEnabledMethods)
+{
+    // kGood enables ipip and udp.
+    const std::string e = error_of(with("mr = 2001:db8:1::101 host", "mr = 2001:db8:1::101 host methods=udp,gre,esp"));
+    EXPECT_EQ(e.rfind("ha.ini:18: provisioning.mr: 2001:db8:1::101 asks for gre,esp, which ha.methods (ipip,udp)", 0), 0u) << e;
+    EXPECT_EQ(error_of(with("mr = 2001:db8:1::101 host", "mr = 2001:db8:1::101 host methods=udp")), "");
+
+    // The provisioning file, read as the daemon reads it.
+    char path[] = "/tmp/nemo-prov-XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    auto cfg = std::get<Config>(parse_config_text(kGood, "ha.ini"));
+    cfg.provisioning_file = path;
+    std::ofstream(path) << "# routers\n2001:db8:1::200 router prefixes=2001:db8:cccc::/48 methods=ipip\n";
+    EXPECT_EQ(check_provisioning_file(cfg), std::nullopt);
+    std::ofstream(path) << "2001:db8:1::200 router methods=ipip\n2001:db8:1::201 router methods=esp-udp\n";
+    auto bad = check_provisioning_file(cfg);
+    ASSERT_TRUE(bad);
+    EXPECT_NE(bad->find("2001:db8:1::201 asks for esp-udp, which ha.methods (ipip,udp) does not enable"), std::string::npos) << *bad;
+    // Whatever else the daemon would refuse at start is refused here too (a prefix of a config mr line).
+    std::ofstream(path) << "2001:db8:1::200 router prefixes=2001:db8:aaaa:1::/64\n";
+    bad = check_provisioning_file(cfg);
+    ASSERT_TRUE(bad);
+    EXPECT_NE(bad->find(std::string(path) + ":1: "), std::string::npos) << *bad;
+    std::remove(path);
+    cfg.provisioning_file = "/nonexistent/routers.txt";
+    EXPECT_TRUE(check_provisioning_file(cfg));
+}
+
+TEST(Config, EalArgumentsThatCannotWork)
+{
+    auto eal = [](const std::string& args, const std::string& extra = "") {
+        return error_of(with("args = --no-huge -m 256 --no-pci", "args = " + args) + extra);
+    };
+    // EAL: "--legacy-mem is not compatible with --in-memory", and --no-huge implies --legacy-mem.
+    EXPECT_EQ(eal("--no-huge --in-memory -m 256").rfind("ha.ini:21: eal.args: --in-memory cannot be used with --no-huge", 0), 0u)
+        << eal("--no-huge --in-memory -m 256");
+    EXPECT_NE(eal("--legacy-mem --in-memory").find("--in-memory cannot be used with --legacy-mem"), std::string::npos);
+    EXPECT_EQ(eal("--in-memory"), "");
+    EXPECT_NE(eal("--no-huge --socket-mem=512").find("--socket-mem reserves hugepages"), std::string::npos);
+    EXPECT_NE(eal("-m 256 --socket-mem 512").find("-m and --socket-mem"), std::string::npos);
+    // The control thread and at least one worker.
+    EXPECT_NE(eal("--no-huge -l 0").find("names 1 lcore(s)"), std::string::npos);
+    EXPECT_NE(eal("--no-huge -c 0x1").find("names 1 lcore(s)"), std::string::npos);
+    EXPECT_EQ(eal("--no-huge -l 0-1"), "");
+    EXPECT_EQ(eal("--no-huge -l0,2"), "");
+    EXPECT_EQ(eal("--no-huge -c 3"), "");
+
+    // Ports name a vdev of eal.args or a PCI device EAL may probe.
+    EXPECT_EQ(eal("--no-huge --vdev=net_null0,size=64 --vdev net_null1", kPorts), "");
+    const std::string missing = eal("--no-huge --vdev=net_null0", kPorts);
+    EXPECT_EQ(missing.rfind("ha.ini:25: home.port: 'net_null1' is neither a --vdev of eal.args (net_null0) nor a PCI address", 0), 0u)
+        << missing;
+    const std::string pci = "[access]\nport = 0000:3b:00.0\n[home]\nport = 0000:3b:00.1\n";
+    EXPECT_EQ(eal("--no-huge", pci), "");
+    EXPECT_NE(eal("--no-pci", pci).find("access.port: '0000:3b:00.0' is a PCI device, and eal.args has --no-pci"), std::string::npos);
+    EXPECT_NE(eal("-a 3b:00.0", pci).find("home.port: '0000:3b:00.1' is a PCI device that eal.args' -a list leaves out"),
+              std::string::npos);
+    EXPECT_EQ(eal("-a 3b:00.0 --allow=0000:3b:00.1,rxq_cqe_comp_en=0", pci), "");
+    EXPECT_EQ(eal("--no-huge", "[access]\nport = 10000:01:00.7\n"), "") << "a domain behind a VMD bridge";
+    EXPECT_NE(eal("--no-huge", "[access]\nport = 0000:3b:00.8\n").find("neither a --vdev"), std::string::npos);
+    // DPDK names PCI ports in full: the short form names no port.
+    EXPECT_NE(eal("", "[access]\nport = 3b:00.0\n").find("nor a PCI address in full"), std::string::npos);
+}
+
+TEST(Config, StartableNeedsPortsAddressAndHugepagesWithoutNoHuge)
+{
+    auto cfg_of = [](const std::string& args) {
+        auto r = parse_config_text(with("args = --no-huge -m 256 --no-pci", "args = " + args) + kPorts, "ha.ini");
+        EXPECT_TRUE(std::holds_alternative<Config>(r)) << std::get<std::string>(r);
+        return std::get<Config>(r);
+    };
+    const Config with_huge = cfg_of("--vdev=net_null0 --vdev=net_null1");
+    const auto e = check_startable(with_huge, 0);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->rfind("ha.ini: eal.args: this machine has no free hugepages", 0), 0u) << *e;
+    EXPECT_EQ(check_startable(with_huge, 512), std::nullopt);
+    EXPECT_EQ(check_startable(with_huge, std::nullopt), std::nullopt) << "unknown is not held against it";
+    EXPECT_EQ(check_startable(cfg_of("--no-huge --vdev=net_null0 --vdev=net_null1"), 0), std::nullopt);
+
+    Config c = with_huge;
+    c.home.port.clear();
+    EXPECT_NE(check_startable(c, 512).value_or("").find("home.port: required"), std::string::npos);
+    c = with_huge;
+    c.ha.ipv4_addresses.clear();
+    EXPECT_NE(check_startable(c, 512).value_or("").find("ha.ipv4: required"), std::string::npos);
+}
+
+// RFC 8201 / RFC 8200 5: every link carries 1280-byte IPv6 packets, and RFC 4443 2.4 bars a Packet Too
+// Big below that; a tunnel's link needs 1280 plus its encapsulation.
+TEST(Config, MtuFloorsRfc8201)
+{
+    EXPECT_NE(error_of(std::string(kGood) + "[home]\nmtu = 1279\n").find("home.mtu: '1279'"), std::string::npos);
+    // kGood enables ipip (20 bytes) and udp (28): the access side needs 1308.
+    EXPECT_EQ(min_access_mtu(method_bit(TunnelMethod::ipip) | method_bit(TunnelMethod::udp)), 1280 + dp::encap_overhead(TunnelMethod::udp));
+    const std::string e = error_of(std::string(kGood) + "[access]\nmtu = 1307\n");
+    EXPECT_EQ(e.rfind("ha.ini:23: access.mtu: 1307 cannot carry a 1280-byte IPv6 packet (RFC 8201) in udp (28 bytes of "
+                      "encapsulation): at least 1308 with ha.methods = ipip,udp", 0), 0u) << e;
+    EXPECT_EQ(error_of(std::string(kGood) + "[access]\nmtu = 1308\n"), "");
+    EXPECT_NE(error_of(with("methods = ipip,udp", "methods = ipip,esp-udp") + "[access]\nmtu = 1308\n").find("in esp-udp"),
+              std::string::npos);
+    // IPv6-in-IPv6 leaves from the home port; without it the home side needs only 1280.
+    EXPECT_EQ(error_of(std::string(kGood) + "[home]\nmtu = 1280\n"), "");
+    EXPECT_NE(error_of(with("methods = ipip,udp", "methods = ipv6,ipip") + "[home]\nmtu = 1280\n").find("home.mtu: 1280 cannot carry"),
+              std::string::npos);
+    EXPECT_EQ(min_home_mtu(method_bit(TunnelMethod::ipv6)), 1320);
+    EXPECT_EQ(min_access_mtu(method_bit(TunnelMethod::ipv6)), 1280);
+}
+
+TEST(Config, NoInboundSaAndNoUnprotectedSignalingWarnsAtStart)
+{
+    const auto w = unprotected_signaling_warning(false, 0);
+    ASSERT_TRUE(w);
+    EXPECT_NE(w->find("EVERY Binding Update will be dropped"), std::string::npos);
+    EXPECT_NE(w->find("nemoHaBuDropUnprotected"), std::string::npos);
+    EXPECT_EQ(unprotected_signaling_warning(true, 0), std::nullopt);
+    EXPECT_EQ(unprotected_signaling_warning(false, 1), std::nullopt);
 }
