@@ -4,7 +4,7 @@
 Router i (0-based) has home address 2001:db8:1::<i+1> (as a 32-bit interface identifier), the mobile
 network prefix 2001:db8:<0x1000 + i/65536>:<i%65536>::/64 and, for upstream traffic, the IPv4 care-of
 address 100.64.0.0 + i (RFC 6598 space). The home agent is 198.51.100.1 / 2001:db8:1::1; the
-correspondent is 2001:db8:1::cc.
+correspondent is 2001:db8:cccc::1 (behind the home gateway).
 
     /usr/bin/python3 scripts/gen_traffic_pcaps.py --routers 1000 --packets 4096 --size 64 --out DIR
     (--size imix: 7 x 64, 4 x 570, 1 x 1518 bytes, the simple IMIX)
@@ -30,7 +30,9 @@ from nemo_scapy import BU_A, BU_H, BU_R, V4_I, V4_R, V4_U, MIP6OptIPv4CoA  # noq
 
 HA4 = "198.51.100.1"
 HA6 = "2001:db8:1::1"
-CN = "2001:db8:1::cc"
+# Off the home prefix: a CN on it would collide with home address ::cc once 204 routers are bound, and
+# that traffic then rightly goes into router 203's tunnel (RFC 3963 6.5), not to the core.
+CN = "2001:db8:cccc::1"
 HA_MAC = "02:00:00:00:00:01"
 PEER_MAC = "02:00:00:00:00:02"
 IMIX = [64] * 7 + [570] * 4 + [1518]
