@@ -337,7 +337,7 @@ TEST(BindingTables, ConcurrentReadersNeverSeeTornOrFreedRecords)
 
     std::mt19937 rng(42);
     std::string err;
-    uint64_t changes = 0, full = 0;
+    uint64_t changes = 0, full = 0, tables_freed = 0;
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     while (std::chrono::steady_clock::now() < until) {
         const auto i = changes % 8 == 0 ? 0u : static_cast<uint32_t>(rng() % kSlots);
@@ -357,7 +357,9 @@ TEST(BindingTables, ConcurrentReadersNeverSeeTornOrFreedRecords)
             else if (r != BindingTables::PublishError::none) ADD_FAILURE() << err;
         }
         ++changes;
+        const std::size_t before = t->prefix_tables();
         t->reclaim();
+        if (t->prefix_tables() < before) ++tables_freed;
     }
     stop = true;
     for (auto& th : readers) th.join();
@@ -366,7 +368,9 @@ TEST(BindingTables, ConcurrentReadersNeverSeeTornOrFreedRecords)
     EXPECT_EQ(bad.load(), 0u);
     EXPECT_GT(changes, 1000u);
     EXPECT_GT(hits.load(), 1000u) << "readers must actually have seen records while they changed";
+    EXPECT_GT(tables_freed, 10u) << "prefix tables must actually have been freed (and made again) under the readers";
     RecordProperty("changes", std::to_string(changes));
     RecordProperty("lookups", std::to_string(lookups.load()));
     RecordProperty("refused_full", std::to_string(full));
+    RecordProperty("tables_freed", std::to_string(tables_freed));
 }
