@@ -1,11 +1,13 @@
 // The operator commands behind `nemo-hactl`: parsing, execution against the control plane's state, and
 // output as aligned tables for people or JSON with --json.
 #include <algorithm>
+#include <cstdio>
 #include <sstream>
 #include <variant>
 
 #include "control_plane.hpp"
 #include "json.hpp"
+#include "number.hpp"
 #include "provision_text.hpp"
 #include "sa_text.hpp"
 #include "version.hpp"
@@ -72,6 +74,14 @@ std::string prefixes_text(const std::vector<Prefix6>& p)
 {
     if (p.empty()) return "-";
     return p.size() == 1 ? p[0].str() : p[0].str() + " (+" + std::to_string(p.size() - 1) + ")";
+}
+
+// As `show sa` writes SPIs, with the decimal value too so that '010' visibly meant ten.
+std::string spi_text(uint32_t spi)
+{
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "0x%x (%u)", spi, spi);
+    return buf;
 }
 
 uint64_t left(uint64_t expires, uint64_t now) { return expires > now ? expires - now : 0; }
@@ -184,11 +194,9 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
                                                    : (Ipv4Addr::parse(arg) || Ipv6Addr::parse(arg));
                 if (!valid) return fail("'" + arg + "' is not a valid " + kind);
             } else if (w[i] == "limit") {
-                try {
-                    limit = std::stoul(w[i + 1]);
-                } catch (...) {
-                    return fail("limit '" + w[i + 1] + "' is not a number");
-                }
+                auto n = read_number(w[i + 1]);
+                if (auto* e = std::get_if<std::string>(&n)) return fail("limit: " + *e);
+                limit = std::get<uint64_t>(n);
             } else {
                 return fail("unknown filter '" + w[i] + "'");
             }
@@ -383,11 +391,9 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
     if (is({"show", "sa"})) {
         std::optional<uint32_t> only;
         if (w.size() == 3) {
-            try {
-                only = static_cast<uint32_t>(std::stoul(w[2], nullptr, 0));
-            } catch (...) {
-                return fail("'" + w[2] + "' is not an SPI");
-            }
+            auto n = read_number(w[2], 0, 0xFFFFFFFF);
+            if (auto* e = std::get_if<std::string>(&n)) return fail("SPI: " + *e);
+            only = static_cast<uint32_t>(std::get<uint64_t>(n));
         } else if (w.size() > 3) {
             return fail("'show sa' takes at most one SPI");
         }
@@ -408,7 +414,7 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
                 j.field(dp::sa_counter_name(static_cast<K>(k)), e->get(static_cast<K>(k)));
             j.end_object();
         }
-        if (only && !shown) return {false, "error: no SA with SPI " + w[2] + "\n"};
+        if (only && !shown) return {false, "error: no SA with SPI " + spi_text(*only) + "\n"};
         if (json) return {true, j.end_array().end_object().str()};
         return {true, table(rows)};
     }
@@ -424,14 +430,11 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
 
     if (is({"del", "sa"})) {
         if (w.size() != 3) return fail("'del sa' takes one SPI");
-        uint32_t spi = 0;
-        try {
-            spi = static_cast<uint32_t>(std::stoul(w[2], nullptr, 0));
-        } catch (...) {
-            return fail("'" + w[2] + "' is not an SPI");
-        }
-        if (!sas_->remove(spi)) return {false, "error: no SA with SPI " + w[2] + "\n"};
-        return {true, "removed SA " + w[2] + "\n"};
+        auto n = read_number(w[2], 0, 0xFFFFFFFF);
+        if (auto* e = std::get_if<std::string>(&n)) return fail("SPI: " + *e);
+        const auto spi = static_cast<uint32_t>(std::get<uint64_t>(n));
+        if (!sas_->remove(spi)) return {false, "error: no SA with SPI " + spi_text(spi) + "\n"};
+        return {true, "removed SA " + spi_text(spi) + "\n"};
     }
 
     std::string joined;

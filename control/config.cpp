@@ -2,11 +2,11 @@
 
 #include <boost/program_options.hpp>
 
-#include <charconv>
 #include <fstream>
 #include <map>
 #include <sstream>
 
+#include "number.hpp"
 #include "provision_text.hpp"
 
 namespace po = boost::program_options;
@@ -100,16 +100,6 @@ po::options_description file_options()
         ("neighbors.v6", m(), "static neighbour entry: IPv6 MAC")
         ("ipsec.sa", m(), "security association: in|out SPI HOA ALGORITHM enc=HEX [auth=HEX] [esn] [window=N]");
     return d;
-}
-
-template <class T>
-bool parse_number(const std::string& s, T& out, T lo, T hi)
-{
-    uint64_t v = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc{} || p != s.data() + s.size() || s.empty() || v < lo || v > hi) return false;
-    out = static_cast<T>(v);
-    return true;
 }
 
 bool parse_bool(const std::string& s, bool& out)

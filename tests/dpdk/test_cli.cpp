@@ -339,3 +339,35 @@ TEST_F(CliTest, TelemetryShowsCountersAndBindings)
     EXPECT_NE(bindings.find("\"method_esp_udp\":0"), std::string::npos);
     ::close(fd);
 }
+
+TEST_F(CliTest, NumbersAreDecimalOrHexNeverOctal)
+{
+    // Issue 10: `del sa 010` read octal (SPI 8) while the configuration read 010 as ten.
+    const std::string keys = " 2001:db8:1::100 aes-cbc-128-hmac-sha256 enc=0102030405060708090a0b0c0d0e0f10 auth="
+                             "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f";
+    ASSERT_EQ(ctl("add sa in 0400" + keys).status, 0);
+    EXPECT_NE(ctl("show sa").out.find("in 0x190 "), std::string::npos) << "0400 is four hundred";
+    EXPECT_EQ(ctl("show sa 0400").status, 0);
+    EXPECT_EQ(ctl("show sa 256").status, 1) << "not octal 0400";
+    auto ten = ctl("del sa 010");
+    EXPECT_EQ(ten.status, 1);
+    EXPECT_NE(ten.out.find("no SA with SPI 0xa (10)"), std::string::npos) << ten.out;
+    auto hex = ctl("del sa 0x010");
+    EXPECT_NE(hex.out.find("no SA with SPI 0x10 (16)"), std::string::npos) << hex.out;
+    auto neg = ctl("del sa -1");
+    EXPECT_EQ(neg.status, 1);
+    EXPECT_NE(neg.out.find("'-1' is not a number"), std::string::npos) << neg.out;
+    auto big = ctl("del sa 4294967296");
+    EXPECT_NE(big.out.find("out of range (0 to 4294967295)"), std::string::npos) << big.out;
+    EXPECT_NE(ctl("show bindings limit 1x").out.find("'1x' is not a number"), std::string::npos);
+    auto removed = ctl("del sa 0400");
+    EXPECT_EQ(removed.status, 0) << removed.out;
+    EXPECT_NE(removed.out.find("removed SA 0x190 (400)"), std::string::npos);
+
+    // The configuration reads numbers the same way.
+    auto cfg = parse_config_text("[ha]\nipv6 = 2001:db8:1::1\nhome_prefix = 2001:db8:1::/64\nudp_port = 0x105f\n"
+                                 "max_lifetime = 0600\n", "numbers.ini");
+    ASSERT_TRUE(std::holds_alternative<Config>(cfg)) << std::get<std::string>(cfg);
+    EXPECT_EQ(std::get<Config>(cfg).ha.udp_port, 0x105f);
+    EXPECT_EQ(std::get<Config>(cfg).ha.max_binding_lifetime, 600u);
+}
