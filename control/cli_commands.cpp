@@ -1,6 +1,8 @@
 // The operator commands behind `nemo-hactl`: parsing, execution against the control plane's state, and
 // output as aligned tables for people or JSON with --json.
 #include <algorithm>
+#include <cstring>
+#include <memory>
 #include <cstdio>
 #include <sstream>
 #include <variant>
@@ -38,10 +40,12 @@ const char* kUsage =
 
 Result fail(const std::string& msg) { return {false, "error: " + msg + "\n" + kUsage}; }
 
-// Columns padded to the widest cell.
-std::string table(const std::vector<std::vector<std::string>>& rows)
+// Columns padded to the widest cell. A table written in parts passes the widths of the parts before
+// (`widths`): columns only ever widen, so earlier lines stay aligned with the header.
+std::string table(const std::vector<std::vector<std::string>>& rows, std::vector<std::size_t>* widths = nullptr)
 {
-    std::vector<std::size_t> w;
+    std::vector<std::size_t> own;
+    std::vector<std::size_t>& w = widths ? *widths : own;
     for (const auto& r : rows)
         for (std::size_t i = 0; i < r.size(); ++i) {
             if (w.size() <= i) w.push_back(0);
@@ -58,6 +62,13 @@ std::string table(const std::vector<std::vector<std::string>>& rows)
         out += line + "\n";
     }
     return out;
+}
+
+// Clears a buffer that may have held a key, in a way the compiler cannot drop.
+void wipe(std::string& s)
+{
+    explicit_bzero(s.data(), s.size());
+    s.clear();
 }
 
 std::string care_of_text(const CareOf& c)
@@ -136,9 +147,81 @@ bool matches(const BindingEntry& e, const std::string& kind, const std::string& 
 
 } // namespace
 
+// One page of `show bindings`: the next kCliPageBindings matching bindings after the last one listed, in
+// home-address order, found in one walk of the cache that keeps only the page's smallest (a heap). A
+// binding that lives through the whole listing is listed once; one added or removed meanwhile may or may
+// not be. The first page carries the header, the last the count.
+bool ControlPlane::bindings_page(BindingListing& l, std::string& out)
+{
+    const uint64_t now = cli_now_;
+    const auto by_hoa = [](const BindingEntry* a, const BindingEntry* b) { return a->binding.hoa < b->binding.hoa; };
+    const auto wanted = [&](const BindingEntry& e) {
+        return (!l.after || *l.after < e.binding.hoa) && (l.kind.empty() || matches(e, l.kind, l.arg));
+    };
+    const bool first = !l.started;
+    l.started = true;
+    const std::size_t want = static_cast<std::size_t>(std::min<uint64_t>(kCliPageBindings, l.limit - l.shown));
+    std::vector<const BindingEntry*> page;
+    page.reserve(want);
+    uint64_t not_shown = 0;
+    cache_.for_each([&](const BindingEntry& e) {
+        if (!wanted(e)) return;
+        if (want == 0) {
+            ++not_shown;
+        } else if (page.size() < want) {
+            page.push_back(&e);
+            std::push_heap(page.begin(), page.end(), by_hoa);
+        } else if (e.binding.hoa < page.front()->binding.hoa) {
+            std::pop_heap(page.begin(), page.end(), by_hoa);
+            page.back() = &e;
+            std::push_heap(page.begin(), page.end(), by_hoa);
+        }
+    });
+    std::sort_heap(page.begin(), page.end(), by_hoa);
+    // The last page is one that came up short (nothing after it) or the one after the limit was reached.
+    const bool last = want == 0 || page.size() < want;
+    l.shown += page.size();
+    if (!page.empty()) l.after = page.back()->binding.hoa;
+
+    if (l.json) {
+        if (first) l.j.begin_object().key("bindings").begin_array();
+        for (const auto* e : page) binding_json(l.j, *e, now);
+        if (last) l.j.end_array().field("not_shown", not_shown).end_object();
+        out += l.j.take();
+        if (last) out += '\n';
+        return !last;
+    }
+    std::vector<std::vector<std::string>> rows;
+    rows.reserve(page.size() + 1);
+    if (first) rows.push_back({"HOA", "KIND", "METHOD", "CARE-OF", "PREFIXES", "SEQ", "LIFETIME", "EXPIRES-IN"});
+    for (const auto* e : page) {
+        const Binding& b = e->binding;
+        rows.push_back({b.hoa.str(), b.mobile_router ? "router" : "host", std::string(method_name(b.coa.method)),
+                        care_of_text(b.coa), prefixes_text(b.prefixes), std::to_string(b.seq),
+                        std::to_string(b.lifetime), std::to_string(left(b.expires, now))});
+    }
+    out += table(rows, &l.widths);
+    if (last) {
+        out += std::to_string(l.shown) + " binding(s)";
+        if (not_shown) out += ", " + std::to_string(not_shown) + " more not shown (use limit N or a filter)";
+        out += "\n";
+    }
+    return !last;
+}
+
 ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>& all_words, uint64_t now)
 {
+    cli_now_ = now;
     Words w;
+    w.reserve(all_words.size());
+    // `add sa` words carry keys: every copy made here is cleared on the way out.
+    struct WipeWords {
+        Words& w;
+        ~WipeWords()
+        {
+            for (auto& word : w) wipe(word);
+        }
+    } wipe_words{w};
     bool json = false;
     for (const auto& word : all_words) {
         if (word == "--json") json = true;
@@ -183,7 +266,7 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
 
     if (is({"show", "bindings"})) {
         std::string kind, arg;
-        std::size_t limit = 1000;
+        uint64_t limit = 1000;
         for (std::size_t i = 2; i < w.size(); i += 2) {
             if (i + 1 >= w.size()) return fail("'" + w[i] + "' needs a value");
             if (w[i] == "hoa" || w[i] == "prefix" || w[i] == "coa") {
@@ -201,34 +284,16 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
                 return fail("unknown filter '" + w[i] + "'");
             }
         }
-        std::vector<const BindingEntry*> hits;
-        std::size_t more = 0;
-        cache_.for_each([&](const BindingEntry& e) {
-            if (!kind.empty() && !matches(e, kind, arg)) return;
-            if (hits.size() < limit) hits.push_back(&e);
-            else ++more;
-        });
-        std::sort(hits.begin(), hits.end(),
-                  [](const BindingEntry* a, const BindingEntry* b) { return a->binding.hoa < b->binding.hoa; });
-        if (json) {
-            Json j;
-            j.begin_object().key("bindings").begin_array();
-            for (const auto* e : hits) binding_json(j, *e, now);
-            j.end_array().field("not_shown", uint64_t{more});
-            return {true, j.end_object().str()};
-        }
-        std::vector<std::vector<std::string>> rows = {
-            {"HOA", "KIND", "METHOD", "CARE-OF", "PREFIXES", "SEQ", "LIFETIME", "EXPIRES-IN"}};
-        for (const auto* e : hits) {
-            const Binding& b = e->binding;
-            rows.push_back({b.hoa.str(), b.mobile_router ? "router" : "host", std::string(method_name(b.coa.method)),
-                            care_of_text(b.coa), prefixes_text(b.prefixes), std::to_string(b.seq),
-                            std::to_string(b.lifetime), std::to_string(left(b.expires, now))});
-        }
-        std::string out = table(rows);
-        out += std::to_string(hits.size()) + " binding(s)";
-        if (more) out += ", " + std::to_string(more) + " more not shown (use limit N or a filter)";
-        return {true, out + "\n"};
+        // Built a page per call, so that listing every binding never holds the control loop (and
+        // signaling) for more than one page, nor builds more than a page of text.
+        auto listing = std::make_shared<BindingListing>();
+        listing->kind = kind;
+        listing->arg = arg;
+        listing->limit = limit;
+        listing->json = json;
+        CliResult r;
+        r.more = [this, listing](std::string& out) { return bindings_page(*listing, out); };
+        return r;
     }
 
     if (is({"show", "binding"}) || is({"clear", "binding"})) {
@@ -421,11 +486,23 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
 
     if (is({"add", "sa"})) {
         std::string spec;
-        for (std::size_t i = 2; i < w.size(); ++i) spec += (spec.empty() ? "" : " ") + w[i];
+        std::size_t len = 0;
+        for (std::size_t i = 2; i < w.size(); ++i) len += w[i].size() + 1;
+        spec.reserve(len); // built without reallocating, so no freed copy of the keys is left behind
+        for (std::size_t i = 2; i < w.size(); ++i) {
+            if (!spec.empty()) spec += ' ';
+            spec += w[i];
+        }
         auto sa = parse_sa(spec);
+        wipe(spec);
         if (auto* e = std::get_if<std::string>(&sa)) return fail(*e);
-        if (auto e = sas_->add(std::get<SaConfig>(sa))) return {false, "error: " + *e + "\n"};
-        return {true, "added " + format_sa(std::get<SaConfig>(sa)) + "\n"};
+        SaConfig& cfg = std::get<SaConfig>(sa);
+        auto added = sas_->add(cfg);
+        const std::string shown = format_sa(cfg);
+        explicit_bzero(cfg.enc_key.data(), cfg.enc_key.size());
+        explicit_bzero(cfg.auth_key.data(), cfg.auth_key.size());
+        if (added) return {false, "error: " + *added + "\n"};
+        return {true, "added " + shown + "\n"};
     }
 
     if (is({"del", "sa"})) {

@@ -82,6 +82,7 @@ po::options_description file_options()
         ("ha.status_invalid_coa", s(), "BA status for an invalid care-of address (default 145)")
         ("ha.binding_capacity", s(), "most bindings at once (default 65536)")
         ("cli.socket", s(), "unix socket of the operator CLI (default /run/nemo-ha/cli.sock)")
+        ("cli.group", s(), "group whose members may use the CLI, by name or number (default: nemo-ha's group)")
         ("provisioning.file", s(), "file of mobile nodes, one 'mr' line each")
         ("provisioning.mr", m(), "HOA [router|host] [prefixes=P,...] [methods=M,...]")
         ("eal.args", s(), "DPDK EAL arguments, space separated")
@@ -197,6 +198,7 @@ std::variant<Config, std::string> build(const po::variables_map& vm, const Where
         if (s->empty() || s->size() >= 108) return bad("cli.socket", "a unix socket path of 1 to 107 characters");
         c.cli_socket = *s;
     }
+    if (auto s = str("cli.group")) c.cli_group = *s;
     if (auto s = str("provisioning.file")) c.provisioning_file = *s;
     if (vm.count("provisioning.mr")) {
         const auto& mrs = vm["provisioning.mr"].as<std::vector<std::string>>();
@@ -351,7 +353,8 @@ std::string render_config(const Config& c)
       << "status_tunnel_unsupported = " << int(ha.status_tunnel_unsupported) << "\n"
       << "status_invalid_coa = " << int(ha.status_invalid_coa) << "\n"
       << "binding_capacity = " << c.binding_capacity << "\n"
-      << "\n[cli]\nsocket = " << c.cli_socket << "\n\n[provisioning]\n";
+      << "\n[cli]\nsocket = " << c.cli_socket << "\n" << (c.cli_group.empty() ? "" : "group = " + c.cli_group + "\n")
+      << "\n[provisioning]\n";
     if (!c.provisioning_file.empty()) o << "file = " << c.provisioning_file << "\n";
     o << "# " << c.mrs.size() << " mr line(s) in the configuration; `show mr` lists what is provisioned now\n";
     o << "\n[eal]\nargs =";

@@ -73,7 +73,7 @@ void ControlPlane::set_extra_stats(ExtraStats f)
 
 bool ControlPlane::start_cli(std::string* error)
 {
-    cli_ = CliServer::open(config_.cli_socket, error);
+    cli_ = CliServer::open(config_.cli_socket, config_.cli_group, error, CliLimits{}, &stats_);
     return cli_ != nullptr;
 }
 
@@ -84,9 +84,10 @@ void ControlPlane::poll(uint64_t now)
     cache_.reclaim();
     sas_->reclaim();
     if (cli_) {
+        cli_now_ = now;
         cli_->poll([&](const std::vector<std::string>& words) {
             CliResult r = run_command(words, now);
-            return std::pair<bool, std::string>{r.ok, std::move(r.body)};
+            return CliReply{r.ok, std::move(r.body), std::move(r.more)};
         }, monotonic_ms());
     }
 }
