@@ -213,6 +213,14 @@ CliServer::~CliServer()
     ::unlink(path_.c_str());
 }
 
+std::size_t CliServer::held_request_bytes() const
+{
+    std::size_t n = 0;
+    for (const Client& c : clients_)
+        if (c.replied) n += c.in.size();
+    return n;
+}
+
 void CliServer::refuse(int fd, const std::string& why)
 {
     const std::string msg = "error\n" + why + "\n";

@@ -74,6 +74,8 @@ public:
 
     gid_t group() const { return gid_; }
     std::size_t clients() const { return clients_.size(); }
+    // Request bytes still held for clients already answered (requests may carry keys): none.
+    std::size_t held_request_bytes() const;
 
 private:
     struct Client {

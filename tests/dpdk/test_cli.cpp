@@ -703,3 +703,39 @@ TEST_F(CliTest, ShowBindingsIsBuiltAPagePerTurn)
     t.join();
     EXPECT_NE(limited.find("300 binding(s), 701 more not shown"), std::string::npos) << limited.substr(limited.size() - 100);
 }
+
+// Issue 10: CLI buffers were not wiped; `add sa` requests carry keys.
+TEST(CliSlots, RequestIsWipedOnceAnswered)
+{
+    char dir[] = "/tmp/nemo-cli-wipe-XXXXXX";
+    ASSERT_TRUE(mkdtemp(dir));
+    const std::string path = std::string(dir) + "/cli.sock";
+    std::string err;
+    auto server = CliServer::open(path, "", &err);
+    ASSERT_TRUE(server) << err;
+    std::vector<std::string> seen;
+    int parts = 0;
+    const auto handler = [&](const std::vector<std::string>& words) {
+        seen = words;
+        // A reply in parts keeps the client (and whatever it still holds) alive across turns.
+        return CliReply{true, "", [&](std::string& out) {
+                            out += "part\n";
+                            return ++parts < 3;
+                        }};
+    };
+    int fd = connect_unix(path);
+    ASSERT_GE(fd, 0);
+    const std::string req = "add sa in 0x1001 2001:db8:1::100 aes-gcm-128 enc=0102030405060708090a0b0c0d0e0f10cafebabe\n";
+    ASSERT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+    server->poll(handler, 1000);
+    ASSERT_EQ(seen.size(), 7u);
+    EXPECT_EQ(seen[6], "enc=0102030405060708090a0b0c0d0e0f10cafebabe");
+    EXPECT_EQ(server->clients(), 1u) << "still streaming";
+    EXPECT_EQ(server->held_request_bytes(), 0u);
+    server->poll(handler, 1001);
+    server->poll(handler, 1002);
+    EXPECT_EQ(read_all(fd, 200), "ok\npart\npart\npart\n");
+    ::close(fd);
+    server.reset();
+    std::filesystem::remove_all(dir);
+}
