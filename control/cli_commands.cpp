@@ -36,7 +36,8 @@ const char* kUsage =
     "  add sa in|out SPI HOA ALGORITHM enc=HEX [auth=HEX] [esn] [window=N] [life-bytes=N] [life-packets=N]\n"
     "  del sa SPI\n"
     "  show version\n"
-    "  help\n";
+    "  help\n"
+    "numbers (SPI, N) are decimal, or hexadecimal after 0x; a leading zero is still decimal\n";
 
 Result fail(const std::string& msg) { return {false, "error: " + msg + "\n" + kUsage}; }
 

@@ -118,12 +118,14 @@ int create_socket_file(const std::string& path, mode_t mode, std::optional<gid_t
     // it only ever exists as it is meant to be.
     const auto slash = path.rfind('/');
     const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-    std::string private_dir = (dir == "/" ? "" : dir) + "/.nemo-cli-XXXXXX";
+    const std::string parent = dir == "/" ? "" : dir;
+    std::string private_dir = parent + "/.nemo-cli-XXXXXX";
     const std::string where = "CLI socket " + path + ": ";
     sockaddr_un addr{};
     if (!fill_addr(private_dir + "/s", addr)) {
-        *error = where + "the path is too long to bind it next to its final name (" + std::to_string(sizeof addr.sun_path - 11) +
-                 " characters for the directory at most)";
+        const std::size_t extra = private_dir.size() - parent.size() + 2;
+        *error = where + "its directory's path is too long to bind the socket next to it (" +
+                 std::to_string(sizeof addr.sun_path - 1 - extra) + " characters at most)";
         return -1;
     }
     if (!::mkdtemp(private_dir.data())) {
