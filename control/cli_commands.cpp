@@ -1,11 +1,15 @@
 // The operator commands behind `nemo-hactl`: parsing, execution against the control plane's state, and
 // output as aligned tables for people or JSON with --json.
 #include <algorithm>
+#include <cstring>
+#include <memory>
+#include <cstdio>
 #include <sstream>
 #include <variant>
 
 #include "control_plane.hpp"
 #include "json.hpp"
+#include "number.hpp"
 #include "provision_text.hpp"
 #include "sa_text.hpp"
 #include "version.hpp"
@@ -32,14 +36,17 @@ const char* kUsage =
     "  add sa in|out SPI HOA ALGORITHM enc=HEX [auth=HEX] [esn] [window=N] [life-bytes=N] [life-packets=N]\n"
     "  del sa SPI\n"
     "  show version\n"
-    "  help\n";
+    "  help\n"
+    "numbers (SPI, N) are decimal, or hexadecimal after 0x; a leading zero is still decimal\n";
 
 Result fail(const std::string& msg) { return {false, "error: " + msg + "\n" + kUsage}; }
 
-// Columns padded to the widest cell.
-std::string table(const std::vector<std::vector<std::string>>& rows)
+// Columns padded to the widest cell. A table written in parts passes the widths of the parts before
+// (`widths`): columns only ever widen, so earlier lines stay aligned with the header.
+std::string table(const std::vector<std::vector<std::string>>& rows, std::vector<std::size_t>* widths = nullptr)
 {
-    std::vector<std::size_t> w;
+    std::vector<std::size_t> own;
+    std::vector<std::size_t>& w = widths ? *widths : own;
     for (const auto& r : rows)
         for (std::size_t i = 0; i < r.size(); ++i) {
             if (w.size() <= i) w.push_back(0);
@@ -58,6 +65,13 @@ std::string table(const std::vector<std::vector<std::string>>& rows)
     return out;
 }
 
+// Clears a buffer that may have held a key, in a way the compiler cannot drop.
+void wipe(std::string& s)
+{
+    explicit_bzero(s.data(), s.size());
+    s.clear();
+}
+
 std::string care_of_text(const CareOf& c)
 {
     if (c.method == TunnelMethod::ipv6) return c.v6.str();
@@ -72,6 +86,14 @@ std::string prefixes_text(const std::vector<Prefix6>& p)
 {
     if (p.empty()) return "-";
     return p.size() == 1 ? p[0].str() : p[0].str() + " (+" + std::to_string(p.size() - 1) + ")";
+}
+
+// As `show sa` writes SPIs, with the decimal value too so that '010' visibly meant ten.
+std::string spi_text(uint32_t spi)
+{
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "0x%x (%u)", spi, spi);
+    return buf;
 }
 
 uint64_t left(uint64_t expires, uint64_t now) { return expires > now ? expires - now : 0; }
@@ -126,9 +148,81 @@ bool matches(const BindingEntry& e, const std::string& kind, const std::string& 
 
 } // namespace
 
+// One page of `show bindings`: the next kCliPageBindings matching bindings after the last one listed, in
+// home-address order, found in one walk of the cache that keeps only the page's smallest (a heap). A
+// binding that lives through the whole listing is listed once; one added or removed meanwhile may or may
+// not be. The first page carries the header, the last the count.
+bool ControlPlane::bindings_page(BindingListing& l, std::string& out)
+{
+    const uint64_t now = cli_now_;
+    const auto by_hoa = [](const BindingEntry* a, const BindingEntry* b) { return a->binding.hoa < b->binding.hoa; };
+    const auto wanted = [&](const BindingEntry& e) {
+        return (!l.after || *l.after < e.binding.hoa) && (l.kind.empty() || matches(e, l.kind, l.arg));
+    };
+    const bool first = !l.started;
+    l.started = true;
+    const std::size_t want = static_cast<std::size_t>(std::min<uint64_t>(kCliPageBindings, l.limit - l.shown));
+    std::vector<const BindingEntry*> page;
+    page.reserve(want);
+    uint64_t not_shown = 0;
+    cache_.for_each([&](const BindingEntry& e) {
+        if (!wanted(e)) return;
+        if (want == 0) {
+            ++not_shown;
+        } else if (page.size() < want) {
+            page.push_back(&e);
+            std::push_heap(page.begin(), page.end(), by_hoa);
+        } else if (e.binding.hoa < page.front()->binding.hoa) {
+            std::pop_heap(page.begin(), page.end(), by_hoa);
+            page.back() = &e;
+            std::push_heap(page.begin(), page.end(), by_hoa);
+        }
+    });
+    std::sort_heap(page.begin(), page.end(), by_hoa);
+    // The last page is one that came up short (nothing after it) or the one after the limit was reached.
+    const bool last = want == 0 || page.size() < want;
+    l.shown += page.size();
+    if (!page.empty()) l.after = page.back()->binding.hoa;
+
+    if (l.json) {
+        if (first) l.j.begin_object().key("bindings").begin_array();
+        for (const auto* e : page) binding_json(l.j, *e, now);
+        if (last) l.j.end_array().field("not_shown", not_shown).end_object();
+        out += l.j.take();
+        if (last) out += '\n';
+        return !last;
+    }
+    std::vector<std::vector<std::string>> rows;
+    rows.reserve(page.size() + 1);
+    if (first) rows.push_back({"HOA", "KIND", "METHOD", "CARE-OF", "PREFIXES", "SEQ", "LIFETIME", "EXPIRES-IN"});
+    for (const auto* e : page) {
+        const Binding& b = e->binding;
+        rows.push_back({b.hoa.str(), b.mobile_router ? "router" : "host", std::string(method_name(b.coa.method)),
+                        care_of_text(b.coa), prefixes_text(b.prefixes), std::to_string(b.seq),
+                        std::to_string(b.lifetime), std::to_string(left(b.expires, now))});
+    }
+    out += table(rows, &l.widths);
+    if (last) {
+        out += std::to_string(l.shown) + " binding(s)";
+        if (not_shown) out += ", " + std::to_string(not_shown) + " more not shown (use limit N or a filter)";
+        out += "\n";
+    }
+    return !last;
+}
+
 ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>& all_words, uint64_t now)
 {
+    cli_now_ = now;
     Words w;
+    w.reserve(all_words.size());
+    // `add sa` words carry keys: every copy made here is cleared on the way out.
+    struct WipeWords {
+        Words& w;
+        ~WipeWords()
+        {
+            for (auto& word : w) wipe(word);
+        }
+    } wipe_words{w};
     bool json = false;
     for (const auto& word : all_words) {
         if (word == "--json") json = true;
@@ -173,7 +267,7 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
 
     if (is({"show", "bindings"})) {
         std::string kind, arg;
-        std::size_t limit = 1000;
+        uint64_t limit = 1000;
         for (std::size_t i = 2; i < w.size(); i += 2) {
             if (i + 1 >= w.size()) return fail("'" + w[i] + "' needs a value");
             if (w[i] == "hoa" || w[i] == "prefix" || w[i] == "coa") {
@@ -184,43 +278,23 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
                                                    : (Ipv4Addr::parse(arg) || Ipv6Addr::parse(arg));
                 if (!valid) return fail("'" + arg + "' is not a valid " + kind);
             } else if (w[i] == "limit") {
-                try {
-                    limit = std::stoul(w[i + 1]);
-                } catch (...) {
-                    return fail("limit '" + w[i + 1] + "' is not a number");
-                }
+                auto n = read_number(w[i + 1]);
+                if (auto* e = std::get_if<std::string>(&n)) return fail("limit: " + *e);
+                limit = std::get<uint64_t>(n);
             } else {
                 return fail("unknown filter '" + w[i] + "'");
             }
         }
-        std::vector<const BindingEntry*> hits;
-        std::size_t more = 0;
-        cache_.for_each([&](const BindingEntry& e) {
-            if (!kind.empty() && !matches(e, kind, arg)) return;
-            if (hits.size() < limit) hits.push_back(&e);
-            else ++more;
-        });
-        std::sort(hits.begin(), hits.end(),
-                  [](const BindingEntry* a, const BindingEntry* b) { return a->binding.hoa < b->binding.hoa; });
-        if (json) {
-            Json j;
-            j.begin_object().key("bindings").begin_array();
-            for (const auto* e : hits) binding_json(j, *e, now);
-            j.end_array().field("not_shown", uint64_t{more});
-            return {true, j.end_object().str()};
-        }
-        std::vector<std::vector<std::string>> rows = {
-            {"HOA", "KIND", "METHOD", "CARE-OF", "PREFIXES", "SEQ", "LIFETIME", "EXPIRES-IN"}};
-        for (const auto* e : hits) {
-            const Binding& b = e->binding;
-            rows.push_back({b.hoa.str(), b.mobile_router ? "router" : "host", std::string(method_name(b.coa.method)),
-                            care_of_text(b.coa), prefixes_text(b.prefixes), std::to_string(b.seq),
-                            std::to_string(b.lifetime), std::to_string(left(b.expires, now))});
-        }
-        std::string out = table(rows);
-        out += std::to_string(hits.size()) + " binding(s)";
-        if (more) out += ", " + std::to_string(more) + " more not shown (use limit N or a filter)";
-        return {true, out + "\n"};
+        // Built a page per call, so that listing every binding never holds the control loop (and
+        // signaling) for more than one page, nor builds more than a page of text.
+        auto listing = std::make_shared<BindingListing>();
+        listing->kind = kind;
+        listing->arg = arg;
+        listing->limit = limit;
+        listing->json = json;
+        CliResult r;
+        r.more = [this, listing](std::string& out) { return bindings_page(*listing, out); };
+        return r;
     }
 
     if (is({"show", "binding"}) || is({"clear", "binding"})) {
@@ -383,11 +457,9 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
     if (is({"show", "sa"})) {
         std::optional<uint32_t> only;
         if (w.size() == 3) {
-            try {
-                only = static_cast<uint32_t>(std::stoul(w[2], nullptr, 0));
-            } catch (...) {
-                return fail("'" + w[2] + "' is not an SPI");
-            }
+            auto n = read_number(w[2], 0, 0xFFFFFFFF);
+            if (auto* e = std::get_if<std::string>(&n)) return fail("SPI: " + *e);
+            only = static_cast<uint32_t>(std::get<uint64_t>(n));
         } else if (w.size() > 3) {
             return fail("'show sa' takes at most one SPI");
         }
@@ -408,30 +480,39 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
                 j.field(dp::sa_counter_name(static_cast<K>(k)), e->get(static_cast<K>(k)));
             j.end_object();
         }
-        if (only && !shown) return {false, "error: no SA with SPI " + w[2] + "\n"};
+        if (only && !shown) return {false, "error: no SA with SPI " + spi_text(*only) + "\n"};
         if (json) return {true, j.end_array().end_object().str()};
         return {true, table(rows)};
     }
 
     if (is({"add", "sa"})) {
         std::string spec;
-        for (std::size_t i = 2; i < w.size(); ++i) spec += (spec.empty() ? "" : " ") + w[i];
+        std::size_t len = 0;
+        for (std::size_t i = 2; i < w.size(); ++i) len += w[i].size() + 1;
+        spec.reserve(len); // built without reallocating, so no freed copy of the keys is left behind
+        for (std::size_t i = 2; i < w.size(); ++i) {
+            if (!spec.empty()) spec += ' ';
+            spec += w[i];
+        }
         auto sa = parse_sa(spec);
+        wipe(spec);
         if (auto* e = std::get_if<std::string>(&sa)) return fail(*e);
-        if (auto e = sas_->add(std::get<SaConfig>(sa))) return {false, "error: " + *e + "\n"};
-        return {true, "added " + format_sa(std::get<SaConfig>(sa)) + "\n"};
+        SaConfig& cfg = std::get<SaConfig>(sa);
+        auto added = sas_->add(cfg);
+        const std::string shown = format_sa(cfg);
+        explicit_bzero(cfg.enc_key.data(), cfg.enc_key.size());
+        explicit_bzero(cfg.auth_key.data(), cfg.auth_key.size());
+        if (added) return {false, "error: " + *added + "\n"};
+        return {true, "added " + shown + "\n"};
     }
 
     if (is({"del", "sa"})) {
         if (w.size() != 3) return fail("'del sa' takes one SPI");
-        uint32_t spi = 0;
-        try {
-            spi = static_cast<uint32_t>(std::stoul(w[2], nullptr, 0));
-        } catch (...) {
-            return fail("'" + w[2] + "' is not an SPI");
-        }
-        if (!sas_->remove(spi)) return {false, "error: no SA with SPI " + w[2] + "\n"};
-        return {true, "removed SA " + w[2] + "\n"};
+        auto n = read_number(w[2], 0, 0xFFFFFFFF);
+        if (auto* e = std::get_if<std::string>(&n)) return fail("SPI: " + *e);
+        const auto spi = static_cast<uint32_t>(std::get<uint64_t>(n));
+        if (!sas_->remove(spi)) return {false, "error: no SA with SPI " + spi_text(spi) + "\n"};
+        return {true, "removed SA " + spi_text(spi) + "\n"};
     }
 
     std::string joined;

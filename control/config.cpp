@@ -14,6 +14,7 @@
 
 #include "encap.hpp"
 #include "icmpv6.hpp"
+#include "number.hpp"
 #include "provision_text.hpp"
 #include "provisioning.hpp"
 
@@ -105,6 +106,7 @@ po::options_description file_options()
         ("ha.max_prefix_lengths", s(), "mobile network prefix lengths in use at once, one forwarding table each (default 4)")
         ("ha.error_replies_per_second", s(), "Parameter Problems, Binding Errors, BAs 133 a second to unbound sources (default 100)")
         ("cli.socket", s(), "unix socket of the operator CLI (default /run/nemo-ha/cli.sock)")
+        ("cli.group", s(), "group whose members may use the CLI, by name or number (default: nemo-ha's group)")
         ("provisioning.file", s(), "file of mobile nodes, one 'mr' line each")
         ("provisioning.mr", m(), "HOA [router|host] [prefixes=P,...] [methods=M,...]")
         ("eal.args", s(), "DPDK EAL arguments, space separated")
@@ -123,16 +125,6 @@ po::options_description file_options()
         ("neighbors.v6", m(), "static neighbour entry: IPv6 MAC")
         ("ipsec.sa", m(), "security association: in|out SPI HOA ALGORITHM enc=HEX [auth=HEX] [esn] [window=N]");
     return d;
-}
-
-template <class T>
-bool parse_number(const std::string& s, T& out, T lo, T hi)
-{
-    uint64_t v = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc{} || p != s.data() + s.size() || s.empty() || v < lo || v > hi) return false;
-    out = static_cast<T>(v);
-    return true;
 }
 
 bool parse_bool(const std::string& s, bool& out)
@@ -370,6 +362,7 @@ std::variant<Config, std::string> build(const po::variables_map& vm, const Where
         if (s->empty() || s->size() >= 108) return bad("cli.socket", "a unix socket path of 1 to 107 characters");
         c.cli_socket = *s;
     }
+    if (auto s = str("cli.group")) c.cli_group = *s;
     if (auto s = str("provisioning.file")) c.provisioning_file = *s;
     if (vm.count("provisioning.mr")) {
         const auto& mrs = vm["provisioning.mr"].as<std::vector<std::string>>();
@@ -604,7 +597,8 @@ std::string render_config(const Config& c)
       << "binding_capacity = " << c.binding_capacity << "\n"
       << "max_prefix_lengths = " << c.max_prefix_lengths << "\n"
       << "error_replies_per_second = " << ha.error_replies_per_second << "\n"
-      << "\n[cli]\nsocket = " << c.cli_socket << "\n\n[provisioning]\n";
+      << "\n[cli]\nsocket = " << c.cli_socket << "\n" << (c.cli_group.empty() ? "" : "group = " + c.cli_group + "\n")
+      << "\n[provisioning]\n";
     if (!c.provisioning_file.empty()) o << "file = " << c.provisioning_file << "\n";
     o << "# " << c.mrs.size() << " mr line(s) in the configuration; `show mr` lists what is provisioned now\n";
     o << "\n[eal]\nargs =";

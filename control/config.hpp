@@ -6,7 +6,7 @@
 //                  max_lifetime, accept_mobile_routers, methods, udp_port, allow_unprotected_signaling,
 //                  ipv4_coa_option_type, status_tunnel_unsupported, status_invalid_coa, binding_capacity,
 //                  max_prefix_lengths, error_replies_per_second
-//   [cli]          socket
+//   [cli]          socket, group (who may use the CLI besides root and nemo-ha's user)
 //   [provisioning] file, mr (repeatable: "HOA [router|host] [prefixes=...] [methods=...]")
 //   [eal]          args
 //   [access]       port (DPDK port name, e.g. net_af_packet0), mtu, gateway (IPv4 next hop; default on link)
@@ -54,6 +54,7 @@ struct Config {
     uint32_t binding_capacity = 65536;
     uint32_t max_prefix_lengths = 4; // mobile network prefix lengths (one forwarding table each) at once
     std::string cli_socket = "/run/nemo-ha/cli.sock";
+    std::string cli_group; // the socket's group, by name or number; empty: nemo-ha's own group
     std::string provisioning_file;
     std::vector<MrProvision> mrs;
     std::vector<std::string> eal_args;

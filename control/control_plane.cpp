@@ -74,7 +74,7 @@ void ControlPlane::set_extra_stats(ExtraStats f)
 
 bool ControlPlane::start_cli(std::string* error)
 {
-    cli_ = CliServer::open(config_.cli_socket, error);
+    cli_ = CliServer::open(config_.cli_socket, config_.cli_group, error, CliLimits{}, &stats_);
     return cli_ != nullptr;
 }
 
@@ -96,9 +96,10 @@ void ControlPlane::poll(uint64_t now)
     signaling_.update_table_gauges(); // emptied prefix tables are freed by reclaim()
     sas_->reclaim();
     if (cli_) {
+        cli_now_ = now;
         cli_->poll([&](const std::vector<std::string>& words) {
             CliResult r = run_command(words, now);
-            return std::pair<bool, std::string>{r.ok, std::move(r.body)};
+            return CliReply{r.ok, std::move(r.body), std::move(r.more)};
         }, monotonic_ms());
     }
 }

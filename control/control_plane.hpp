@@ -5,12 +5,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "binding_cache.hpp"
 #include "binding_tables.hpp"
 #include "config.hpp"
+#include "json.hpp"
 #include "provisioning.hpp"
 #include "sa_table.hpp"
 #include "signaling.hpp"
@@ -45,10 +47,17 @@ public:
     }
     std::vector<NdAnnounce> take_announcements();
     // Runs one CLI command (the words after `nemo-hactl`); the server and the tests call it.
+    // A large reply (`show bindings`) sets `more`: the rest, a bounded part per call (see CliReply);
+    // callers call it until it returns false.
     struct CliResult {
+        CliResult() = default;
+        CliResult(bool is_ok, std::string text) : ok(is_ok), body(std::move(text)) {}
         bool ok = true;
         std::string body;
+        std::function<bool(std::string& out)> more;
     };
+    // Bindings built per part of `show bindings`: what one control-loop turn may build for it.
+    static constexpr std::size_t kCliPageBindings = 256;
     CliResult run_command(const std::vector<std::string>& words, uint64_t now);
 
     // Counters kept elsewhere (the data plane's, summed over lcores) that `show stats` and telemetry add.
@@ -67,6 +76,19 @@ public:
 private:
     ControlPlane(const Config& config, std::unique_ptr<dp::BindingTables> tables);
 
+    // Where a `show bindings` listing stands between its pages.
+    struct BindingListing {
+        std::string kind, arg; // the filter, if any
+        uint64_t limit = 0;
+        uint64_t shown = 0;
+        bool json = false;
+        bool started = false;
+        std::optional<Ipv6Addr> after; // the last home address listed
+        std::vector<std::size_t> widths;
+        Json j;
+    };
+    bool bindings_page(BindingListing& listing, std::string& out);
+
     Config config_;
     Stats stats_;
     ProvisioningStore provisioning_;
@@ -75,6 +97,7 @@ private:
     BindingCache cache_;
     SignalingEndpoint signaling_;
     std::unique_ptr<CliServer> cli_;
+    uint64_t cli_now_ = 0; // the clock of the turn serving the CLI, for replies built over several turns
     ExtraStats extra_;
 };
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace nemo::control {
@@ -28,6 +29,8 @@ public:
         return key(k).value(v);
     }
     const std::string& str() const { return out_; }
+    // Hands over what was written so far and goes on from there: a document streamed in parts.
+    std::string take() { return std::exchange(out_, std::string()); }
 
 private:
     Json& open(char bracket);

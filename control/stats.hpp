@@ -51,6 +51,9 @@ namespace nemo::control {
     X(bindings_deregistered, "nemoHaBindingsDeregistered", "bindings removed by de-registration")              \
     X(bindings_expired, "nemoHaBindingsExpired", "bindings removed at the end of their lifetime")              \
     X(bindings_cleared, "nemoHaBindingsCleared", "bindings removed by the operator")                           \
+    X(cli_refused_peer, "nemoHaCliPeersRefused", "CLI connections refused: not root, nemo-ha's user or in the socket's group") \
+    X(cli_refused_busy, "nemoHaCliBusy", "CLI connections refused: every slot, or the user's share of them, taken") \
+    X(cli_timeouts, "nemoHaCliTimeouts", "CLI clients closed: no request, or reply not read, within the deadline") \
     X(publish_failures, "nemoHaForwardingSetupFailures", "bindings the forwarding tables refused")             \
     X(prefix_lengths_refused, "nemoHaPrefixLengthsRefused", "of those, a new prefix length beyond ha.max_prefix_lengths (141)") \
     X(prefix_tables, "nemoHaPrefixTables", "gauge: tables of mobile network prefix lengths (at most ha.max_prefix_lengths)") \

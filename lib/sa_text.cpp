@@ -1,28 +1,12 @@
 #include "sa_text.hpp"
 
-#include <charconv>
 #include <sstream>
 
 #include "hex.hpp"
+#include "number.hpp"
 #include "words.hpp"
 
 namespace nemo {
-
-namespace {
-
-bool parse_u64(std::string_view s, uint64_t& v)
-{
-    int base = 10;
-    if (s.starts_with("0x") || s.starts_with("0X")) {
-        s.remove_prefix(2);
-        base = 16;
-    }
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v, base);
-    return !s.empty() && ec == std::errc{} && p == s.data() + s.size();
-}
-
-
-} // namespace
 
 std::variant<SaConfig, std::string> parse_sa(std::string_view line)
 {
@@ -32,7 +16,7 @@ std::variant<SaConfig, std::string> parse_sa(std::string_view line)
     if (w[0] != "in" && w[0] != "out") return "'" + std::string(w[0]) + "': the direction is in or out";
     sa.inbound = w[0] == "in";
     uint64_t spi = 0;
-    if (!parse_u64(w[1], spi) || spi < 256 || spi > 0xFFFFFFFFu)
+    if (!parse_number(w[1], spi) || spi < 256 || spi > 0xFFFFFFFFu)
         return "'" + std::string(w[1]) + "' is not an SPI (256 to 0xffffffff; 1-255 are reserved)";
     sa.spi = static_cast<uint32_t>(spi);
     auto hoa = Ipv6Addr::parse(w[2]);
@@ -53,13 +37,13 @@ std::variant<SaConfig, std::string> parse_sa(std::string_view line)
         } else if (x == "esn") {
             sa.esn = true;
         } else if (x.starts_with("window=")) {
-            if (!parse_u64(x.substr(7), n) || n < 1024 || n > 65536) return std::string("window= takes 1024 to 65536");
+            if (!parse_number(x.substr(7), n) || n < 1024 || n > 65536) return std::string("window= takes 1024 to 65536");
             sa.window = static_cast<uint32_t>(n);
         } else if (x.starts_with("life-bytes=")) {
-            if (!parse_u64(x.substr(11), n)) return std::string("life-bytes= takes a number");
+            if (!parse_number(x.substr(11), n)) return std::string("life-bytes= takes a number");
             sa.life_bytes = n;
         } else if (x.starts_with("life-packets=")) {
-            if (!parse_u64(x.substr(13), n)) return std::string("life-packets= takes a number");
+            if (!parse_number(x.substr(13), n)) return std::string("life-packets= takes a number");
             sa.life_packets = n;
         } else {
             return "unexpected '" + std::string(x.substr(0, x.find('='))) + "'"; // never echo a key

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <rte_eal.h>
 
+#include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -14,6 +16,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <set>
 #include <thread>
 #include <variant>
 
@@ -21,6 +27,7 @@
 #include "cli_server.hpp"
 #include "control_plane.hpp"
 #include "ipv4.hpp"
+#include "stats.hpp"
 
 using namespace nemo;
 using namespace nemo::control;
@@ -28,6 +35,20 @@ using namespace nemo::control;
 #ifndef NEMO_HACTL
 #error "NEMO_HACTL must name the nemo-hactl binary"
 #endif
+
+// Every chmod() in this binary, the CLI server's included, comes through here (the definition in the
+// executable wins over libc's). A socket bound with the umask's mode and chmod'ed afterwards is still
+// loose when chmod is called: at that moment the watched path must not exist, or have its final mode.
+std::atomic<const char*> g_watched{nullptr};
+std::atomic<int> g_seen_loose{0};
+extern "C" int chmod(const char* path, mode_t mode) noexcept
+{
+    if (const char* w = g_watched.load()) {
+        struct stat st{};
+        if (::lstat(w, &st) == 0 && (st.st_mode & 0777) != 0660) ++g_seen_loose;
+    }
+    return ::fchmodat(AT_FDCWD, path, mode, 0);
+}
 
 namespace {
 
@@ -74,6 +95,72 @@ std::string read_all(int fd, int timeout_ms = 3000)
     return out;
 }
 
+std::unique_ptr<ControlPlane> make_control_plane(const std::string& socket, unsigned capacity, std::string* err)
+{
+    const std::string text = "[ha]\nipv6 = 2001:db8:1::1\nipv4 = 192.0.2.1\nhome_prefix = 2001:db8:1::/64\n"
+                             "allow_unprotected_signaling = yes\nbinding_capacity = " + std::to_string(capacity) + "\n"
+                             "[cli]\nsocket = " + socket + "\n"
+                             "[provisioning]\nmr = 2001:db8:1::100 router prefixes=2001:db8:aaaa::/48,2001:db8:bbbb:1::/64\n";
+    auto cfg = parse_config_text(text, "cli-test.ini");
+    if (auto* e = std::get_if<std::string>(&cfg)) {
+        *err = *e;
+        return nullptr;
+    }
+    auto cp = ControlPlane::create(std::get<Config>(cfg), err);
+    if (cp && !cp->start_cli(err)) cp.reset();
+    return cp;
+}
+
+// A registration of 2001:db8:1::100, as a worker would punt it; the number of replies.
+std::size_t punt_bu(ControlPlane& cp)
+{
+    const auto& pkt = nemo::test::scapy_packet("bu_v4coa_ipip");
+    auto v4 = wire::parse_ipv4(pkt);
+    Punted p;
+    p.via = TunnelMethod::ipip;
+    p.outer_src = v4->hdr.src;
+    p.ipv6 = v4->payload;
+    std::vector<Outbound> out;
+    cp.handle_signal(p, monotonic_seconds(), out);
+    return out.size();
+}
+
+// Runs `f` in a child process that has become `uid`:`gid` (no supplementary groups) and returns what
+// it returned; "setuid failed" when it could not drop.
+std::string as_user(uid_t uid, gid_t gid, const std::function<std::string()>& f)
+{
+    int p[2];
+    if (::pipe(p) != 0) return "pipe failed";
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::close(p[0]);
+        std::string r = ::setgroups(0, nullptr) == 0 && ::setgid(gid) == 0 && ::setuid(uid) == 0 ? f() : "setuid failed";
+        (void)!::write(p[1], r.data(), r.size());
+        ::_exit(0);
+    }
+    ::close(p[1]);
+    std::string out;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(p[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+    ::close(p[0]);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) out += "[child status " + std::to_string(st) + "]";
+    return out;
+}
+
+// One request over a raw connection; the whole reply (or "connect failed").
+std::string ask(const std::string& socket, const std::string& line)
+{
+    int fd = connect_unix(socket);
+    if (fd < 0) return "connect failed: " + std::string(std::strerror(errno));
+    (void)!::send(fd, line.data(), line.size(), MSG_NOSIGNAL);
+    ::shutdown(fd, SHUT_WR);
+    std::string r = read_all(fd);
+    ::close(fd);
+    return r;
+}
+
 class CliTest : public ::testing::Test {
 protected:
     void SetUp() override
@@ -82,26 +169,10 @@ protected:
         ASSERT_TRUE(mkdtemp(dir));
         dir_ = dir;
         socket_ = dir_ + "/cli.sock";
-        const std::string text = "[ha]\nipv6 = 2001:db8:1::1\nipv4 = 192.0.2.1\nhome_prefix = 2001:db8:1::/64\n"
-                                 "allow_unprotected_signaling = yes\nbinding_capacity = 128\n"
-                                 "[cli]\nsocket = " + socket_ + "\n"
-                                 "[provisioning]\nmr = 2001:db8:1::100 router prefixes=2001:db8:aaaa::/48,2001:db8:bbbb:1::/64\n";
-        auto cfg = parse_config_text(text, "cli-test.ini");
-        ASSERT_TRUE(std::holds_alternative<Config>(cfg)) << std::get<std::string>(cfg);
         std::string err;
-        cp_ = ControlPlane::create(std::get<Config>(cfg), &err);
+        cp_ = make_control_plane(socket_, 128, &err);
         ASSERT_TRUE(cp_) << err;
-        ASSERT_TRUE(cp_->start_cli(&err)) << err;
-        // A registration, as a worker would punt it.
-        const auto& pkt = nemo::test::scapy_packet("bu_v4coa_ipip");
-        auto v4 = wire::parse_ipv4(pkt);
-        Punted p;
-        p.via = TunnelMethod::ipip;
-        p.outer_src = v4->hdr.src;
-        p.ipv6 = v4->payload;
-        std::vector<Outbound> out;
-        cp_->handle_signal(p, monotonic_seconds(), out);
-        ASSERT_EQ(out.size(), 1u);
+        ASSERT_EQ(punt_bu(*cp_), 1u);
         poller_ = std::thread([this] {
             while (!stop_) {
                 cp_->poll(monotonic_seconds());
@@ -111,12 +182,17 @@ protected:
     }
     void TearDown() override
     {
+        stop_poller();
+        cp_.reset();
+        std::filesystem::remove_all(dir_);
+    }
+    void stop_poller()
+    {
         stop_ = true;
         if (poller_.joinable()) poller_.join();
-        cp_.reset();
-        std::remove(socket_.c_str());
-        rmdir(dir_.c_str());
     }
+    // The socket's directory is 0700 (mkdtemp): opened for tests whose clients run as other users.
+    void open_dir_to_others() { ASSERT_EQ(::chmod(dir_.c_str(), 0711), 0); }
     CmdResult ctl(const std::string& args) { return run(std::string(NEMO_HACTL) + " -s " + socket_ + " " + args); }
 
     std::string dir_, socket_;
@@ -308,7 +384,7 @@ TEST_F(CliTest, SocketIsGroupOnly)
     EXPECT_EQ(st.st_mode & 0777, 0660u);
     // A second server on the same live socket is refused.
     std::string err;
-    EXPECT_FALSE(CliServer::open(socket_, &err));
+    EXPECT_FALSE(CliServer::open(socket_, "", &err));
     EXPECT_NE(err.find("in use"), std::string::npos);
 }
 
@@ -338,4 +414,328 @@ TEST_F(CliTest, TelemetryShowsCountersAndBindings)
     EXPECT_NE(bindings.find("\"method_ipip\":1"), std::string::npos);
     EXPECT_NE(bindings.find("\"method_esp_udp\":0"), std::string::npos);
     ::close(fd);
+}
+
+TEST_F(CliTest, NumbersAreDecimalOrHexNeverOctal)
+{
+    // Issue 10: `del sa 010` read octal (SPI 8) while the configuration read 010 as ten.
+    const std::string keys = " 2001:db8:1::100 aes-cbc-128-hmac-sha256 enc=0102030405060708090a0b0c0d0e0f10 auth="
+                             "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f";
+    ASSERT_EQ(ctl("add sa in 0400" + keys).status, 0);
+    EXPECT_NE(ctl("show sa").out.find("in 0x190 "), std::string::npos) << "0400 is four hundred";
+    EXPECT_EQ(ctl("show sa 0400").status, 0);
+    EXPECT_EQ(ctl("show sa 256").status, 1) << "not octal 0400";
+    auto ten = ctl("del sa 010");
+    EXPECT_EQ(ten.status, 1);
+    EXPECT_NE(ten.out.find("no SA with SPI 0xa (10)"), std::string::npos) << ten.out;
+    auto hex = ctl("del sa 0x010");
+    EXPECT_NE(hex.out.find("no SA with SPI 0x10 (16)"), std::string::npos) << hex.out;
+    auto neg = ctl("del sa -1");
+    EXPECT_EQ(neg.status, 1);
+    EXPECT_NE(neg.out.find("'-1' is not a number"), std::string::npos) << neg.out;
+    auto big = ctl("del sa 4294967296");
+    EXPECT_NE(big.out.find("out of range (0 to 4294967295)"), std::string::npos) << big.out;
+    EXPECT_NE(ctl("show bindings limit 1x").out.find("'1x' is not a number"), std::string::npos);
+    auto removed = ctl("del sa 0400");
+    EXPECT_EQ(removed.status, 0) << removed.out;
+    EXPECT_NE(removed.out.find("removed SA 0x190 (400)"), std::string::npos);
+
+    // The configuration reads numbers the same way.
+    auto cfg = parse_config_text("[ha]\nipv6 = 2001:db8:1::1\nhome_prefix = 2001:db8:1::/64\nudp_port = 0x105f\n"
+                                 "max_lifetime = 0600\n", "numbers.ini");
+    ASSERT_TRUE(std::holds_alternative<Config>(cfg)) << std::get<std::string>(cfg);
+    EXPECT_EQ(std::get<Config>(cfg).ha.udp_port, 0x105f);
+    EXPECT_EQ(std::get<Config>(cfg).ha.max_binding_lifetime, 600u);
+}
+
+// Issue 10: the socket was chmod'ed after bind, so it first existed with the umask's mode.
+TEST(CliSocket, NeverExistsWithALooserMode)
+{
+    char dir[] = "/tmp/nemo-cli-mode-XXXXXX";
+    ASSERT_TRUE(mkdtemp(dir));
+    const std::string path = std::string(dir) + "/cli.sock";
+    const mode_t old_umask = ::umask(0); // the most permissive: bind() alone would make it srwxrwxrwx
+    g_seen_loose = 0;
+    g_watched = path.c_str();
+    std::string err;
+    auto server = CliServer::open(path, "", &err);
+    g_watched = nullptr;
+    ::umask(old_umask);
+    ASSERT_TRUE(server) << err;
+    EXPECT_EQ(g_seen_loose.load(), 0) << "the socket was visible under its name before it had its mode";
+    struct stat st{};
+    ASSERT_EQ(::lstat(path.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISSOCK(st.st_mode));
+    EXPECT_EQ(st.st_mode & 0777, 0660u);
+    // It works where it was renamed to, and the private directory it was bound in is gone.
+    const int fd = connect_unix(path);
+    EXPECT_GE(fd, 0);
+    ::close(fd);
+    std::size_t entries = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++entries;
+    EXPECT_EQ(entries, 1u);
+    server.reset();
+    std::filesystem::remove_all(dir);
+}
+
+TEST(CliSocket, CreationFunctionSetsModeAndGroupUnderAnyUmask)
+{
+    char dir[] = "/tmp/nemo-cli-mode-XXXXXX";
+    ASSERT_TRUE(mkdtemp(dir));
+    const std::string path = std::string(dir) + "/s.sock";
+    const mode_t old_umask = ::umask(0);
+    std::string err;
+    const int fd = create_socket_file(path, 0660, gid_t{65534}, &err);
+    ::umask(old_umask);
+    ASSERT_GE(fd, 0) << err;
+    struct stat st{};
+    ASSERT_EQ(::lstat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0660u);
+    EXPECT_EQ(st.st_gid, 65534u);
+    ::close(fd);
+    // A name too long to be bound next to itself is an error, not a truncated path.
+    const std::string deep = std::string(dir) + "/" + std::string(100 - std::strlen(dir), 'd');
+    ASSERT_EQ(::mkdir(deep.c_str(), 0700), 0);
+    EXPECT_LT(create_socket_file(deep + "/s", 0660, std::nullopt, &err), 0);
+    EXPECT_NE(err.find("too long"), std::string::npos) << err;
+    std::filesystem::remove_all(dir);
+}
+
+TEST(CliSocket, GroupFromConfigurationByNameOrNumber)
+{
+    char dir[] = "/tmp/nemo-cli-mode-XXXXXX";
+    ASSERT_TRUE(mkdtemp(dir));
+    const std::string path = std::string(dir) + "/cli.sock";
+    std::string err;
+    auto server = CliServer::open(path, "65534", &err);
+    ASSERT_TRUE(server) << err;
+    EXPECT_EQ(server->group(), 65534u);
+    server.reset();
+    if (const group* root = ::getgrgid(0)) {
+        server = CliServer::open(path, root->gr_name, &err);
+        ASSERT_TRUE(server) << err;
+        EXPECT_EQ(server->group(), 0u);
+        server.reset();
+    }
+    EXPECT_FALSE(CliServer::open(path, "no-such-group-nemo", &err));
+    EXPECT_NE(err.find("cli.group: no group 'no-such-group-nemo'"), std::string::npos) << err;
+    auto cfg = parse_config_text("[ha]\nipv6 = 2001:db8:1::1\nhome_prefix = 2001:db8:1::/64\n[cli]\ngroup = nemo-ops\n", "g.ini");
+    ASSERT_TRUE(std::holds_alternative<Config>(cfg)) << std::get<std::string>(cfg);
+    EXPECT_EQ(std::get<Config>(cfg).cli_group, "nemo-ops");
+    std::filesystem::remove_all(dir);
+}
+
+TEST(CliPeer, RuleAdmitsRootOwnUserAndGroupMembersOnly)
+{
+    const auto nobody_is_member = [](uid_t, gid_t) { return false; };
+    EXPECT_TRUE(cli_peer_allowed({0, 100}, 50, 1000, nobody_is_member));
+    EXPECT_TRUE(cli_peer_allowed({1000, 100}, 50, 1000, nobody_is_member)) << "nemo-ha's own user";
+    EXPECT_TRUE(cli_peer_allowed({2000, 50}, 50, 1000, nobody_is_member)) << "primary group";
+    EXPECT_FALSE(cli_peer_allowed({2000, 100}, 50, 1000, nobody_is_member));
+    EXPECT_TRUE(cli_peer_allowed({2000, 100}, 50, 1000, [](uid_t u, gid_t g) { return u == 2000 && g == 50; }))
+        << "supplementary group";
+    EXPECT_TRUE(user_in_group(0, 0));
+    EXPECT_FALSE(user_in_group(65534, 0)) << "nobody is not in root's group";
+    EXPECT_FALSE(user_in_group(4000000000u, 0)) << "an unknown user is in no group";
+}
+
+// Issue 10: the peer's credentials were never checked; a socket (or directory) made looser by hand
+// opened the CLI to every local user.
+TEST_F(CliTest, PeerOutsideTheGroupIsRefusedAndCounted)
+{
+    open_dir_to_others();
+    ASSERT_EQ(::chmod(socket_.c_str(), 0666), 0); // an operator's mistake
+    const std::string refused = as_user(65534, 65534, [&] { return ask(socket_, "show version\n"); });
+    EXPECT_EQ(refused, "error\npermission denied: uid 65534 is not root, nemo-ha's user or a member of the CLI "
+                       "socket's group 'root' (gid 0)\n");
+    EXPECT_EQ(cp_->stats().get(Counter::cli_refused_peer), 1u);
+    // A member of the socket's group, and root, are served.
+    const std::string member = as_user(65534, 0, [&] { return ask(socket_, "show version\n"); });
+    EXPECT_EQ(member.rfind("ok\nnemo-ha ", 0), 0u) << member;
+    EXPECT_EQ(ask(socket_, "show version\n").rfind("ok\nnemo-ha ", 0), 0u);
+    EXPECT_EQ(cp_->stats().get(Counter::cli_refused_peer), 1u);
+    EXPECT_NE(ctl("show stats").out.find("nemoHaCliPeersRefused"), std::string::npos);
+}
+
+// Issue 10: one client could hold every slot.
+TEST_F(CliTest, OneUserCannotHoldEverySlot)
+{
+    open_dir_to_others();
+    std::vector<int> held;
+    for (int i = 0; i < 40; ++i) held.push_back(connect_unix(socket_));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto mine = ctl("show version");
+    EXPECT_EQ(mine.status, 1);
+    EXPECT_NE(mine.out.find("busy: uid 0 already has 8 CLI connections open"), std::string::npos) << mine.out;
+    EXPECT_GE(cp_->stats().get(Counter::cli_refused_busy), 32u);
+    // Another user (in the socket's group) still gets in.
+    const std::string other = as_user(65534, 0, [&] { return ask(socket_, "show version\n"); });
+    EXPECT_EQ(other.rfind("ok\nnemo-ha ", 0), 0u) << other;
+    for (int fd : held) ::close(fd);
+    // Clients that go away without a request free their slots at once, not at the deadline.
+    bool served = false;
+    for (int i = 0; i < 20 && !served; ++i) {
+        served = ctl("show version").status == 0;
+        if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_TRUE(served);
+}
+
+TEST(CliSlots, SilentClientsTimeOutAndAreCounted)
+{
+    char dir[] = "/tmp/nemo-cli-slot-XXXXXX";
+    ASSERT_TRUE(mkdtemp(dir));
+    const std::string path = std::string(dir) + "/cli.sock";
+    Stats stats;
+    CliLimits limits;
+    limits.deadline_ms = 100;
+    std::string err;
+    auto server = CliServer::open(path, "", &err, limits, &stats);
+    ASSERT_TRUE(server) << err;
+    const auto handler = [](const std::vector<std::string>&) { return CliReply{true, "fine", {}}; };
+    int fd = connect_unix(path);
+    ASSERT_GE(fd, 0);
+    server->poll(handler, 1000);
+    server->poll(handler, 1100);
+    EXPECT_EQ(server->clients(), 1u);
+    EXPECT_EQ(stats.get(Counter::cli_timeouts), 0u);
+    server->poll(handler, 1101);
+    EXPECT_EQ(server->clients(), 0u);
+    EXPECT_EQ(stats.get(Counter::cli_timeouts), 1u);
+    char c;
+    EXPECT_EQ(::recv(fd, &c, 1, 0), 0) << "closed by the server";
+    ::close(fd);
+    server.reset();
+    std::filesystem::remove_all(dir);
+}
+
+// Issue 10: `show bindings limit N` built the whole reply (up to 64 MiB) in one control-loop turn while
+// signaling waited. Now each turn builds at most one page.
+TEST_F(CliTest, ShowBindingsIsBuiltAPagePerTurn)
+{
+    stop_poller();
+    cp_.reset();
+    std::string err;
+    cp_ = make_control_plane(socket_, 2048, &err);
+    ASSERT_TRUE(cp_) << err;
+    constexpr std::size_t kBindings = 1000;
+    const uint64_t now = monotonic_seconds();
+    std::set<std::string> all;
+    for (std::size_t i = 0; i < kBindings; ++i) {
+        BuDecision d;
+        d.outcome = BuOutcome::accepted;
+        d.change = BindingChangeKind::upsert;
+        char hoa[64];
+        std::snprintf(hoa, sizeof hoa, "2001:db8:1::1:%zx", i + 1);
+        d.binding.hoa = *Ipv6Addr::parse(hoa);
+        d.binding.coa.v6 = *Ipv6Addr::parse("2001:db8:99::1");
+        d.binding.lifetime = 600;
+        d.binding.created = d.binding.updated = now;
+        d.binding.expires = now + 600;
+        std::string why;
+        ASSERT_FALSE(cp_->cache().apply(d, now, &why)) << why;
+        all.insert(d.binding.hoa.str());
+    }
+    for (const bool json : {false, true}) {
+        int fd = connect_unix(socket_);
+        ASSERT_GE(fd, 0);
+        const std::string req = std::string(json ? "--json " : "") + "show bindings limit 100000\n";
+        ASSERT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+        std::string got;
+        std::size_t turns = 0, most_in_a_turn = 0, registered_meanwhile = 0;
+        for (bool open = true; open && turns < 100;) {
+            cp_->poll(monotonic_seconds());
+            ++turns;
+            std::string part;
+            char buf[65536];
+            for (;;) {
+                pollfd p{fd, POLLIN, 0};
+                if (::poll(&p, 1, 20) <= 0) break;
+                const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+                if (n <= 0) {
+                    open = false;
+                    break;
+                }
+                part.append(buf, static_cast<std::size_t>(n));
+            }
+            std::size_t rows = 0;
+            for (std::size_t at = part.find(json ? "\"hoa\":" : "\n2001:db8:1::1:"); at != std::string::npos;
+                 at = part.find(json ? "\"hoa\":" : "\n2001:db8:1::1:", at + 1))
+                ++rows;
+            most_in_a_turn = std::max(most_in_a_turn, rows);
+            got += part;
+            // Signaling is handled between the parts.
+            registered_meanwhile += punt_bu(*cp_);
+        }
+        ::close(fd);
+        EXPECT_LE(most_in_a_turn, ControlPlane::kCliPageBindings) << (json ? "json" : "text");
+        EXPECT_GE(turns, (kBindings + ControlPlane::kCliPageBindings - 1) / ControlPlane::kCliPageBindings);
+        EXPECT_EQ(registered_meanwhile, turns);
+        // Every binding, once, in order; the one registered meanwhile (::100) sorts before them all.
+        std::vector<std::string> listed;
+        for (std::size_t at = got.find("2001:db8:1::1:"); at != std::string::npos; at = got.find("2001:db8:1::1:", at + 1)) {
+            const std::size_t end = got.find_first_of(" \"", at);
+            listed.push_back(got.substr(at, end - at));
+        }
+        EXPECT_EQ(listed.size(), kBindings);
+        EXPECT_EQ(std::set<std::string>(listed.begin(), listed.end()), all);
+        EXPECT_TRUE(std::is_sorted(listed.begin(), listed.end(),
+                                   [](const std::string& a, const std::string& b) { return *Ipv6Addr::parse(a) < *Ipv6Addr::parse(b); }));
+        if (json) {
+            EXPECT_EQ(got.rfind("ok\n{\"bindings\":[{\"hoa\":", 0), 0u) << got.substr(0, 80);
+            EXPECT_NE(got.find("}],\"not_shown\":0}\n"), std::string::npos) << got.substr(got.size() - 80);
+            EXPECT_EQ(got.find(",,"), std::string::npos);
+            EXPECT_EQ(got.find("}{"), std::string::npos);
+        } else {
+            EXPECT_EQ(got.rfind("ok\nHOA ", 0), 0u);
+            EXPECT_NE(got.find("\n1000 binding(s)\n"), std::string::npos) << got.substr(got.size() - 80);
+        }
+    }
+    // A limit below the count still says how many were left out.
+    cp_->poll(monotonic_seconds());
+    std::thread t([&] {
+        for (int i = 0; i < 200; ++i) {
+            cp_->poll(monotonic_seconds());
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+    });
+    const std::string limited = ask(socket_, "show bindings limit 300\n");
+    t.join();
+    EXPECT_NE(limited.find("300 binding(s), 701 more not shown"), std::string::npos) << limited.substr(limited.size() - 100);
+}
+
+// Issue 10: CLI buffers were not wiped; `add sa` requests carry keys.
+TEST(CliSlots, RequestIsWipedOnceAnswered)
+{
+    char dir[] = "/tmp/nemo-cli-wipe-XXXXXX";
+    ASSERT_TRUE(mkdtemp(dir));
+    const std::string path = std::string(dir) + "/cli.sock";
+    std::string err;
+    auto server = CliServer::open(path, "", &err);
+    ASSERT_TRUE(server) << err;
+    std::vector<std::string> seen;
+    int parts = 0;
+    const auto handler = [&](const std::vector<std::string>& words) {
+        seen = words;
+        // A reply in parts keeps the client (and whatever it still holds) alive across turns.
+        return CliReply{true, "", [&](std::string& out) {
+                            out += "part\n";
+                            return ++parts < 3;
+                        }};
+    };
+    int fd = connect_unix(path);
+    ASSERT_GE(fd, 0);
+    const std::string req = "add sa in 0x1001 2001:db8:1::100 aes-gcm-128 enc=0102030405060708090a0b0c0d0e0f10cafebabe\n";
+    ASSERT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+    server->poll(handler, 1000);
+    ASSERT_EQ(seen.size(), 7u);
+    EXPECT_EQ(seen[6], "enc=0102030405060708090a0b0c0d0e0f10cafebabe");
+    EXPECT_EQ(server->clients(), 1u) << "still streaming";
+    EXPECT_EQ(server->held_request_bytes(), 0u);
+    server->poll(handler, 1001);
+    server->poll(handler, 1002);
+    EXPECT_EQ(read_all(fd, 200), "ok\npart\npart\npart\n");
+    ::close(fd);
+    server.reset();
+    std::filesystem::remove_all(dir);
 }
