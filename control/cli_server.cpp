@@ -10,23 +10,25 @@
 #include <cerrno>
 #include <cstring>
 
+#include "key_material.hpp"
+
 namespace nemo::control {
 
 namespace {
 
+// Each word is made at once (no growing buffer left behind: an `add sa` line holds keys).
 std::vector<std::string> split(const std::string& line)
 {
     std::vector<std::string> words;
-    std::string cur;
-    for (char c : line) {
-        if (c == ' ' || c == '\t' || c == '\r') {
-            if (!cur.empty()) words.push_back(std::move(cur));
-            cur.clear();
-        } else {
-            cur += c;
-        }
+    std::size_t i = 0;
+    auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
+    while (i < line.size()) {
+        while (i < line.size() && blank(line[i])) ++i;
+        std::size_t j = i;
+        while (j < line.size() && !blank(line[j])) ++j;
+        if (j > i) words.emplace_back(line, i, j - i);
+        i = j;
     }
-    if (!cur.empty()) words.push_back(std::move(cur));
     return words;
 }
 
@@ -109,6 +111,7 @@ bool CliServer::serve(Client& c, const Handler& handler, uint64_t now_ms)
     if (now_ms > c.deadline) return false;
     if (!c.replied) {
         char buf[1024];
+        if (c.in.capacity() < limits_.max_request + sizeof buf) c.in.reserve(limits_.max_request + sizeof buf); // no regrowth
         for (;;) {
             const ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
             if (n > 0) {
@@ -125,7 +128,14 @@ bool CliServer::serve(Client& c, const Handler& handler, uint64_t now_ms)
         if (nl == std::string::npos || nl > limits_.max_request) {
             c.out = "error\nrequest longer than " + std::to_string(limits_.max_request) + " bytes\n";
         } else {
-            auto [ok, body] = handler(split(c.in.substr(0, nl)));
+            std::string line = c.in.substr(0, nl);
+            auto words = split(line);
+            auto [ok, body] = handler(words);
+            // The request may be an `add sa` with keys: none of its copies outlives it.
+            for (std::string& word : words) wipe(word);
+            wipe(line);
+            wipe(c.in);
+            secure_wipe(buf, sizeof buf);
             if (body.size() > limits_.max_reply) body = "reply too large; narrow the command\n", ok = false;
             if (!body.empty() && body.back() != '\n') body += '\n';
             c.out = (ok ? "ok\n" : "error\n") + body;

@@ -87,7 +87,7 @@ int main(int argc, char** argv)
         return 0;
     }
     if (auto* e = std::get_if<std::string>(&loaded)) return fail(*e);
-    const control::Config cfg = std::get<control::Config>(loaded);
+    control::Config cfg = std::move(std::get<control::Config>(loaded)); // moved: no copy of the keys stays behind
     if (cfg.access.port.empty()) return fail(cfg.origin + ": access.port: required (a DPDK port name)");
     if (cfg.home.port.empty()) return fail(cfg.origin + ": home.port: required (a DPDK port name)");
     if (cfg.ha.ipv4_addresses.empty()) return fail(cfg.origin + ": ha.ipv4: required: the tunnels' IPv4 end");
@@ -129,6 +129,7 @@ int main(int argc, char** argv)
 
     std::string err;
     auto cp = control::ControlPlane::create(cfg, &err);
+    wipe_keys(cfg.sas); // the SA table has its transforms (or the start has failed)
     if (!cp) return fail(err);
     if (!cp->start_cli(&err)) return fail(err);
     auto neighbors = dp::Neighbors::create("nemo", 65536, &err);
