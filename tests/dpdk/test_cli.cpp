@@ -438,3 +438,55 @@ TEST_F(CliTest, TelemetryShowsCountersAndBindings)
     EXPECT_NE(bindings.find("\"method_esp_udp\":0"), std::string::npos);
     ::close(fd);
 }
+
+namespace {
+std::string private_file(const std::string& text)
+{
+    char path[] = "/tmp/nemo-cp-XXXXXX";
+    const int fd = mkstemp(path);
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    ::close(fd);
+    return path;
+}
+const std::string kCpBase = "[ha]\nipv6 = 2001:db8:1::1\nipv4 = 192.0.2.1\nhome_prefix = 2001:db8:1::/64\n"
+                            "binding_capacity = 16\n[cli]\nsocket = /tmp/nemo-cp-refusals.sock\n";
+} // namespace
+
+// RFC 4106 section 2 for the provisioning file's `sa` lines too: refused with the file and line unless
+// the lab switch is set.
+TEST(CliRefusals, Rfc4106_2_ProvisioningFileGcmNeedsTheLabSwitch)
+{
+    const std::string prov = private_file("2001:db8:1::100\nsa in 0x1001 2001:db8:1::100 aes-gcm-128 "
+                                          "enc=0102030405060708090a0b0c0d0e0f10cafebabe\n");
+    auto cfg = parse_config_text(kCpBase + "[provisioning]\nfile = " + prov + "\n", "p.ini");
+    ASSERT_TRUE(std::holds_alternative<Config>(cfg)) << std::get<std::string>(cfg);
+    std::string err;
+    EXPECT_FALSE(ControlPlane::create(std::get<Config>(cfg), &err));
+    EXPECT_EQ(err.rfind(prov + ":2: aes-gcm-128", 0), 0u) << err;
+    EXPECT_NE(err.find("RFC 4106 section 2"), std::string::npos) << err;
+    EXPECT_EQ(err.find("cafebabe"), std::string::npos) << err;
+    auto lab = parse_config_text(kCpBase + "[provisioning]\nfile = " + prov + "\n[ipsec]\nallow_manual_gcm = yes\n", "p.ini");
+    ASSERT_TRUE(std::holds_alternative<Config>(lab));
+    auto cp = ControlPlane::create(std::get<Config>(lab), &err);
+    ASSERT_TRUE(cp) << err;
+    EXPECT_EQ(cp->sas().list().size(), 1u);
+    std::remove(prov.c_str());
+}
+
+// Once the SA table has the transforms, the configuration the control plane keeps has no keys left.
+TEST(CliRefusals, KeptConfigurationHoldsNoKeys)
+{
+    auto cfg = parse_config_text(kCpBase + "[ipsec]\nsa = in 0x1001 2001:db8:1::100 aes-cbc-128-hmac-sha256 "
+                                           "enc=0102030405060708090a0b0c0d0e0f10 auth=" + std::string(64, 'c') + "\n", "k.ini");
+    ASSERT_TRUE(std::holds_alternative<Config>(cfg)) << std::get<std::string>(cfg);
+    std::string err;
+    auto cp = ControlPlane::create(std::get<Config>(cfg), &err);
+    ASSERT_TRUE(cp) << err;
+    ASSERT_EQ(cp->config().sas.size(), 1u);
+    EXPECT_TRUE(cp->config().sas[0].enc_key.empty());
+    EXPECT_TRUE(cp->config().sas[0].auth_key.empty());
+    ASSERT_EQ(cp->sas().list().size(), 1u);
+    EXPECT_TRUE(cp->sas().list()[0]->cfg.enc_key.empty());
+    EXPECT_NE(cp->run_command({"show", "config"}, 0).body.find("1 SA(s) configured"), std::string::npos);
+}
