@@ -29,7 +29,7 @@ const char* kUsage =
     "  add mr [--replace] HOA [router|host] [prefixes=P,...] [methods=M,...]\n"
     "  del mr HOA\n"
     "  show sa [SPI]\n"
-    "  add sa in|out SPI HOA ALGORITHM enc=HEX [auth=HEX] [esn] [window=N] [life-bytes=N] [life-packets=N]\n"
+    "  add sa in|out SPI HOA ALGORITHM enc=HEX|@FILE|- [auth=HEX|@FILE|-] [esn] [window=N] [life-bytes=N] [life-packets=N]\n"
     "  del sa SPI\n"
     "  show version\n"
     "  help\n";

@@ -196,11 +196,13 @@ TEST(Provisioning, SecurityAssociationsWithKeyFiles)
     EXPECT_NE(e->find("not an algorithm"), std::string::npos) << *e;
     EXPECT_EQ(e->find("0102030405"), std::string::npos) << *e;
     EXPECT_EQ(e->find("cafebabe"), std::string::npos) << *e;
-    auto bad2 = temp_file("sa in 0x1002 2001:db8:1::100 aes-gcm-128 enc " + key16 + "cafebabe\n");
+    // A key left over on the line (as if its enc= was forgotten): not quoted back either.
+    auto bad2 = temp_file("sa in 0x1002 2001:db8:1::100 aes-gcm-128 enc=" + key16 + "00000000 " + key16 + "cafebabe\n");
     ASSERT_EQ(chmod(bad2.c_str(), 0600), 0);
     ProvisioningStore s4;
     e = s4.load_file(bad2, collect);
     ASSERT_TRUE(e);
+    EXPECT_NE(e->find("unexpected <hidden>"), std::string::npos) << *e;
     EXPECT_EQ(e->find("cafebabe"), std::string::npos) << *e;
     for (const auto& p : {enc, auth_file, path, bad, bad2}) std::remove(p.c_str());
 }
