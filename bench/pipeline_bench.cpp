@@ -223,15 +223,18 @@ int main(int argc, char** argv)
     // ESP: an outbound SA for each binding.
     std::unique_ptr<dp::SaTable> sas;
     if (esp) {
-        sas = std::make_unique<dp::SaTable>(tables->rcu());
+        sas = std::make_unique<dp::SaTable>(tables->rcu(), /*allow_manual_gcm=*/true); // a lab
         for (uint32_t i = 0; i < bindings; ++i) {
             SaConfig sa;
             sa.inbound = false;
             sa.spi = 0x10000 + i;
             sa.hoa = hoa_of(i);
             sa.algorithm = *esp_alg;
-            sa.enc_key.assign(esp_enc_key_len(*esp_alg), static_cast<uint8_t>(i));
-            sa.auth_key.assign(esp_auth_key_len(*esp_alg), static_cast<uint8_t>(~i));
+            // Keys of its own for every SA (the table refuses shared keys).
+            sa.enc_key.assign(esp_enc_key_len(*esp_alg), 0x5A);
+            sa.auth_key.assign(esp_auth_key_len(*esp_alg), 0xA5);
+            std::memcpy(sa.enc_key.data(), &i, sizeof i);
+            if (!sa.auth_key.empty()) std::memcpy(sa.auth_key.data(), &i, sizeof i);
             if (auto e = sas->add(sa)) {
                 std::fprintf(stderr, "SA %u: %s\n", i, e->c_str());
                 return 1;

@@ -33,7 +33,7 @@ const char* kUsage =
     "  add mr [--replace] HOA [router|host] [prefixes=P,...] [methods=M,...]\n"
     "  del mr HOA\n"
     "  show sa [SPI]\n"
-    "  add sa in|out SPI HOA ALGORITHM enc=HEX [auth=HEX] [esn] [window=N] [life-bytes=N] [life-packets=N]\n"
+    "  add sa in|out SPI HOA ALGORITHM enc=HEX|@FILE|- [auth=HEX|@FILE|-] [esn] [window=N] [life-bytes=N] [life-packets=N]\n"
     "  del sa SPI\n"
     "  show version\n"
     "  help\n"
@@ -463,7 +463,7 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
         } else if (w.size() > 3) {
             return fail("'show sa' takes at most one SPI");
         }
-        std::vector<std::vector<std::string>> rows = {{"SA (keys hidden)", "PACKETS", "BYTES", "REPLAYED", "TOO-OLD", "ICV", "PADDING", "EXPIRED"}};
+        std::vector<std::vector<std::string>> rows = {{"SA (keys hidden)", "PACKETS", "BYTES", "REPLAYED", "TOO-OLD", "ICV", "PADDING", "EXPIRED", "EXHAUSTED"}};
         Json j;
         j.begin_object().key("sas").begin_array();
         std::size_t shown = 0;
@@ -474,8 +474,11 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
             rows.push_back({format_sa(e->cfg), std::to_string(e->get(K::packets)), std::to_string(e->get(K::bytes)),
                             std::to_string(e->get(K::drop_replayed)), std::to_string(e->get(K::drop_too_old)),
                             std::to_string(e->get(K::drop_icv)), std::to_string(e->get(K::drop_padding)),
-                            std::to_string(e->get(K::drop_expired))});
+                            std::to_string(e->get(K::drop_expired)),
+                            // RFC 4303 3.3.3: an SA that sent its last sequence number must be replaced.
+                            e->exhausted() ? "yes (" + std::to_string(e->get(K::drop_exhausted)) + " dropped)" : "no"});
             j.begin_object().field("sa", format_sa(e->cfg)).field("spi", unsigned{e->cfg.spi}).field("inbound", e->cfg.inbound);
+            j.field("exhausted", e->exhausted());
             for (std::size_t k = 0; k < static_cast<std::size_t>(K::count_); ++k)
                 j.field(dp::sa_counter_name(static_cast<K>(k)), e->get(static_cast<K>(k)));
             j.end_object();
@@ -489,13 +492,11 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
         std::string spec;
         std::size_t len = 0;
         for (std::size_t i = 2; i < w.size(); ++i) len += w[i].size() + 1;
-        spec.reserve(len); // built without reallocating, so no freed copy of the keys is left behind
-        for (std::size_t i = 2; i < w.size(); ++i) {
-            if (!spec.empty()) spec += ' ';
-            spec += w[i];
-        }
+        spec.reserve(len); // built without regrowth, then wiped with the words: the line holds keys
+        for (std::size_t i = 2; i < w.size(); ++i) (spec += spec.empty() ? "" : " ") += w[i];
         auto sa = parse_sa(spec);
         wipe(spec);
+        for (std::string& word : w) wipe(word);
         if (auto* e = std::get_if<std::string>(&sa)) return fail(*e);
         SaConfig& cfg = std::get<SaConfig>(sa);
         auto added = sas_->add(cfg);
@@ -517,7 +518,7 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
 
     std::string joined;
     for (const auto& word : w) joined += (joined.empty() ? "" : " ") + word;
-    return fail("unknown command '" + joined + "'");
+    return fail("unknown command '" + hide_keys(joined) + "'"); // a mistyped `add sa` may hold keys
 }
 
 } // namespace nemo::control

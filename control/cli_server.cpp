@@ -18,18 +18,15 @@
 #include "number.hpp"
 #include "stats.hpp"
 
+#include "key_material.hpp"
+
 namespace nemo::control {
 
 namespace {
 
 // Requests may carry keys (`add sa ... enc=HEX`): every buffer that held one is cleared in a way the
 // compiler cannot drop as a dead store.
-void wipe(std::string& s)
-{
-    explicit_bzero(s.data(), s.size());
-    s.clear();
-}
-void wipe(std::vector<std::string>& words)
+void wipe_words(std::vector<std::string>& words)
 {
     for (auto& w : words) wipe(w);
     words.clear();
@@ -276,6 +273,7 @@ bool CliServer::serve(Client& c, const Handler& handler, uint64_t now_ms, std::s
     if (!c.replied) {
         char buf[1024];
         bool failed = false, eof = false;
+        if (c.in.capacity() < limits_.max_request + sizeof buf) c.in.reserve(limits_.max_request + sizeof buf); // no regrowth
         for (;;) {
             const std::size_t room = std::min(sizeof buf, limits_.max_request + 1024 - c.in.size());
             const ssize_t n = room ? ::recv(c.fd, buf, room, 0) : 0;
@@ -301,7 +299,7 @@ bool CliServer::serve(Client& c, const Handler& handler, uint64_t now_ms, std::s
         } else {
             std::vector<std::string> words = split(std::string_view(c.in).substr(0, nl));
             CliReply r = handler(words);
-            wipe(words);
+            wipe_words(words);
             if (r.body.size() > limits_.max_reply) r.body = "reply too large; narrow the command\n", r.ok = false, r.more = {};
             if (!r.more && !r.body.empty() && r.body.back() != '\n') r.body += '\n';
             c.out = (r.ok ? "ok\n" : "error\n") + r.body;

@@ -15,6 +15,7 @@
 #include "encap.hpp"
 #include "icmpv6.hpp"
 #include "number.hpp"
+#include "key_material.hpp"
 #include "provision_text.hpp"
 #include "provisioning.hpp"
 
@@ -56,6 +57,11 @@ public:
     {
     }
     // "FILE:LINE: key" for the nth value of key (or the command line when it came from there).
+    // How many of a repeatable key's values came from the command line (they come first).
+    std::size_t on_cmdline(const std::string& key) const
+    {
+        return cmdline_ && cmdline_->count(key) ? (*cmdline_)[key].as<std::vector<std::string>>().size() : 0;
+    }
     std::string of(const std::string& key, std::size_t nth = 0) const
     {
         if (cmdline_ && cmdline_->count(key)) return "command line: --" + key;
@@ -123,7 +129,10 @@ po::options_description file_options()
         ("dataplane.gateway_refresh_s", s(), "seconds between ARP/NS refreshes of the gateways' addresses (default 30)")
         ("neighbors.v4", m(), "static ARP entry: IPv4 MAC")
         ("neighbors.v6", m(), "static neighbour entry: IPv6 MAC")
-        ("ipsec.sa", m(), "security association: in|out SPI HOA ALGORITHM enc=HEX [auth=HEX] [esn] [window=N]");
+        ("ipsec.sa", m(), "security association: in|out SPI HOA ALGORITHM enc=HEX|@FILE [auth=HEX|@FILE] [esn] [window=N] "
+                          "(on the command line only enc=@FILE: a file only its owner may read)")
+        ("ipsec.allow_manual_gcm", s(), "yes|no (default no): accept AES-GCM SAs with hand-entered keys, which RFC 4106 "
+                                        "section 2 forbids (nonces repeat after a restart or del sa/add sa): lab only");
     return d;
 }
 
@@ -282,8 +291,9 @@ std::optional<std::string> check_eal(const Config& c, const EalView& eal, Bad&& 
     return std::nullopt;
 }
 
-// Turns the parsed variables into a Config, checking each value.
-std::variant<Config, std::string> build(const po::variables_map& vm, const Where& where, std::string origin)
+// Turns the parsed variables into a Config, checking each value. `keys_in_text`: an SA line of the
+// text (not of the command line) gives a key itself.
+std::variant<Config, std::string> build(const po::variables_map& vm, const Where& where, std::string origin, bool& keys_in_text)
 {
     Config c;
     c.origin = std::move(origin);
@@ -435,19 +445,35 @@ std::variant<Config, std::string> build(const po::variables_map& vm, const Where
             }
         }
     }
+    if (auto s = str("ipsec.allow_manual_gcm"); s && !parse_bool(*s, c.allow_manual_gcm))
+        return bad("ipsec.allow_manual_gcm", "'" + *s + "' is not yes or no");
     if (vm.count("ipsec.sa")) {
         const auto& lines = vm["ipsec.sa"].as<std::vector<std::string>>();
+        const std::size_t from_cmdline = where.on_cmdline("ipsec.sa");
         for (std::size_t i = 0; i < lines.size(); ++i) {
-            auto sa = parse_sa(lines[i]);
+            // The daemon's command line is visible to every local user: keys come from files there.
+            auto sa = parse_sa(lines[i], i < from_cmdline ? SaKeySource::file : SaKeySource::hex_or_file);
             if (auto* e = std::get_if<std::string>(&sa)) return bad("ipsec.sa", *e, i);
-            c.sas.push_back(std::get<SaConfig>(sa));
+            if (auto e = refuse_manual_gcm(std::get<SaConfig>(sa), c.allow_manual_gcm)) return bad("ipsec.sa", *e, i);
+            if (i >= from_cmdline && sa_line_has_key(lines[i])) keys_in_text = true;
+            c.sas.push_back(std::move(std::get<SaConfig>(sa)));
         }
     }
     return c;
 }
 
+// The SA lines' text, kept by Boost.Program_options, once parsed: it may hold keys.
+void wipe_sa_lines(po::variables_map& vm)
+{
+    auto it = vm.find("ipsec.sa");
+    if (it == vm.end()) return;
+    if (auto* lines = boost::any_cast<std::vector<std::string>>(&it->second.value()))
+        for (std::string& l : *lines) wipe(l);
+}
+
 std::variant<Config, std::string> parse_with(std::string_view text, std::string_view name,
-                                             const po::variables_map* cmdline_vm, po::variables_map vm)
+                                             const po::variables_map* cmdline_vm, po::variables_map vm,
+                                             bool* keys_in_text = nullptr)
 {
     const auto desc = file_options();
     const KeyLines lines = scan_key_lines(text);
@@ -461,7 +487,11 @@ std::variant<Config, std::string> parse_with(std::string_view text, std::string_
     } catch (const po::error& e) {
         return std::string(name) + ": " + e.what();
     }
-    return build(vm, where, std::string(name));
+    bool keys = false;
+    auto c = build(vm, where, std::string(name), keys);
+    wipe_sa_lines(vm);
+    if (keys_in_text) *keys_in_text = keys;
+    return c;
 }
 
 } // namespace
@@ -496,18 +526,23 @@ std::variant<Config, std::string> load_config(int argc, const char* const* argv,
     if (cl.help || cl.version) return Config{};
 
     std::string text(default_text), name(default_name);
-    if (vm.count("config")) {
+    mode_t mode = 0;
+    const bool from_file = vm.count("config") > 0;
+    if (from_file) {
         name = vm["config"].as<std::string>();
-        std::ifstream f(name);
-        if (!f) return name + ": cannot open the configuration file";
-        std::ostringstream ss;
-        ss << f.rdbuf();
-        text = ss.str();
+        if (auto e = read_file(name, text, &mode)) return *e + " (the configuration file)";
     } else if (default_text.empty()) {
         return std::string("no configuration: give --config FILE");
     }
-    const po::variables_map cmdline = vm;
-    return parse_with(text, name, &cmdline, std::move(vm));
+    po::variables_map cmdline = vm;
+    bool keys_in_text = false;
+    auto c = parse_with(text, name, &cmdline, std::move(vm), &keys_in_text);
+    wipe(text);
+    wipe_sa_lines(cmdline);
+    // A configuration with keys on its lines is refused as the provisioning file is (one rule).
+    if (keys_in_text && from_file && std::holds_alternative<Config>(c))
+        if (auto e = check_private(name, mode)) return name + ": " + *e + " (or give the keys as enc=@FILE)";
+    return c;
 }
 
 std::optional<std::string> methods_not_enabled(const MrProvision& mr, MethodSet ha_methods)
@@ -617,7 +652,8 @@ std::string render_config(const Config& c)
     if (!c.neighbors4.empty() || !c.neighbors6.empty()) o << "\n[neighbors]\n";
     for (const auto& [a, m] : c.neighbors4) o << "v4 = " << a.str() << " " << m.str() << "\n";
     for (const auto& [a, m] : c.neighbors6) o << "v6 = " << a.str() << " " << m.str() << "\n";
-    if (!c.sas.empty()) o << "\n[ipsec]\n# " << c.sas.size() << " SA(s) configured; keys are not shown: `show sa` lists them\n";
+    o << "\n[ipsec]\nallow_manual_gcm = " << (c.allow_manual_gcm ? "yes" : "no") << "\n";
+    if (!c.sas.empty()) o << "# " << c.sas.size() << " SA(s) configured; keys are not shown: `show sa` lists them\n";
     return o.str();
 }
 

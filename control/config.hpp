@@ -13,7 +13,9 @@
 //   [home]         port (may be the access port), mtu, gateway (IPv6 next hop; default on link)
 //   [dataplane]    mbufs, ptb_per_second, reassembly_flows, reassembly_timeout_ms, gateway_refresh_s
 //   [neighbors]    v4 = IP MAC, v6 = IP MAC (repeatable; static entries win over what is learned)
-//   [ipsec]        sa (repeatable: "in|out SPI HOA ALGORITHM enc=HEX [auth=HEX] [esn] ...", see sa_text.hpp)
+//   [ipsec]        sa (repeatable: "in|out SPI HOA ALGORITHM enc=HEX|@FILE [auth=HEX|@FILE] [esn] ...", see
+//                  sa_text.hpp; on the command line keys only as @FILE, and a file with literal keys must
+//                  be private to its owner), allow_manual_gcm (lab switch, RFC 4106 section 2)
 //
 // Any key can also be given on the command line as --section.key=value; the command line wins.
 #pragma once
@@ -50,7 +52,8 @@ struct Config {
     uint32_t gateway_refresh_s = 30;       // gateways (not static) are asked for again this often
     std::vector<std::pair<Ipv4Addr, MacAddr>> neighbors4;
     std::vector<std::pair<Ipv6Addr, MacAddr>> neighbors6;
-    std::vector<SaConfig> sas;
+    std::vector<SaConfig> sas; // keys wiped once the SA table has the transforms (wipe_keys)
+    bool allow_manual_gcm = false; // AES-GCM under hand-entered keys (RFC 4106 section 2 forbids it): lab only
     uint32_t binding_capacity = 65536;
     uint32_t max_prefix_lengths = 4; // mobile network prefix lengths (one forwarding table each) at once
     std::string cli_socket = "/run/nemo-ha/cli.sock";

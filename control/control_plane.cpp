@@ -23,7 +23,7 @@ std::atomic<int> instances{0};
 } // namespace
 
 ControlPlane::ControlPlane(const Config& config, std::unique_ptr<dp::BindingTables> tables)
-    : config_(config), tables_(std::move(tables)), sas_(std::make_unique<dp::SaTable>(tables_->rcu())), cache_(*tables_),
+    : config_(config), tables_(std::move(tables)), sas_(std::make_unique<dp::SaTable>(tables_->rcu(), config.allow_manual_gcm)), cache_(*tables_),
       signaling_(config_.ha, provisioning_, cache_, stats_)
 {
 }
@@ -49,7 +49,8 @@ std::unique_ptr<ControlPlane> ControlPlane::create(const Config& config, std::st
     // SAs from the config and the provisioning file, published together.
     std::vector<SaConfig> sas = config.sas;
     if (!config.provisioning_file.empty()) {
-        auto add_sa = [&sas](const SaConfig& sa) -> std::optional<std::string> {
+        auto add_sa = [&sas, &config](const SaConfig& sa) -> std::optional<std::string> {
+            if (auto e = refuse_manual_gcm(sa, config.allow_manual_gcm)) return e; // FILE:LINE first
             sas.push_back(sa);
             return std::nullopt;
         };
@@ -62,6 +63,8 @@ std::unique_ptr<ControlPlane> ControlPlane::create(const Config& config, std::st
         *error = config.origin + ": ipsec.sa " + *e;
         return nullptr;
     }
+    // The transforms hold the keys now: the kept configuration's copies go.
+    wipe_keys(cp->config_.sas);
     register_telemetry(&cp->stats_, &cp->cache_);
     return cp;
 }

@@ -1,10 +1,8 @@
 #include "provisioning.hpp"
 
-#include <sys/stat.h>
-
-#include <fstream>
 #include <variant>
 
+#include "key_material.hpp"
 #include "provision_text.hpp"
 
 namespace nemo::control {
@@ -83,20 +81,30 @@ const MrProvision* ProvisioningStore::find(const Ipv6Addr& hoa) const
 
 std::optional<std::string> ProvisioningStore::load_file(const std::string& path, const SaSink& on_sa)
 {
-    std::ifstream in(path);
-    if (!in) return path + ": cannot open";
-    struct stat st{};
-    const bool private_file = ::stat(path.c_str(), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) == 0;
-    std::string line;
-    for (std::size_t n = 1; std::getline(in, line); ++n) {
+    // Read at once and wiped after: the file may hold keys.
+    std::string text;
+    mode_t mode = 0;
+    if (auto e = read_file(path, text, &mode)) return e;
+    struct Wipe {
+        std::string& s;
+        ~Wipe() { wipe(s); }
+    } wipe_text{text};
+    std::string_view rest = text;
+    for (std::size_t n = 1; !rest.empty(); ++n) {
+        const auto eol = rest.find('\n');
+        std::string_view line = rest.substr(0, eol);
+        rest = eol == std::string_view::npos ? std::string_view{} : rest.substr(eol + 1);
         const auto first = line.find_first_not_of(" \t\r");
-        if (first == std::string::npos || line[first] == '#') continue;
-        if (line.back() == '\r') line.pop_back();
+        if (first == std::string_view::npos || line[first] == '#') continue;
+        if (line.back() == '\r') line.remove_suffix(1);
         const std::string where = path + ":" + std::to_string(n) + ": ";
         if (line.compare(first, 3, "sa ") == 0) {
             if (!on_sa) return where + "security associations are not accepted here";
-            if (!private_file) return where + "holds keys but others than its owner may read the file (chmod 600)";
-            auto sa = parse_sa(std::string_view(line).substr(first + 3));
+            const std::string_view spec = line.substr(first + 3);
+            // One rule for every file that holds keys (key_material's check_private).
+            if (sa_line_has_key(spec))
+                if (auto e = check_private(path, mode)) return where + *e + " (or give the keys as enc=@FILE)";
+            auto sa = parse_sa(spec, SaKeySource::hex_or_file);
             if (auto* e = std::get_if<std::string>(&sa)) return where + *e;
             if (auto e = on_sa(std::get<SaConfig>(sa))) return where + *e;
             continue;

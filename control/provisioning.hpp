@@ -26,8 +26,8 @@ public:
 
     // Loads a provisioning file: one entry per line in provision_text's form; blank lines and lines
     // starting with '#' skipped. A line "sa in|out SPI HOA ALGORITHM ..." (sa_text's form) is a security
-    // association, handed to `on_sa` (which refuses with a message); such a file holds keys, so it is
-    // refused when others than its owner may read it. Stops at the first bad line: "FILE:LINE: message".
+    // association, handed to `on_sa` (which refuses with a message); its keys are on the line or in a
+    // key file (enc=@FILE). A file with keys on its lines is refused when group or others may read it. Stops at the first bad line: "FILE:LINE: message".
     // Entries before it stay loaded; the caller decides whether that is fatal (at start-up it is).
     using SaSink = std::function<std::optional<std::string>(const SaConfig&)>;
     std::optional<std::string> load_file(const std::string& path, const SaSink& on_sa = {});

@@ -72,7 +72,9 @@ bool encap_esp(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer, SaEn
 // The same in two halves around esp_encrypt_burst, for a burst: prepare lays out the ESP packet and
 // takes the SA's next sequence number into `job`; finish (after a successful encryption) counts the
 // packet on the SA and prepends UDP (S+U) and the outer IPv4 header. Read the inner traffic class
-// (inner_traffic_class) before prepare. False: no room in the mbuf.
+// (inner_traffic_class) before prepare. False: no room in the mbuf, or the SA has sent its last
+// sequence number (sa.exhausted(); counted on the SA as drop_exhausted, RFC 4303 3.3.3). encap_esp
+// refuses the same way.
 bool esp_seal_prepare(rte_mbuf* m, SaEntry& sa, EspJob& job);
 bool esp_seal_finish(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer, SaEntry& sa, uint8_t inner_tc);
 

@@ -24,7 +24,11 @@ bool esp_seal_prepare(rte_mbuf* m, SaEntry& sa, EspJob& job)
     wire::write_esp_trailer(tail, pad, wire::ipproto::ipv6);
     auto* esp = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, static_cast<uint16_t>(wire::kEspHeaderLen + t.iv_len())));
     if (!esp) return false;
-    const uint64_t seq = sa.next_seq.fetch_add(1, std::memory_order_relaxed);
+    // Taken last, so that a packet refused for want of room does not use up the SA's lifetime. An
+    // exhausted SA refuses (counted on the SA as drop_exhausted; the caller frees the packet).
+    const std::optional<uint64_t> next = sa.take_seq();
+    if (!next) return false;
+    const uint64_t seq = *next;
     wire::write_esp_header(esp, sa.cfg.spi, static_cast<uint32_t>(seq));
     job.t = &t;
     job.esp = esp;

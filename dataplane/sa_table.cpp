@@ -3,6 +3,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include <algorithm>
+#include <cstdio>
 
 namespace nemo::dp {
 
@@ -42,6 +43,7 @@ std::optional<std::string> SaTable::add_all(std::span<const SaConfig> sas)
 {
     const Snapshot* cur = current_.load(std::memory_order_relaxed);
     auto next = std::make_unique<Snapshot>(*cur);
+    KeyOwners owners = key_owner_;
     std::vector<std::unique_ptr<SaEntry>> made;
     made.reserve(sas.size());
     for (const SaConfig& sa : sas) {
@@ -50,15 +52,25 @@ std::optional<std::string> SaTable::add_all(std::span<const SaConfig> sas)
         if (next->by_spi.count(sa.spi)) return refuse("SPI " + std::to_string(sa.spi) + " is in use");
         if (!sa.inbound && next->outbound_by_hoa.count(sa.hoa))
             return refuse(sa.hoa.str() + " already has an outbound SA (delete it first)");
+        if (auto e = refuse_manual_gcm(sa, allow_manual_gcm_)) return refuse(*e);
         std::string err;
         auto t = EspTransform::create(sa.algorithm, sa.enc_key, sa.auth_key, &err);
         if (!t) return refuse(err);
+        for (const KeyId& id : t->key_ids()) {
+            auto [it, fresh] = owners.emplace(id, sa.spi);
+            if (!fresh) {
+                char spi[16];
+                std::snprintf(spi, sizeof spi, "0x%x", it->second);
+                return refuse(std::string("shares key material with the SA of SPI ") + spi + ": " + kSharedKeyRule);
+            }
+        }
         made.push_back(std::make_unique<SaEntry>(sa, std::move(t)));
         next->by_spi[sa.spi] = made.back().get();
         if (!sa.inbound) next->outbound_by_hoa[sa.hoa] = made.back().get();
     }
     // All or nothing: nothing is published unless every SA was accepted.
     for (auto& e : made) owned_.push_back(std::move(e));
+    key_owner_ = std::move(owners);
     publish(std::move(next), nullptr);
     return std::nullopt;
 }
@@ -72,6 +84,8 @@ bool SaTable::remove(uint32_t spi)
     auto next = std::make_unique<Snapshot>(*cur);
     next->by_spi.erase(spi);
     if (!gone->cfg.inbound) next->outbound_by_hoa.erase(gone->cfg.hoa);
+    // Its keys may be given again, to a new SA: with GCM only under the lab switch (the nonces restart).
+    for (const KeyId& id : gone->transform->key_ids()) key_owner_.erase(id);
     publish(std::move(next), gone);
     return true;
 }

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <span>
@@ -32,6 +33,7 @@ namespace nemo::dp {
     X(drop_padding, "dropped: bad padding or next header")            \
     X(drop_truncated, "dropped: too short for the algorithm")         \
     X(drop_expired, "dropped: byte or packet lifetime exceeded")      \
+    X(drop_exhausted, "dropped: the last sequence number was sent (RFC 4303 3.3.3)") \
     X(drop_wrong_binding, "dropped: inner source not this SA's home address or prefixes")
 
 enum class SaCounter : uint8_t {
@@ -46,20 +48,37 @@ struct SaEntry {
     SaConfig cfg;
     std::unique_ptr<EspTransform> transform;
     ReplayWindow window;                 // inbound
-    std::atomic<uint64_t> next_seq{1};   // outbound
+    std::atomic<uint64_t> next_seq{1};   // outbound; tests set it near the end
     std::atomic<uint64_t> counters[static_cast<std::size_t>(SaCounter::count_)] = {};
 
-    // The transform holds the expanded keys; the raw ones are not kept (zeroed, their lengths stay so
-    // that `show sa` can say which keys the SA has).
+    // The transform holds the expanded keys; the raw ones are not kept (wiped; `show sa` says which
+    // keys an SA has from its algorithm).
     SaEntry(const SaConfig& c, std::unique_ptr<EspTransform> t) : cfg(c), transform(std::move(t)), window(c.window, c.esn)
     {
-        for (auto* key : {&cfg.enc_key, &cfg.auth_key})
-            for (auto& b : *key) *static_cast<volatile uint8_t*>(&b) = 0;
+        wipe(cfg.enc_key);
+        wipe(cfg.auth_key);
     }
+    // The outbound SA's next sequence number, or none once the last one (esp_last_seq) has been sent:
+    // the counter never cycles (RFC 4303 3.3.3) and the SA stays exhausted until an operator (or a key
+    // exchange) replaces it. Each refusal is counted (drop_exhausted). Workers and the control thread
+    // may seal through one SA at once, hence the compare-and-swap rather than an add that could wrap.
+    std::optional<uint64_t> take_seq()
+    {
+        uint64_t v = next_seq.load(std::memory_order_relaxed);
+        do {
+            if (!esp_seq_available(v, cfg.esn)) {
+                inc(SaCounter::drop_exhausted);
+                return std::nullopt;
+            }
+        } while (!next_seq.compare_exchange_weak(v, v + 1, std::memory_order_relaxed));
+        return v;
+    }
+    bool exhausted() const { return !cfg.inbound && !esp_seq_available(next_seq.load(std::memory_order_relaxed), cfg.esn); }
     void inc(SaCounter k, uint64_t n = 1) { counters[static_cast<std::size_t>(k)].fetch_add(n, std::memory_order_relaxed); }
     uint64_t get(SaCounter k) const { return counters[static_cast<std::size_t>(k)].load(std::memory_order_relaxed); }
     // Past its packet or byte lifetime. Outbound, packets are counted by the sequence numbers handed
-    // out, so that the packets of one burst, numbered before any of them is counted, cannot overshoot.
+    // out, so that the packets of one burst, numbered before any of them is counted, cannot overshoot
+    // (an exhausted 64-bit counter reads 0: 0 - 1 is still the count handed out).
     bool expired() const
     {
         const uint64_t packets = cfg.inbound ? get(SaCounter::packets) : next_seq.load(std::memory_order_relaxed) - 1;
@@ -67,9 +86,15 @@ struct SaEntry {
     }
 };
 
+// Every SA is keyed by hand. An SA is refused when it is AES-GCM and the lab switch is off (RFC 4106
+// section 2, refuse_manual_gcm) or when it shares a key with another SA (kSharedKeyRule), its own pair
+// included.
 class SaTable {
 public:
-    explicit SaTable(rte_rcu_qsbr* rcu) : rcu_(rcu), current_(new Snapshot) {}
+    explicit SaTable(rte_rcu_qsbr* rcu, bool allow_manual_gcm = false)
+        : rcu_(rcu), allow_manual_gcm_(allow_manual_gcm), current_(new Snapshot)
+    {
+    }
     ~SaTable();
 
     // ---- readers ----
@@ -91,8 +116,19 @@ private:
         std::unordered_map<Ipv6Addr, SaEntry*, Ipv6Hash> outbound_by_hoa;
     };
     void publish(std::unique_ptr<Snapshot> next, SaEntry* gone);
+    struct KeyIdHash {
+        std::size_t operator()(const KeyId& k) const
+        {
+            std::size_t h;
+            std::memcpy(&h, k.data(), sizeof h);
+            return h;
+        }
+    };
+    using KeyOwners = std::unordered_map<KeyId, uint32_t, KeyIdHash>; // key fingerprint -> SPI
 
     rte_rcu_qsbr* rcu_;
+    bool allow_manual_gcm_;
+    KeyOwners key_owner_; // the control thread's alone
     std::atomic<Snapshot*> current_;
     std::vector<std::unique_ptr<SaEntry>> owned_;
     struct Retired {

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "bytes.hpp"
+#include "key_material.hpp"
 
 namespace nemo {
 
@@ -66,14 +67,15 @@ struct EspTransform::Keys {
     alignas(16) uint32_t dec_exp[4 * 15];
     alignas(16) uint8_t ipad[32];
     alignas(16) uint8_t opad[32];
+    KeyId ids[2];
+    std::size_t n_ids = 0;
 };
 
 EspTransform::~EspTransform()
 {
     if (k_) {
         // Key material does not outlive the SA in memory.
-        volatile uint8_t* p = reinterpret_cast<volatile uint8_t*>(k_.get());
-        for (std::size_t i = 0; i < sizeof(Keys); ++i) p[i] = 0;
+        secure_wipe(k_.get(), sizeof(Keys));
     }
 }
 
@@ -97,6 +99,10 @@ std::unique_ptr<EspTransform> EspTransform::create(EspAlgorithm alg, std::span<c
     t->alg_ = alg;
     t->k_ = std::make_unique<Keys>();
     Keys& k = *t->k_;
+    // The cipher key alone (GCM's last 4 bytes are salt): the same key under two salts is still shared.
+    const std::size_t cipher_len = alg == EspAlgorithm::aes_gcm_256 ? 32 : 16;
+    IMB_SHA256(m.get(), enc_key.data(), cipher_len, k.ids[k.n_ids++].data());
+    if (!auth_key.empty()) IMB_SHA256(m.get(), auth_key.data(), auth_key.size(), k.ids[k.n_ids++].data());
     switch (alg) {
     case EspAlgorithm::aes_gcm_128:
         IMB_AES128_GCM_PRE(m.get(), enc_key.data(), &k.gcm);
@@ -115,7 +121,7 @@ std::unique_ptr<EspTransform> EspTransform::create(EspAlgorithm alg, std::span<c
             for (std::size_t i = 0; i < auth_key.size(); ++i) block[i] ^= auth_key[i];
             IMB_SHA256_ONE_BLOCK(m.get(), block, pass == 0 ? k.ipad : k.opad);
         }
-        std::memset(block, 0, sizeof block);
+        secure_wipe(block, sizeof block);
         break;
     }
     }
@@ -313,6 +319,8 @@ bool one(ImbManager& m, void (*burst)(ImbManager&, std::span<EspJob>), const Esp
     return e.ok;
 }
 } // namespace
+
+std::span<const KeyId> EspTransform::key_ids() const { return {k_->ids, k_->n_ids}; }
 
 bool EspTransform::encrypt(ImbManager& m, uint8_t* esp, std::size_t plain_len, uint64_t seq, bool esn) const
 {

@@ -8,6 +8,7 @@
 // submitted before the manager is flushed, so that its SIMD lanes fill up.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -26,6 +27,12 @@ std::string_view esp_algorithm_name(EspAlgorithm a);
 std::size_t esp_enc_key_len(EspAlgorithm a);
 std::size_t esp_auth_key_len(EspAlgorithm a);
 
+// The last sequence number an outbound SA may send: 2^32-1, or 2^64-1 with extended sequence numbers.
+// RFC 4303 3.3.3: the sender MUST NOT let the counter cycle; the SA is then spent and must be replaced.
+constexpr uint64_t esp_last_seq(bool esn) { return esn ? ~uint64_t{0} : uint64_t{0xFFFFFFFF}; }
+// Whether `next` (the counter, starting at 1) may still be sent. A 64-bit counter past its end reads 0.
+constexpr bool esp_seq_available(uint64_t next, bool esn) { return next != 0 && next <= esp_last_seq(esn); }
+
 // One per thread: intel-ipsec-mb's manager, set up for the best instruction set this CPU has.
 class ImbManager {
 public:
@@ -43,6 +50,10 @@ private:
 };
 
 class EspTransform;
+
+// A fingerprint of one key (SHA-256 of the cipher key, GCM's salt left out, or of the HMAC key): tells
+// whether two SAs share key material without keeping the keys themselves.
+using KeyId = std::array<uint8_t, 32>;
 
 // One packet of a burst. In: the SA's transform, the ESP packet, its length and full sequence number.
 // Out: ok. For encryption `esp` holds [SPI, sequence number (8)][IV space][plaintext, padding and
@@ -83,6 +94,10 @@ public:
     // number. Verification and decryption are one pass (GCM) or one chained job (hash, then CBC): a
     // packet that fails is left decrypted in the buffer and the caller drops it; it never leaves.
     bool decrypt(ImbManager& m, uint8_t* esp, std::size_t esp_len, uint64_t seq, bool esn) const;
+
+    // The fingerprints of its keys: one (GCM) or two (CBC, HMAC). Equal cipher keys give equal
+    // fingerprints whatever the salt and the algorithm.
+    std::span<const KeyId> key_ids() const;
 
 private:
     friend void esp_encrypt_burst(ImbManager&, std::span<EspJob>);

@@ -10,7 +10,8 @@ namespace nemo {
 
 // "0a1b..." (an optional "0x" first) into bytes. False, with `out` unspecified, for an odd count of
 // digits, an empty string or a character that is not a hexadecimal digit.
-inline bool parse_hex(std::string_view s, std::vector<uint8_t>& out)
+template <class Alloc>
+bool parse_hex(std::string_view s, std::vector<uint8_t, Alloc>& out)
 {
     if (s.starts_with("0x")) s.remove_prefix(2);
     if (s.empty() || s.size() % 2) return false;

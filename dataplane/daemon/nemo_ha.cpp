@@ -87,7 +87,7 @@ int main(int argc, char** argv)
         return 0;
     }
     if (auto* e = std::get_if<std::string>(&loaded)) return fail(*e);
-    const control::Config cfg = std::get<control::Config>(loaded);
+    control::Config cfg = std::move(std::get<control::Config>(loaded)); // moved: no copy of the keys stays behind
     // What can be told before EAL starts is told the same way by --check and by a start.
     if (auto e = control::check_startable(cfg, control::free_hugepages())) return fail(*e);
     if (auto e = control::check_provisioning_file(cfg)) return fail(*e);
@@ -129,6 +129,7 @@ int main(int argc, char** argv)
 
     std::string err;
     auto cp = control::ControlPlane::create(cfg, &err);
+    wipe_keys(cfg.sas); // the SA table has its transforms (or the start has failed)
     if (!cp) return fail(err);
     if (!cp->start_cli(&err)) return fail(err);
     {

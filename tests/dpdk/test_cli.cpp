@@ -100,7 +100,8 @@ std::unique_ptr<ControlPlane> make_control_plane(const std::string& socket, unsi
     const std::string text = "[ha]\nipv6 = 2001:db8:1::1\nipv4 = 192.0.2.1\nhome_prefix = 2001:db8:1::/64\n"
                              "allow_unprotected_signaling = yes\nbinding_capacity = " + std::to_string(capacity) + "\n"
                              "[cli]\nsocket = " + socket + "\n"
-                             "[provisioning]\nmr = 2001:db8:1::100 router prefixes=2001:db8:aaaa::/48,2001:db8:bbbb:1::/64\n";
+                             "[provisioning]\nmr = 2001:db8:1::100 router prefixes=2001:db8:aaaa::/48,2001:db8:bbbb:1::/64\n"
+                             "[ipsec]\nallow_manual_gcm = yes\n"; // a lab: GCM SAs by hand
     auto cfg = parse_config_text(text, "cli-test.ini");
     if (auto* e = std::get_if<std::string>(&cfg)) {
         *err = *e;
@@ -294,7 +295,8 @@ TEST_F(CliTest, SecurityAssociationsAtRunTime)
     auto add = ctl("add sa in 0x1001 2001:db8:1::100 aes-gcm-128 enc=" + key + " esn");
     ASSERT_EQ(add.status, 0) << add.out;
     EXPECT_EQ(add.out.find("cafebabe"), std::string::npos) << "keys are never printed";
-    EXPECT_EQ(ctl("add sa out 0x2001 2001:db8:1::100 aes-cbc-128-hmac-sha256 enc=0102030405060708090a0b0c0d0e0f10 auth="
+    // Its own keys (the GCM key's AES half would be shared key material).
+    EXPECT_EQ(ctl("add sa out 0x2001 2001:db8:1::100 aes-cbc-128-hmac-sha256 enc=1112131415161718191a1b1c1d1e1f20 auth="
                   "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f").status, 0);
     auto dup = ctl("add sa in 0x1001 2001:db8:1::100 aes-gcm-128 enc=" + key);
     EXPECT_EQ(dup.status, 1);
@@ -315,6 +317,103 @@ TEST_F(CliTest, SecurityAssociationsAtRunTime)
     EXPECT_EQ(ctl("del sa 0x1001").status, 1);
     EXPECT_EQ(ctl("del sa banana").status, 1);
     EXPECT_EQ(ctl("show sa").out.find("0x1001"), std::string::npos);
+}
+
+// RFC 4303 3.3.3: an outbound SA that has sent its last sequence number is shown as exhausted, with the
+// packets it refused, in the table and in JSON.
+TEST_F(CliTest, ShowSaSaysWhenAnSaIsExhausted)
+{
+    ASSERT_EQ(ctl("add sa out 0x2001 2001:db8:1::100 aes-cbc-128-hmac-sha256 enc=0102030405060708090a0b0c0d0e0f10 auth="
+                  "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f").status, 0);
+    auto* sa = cp_->sas().outbound_for(*Ipv6Addr::parse("2001:db8:1::100"));
+    ASSERT_TRUE(sa);
+    EXPECT_NE(ctl("--json show sa").out.find("\"exhausted\":false"), std::string::npos);
+    sa->next_seq.store(uint64_t{1} << 32);
+    EXPECT_FALSE(sa->take_seq());
+    auto show = ctl("show sa");
+    EXPECT_NE(show.out.find("EXHAUSTED"), std::string::npos) << show.out;
+    EXPECT_NE(show.out.find("yes (1 dropped)"), std::string::npos) << show.out;
+    auto json = ctl("--json show sa").out;
+    EXPECT_NE(json.find("\"exhausted\":true"), std::string::npos) << json;
+    EXPECT_NE(json.find("\"drop_exhausted\":1"), std::string::npos) << json;
+}
+
+// `add sa` with enc=@FILE / auth=@FILE / enc=-: nemo-hactl reads the key (a file only its owner may read,
+// or standard input) and sends it, so the key is on no command line; errors name the file, never a key.
+TEST_F(CliTest, AddSaReadsKeysFromFilesAndStandardInput)
+{
+    const std::string enc = dir_ + "/enc.key", auth = dir_ + "/auth.key";
+    auto write = [](const std::string& path, const std::string& text, mode_t mode) {
+        FILE* f = std::fopen(path.c_str(), "w");
+        ASSERT_TRUE(f);
+        std::fputs(text.c_str(), f);
+        std::fclose(f);
+        ASSERT_EQ(::chmod(path.c_str(), mode), 0);
+    };
+    write(enc, "0102030405060708090a0b0c0d0e0f10\n", 0600);
+    write(auth, "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f\n", 0600);
+    auto ok = ctl("add sa in 0x1001 2001:db8:1::100 aes-cbc-128-hmac-sha256 enc=@" + enc + " auth=@" + auth);
+    ASSERT_EQ(ok.status, 0) << ok.out;
+    EXPECT_NE(ok.out.find("enc=<hidden> auth=<hidden>"), std::string::npos) << ok.out;
+    // Readable by others: refused by nemo-hactl, naming the file.
+    ASSERT_EQ(::chmod(enc.c_str(), 0644), 0);
+    auto open = ctl("add sa in 0x1002 2001:db8:1::100 aes-cbc-128-hmac-sha256 enc=@" + enc + " auth=@" + auth);
+    EXPECT_EQ(open.status, 2);
+    EXPECT_NE(open.out.find(enc), std::string::npos) << open.out;
+    EXPECT_NE(open.out.find("chmod 600"), std::string::npos) << open.out;
+    EXPECT_EQ(open.out.find("0102030405"), std::string::npos) << open.out;
+    EXPECT_EQ(ctl("add sa in 0x1002 2001:db8:1::100 aes-cbc-128-hmac-sha256 enc=@" + dir_ + "/absent auth=@" + auth).status, 2);
+    // From standard input (a pipe here; a terminal gets a prompt without echo).
+    auto piped = run("echo 1112131415161718191a1b1c1d1e1f20 | " + std::string(NEMO_HACTL) + " -s " + socket_ +
+                     " add sa out 0x2001 2001:db8:1::100 aes-cbc-128-hmac-sha256 enc=- auth=@" + dir_ + "/auth2.key");
+    EXPECT_EQ(piped.status, 2) << "no such auth file";
+    write(dir_ + "/auth2.key", "505152535455565758595a5b5c5d5e5f606162636465666768696a6b6c6d6e6f", 0400);
+    piped = run("echo 1112131415161718191a1b1c1d1e1f20 | " + std::string(NEMO_HACTL) + " -s " + socket_ +
+                " add sa out 0x2001 2001:db8:1::100 aes-cbc-128-hmac-sha256 enc=- auth=@" + dir_ + "/auth2.key");
+    EXPECT_EQ(piped.status, 0) << piped.out;
+    EXPECT_NE(ctl("show sa 0x2001").out.find("out 0x2001"), std::string::npos);
+    // The daemon's socket itself takes hex only: a key file is for nemo-hactl to read.
+    auto direct = cp_->run_command({"add", "sa", "in", "0x1003", "2001:db8:1::100", "aes-gcm-128", "enc=@" + enc}, 0);
+    EXPECT_FALSE(direct.ok);
+    EXPECT_NE(direct.body.find("nemo-hactl"), std::string::npos) << direct.body;
+    std::remove(enc.c_str());
+    std::remove(auth.c_str());
+    std::remove((dir_ + "/auth2.key").c_str());
+}
+
+// Keys never appear in a message: not in a mistyped command that carries one.
+TEST_F(CliTest, MistypedAddSaDoesNotEchoItsKey)
+{
+    auto r = ctl("ad sa in 0x1001 2001:db8:1::100 aes-gcm-128 enc=0102030405060708090a0b0c0d0e0f10cafebabe");
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.out.find("unknown command 'ad sa in 0x1001 2001:db8:1::100 aes-gcm-128 enc=<hidden>'"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("cafebabe"), std::string::npos) << r.out;
+}
+
+// Without the lab switch the CLI refuses a hand-keyed GCM SA (RFC 4106 section 2), and in any case an SA
+// whose key another SA has (its in/out pair included).
+TEST(CliRefusals, Rfc4106_2_AddSaRefusesManualGcmAndSharedKeys)
+{
+    const std::string text = "[ha]\nipv6 = 2001:db8:1::1\nipv4 = 192.0.2.1\nhome_prefix = 2001:db8:1::/64\n"
+                             "binding_capacity = 16\n[cli]\nsocket = /tmp/nemo-cli-refusals.sock\n";
+    auto cfg = parse_config_text(text, "refusals.ini");
+    ASSERT_TRUE(std::holds_alternative<Config>(cfg)) << std::get<std::string>(cfg);
+    std::string err;
+    auto cp = ControlPlane::create(std::get<Config>(cfg), &err);
+    ASSERT_TRUE(cp) << err;
+    auto gcm = cp->run_command({"add", "sa", "in", "0x1001", "2001:db8:1::100", "aes-gcm-128",
+                                "enc=0102030405060708090a0b0c0d0e0f10cafebabe"}, 0);
+    EXPECT_FALSE(gcm.ok);
+    EXPECT_NE(gcm.body.find("RFC 4106 section 2"), std::string::npos) << gcm.body;
+    EXPECT_EQ(gcm.body.find("cafebabe"), std::string::npos) << gcm.body;
+    const std::string enc = "enc=0102030405060708090a0b0c0d0e0f10",
+                      auth = "auth=404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f";
+    ASSERT_TRUE(cp->run_command({"add", "sa", "in", "0x1001", "2001:db8:1::100", "aes-cbc-128-hmac-sha256", enc, auth}, 0).ok);
+    auto pair = cp->run_command({"add", "sa", "out", "0x2001", "2001:db8:1::100", "aes-cbc-128-hmac-sha256", enc, auth}, 0);
+    EXPECT_FALSE(pair.ok);
+    EXPECT_NE(pair.body.find("shares key material"), std::string::npos) << pair.body;
+    EXPECT_NE(pair.body.find("RFC 4301 4.5.2"), std::string::npos) << pair.body;
+    EXPECT_EQ(pair.body.find("0102030405"), std::string::npos) << pair.body;
 }
 
 TEST_F(CliTest, BadCommandsGetMessageAndUsage)
@@ -738,4 +837,56 @@ TEST(CliSlots, RequestIsWipedOnceAnswered)
     ::close(fd);
     server.reset();
     std::filesystem::remove_all(dir);
+}
+
+namespace {
+std::string private_file(const std::string& text)
+{
+    char path[] = "/tmp/nemo-cp-XXXXXX";
+    const int fd = mkstemp(path);
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    ::close(fd);
+    return path;
+}
+const std::string kCpBase = "[ha]\nipv6 = 2001:db8:1::1\nipv4 = 192.0.2.1\nhome_prefix = 2001:db8:1::/64\n"
+                            "binding_capacity = 16\n[cli]\nsocket = /tmp/nemo-cp-refusals.sock\n";
+} // namespace
+
+// RFC 4106 section 2 for the provisioning file's `sa` lines too: refused with the file and line unless
+// the lab switch is set.
+TEST(CliRefusals, Rfc4106_2_ProvisioningFileGcmNeedsTheLabSwitch)
+{
+    const std::string prov = private_file("2001:db8:1::100\nsa in 0x1001 2001:db8:1::100 aes-gcm-128 "
+                                          "enc=0102030405060708090a0b0c0d0e0f10cafebabe\n");
+    auto cfg = parse_config_text(kCpBase + "[provisioning]\nfile = " + prov + "\n", "p.ini");
+    ASSERT_TRUE(std::holds_alternative<Config>(cfg)) << std::get<std::string>(cfg);
+    std::string err;
+    EXPECT_FALSE(ControlPlane::create(std::get<Config>(cfg), &err));
+    EXPECT_EQ(err.rfind(prov + ":2: aes-gcm-128", 0), 0u) << err;
+    EXPECT_NE(err.find("RFC 4106 section 2"), std::string::npos) << err;
+    EXPECT_EQ(err.find("cafebabe"), std::string::npos) << err;
+    auto lab = parse_config_text(kCpBase + "[provisioning]\nfile = " + prov + "\n[ipsec]\nallow_manual_gcm = yes\n", "p.ini");
+    ASSERT_TRUE(std::holds_alternative<Config>(lab));
+    auto cp = ControlPlane::create(std::get<Config>(lab), &err);
+    ASSERT_TRUE(cp) << err;
+    EXPECT_EQ(cp->sas().list().size(), 1u);
+    std::remove(prov.c_str());
+}
+
+// Once the SA table has the transforms, the configuration the control plane keeps has no keys left.
+TEST(CliRefusals, KeptConfigurationHoldsNoKeys)
+{
+    auto cfg = parse_config_text(kCpBase + "[ipsec]\nsa = in 0x1001 2001:db8:1::100 aes-cbc-128-hmac-sha256 "
+                                           "enc=0102030405060708090a0b0c0d0e0f10 auth=" + std::string(64, 'c') + "\n", "k.ini");
+    ASSERT_TRUE(std::holds_alternative<Config>(cfg)) << std::get<std::string>(cfg);
+    std::string err;
+    auto cp = ControlPlane::create(std::get<Config>(cfg), &err);
+    ASSERT_TRUE(cp) << err;
+    ASSERT_EQ(cp->config().sas.size(), 1u);
+    EXPECT_TRUE(cp->config().sas[0].enc_key.empty());
+    EXPECT_TRUE(cp->config().sas[0].auth_key.empty());
+    ASSERT_EQ(cp->sas().list().size(), 1u);
+    EXPECT_TRUE(cp->sas().list()[0]->cfg.enc_key.empty());
+    EXPECT_NE(cp->run_command({"show", "config"}, 0).body.find("1 SA(s) configured"), std::string::npos);
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bytes.hpp"
+#include "encap.hpp"
 #include "esp.hpp"
 #include "ethernet.hpp"
 #include "ipv4.hpp"
@@ -70,7 +71,7 @@ struct EspTest : ::testing::TestWithParam<EspAlgorithm> {
         const EspAlgorithm alg = GetParam();
         const auto enc_in = key(esp_enc_key_len(alg), 0x11), auth_in = key(esp_auth_key_len(alg), 0x22);
         const auto enc_out = key(esp_enc_key_len(alg), 0x33), auth_out = key(esp_auth_key_len(alg), 0x44);
-        sas = std::make_unique<dp::SaTable>(rig.tables->rcu());
+        sas = std::make_unique<dp::SaTable>(rig.tables->rcu(), /*allow_manual_gcm=*/true); // a lab: GCM by hand
         in_sa = make_sa(true, kSpiIn, kHoa, alg, enc_in, auth_in);
         out_sa = make_sa(false, kSpiOut, kHoa, alg, enc_out, auth_out);
         ASSERT_FALSE(sas->add(in_sa));
@@ -236,6 +237,76 @@ TEST_P(EspTest, PacketLifetimesHoldWithinOneBurst)
     rig.worker->poll();
     EXPECT_EQ(sent().size(), 2u);
     EXPECT_EQ(rig.counters.c[static_cast<std::size_t>(dp::DpCounter::esp_no_sa)].load(), 1u);
+}
+
+// RFC 4303 3.3.3: the sender MUST NOT let the sequence number cycle. An SA a few numbers from its end
+// (2^32-1, or 2^64-1 with ESN) sends up to its last number within one burst, then refuses every packet,
+// counted on the SA, and stays exhausted; `show sa` says so (test_cli).
+TEST_P(EspTest, Rfc4303_3_3_3_SequenceNumberNeverCycles)
+{
+    for (bool esn : {false, true}) {
+        SCOPED_TRACE(esn ? "esn" : "32-bit");
+        ASSERT_TRUE(sas->remove(kSpiOut));
+        out_sa.esn = esn;
+        ASSERT_FALSE(sas->add(out_sa));
+        dp::SaEntry* sa = sas->outbound_for(kHoa);
+        ASSERT_TRUE(sa);
+        const uint64_t last = esp_last_seq(esn);
+        sa->next_seq.store(last - 1);
+        EXPECT_FALSE(sa->exhausted());
+        auto downstream = [&](uint8_t tag) {
+            std::vector<uint8_t> f(kEtherHeaderLen);
+            write_ether_header(f.data(), kHaMac, kGwMac, ethertype::ipv6);
+            const auto p = ipv6_packet(kCn, kHost, tag);
+            f.insert(f.end(), p.begin(), p.end());
+            receive(f);
+        };
+        for (uint8_t i = 0; i < 4; ++i) downstream(i);
+        rig.worker->poll();
+        auto out = sent();
+        ASSERT_EQ(out.size(), 2u) << "last - 1 and last leave; nothing after them";
+        for (std::size_t i = 0; i < out.size(); ++i) {
+            auto ip = parse_ipv4({out[i].data() + kEtherHeaderLen, out[i].size() - kEtherHeaderLen});
+            ASSERT_TRUE(ip);
+            std::vector<uint8_t> esp(ip->payload.begin(), ip->payload.end());
+            auto hdr = parse_esp(esp);
+            ASSERT_TRUE(hdr);
+            const uint64_t seq = last - 1 + i;
+            EXPECT_EQ(hdr->seq, static_cast<uint32_t>(seq));
+            EXPECT_TRUE(peer_in->decrypt(imb, esp.data(), esp.size(), seq, esn));
+        }
+        EXPECT_EQ(sa->get(dp::SaCounter::drop_exhausted), 2u);
+        EXPECT_EQ(sa->get(dp::SaCounter::packets), 2u);
+        EXPECT_TRUE(sa->exhausted());
+        // Later bursts: still nothing, and the counter has not moved round to 0 or 1.
+        downstream(9);
+        rig.worker->poll();
+        EXPECT_TRUE(sent().empty());
+        EXPECT_EQ(sa->get(dp::SaCounter::drop_exhausted), 3u);
+        EXPECT_TRUE(sa->exhausted());
+        EXPECT_EQ(sa->next_seq.load(), esn ? 0u : uint64_t{1} << 32);
+    }
+}
+
+// Replies the control thread seals (control_io, through encap_esp) take the same path: the SA's last
+// number, then a refusal, counted.
+TEST_P(EspTest, Rfc4303_3_3_3_RepliesStopAtTheLastSequenceNumberToo)
+{
+    dp::SaEntry* sa = sas->outbound_for(kHoa);
+    ASSERT_TRUE(sa);
+    sa->next_seq.store(esp_last_seq(false));
+    const dp::TunnelSelf self{kHa4, kHa6, 4191, false};
+    const dp::TunnelPeer peer{TunnelMethod::esp, kCoa4, 0, {}};
+    for (int i = 0; i < 2; ++i) {
+        rte_mbuf* m = rte_pktmbuf_alloc(rig.pool);
+        ASSERT_TRUE(m);
+        const auto p = ipv6_packet(kHa6, kHoa, 1);
+        std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(p.size())), p.data(), p.size());
+        EXPECT_EQ(dp::encap_esp(m, self, peer, *sa, imb), i == 0);
+        rte_pktmbuf_free(m);
+    }
+    EXPECT_EQ(sa->get(dp::SaCounter::drop_exhausted), 1u);
+    EXPECT_TRUE(sa->exhausted());
 }
 
 INSTANTIATE_TEST_SUITE_P(Algorithms, EspTest,

@@ -44,8 +44,8 @@ inline SaConfig make_sa(bool inbound, uint32_t spi, const Ipv6Addr& hoa, EspAlgo
     c.spi = spi;
     c.hoa = hoa;
     c.algorithm = alg;
-    c.enc_key = std::move(enc);
-    c.auth_key = std::move(auth);
+    c.enc_key.assign(enc.begin(), enc.end());
+    c.auth_key.assign(auth.begin(), auth.end());
     return c;
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -34,10 +35,13 @@ Ipv6Addr hoa_n(unsigned n)
     return a;
 }
 
+// Keys of its own for every SA (the table refuses shared keys): the SPI in the first bytes.
 SaConfig sa(bool inbound, uint32_t spi, const Ipv6Addr& hoa, EspAlgorithm alg)
 {
-    return make_sa(inbound, spi, hoa, alg, std::vector<uint8_t>(esp_enc_key_len(alg), 0x42),
-                   std::vector<uint8_t>(esp_auth_key_len(alg), 0x24));
+    std::vector<uint8_t> enc(esp_enc_key_len(alg), 0x42), auth(esp_auth_key_len(alg), 0x24);
+    std::memcpy(enc.data(), &spi, sizeof spi);
+    if (!auth.empty()) std::memcpy(auth.data(), &spi, sizeof spi);
+    return make_sa(inbound, spi, hoa, alg, std::move(enc), std::move(auth));
 }
 
 bool set_up()
@@ -67,7 +71,7 @@ bool set_up()
         b.prefixes = {prefix_n(i)};
         if (rig->tables->publish(1 + i, b, &err) != dp::BindingTables::PublishError::none) return false;
     }
-    g_sas = new dp::SaTable(rig->tables->rcu());
+    g_sas = new dp::SaTable(rig->tables->rcu(), /*allow_manual_gcm=*/true); // a lab
     if (g_sas->add(sa(true, 0x100, hoa_n(2), EspAlgorithm::aes_gcm_128)) ||
         g_sas->add(sa(false, 0x200, hoa_n(2), EspAlgorithm::aes_gcm_256)) ||
         g_sas->add(sa(true, 0x101, hoa_n(3), EspAlgorithm::aes_cbc_128_hmac_sha256)) ||

@@ -1,10 +1,13 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 #include <variant>
+#include <vector>
 
 #include "config.hpp"
 #include "encap.hpp"
@@ -175,6 +178,33 @@ std::string one_line(const std::string& s)
 }
 
 const char* kPorts = "[access]\nport = net_null0\n[home]\nport = net_null1\n";
+const std::string kGcmLine = "sa = in 0x1001 2001:db8:1::100 aes-gcm-128 enc=0102030405060708090a0b0c0d0e0f10cafebabe\n";
+const std::string kCbcLine = "sa = out 0x2001 2001:db8:1::100 aes-cbc-128-hmac-sha256 enc=1112131415161718191a1b1c1d1e1f20 "
+                             "auth=404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f\n";
+
+std::string write_temp(const std::string& text, mode_t mode)
+{
+    char path[] = "/tmp/nemo-cfg-XXXXXX";
+    int fd = mkstemp(path);
+    EXPECT_GE(fd, 0);
+    std::ofstream(path) << text;
+    close(fd);
+    EXPECT_EQ(chmod(path, mode), 0);
+    return path;
+}
+
+std::variant<Config, std::string> load(std::vector<std::string> args)
+{
+    args.insert(args.begin(), "nemo-ha");
+    std::vector<const char*> argv;
+    for (const auto& a : args) argv.push_back(a.c_str());
+    CommandLine cl;
+    return load_config(static_cast<int>(argv.size()), argv.data(), cl);
+}
+std::string load_error(const std::variant<Config, std::string>& r)
+{
+    return std::holds_alternative<std::string>(r) ? std::get<std::string>(r) : "";
+}
 } // namespace
 
 TEST(Config, HelpListsEveryMethodAndTheTrueDefault)
@@ -319,4 +349,63 @@ TEST(Config, NoInboundSaAndNoUnprotectedSignalingWarnsAtStart)
     EXPECT_NE(w->find("nemoHaBuDropUnprotected"), std::string::npos);
     EXPECT_EQ(unprotected_signaling_warning(true, 0), std::nullopt);
     EXPECT_EQ(unprotected_signaling_warning(false, 1), std::nullopt);
+}
+
+
+// RFC 4106 section 2: a hand-keyed AES-GCM SA is refused unless ipsec.allow_manual_gcm is set, with its
+// line named; AES-CBC with HMAC needs no switch.
+TEST(Config, Rfc4106_2_ManualGcmNeedsTheLabSwitch)
+{
+    const std::string e = error_of(std::string(kGood) + "[ipsec]\n" + kGcmLine);
+    EXPECT_EQ(e.rfind("ha.ini:23: ipsec.sa: ", 0), 0u) << e;
+    EXPECT_NE(e.find("RFC 4106 section 2"), std::string::npos) << e;
+    EXPECT_EQ(e.find("cafebabe"), std::string::npos) << e;
+    EXPECT_EQ(error_of(std::string(kGood) + "[ipsec]\n" + kCbcLine), "");
+    auto lab = parse_config_text(std::string(kGood) + "[ipsec]\nallow_manual_gcm = yes\n" + kGcmLine, "ha.ini");
+    ASSERT_TRUE(std::holds_alternative<Config>(lab)) << std::get<std::string>(lab);
+    EXPECT_TRUE(std::get<Config>(lab).allow_manual_gcm);
+    EXPECT_NE(render_config(std::get<Config>(lab)).find("allow_manual_gcm = yes"), std::string::npos);
+    EXPECT_NE(error_of(std::string(kGood) + "[ipsec]\nallow_manual_gcm = perhaps\n").find("ipsec.allow_manual_gcm"), std::string::npos);
+}
+
+// The daemon's command line is visible to every local user (ps): an SA there takes its keys from files.
+TEST(Config, CommandLineSaKeysOnlyFromFiles)
+{
+    const std::string cfg = write_temp(kGood, 0644);
+    const std::string key = write_temp("0102030405060708090a0b0c0d0e0f10cafebabe\n", 0600);
+    auto r = load({"--config", cfg, "--ipsec.allow_manual_gcm=yes",
+                   "--ipsec.sa=in 0x1001 2001:db8:1::100 aes-gcm-128 enc=0102030405060708090a0b0c0d0e0f10cafebabe"});
+    const std::string e = load_error(r);
+    EXPECT_EQ(e.rfind("command line: --ipsec.sa: ", 0), 0u) << e;
+    EXPECT_NE(e.find("enc=@FILE"), std::string::npos) << e;
+    EXPECT_EQ(e.find("cafebabe"), std::string::npos) << e;
+    r = load({"--config", cfg, "--ipsec.allow_manual_gcm=yes", "--ipsec.sa=in 0x1001 2001:db8:1::100 aes-gcm-128 enc=@" + key});
+    ASSERT_TRUE(std::holds_alternative<Config>(r)) << load_error(r);
+    ASSERT_EQ(std::get<Config>(r).sas.size(), 1u);
+    EXPECT_EQ(std::get<Config>(r).sas[0].enc_key.size(), 20u);
+    std::remove(cfg.c_str());
+    std::remove(key.c_str());
+}
+
+// A configuration file with keys on its lines is refused when group or others may read it, as the
+// provisioning file is (one rule, check_private); with keys in files it may be readable.
+TEST(Config, FileWithLiteralKeysMustBePrivate)
+{
+    const std::string text = std::string(kGood) + "[ipsec]\n" + kCbcLine;
+    const std::string open = write_temp(text, 0644);
+    const std::string e = load_error(load({"--config", open}));
+    EXPECT_EQ(e.rfind(open + ": holds keys", 0), 0u) << e;
+    EXPECT_NE(e.find("chmod 600 " + open), std::string::npos) << e;
+    EXPECT_NE(e.find("enc=@FILE"), std::string::npos) << e;
+    EXPECT_EQ(e.find("404142"), std::string::npos) << e;
+    ASSERT_EQ(chmod(open.c_str(), 0600), 0);
+    EXPECT_EQ(load_error(load({"--config", open})), "");
+    const std::string enc = write_temp("1112131415161718191a1b1c1d1e1f20", 0600);
+    const std::string auth = write_temp("404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f", 0600);
+    const std::string by_file = write_temp(std::string(kGood) + "[ipsec]\nsa = out 0x2001 2001:db8:1::100 "
+                                           "aes-cbc-128-hmac-sha256 enc=@" + enc + " auth=@" + auth + "\n", 0644);
+    auto r = load({"--config", by_file});
+    ASSERT_TRUE(std::holds_alternative<Config>(r)) << load_error(r);
+    EXPECT_EQ(std::get<Config>(r).sas.at(0).auth_key.size(), 32u);
+    for (const auto& p : {open, enc, auth, by_file}) std::remove(p.c_str());
 }

@@ -158,3 +158,51 @@ TEST(Provisioning, FileWithSecurityAssociations)
     EXPECT_EQ(e->rfind(bad + ":1: ", 0), 0u) << *e;
     std::remove(bad.c_str());
 }
+
+// Keys in key files (enc=@FILE): such a provisioning file may be readable by others, the key files may
+// not. A bad SA line's error quotes no key.
+TEST(Provisioning, SecurityAssociationsWithKeyFiles)
+{
+    const std::string key16 = "0102030405060708090a0b0c0d0e0f10", auth = std::string(64, 'c');
+    auto enc = temp_file(key16 + "\n"), auth_file = temp_file(auth);
+    ASSERT_EQ(chmod(enc.c_str(), 0600), 0);
+    ASSERT_EQ(chmod(auth_file.c_str(), 0600), 0);
+    auto path = temp_file("sa out 0x2001 2001:db8:1::100 aes-cbc-128-hmac-sha256 enc=@" + enc + " auth=@" + auth_file + "\n");
+    ASSERT_EQ(chmod(path.c_str(), 0644), 0);
+    std::vector<SaConfig> got;
+    auto collect = [&](const SaConfig& sa) -> std::optional<std::string> {
+        got.push_back(sa);
+        return std::nullopt;
+    };
+    ProvisioningStore s;
+    auto e = s.load_file(path, collect);
+    EXPECT_FALSE(e) << *e;
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].enc_key.size(), 16u);
+    EXPECT_EQ(got[0].enc_key[15], 0x10);
+    // The key file readable by its group: refused, naming it.
+    ASSERT_EQ(chmod(enc.c_str(), 0640), 0);
+    ProvisioningStore s2;
+    e = s2.load_file(path, collect);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->rfind(path + ":1: enc=@" + enc + ": holds keys", 0), 0u) << *e;
+    // A bad SA line with a key on it: the message says what is wrong and quotes no key.
+    auto bad = temp_file("sa in 0x1001 2001:db8:1::100 aes-gcm-129 enc=" + key16 + "cafebabe\n"
+                         "sa in 0x1002 2001:db8:1::100 aes-gcm-128 enc " + key16 + "cafebabe\n");
+    ASSERT_EQ(chmod(bad.c_str(), 0600), 0);
+    ProvisioningStore s3;
+    e = s3.load_file(bad, collect);
+    ASSERT_TRUE(e);
+    EXPECT_NE(e->find("not an algorithm"), std::string::npos) << *e;
+    EXPECT_EQ(e->find("0102030405"), std::string::npos) << *e;
+    EXPECT_EQ(e->find("cafebabe"), std::string::npos) << *e;
+    // A key left over on the line (as if its enc= was forgotten): not quoted back either.
+    auto bad2 = temp_file("sa in 0x1002 2001:db8:1::100 aes-gcm-128 enc=" + key16 + "00000000 " + key16 + "cafebabe\n");
+    ASSERT_EQ(chmod(bad2.c_str(), 0600), 0);
+    ProvisioningStore s4;
+    e = s4.load_file(bad2, collect);
+    ASSERT_TRUE(e);
+    EXPECT_NE(e->find("unexpected <hidden>"), std::string::npos) << *e;
+    EXPECT_EQ(e->find("cafebabe"), std::string::npos) << *e;
+    for (const auto& p : {enc, auth_file, path, bad, bad2}) std::remove(p.c_str());
+}
