@@ -1,15 +1,19 @@
 // The control thread's side of the data plane: it takes what the workers punted (signaling, ARP and
 // Neighbor Advertisements), feeds the control plane, and hands the replies back to the workers through
 // the inject ring as whole frames. It also resolves next hops the workers asked for.
+// One file per job: punt_dispatch.cpp (the turn), neighbor_learning.cpp, neighbor_resolution.cpp,
+// reply_framing.cpp, reply_sealing.cpp.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <span>
 #include <unordered_map>
 
 #include "control_plane.hpp"
 #include "encap.hpp"
 #include "neighbors.hpp"
+#include "punt.hpp"
 #include "sa_table.hpp"
 #include "worker.hpp"
 
@@ -42,6 +46,7 @@ public:
 
 private:
     void on_signaling(struct rte_mbuf* m, uint64_t now);
+    void glean(const PuntMeta& meta, std::span<const uint8_t> ipv6);
     void on_arp(struct rte_mbuf* m);
     void on_na(struct rte_mbuf* m);
     void resolve(uint64_t now);
@@ -49,6 +54,8 @@ private:
     // Builds a frame around an IPv6 packet and queues it for the workers.
     void send(const control::Outbound& out, uint16_t port, const MacAddr& dst_mac);
     void send_frame(struct rte_mbuf* m, uint16_t port);
+    // Seals a reply with the home address's outbound SA; false when it could not (m freed, counted).
+    bool seal_reply(struct rte_mbuf* m, const control::Outbound& out, const TunnelPeer& peer);
     const PortSide& side_of(uint16_t port) const { return port == cfg_.access.port ? cfg_.access : cfg_.home; }
 
     control::ControlPlane& cp_;
