@@ -131,7 +131,8 @@ int main(int argc, char** argv)
     auto cp = control::ControlPlane::create(cfg, &err);
     if (!cp) return fail(err);
     if (!cp->start_cli(&err)) return fail(err);
-    auto neighbors = dp::Neighbors::create("nemo", 65536, &err);
+    // Entries the control thread removes wait for the workers' RCU grace period (the binding tables').
+    auto neighbors = dp::Neighbors::create("nemo", 65536, &err, cp->tables().rcu());
     if (!neighbors) return fail(err);
     for (const auto& [a, m] : cfg.neighbors4) neighbors->set(a, m, true);
     for (const auto& [a, m] : cfg.neighbors6) neighbors->set(a, m, true);
@@ -179,8 +180,20 @@ int main(int argc, char** argv)
             return fail("cannot create the IPv4 reassembly table of " + std::to_string(cfg.reassembly_flows) +
                         " flows (raise EAL -m, or lower dataplane.reassembly_flows)");
     }
-    dp::ControlIo io(*cp, dp::ControlIoConfig{side(access_port, cfg.access, 0), side(home_port, cfg.home, 0), punt,
-                                              inject, pool, neighbors.get(), &cp->sas(), self, cfg.gateway_refresh_s});
+    dp::ControlIoConfig ioc;
+    ioc.access = side(access_port, cfg.access, 0);
+    ioc.home = side(home_port, cfg.home, 0);
+    ioc.punt = punt;
+    ioc.inject = inject;
+    ioc.pool = pool;
+    ioc.neighbors = neighbors.get();
+    ioc.sas = &cp->sas();
+    ioc.self = self;
+    ioc.gateway_refresh_s = cfg.gateway_refresh_s;
+    ioc.ha_ipv4 = cfg.ha.ipv4_addresses;
+    ioc.ha_ipv6 = cfg.ha.ipv6_addresses;
+    ioc.neighbor_max_age_s = cfg.neighbor_max_age_s;
+    dp::ControlIo io(*cp, ioc);
     cp->set_extra_stats([&counters, &io, access_port, home_port] {
         std::vector<std::pair<std::string, uint64_t>> out;
         auto sum = [&](auto pick) {
@@ -224,9 +237,7 @@ int main(int argc, char** argv)
         };
         port_stats("access", access_port);
         if (home_port != access_port) port_stats("home", home_port);
-        out.emplace_back("control_inject_full", io.inject_full());
-        out.emplace_back("control_replies_without_sa", io.replies_without_sa());
-        out.emplace_back("control_no_mbuf", io.no_mbuf());
+        for (auto& kv : io.stats()) out.push_back(std::move(kv));
         return out;
     });
 

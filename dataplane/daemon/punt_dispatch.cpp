@@ -1,5 +1,6 @@
 // The control thread's turn over the punt ring: each punted packet goes to the job it is for
-// (signaling to the control plane, ARP and ND to neighbour learning), then next hops are resolved.
+// (signaling to the control plane, ARP and ND to neighbour learning), then next hops are resolved and
+// learned neighbours aged.
 #include "control_io.hpp"
 
 #include <rte_mbuf.h>
@@ -17,11 +18,12 @@ unsigned ControlIo::poll(uint64_t now)
         rte_mbuf* m = pkts[i];
         switch (punt_meta(m)->kind) {
         case PuntKind::signaling: on_signaling(m, now); break;
-        case PuntKind::arp: on_arp(m); break;
-        case PuntKind::nd: on_na(m); break;
+        case PuntKind::arp: on_arp(m, now); break;
+        case PuntKind::nd: on_nd(m, now); break;
         }
         rte_pktmbuf_free(m);
     }
+    age_neighbors(now);
     probe_gateways(now);
     resolve(now);
     return n;
@@ -36,10 +38,29 @@ void ControlIo::on_signaling(rte_mbuf* m, uint64_t now)
     p.outer_src = meta.outer_src;
     p.outer_src_port = meta.outer_sport;
     if (meta.via_sa) p.sa_home_address = meta.sa_hoa;
-    glean(meta, p.ipv6);
     out_.clear();
     cp_.handle_signal(p, now, out_);
     for (const auto& o : out_) send(o, meta.in_port, meta.src_mac);
+    if (!out_.empty()) ask_for_peer(meta, p.ipv6, now);
+}
+
+std::vector<std::pair<std::string, uint64_t>> ControlIo::stats() const
+{
+    auto v = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+    return {
+        {"control_inject_full", inject_full()},
+        {"control_replies_without_sa", replies_without_sa()},
+        {"control_no_mbuf", no_mbuf()},
+        {"control_neighbor_learned", v(nb_learned_)},
+        {"control_neighbor_refused_unsolicited", v(nb_unsolicited_)},
+        {"control_neighbor_refused_static", v(nb_static_)},
+        {"control_neighbor_refused_gateway", v(nb_gateway_)},
+        {"control_neighbor_refused_full", cfg_.neighbors->refused_full()},
+        {"control_neighbor_invalid", v(nb_invalid_)},
+        {"control_neighbor_evicted", cfg_.neighbors->evicted()},
+        {"control_neighbor_expired", cfg_.neighbors->expired()},
+        {"control_neighbor_questions_full", v(asked_full_)},
+    };
 }
 
 } // namespace nemo::dp
