@@ -110,6 +110,35 @@ TEST(Neighbors, AnEntryMaxAgeOldIsProbedThenRemovedWhenSilent)
     EXPECT_EQ(n->refused_full(), 0u);
 }
 
+// A removed key's slot is not reused before every reader has passed a quiescent state: a worker that
+// was in the middle of a lookup must not find another address's MAC under the key it compared.
+TEST(Neighbors, ARemovedSlotWaitsForTheReadersGracePeriod)
+{
+    const std::size_t sz = rte_rcu_qsbr_get_memsize(1);
+    auto* rcu = static_cast<rte_rcu_qsbr*>(rte_zmalloc("nbt_rcu_gp", sz, RTE_CACHE_LINE_SIZE));
+    ASSERT_TRUE(rcu);
+    ASSERT_EQ(rte_rcu_qsbr_init(rcu, 1), 0);
+    auto n = make(4, rcu);
+    // A reader that is online and never reports: no grace period ends.
+    ASSERT_EQ(rte_rcu_qsbr_thread_register(rcu, 0), 0);
+    rte_rcu_qsbr_thread_online(rcu, 0);
+    uint32_t h = 1, added = 0;
+    for (; h < 1000; ++h) {
+        if (n->learn(k4(h), mac_of(h), NeighborOrigin::reply, h) != LearnResult::added) break;
+        ++added;
+    }
+    EXPECT_LT(h, 1000u) << "evicted slots were reused before the reader's grace period";
+    EXPECT_GT(added, 4u);
+    EXPECT_GE(n->refused_full(), 1u);
+    rte_rcu_qsbr_quiescent(rcu, 0);
+    EXPECT_EQ(n->learn(k4(2000), mac_of(2000), NeighborOrigin::reply, 2000), LearnResult::added)
+        << "slots not given back after the grace period";
+    rte_rcu_qsbr_thread_offline(rcu, 0);
+    rte_rcu_qsbr_thread_unregister(rcu, 0);
+    n.reset();
+    rte_free(rcu);
+}
+
 // Workers read while the control thread evicts and ages: every hit is the key's own MAC, the static
 // entry is always there, and removed slots come back once the reader has passed a quiescent state
 // (while it runs, a slot may still wait for it: those adds are refused and counted, never reused early).
@@ -144,7 +173,7 @@ TEST(Neighbors, RemovalIsSafeForAConcurrentReader)
     uint64_t t = 1;
     std::vector<NeighborKey> probe;
     // As long as it takes the reader (sharing the machine) to pass 2000 quiescent states.
-    for (uint32_t i = 0; (i < 200'000 || rounds.load() < 2000) && i < 100'000'000; ++i) {
+    for (uint32_t i = 0; (i < 200'000 || rounds.load() < 2000) && i < 20'000'000; ++i) {
         const uint32_t h = i % 4096 + 1;
         n->learn(k4(h), mac_of(h), i % 3 ? NeighborOrigin::reply : NeighborOrigin::solicitation, t);
         if (i % 1000 == 0) n->expire(++t, 5, 3, probe);
@@ -154,7 +183,9 @@ TEST(Neighbors, RemovalIsSafeForAConcurrentReader)
     EXPECT_EQ(wrong.load(), 0u);
     EXPECT_EQ(static_missing.load(), 0u);
     EXPECT_GT(hits.load(), 0u);
-    EXPECT_GT(n->evicted(), 1'000u) << "refused while slots waited: " << n->refused_full();
+    // How many evictions found a slot depends on how often the reader ran (the machine is shared);
+    // that a waiting slot is never reused is ARemovedSlotWaitsForTheReadersGracePeriod's to prove.
+    EXPECT_GT(n->evicted(), 0u);
     EXPECT_LE(n->learned(), 64u);
     // With the reader gone every grace period is over: the slots come back, new entries find room.
     for (uint32_t h = 5000; h < 5000 + 64; ++h)
