@@ -1,7 +1,7 @@
 // The control thread's side of the data plane: it takes what the workers punted (signaling, ARP and
 // Neighbor Discovery), feeds the control plane, and hands the replies back to the workers through
 // the inject ring as whole frames. It also resolves next hops the workers asked for.
-// One file per job: punt_dispatch.cpp (the turn), neighbor_learning.cpp, neighbor_resolution.cpp,
+// One file per job: punt_dispatch.cpp (the turn; the order of the two punt rings: punt_drain.hpp), neighbor_learning.cpp, neighbor_resolution.cpp,
 // reply_framing.cpp, reply_sealing.cpp.
 #pragma once
 
@@ -18,6 +18,7 @@
 #include "neighbor_policy.hpp"
 #include "neighbors.hpp"
 #include "punt.hpp"
+#include "punt_drain.hpp"
 #include "sa_table.hpp"
 #include "worker.hpp"
 
@@ -29,7 +30,9 @@ namespace nemo::dp {
 struct ControlIoConfig {
     PortSide access;
     PortSide home;
-    rte_ring* punt = nullptr;
+    rte_ring* punt = nullptr;      // the priority class (nemo_punt): ND, ARP, signaling from known care-of addresses
+    rte_ring* punt_bulk = nullptr; // everything else the workers punt (nemo_punt_bulk); null: none
+    PuntDrainLimits punt_limits;
     rte_ring* inject = nullptr;
     rte_mempool* pool = nullptr;
     Neighbors* neighbors = nullptr;
@@ -97,6 +100,8 @@ private:
     uint64_t next_gateway_probe_ = 0;
     std::atomic<uint64_t> inject_full_{0};
     std::atomic<uint64_t> no_sa_{0};
+    std::atomic<uint64_t> punt_priority_{0}; // packets taken from each punt class
+    std::atomic<uint64_t> punt_bulk_{0};
     std::atomic<uint64_t> no_mbuf_{0}; // replies and resolution requests lost for want of an mbuf (or room in one)
     // Neighbour learning: what was learned, and every refusal by its reason.
     std::atomic<uint64_t> nb_learned_{0};

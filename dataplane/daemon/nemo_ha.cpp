@@ -136,9 +136,12 @@ int main(int argc, char** argv)
     if (!neighbors) return fail(err);
     for (const auto& [a, m] : cfg.neighbors4) neighbors->set(a, m, true);
     for (const auto& [a, m] : cfg.neighbors6) neighbors->set(a, m, true);
+    // Two punt classes, policed by the workers: the priority ring (ND, ARP, signaling from known care-of
+    // addresses) is drained first every turn, the bulk ring (the rest) within a budget.
     rte_ring* punt = rte_ring_create("nemo_punt", 4096, static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
+    rte_ring* punt_bulk = rte_ring_create("nemo_punt_bulk", 4096, static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
     rte_ring* inject = rte_ring_create("nemo_inject", 1024, static_cast<int>(rte_socket_id()), RING_F_SP_ENQ);
-    if (!punt || !inject) return fail("cannot create the punt and inject rings");
+    if (!punt || !punt_bulk || !inject) return fail("cannot create the punt and inject rings");
 
     auto side = [&](uint16_t port, const control::PortConfig& pc, uint16_t queue) {
         dp::PortSide s;
@@ -184,6 +187,7 @@ int main(int argc, char** argv)
     ioc.access = side(access_port, cfg.access, 0);
     ioc.home = side(home_port, cfg.home, 0);
     ioc.punt = punt;
+    ioc.punt_bulk = punt_bulk;
     ioc.inject = inject;
     ioc.pool = pool;
     ioc.neighbors = neighbors.get();
@@ -267,6 +271,7 @@ int main(int argc, char** argv)
     cp.reset();
     neighbors.reset();
     rte_ring_free(punt);
+    rte_ring_free(punt_bulk);
     rte_ring_free(inject);
     rte_mempool_free(pool);
     rte_eal_cleanup();

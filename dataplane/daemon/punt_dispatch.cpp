@@ -1,32 +1,32 @@
-// The control thread's turn over the punt ring: each punted packet goes to the job it is for
-// (signaling to the control plane, ARP and ND to neighbour learning), then next hops are resolved and
-// learned neighbours aged.
+// The control thread's turn over the punt rings (priority first, then bulk within its budget:
+// punt_drain.hpp): each punted packet goes to the job it is for (signaling to the control plane, ARP and
+// ND to neighbour learning), then next hops are resolved and learned neighbours aged.
 #include "control_io.hpp"
 
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
 #include "punt.hpp"
+#include "punt_drain.hpp"
 
 namespace nemo::dp {
 
 unsigned ControlIo::poll(uint64_t now)
 {
-    rte_mbuf* pkts[32];
-    const unsigned n = rte_ring_sc_dequeue_burst(cfg_.punt, reinterpret_cast<void**>(pkts), 32, nullptr);
-    for (unsigned i = 0; i < n; ++i) {
-        rte_mbuf* m = pkts[i];
+    const PuntDrained n = drain_punts(cfg_.punt, cfg_.punt_bulk, cfg_.punt_limits, [&](rte_mbuf* m, bool) {
         switch (punt_meta(m)->kind) {
         case PuntKind::signaling: on_signaling(m, now); break;
         case PuntKind::arp: on_arp(m, now); break;
         case PuntKind::nd: on_nd(m, now); break;
         }
         rte_pktmbuf_free(m);
-    }
+    });
+    punt_priority_.fetch_add(n.priority, std::memory_order_relaxed);
+    punt_bulk_.fetch_add(n.bulk, std::memory_order_relaxed);
     age_neighbors(now);
     probe_gateways(now);
     resolve(now);
-    return n;
+    return n.priority + n.bulk;
 }
 
 void ControlIo::on_signaling(rte_mbuf* m, uint64_t now)
@@ -51,6 +51,8 @@ std::vector<std::pair<std::string, uint64_t>> ControlIo::stats() const
         {"control_inject_full", inject_full()},
         {"control_replies_without_sa", replies_without_sa()},
         {"control_no_mbuf", no_mbuf()},
+        {"control_punt_priority", v(punt_priority_)},
+        {"control_punt_bulk", v(punt_bulk_)},
         {"control_neighbor_learned", v(nb_learned_)},
         {"control_neighbor_refused_unsolicited", v(nb_unsolicited_)},
         {"control_neighbor_refused_static", v(nb_static_)},

@@ -16,6 +16,7 @@
 #include "ipv4.hpp"
 #include "ipv6.hpp"
 #include "proto.hpp"
+#include "punt_drain.hpp"
 
 using namespace nemo;
 using namespace nemo::wire;
@@ -59,7 +60,8 @@ protected:
                                        SOCKET_ID_ANY);
         punt_ring = rte_ring_create(("cio_punt" + n).c_str(), 1024, SOCKET_ID_ANY, RING_F_SC_DEQ);
         inject = rte_ring_create(("cio_inj" + n).c_str(), 1024, SOCKET_ID_ANY, RING_F_SP_ENQ);
-        ASSERT_TRUE(pool && punt_ring && inject);
+        bulk_ring = rte_ring_create(("cio_bulk" + n).c_str(), 1024, SOCKET_ID_ANY, RING_F_SC_DEQ);
+        ASSERT_TRUE(pool && punt_ring && inject && bulk_ring);
         neighbors = dp::Neighbors::create("cio" + n, 16, &err, cp->tables().rcu());
         ASSERT_TRUE(neighbors) << err;
         make_io(true);
@@ -67,7 +69,7 @@ protected:
     void TearDown() override
     {
         io.reset();
-        for (auto* r : {punt_ring, inject}) {
+        for (auto* r : {punt_ring, inject, bulk_ring}) {
             void* m;
             while (r && rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
             rte_ring_free(r);
@@ -96,16 +98,18 @@ protected:
         c.ha_ipv4 = {kHa4};
         c.ha_ipv6 = {kHa6};
         c.neighbor_max_age_s = max_age;
+        c.punt_bulk = bulk_ring;
+        c.punt_limits.bulk_budget = 64;
         io = std::make_unique<dp::ControlIo>(*cp, c);
     }
     void punt(const std::vector<uint8_t>& bytes, dp::PuntKind kind, uint16_t port, TunnelMethod via = TunnelMethod::ipv6,
-              Ipv4Addr outer_src = {})
+              Ipv4Addr outer_src = {}, rte_ring* ring = nullptr)
     {
         rte_mbuf* m = rte_pktmbuf_alloc(pool);
         ASSERT_TRUE(m);
         std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(bytes.size())), bytes.data(), bytes.size());
         *dp::punt_meta(m) = dp::PuntMeta{kind, via, port, 0, outer_src, kPeerMac};
-        ASSERT_EQ(rte_ring_enqueue(punt_ring, m), 0);
+        ASSERT_EQ(rte_ring_enqueue(ring ? ring : punt_ring, m), 0);
     }
     static std::vector<uint8_t> arp(uint16_t op, const MacAddr& smac, Ipv4Addr sip, Ipv4Addr tip)
     {
@@ -165,6 +169,7 @@ protected:
     rte_mempool* pool = nullptr;
     rte_ring* punt_ring = nullptr;
     rte_ring* inject = nullptr;
+    rte_ring* bulk_ring = nullptr;
     std::unique_ptr<dp::Neighbors> neighbors;
     std::unique_ptr<dp::ControlIo> io;
 };
@@ -358,6 +363,72 @@ TEST_F(ControlIoTest, RefusalsAreInShowStats)
                              "control_neighbor_refused_gateway", "control_neighbor_refused_full", "control_neighbor_evicted",
                              "control_neighbor_expired", "control_neighbor_invalid"})
         EXPECT_NE(r.body.find(name), std::string::npos) << name << " missing from show stats:\n" << r.body;
+    cp->set_extra_stats({});
+}
+
+// Issue 10 (punt classes): the priority ring is drained first every turn, the bulk ring after it and
+// only up to its budget, so that a backlog of bulk never delays a priority packet by more than a turn.
+TEST_F(ControlIoTest, PriorityPuntsFirstEveryTurnThenBulkWithinItsBudget)
+{
+    std::vector<rte_mbuf*> prio, bulk;
+    auto fill = [&](rte_ring* r, std::vector<rte_mbuf*>& all, unsigned n) {
+        for (unsigned i = 0; i < n; ++i) {
+            rte_mbuf* m = rte_pktmbuf_alloc(pool);
+            ASSERT_TRUE(m);
+            all.push_back(m);
+            ASSERT_EQ(rte_ring_enqueue(r, m), 0);
+        }
+    };
+    fill(bulk_ring, bulk, 300);
+    fill(punt_ring, prio, 10);
+    std::vector<std::pair<rte_mbuf*, bool>> seen;
+    auto record = [&](rte_mbuf* m, bool is_prio) {
+        seen.emplace_back(m, is_prio);
+        rte_pktmbuf_free(m);
+    };
+    const dp::PuntDrainLimits limits{100, 64};
+    auto d = dp::drain_punts(punt_ring, bulk_ring, limits, record);
+    EXPECT_EQ(d.priority, 10u);
+    EXPECT_EQ(d.bulk, 64u);
+    ASSERT_EQ(seen.size(), 74u);
+    for (unsigned i = 0; i < 10; ++i) EXPECT_EQ(seen[i], std::pair(prio[i], true)) << i;
+    for (unsigned i = 0; i < 64; ++i) EXPECT_EQ(seen[10 + i], std::pair(bulk[i], false)) << i;
+    EXPECT_EQ(rte_ring_count(bulk_ring), 300u - 64u);
+    // Priority packets that arrive behind a bulk backlog go first on the next turn.
+    seen.clear();
+    fill(punt_ring, prio, 5);
+    d = dp::drain_punts(punt_ring, bulk_ring, limits, record);
+    EXPECT_EQ(d.priority, 5u);
+    EXPECT_EQ(d.bulk, 64u);
+    for (unsigned i = 0; i < 5; ++i) EXPECT_EQ(seen[i], std::pair(prio[10 + i], true)) << i;
+    EXPECT_EQ(seen[5].first, bulk[64]);
+    // A priority flood is bounded per turn too, and bulk still gets its budget.
+    seen.clear();
+    fill(punt_ring, prio, 150);
+    d = dp::drain_punts(punt_ring, bulk_ring, limits, record);
+    EXPECT_EQ(d.priority, 100u);
+    EXPECT_EQ(d.bulk, 64u);
+    EXPECT_EQ(rte_ring_count(punt_ring), 50u);
+    d = dp::drain_punts(punt_ring, nullptr, limits, record);
+    EXPECT_EQ(d.priority, 50u);
+    EXPECT_EQ(d.bulk, 0u);
+}
+
+TEST_F(ControlIoTest, WhatEachPuntClassDeliveredIsCounted)
+{
+    make_io(false);
+    cp->set_extra_stats([this] { return io->stats(); });
+    for (int i = 0; i < 3; ++i) punt(arp(arp_op::request, kPeerMac, kPeer4, kHa4), dp::PuntKind::arp, kAccessPort);
+    const std::vector<uint8_t> junk(60, 0x42); // not even IPv6: the control plane drops it
+    for (int i = 0; i < 100; ++i) punt(junk, dp::PuntKind::signaling, kHomePort, TunnelMethod::ipv6, {}, bulk_ring);
+    EXPECT_EQ(io->poll(100), 3u + 64u);
+    EXPECT_EQ(stat("control_punt_priority"), 3u);
+    EXPECT_EQ(stat("control_punt_bulk"), 64u);
+    EXPECT_EQ(neighbors->lookup(kPeer4), kPeerMac);
+    io->poll(100);
+    EXPECT_EQ(stat("control_punt_bulk"), 100u);
+    auto r = cp->run_command({"show", "stats"}, 100);
+    EXPECT_NE(r.body.find("control_punt_bulk"), std::string::npos);
     cp->set_extra_stats({});
 }
 
