@@ -65,6 +65,9 @@ std::unique_ptr<ControlPlane> ControlPlane::create(const Config& config, std::st
     return cp;
 }
 
+// Placeholder so that the data plane links: the queueing of announcements is another change's (issue 10).
+std::vector<NdAnnounce> ControlPlane::take_announcements() { return {}; }
+
 void ControlPlane::set_extra_stats(ExtraStats f)
 {
     extra_ = std::move(f);

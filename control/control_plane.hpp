@@ -23,6 +23,12 @@ class CliServer;
 // Seconds on a monotonic clock: binding times and expiry use it.
 uint64_t monotonic_seconds();
 
+// An unsolicited Neighbor Advertisement the home link should hear (RFC 6275 10.4.1, RFC 3963 6.2).
+struct NdAnnounce {
+    Ipv6Addr target;
+    bool router = false;
+};
+
 class ControlPlane {
 public:
     // Loads provisioning (config lines and the provisioning file) and creates the tables. The CLI socket
@@ -37,6 +43,7 @@ public:
     {
         signaling_.handle(in, now, out);
     }
+    std::vector<NdAnnounce> take_announcements();
     // Runs one CLI command (the words after `nemo-hactl`); the server and the tests call it.
     struct CliResult {
         bool ok = true;

@@ -2,7 +2,7 @@
 // Neighbor Discovery), feeds the control plane, and hands the replies back to the workers through
 // the inject ring as whole frames. It also resolves next hops the workers asked for.
 // One file per job: punt_dispatch.cpp (the turn; the order of the two punt rings: punt_drain.hpp), neighbor_learning.cpp, neighbor_resolution.cpp,
-// reply_framing.cpp, reply_sealing.cpp.
+// reply_framing.cpp, reply_sealing.cpp, nd_announce.cpp (unsolicited proxy Neighbor Advertisements).
 #pragma once
 
 #include <atomic>
@@ -53,8 +53,16 @@ public:
     static constexpr std::size_t kMaxAsked = 4096;
 
     ControlIo(control::ControlPlane& cp, const ControlIoConfig& cfg) : cp_(cp), cfg_(cfg) {}
-    // One turn; returns how many packets it handled (0 lets the caller rest).
+    // Unsolicited NAs waiting for their repeats at once; beyond, new ones are dropped (counted).
+    static constexpr std::size_t kMaxAnnouncing = 4096;
+
+    // One turn; returns how many packets it handled (0 lets the caller rest). now: monotonic seconds;
+    // now_ms: monotonic milliseconds (the repeats of unsolicited NAs are spaced on it).
+    unsigned poll(uint64_t now, uint64_t now_ms);
     unsigned poll(uint64_t now);
+    // Announces a home address to the home link: kNaAnnounceCount unsolicited NAs, the first at the
+    // next turn. Each turn queues what the control plane's take_announcements() returns.
+    void queue_announcement(const control::NdAnnounce& a, uint64_t now_ms);
     // Read by the telemetry and CLI threads too.
     uint64_t inject_full() const { return inject_full_.load(std::memory_order_relaxed); }
     uint64_t replies_without_sa() const { return no_sa_.load(std::memory_order_relaxed); }
@@ -74,6 +82,7 @@ private:
     // True (once) when k is an address we asked about and are still waiting for.
     bool answers_our_question(const NeighborKey& k, uint64_t now);
     void resolve(uint64_t now);
+    void announce(uint64_t now_ms);
     void age_neighbors(uint64_t now);
     void probe_gateways(uint64_t now);
     // Asks the link for k (ARP request or NS), at most once a second per address.
@@ -95,6 +104,12 @@ private:
     uint64_t asked_pruned_at_ = 0;
     uint64_t aged_at_ = 0;
     std::vector<NeighborKey> probe_;
+    struct Announcing {
+        control::NdAnnounce what;
+        uint64_t next_ms;
+        unsigned sent;
+    };
+    std::vector<Announcing> announcing_;
     // Gateways that are not static are resolved at start and every dataplane.gateway_refresh_s after, so that
     // the first packets find them and a changed MAC is learned.
     uint64_t next_gateway_probe_ = 0;
@@ -109,7 +124,9 @@ private:
     std::atomic<uint64_t> nb_static_{0};
     std::atomic<uint64_t> nb_gateway_{0};
     std::atomic<uint64_t> nb_invalid_{0}; // unparsable, bad checksum, hop limit not 255 (RFC 4861 7.1)
-    std::atomic<uint64_t> asked_full_{0}; // resolution requests dropped: kMaxAsked questions open
+    std::atomic<uint64_t> asked_full_{0};
+    std::atomic<uint64_t> na_sent_{0};    // unsolicited NAs sent (each repeat counts)
+    std::atomic<uint64_t> na_dropped_{0}; // announcements refused: kMaxAnnouncing waiting // resolution requests dropped: kMaxAsked questions open
     ImbManager imb_; // the control thread's own, for replies through an SA
 };
 

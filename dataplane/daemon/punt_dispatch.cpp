@@ -6,12 +6,20 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include <chrono>
+
 #include "punt.hpp"
 #include "punt_drain.hpp"
 
 namespace nemo::dp {
 
 unsigned ControlIo::poll(uint64_t now)
+{
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch());
+    return poll(now, static_cast<uint64_t>(ms.count()));
+}
+
+unsigned ControlIo::poll(uint64_t now, uint64_t now_ms)
 {
     const PuntDrained n = drain_punts(cfg_.punt, cfg_.punt_bulk, cfg_.punt_limits, [&](rte_mbuf* m, bool) {
         switch (punt_meta(m)->kind) {
@@ -23,6 +31,9 @@ unsigned ControlIo::poll(uint64_t now)
     });
     punt_priority_.fetch_add(n.priority, std::memory_order_relaxed);
     punt_bulk_.fetch_add(n.bulk, std::memory_order_relaxed);
+    // The registrations this turn accepted (and what the last control-plane turn did) are announced.
+    for (const auto& a : cp_.take_announcements()) queue_announcement(a, now_ms);
+    announce(now_ms);
     age_neighbors(now);
     probe_gateways(now);
     resolve(now);
@@ -53,6 +64,8 @@ std::vector<std::pair<std::string, uint64_t>> ControlIo::stats() const
         {"control_no_mbuf", no_mbuf()},
         {"control_punt_priority", v(punt_priority_)},
         {"control_punt_bulk", v(punt_bulk_)},
+        {"control_na_unsolicited_sent", v(na_sent_)},
+        {"control_na_unsolicited_dropped", v(na_dropped_)},
         {"control_neighbor_learned", v(nb_learned_)},
         {"control_neighbor_refused_unsolicited", v(nb_unsolicited_)},
         {"control_neighbor_refused_static", v(nb_static_)},

@@ -78,7 +78,7 @@ protected:
         cp.reset();
         rte_mempool_free(pool);
     }
-    void make_io(bool gateways, uint32_t max_age = 60)
+    void make_io(bool gateways, uint32_t max_age = 60, bool link_local = false)
     {
         dp::ControlIoConfig c;
         c.access.port = kAccessPort;
@@ -97,6 +97,7 @@ protected:
         c.self = dp::TunnelSelf{kHa4, kHa6, 4191, false};
         c.ha_ipv4 = {kHa4};
         c.ha_ipv6 = {kHa6};
+        if (link_local) c.ha_ipv6.push_back(*Ipv6Addr::parse("fe80::1"));
         c.neighbor_max_age_s = max_age;
         c.punt_bulk = bulk_ring;
         c.punt_limits.bulk_budget = 64;
@@ -430,6 +431,84 @@ TEST_F(ControlIoTest, WhatEachPuntClassDeliveredIsCounted)
     auto r = cp->run_command({"show", "stats"}, 100);
     EXPECT_NE(r.body.find("control_punt_bulk"), std::string::npos);
     cp->set_extra_stats({});
+}
+
+// RFC 6275 10.4.1, RFC 3963 6.2, RFC 4861 7.2.6: an accepted home registration is announced to the home
+// link with unsolicited NAs: to all-nodes, hop limit 255, Override set, Solicited clear, Router for a
+// mobile router, the home agent's MAC as the target link-layer address; three of them, 1 s apart.
+TEST_F(ControlIoTest, UnsolicitedProxyNeighborAdvertisementsThreeTimesOneSecondApart)
+{
+    for (const bool router : {true, false}) {
+        SCOPED_TRACE(router ? "mobile router" : "mobile host");
+        make_io(false, 60, /*link_local=*/!router);
+        const Ipv6Addr src = router ? kHa6 : *Ipv6Addr::parse("fe80::1");
+        io->queue_announcement(control::NdAnnounce{kHoa, router}, 5000);
+        std::vector<uint64_t> at;
+        std::vector<Sent> frames;
+        for (uint64_t ms : {5000, 5400, 5999, 6000, 6500, 6999, 7000, 8000, 9000, 20000}) {
+            for (auto& f : sent()) {
+                ADD_FAILURE() << "sent between turns";
+                (void)f;
+            }
+            io->poll(ms / 1000, ms);
+            for (auto& f : sent()) {
+                auto eth = parse_ether(f.bytes);
+                if (!eth || eth->ethertype != ethertype::ipv6 || f.bytes.size() < 14 + 40 + 1 || f.bytes[14 + 40] != 136) continue;
+                at.push_back(ms);
+                frames.push_back(std::move(f));
+            }
+        }
+        EXPECT_EQ(at, (std::vector<uint64_t>{5000, 6000, 7000}));
+        for (const auto& f : frames) {
+            const auto& b = f.bytes;
+            EXPECT_EQ(f.port, kHomePort);
+            ASSERT_EQ(b.size(), 14u + 40u + 32u);
+            // Ethernet: to 33:33:00:00:00:01 (RFC 2464 7), from the home port.
+            EXPECT_EQ(MacAddr::from_bytes(b.data()), *MacAddr::parse("33:33:00:00:00:01"));
+            EXPECT_EQ(MacAddr::from_bytes(b.data() + 6), kHomeMac);
+            EXPECT_EQ((b[12] << 8) | b[13], 0x86DD);
+            // IPv6: payload 32, ICMPv6, hop limit 255, from the HA, to ff02::1.
+            EXPECT_EQ(b[14] >> 4, 6);
+            EXPECT_EQ((b[18] << 8) | b[19], 32);
+            EXPECT_EQ(b[20], 58);
+            EXPECT_EQ(b[21], 255);
+            EXPECT_EQ(Ipv6Addr::from_bytes(b.data() + 22), src);
+            EXPECT_EQ(Ipv6Addr::from_bytes(b.data() + 38), *Ipv6Addr::parse("ff02::1"));
+            // NA: type 136 code 0, R per the binding, S clear, O set; target the home address; option
+            // 2 (target link-layer address), length 1, the home port's MAC.
+            const uint8_t* na = b.data() + 54;
+            EXPECT_EQ(na[0], 136);
+            EXPECT_EQ(na[1], 0);
+            EXPECT_EQ(na[4], router ? 0xA0 : 0x20);
+            EXPECT_EQ(Ipv6Addr::from_bytes(na + 8), kHoa);
+            EXPECT_EQ(na[24], 2);
+            EXPECT_EQ(na[25], 1);
+            EXPECT_EQ(MacAddr::from_bytes(na + 26), kHomeMac);
+            auto ip = parse_ipv6(std::span<const uint8_t>(b).subspan(14));
+            ASSERT_TRUE(ip);
+            auto icmp = parse_icmpv6(ip->payload);
+            ASSERT_TRUE(icmp);
+            EXPECT_TRUE(icmpv6_checksum_ok(*icmp, ip->hdr.src, ip->hdr.dst));
+        }
+        EXPECT_EQ(stat("control_na_unsolicited_sent"), 3u);
+    }
+}
+
+TEST_F(ControlIoTest, ARegistrationAnnouncedAgainStartsItsThreeAgain)
+{
+    make_io(false);
+    io->queue_announcement({kHoa, true}, 1000);
+    io->poll(1, 1000);
+    io->poll(2, 2000);
+    EXPECT_EQ(sent().size(), 2u);
+    io->queue_announcement({kHoa, true}, 2500);
+    unsigned n = 0;
+    for (uint64_t ms = 2500; ms <= 10000; ms += 250) {
+        io->poll(ms / 1000, ms);
+        n += static_cast<unsigned>(sent().size());
+    }
+    EXPECT_EQ(n, 3u);
+    EXPECT_EQ(stat("control_na_unsolicited_sent"), 5u);
 }
 
 } // namespace
