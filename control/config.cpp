@@ -123,10 +123,13 @@ po::options_description file_options()
         ("home.mtu", s(), "MTU of the home side (default 1500)")
         ("home.gateway", s(), "IPv6 next hop towards the core (default: on link)")
         ("dataplane.mbufs", s(), "packet buffers (default 8191)")
-        ("dataplane.ptb_per_second", s(), "ICMPv6 Packet Too Big per worker per second (default 100)")
+        ("dataplane.ptb_per_second", s(), "ICMPv6 Packet Too Big per worker per second, and as many Time Exceeded (default 100)")
+        ("dataplane.punt_priority_per_second", s(), "per worker: ND and signaling from known senders to the control thread (default 50000)")
+        ("dataplane.punt_bulk_per_second", s(), "per worker: other packets to the home agent (new registrations, DHAAD, junk) to the control thread (default 10000)")
         ("dataplane.reassembly_flows", s(), "outer IPv4 packets in reassembly at once, per worker; 0 drops fragments (default 256)")
         ("dataplane.reassembly_timeout_ms", s(), "how long a packet waits for its missing fragments (default 2000)")
         ("dataplane.gateway_refresh_s", s(), "seconds between ARP/NS refreshes of the gateways' addresses (default 30)")
+        ("dataplane.neighbor_max_age_s", s(), "seconds before a learned neighbour is asked for again, and removed if silent (default 300)")
         ("neighbors.v4", m(), "static ARP entry: IPv4 MAC")
         ("neighbors.v6", m(), "static neighbour entry: IPv6 MAC")
         ("ipsec.sa", m(), "security association: in|out SPI HOA ALGORITHM enc=HEX|@FILE [auth=HEX|@FILE] [esn] [window=N] "
@@ -416,12 +419,18 @@ std::variant<Config, std::string> build(const po::variables_map& vm, const Where
         return bad("dataplane.mbufs", "'" + *s + "' is not a number from 1023 to 16000000");
     if (auto s = str("dataplane.ptb_per_second"); s && !parse_number<uint32_t>(*s, c.ptb_per_second, 0, 1'000'000))
         return bad("dataplane.ptb_per_second", "'" + *s + "' is not a number from 0 to 1000000");
+    for (auto [key, field] : {std::pair{"dataplane.punt_priority_per_second", &c.punt_priority_per_second},
+                              std::pair{"dataplane.punt_bulk_per_second", &c.punt_bulk_per_second}})
+        if (auto s = str(key); s && !parse_number<uint32_t>(*s, *field, 1, 100'000'000))
+            return bad(key, "'" + *s + "' is not a number from 1 to 100000000");
     if (auto s = str("dataplane.reassembly_flows"); s && !parse_number<uint32_t>(*s, c.reassembly_flows, 0, 1'000'000))
         return bad("dataplane.reassembly_flows", "'" + *s + "' is not a number from 0 to 1000000");
     if (auto s = str("dataplane.reassembly_timeout_ms"); s && !parse_number<uint32_t>(*s, c.reassembly_timeout_ms, 1, 60'000))
         return bad("dataplane.reassembly_timeout_ms", "'" + *s + "' is not a number from 1 to 60000");
     if (auto s = str("dataplane.gateway_refresh_s"); s && !parse_number<uint32_t>(*s, c.gateway_refresh_s, 1, 86'400))
         return bad("dataplane.gateway_refresh_s", "'" + *s + "' is not a number from 1 to 86400");
+    if (auto s = str("dataplane.neighbor_max_age_s"); s && !parse_number<uint32_t>(*s, c.neighbor_max_age_s, 5, 86'400))
+        return bad("dataplane.neighbor_max_age_s", "'" + *s + "' is not a number from 5 to 86400");
     // Every packet in reassembly may hold up to 8 fragments in mbufs (RTE_LIBRTE_IP_FRAG_MAX_FRAG).
     if (uint64_t{c.reassembly_flows} * 8 > c.mbufs / 2)
         return bad("dataplane.reassembly_flows", std::to_string(c.reassembly_flows) + " flows could hold " +
@@ -647,8 +656,9 @@ std::string render_config(const Config& c)
         if (pc->gateway6) o << "gateway = " << pc->gateway6->str() << "\n";
     }
     o << "\n[dataplane]\nmbufs = " << c.mbufs << "\nptb_per_second = " << c.ptb_per_second
+      << "\npunt_priority_per_second = " << c.punt_priority_per_second << "\npunt_bulk_per_second = " << c.punt_bulk_per_second
       << "\nreassembly_flows = " << c.reassembly_flows << "\nreassembly_timeout_ms = " << c.reassembly_timeout_ms
-      << "\ngateway_refresh_s = " << c.gateway_refresh_s << "\n";
+      << "\ngateway_refresh_s = " << c.gateway_refresh_s << "\nneighbor_max_age_s = " << c.neighbor_max_age_s << "\n";
     if (!c.neighbors4.empty() || !c.neighbors6.empty()) o << "\n[neighbors]\n";
     for (const auto& [a, m] : c.neighbors4) o << "v4 = " << a.str() << " " << m.str() << "\n";
     for (const auto& [a, m] : c.neighbors6) o << "v6 = " << a.str() << " " << m.str() << "\n";

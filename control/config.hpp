@@ -11,7 +11,8 @@
 //   [eal]          args
 //   [access]       port (DPDK port name, e.g. net_af_packet0), mtu, gateway (IPv4 next hop; default on link)
 //   [home]         port (may be the access port), mtu, gateway (IPv6 next hop; default on link)
-//   [dataplane]    mbufs, ptb_per_second, reassembly_flows, reassembly_timeout_ms, gateway_refresh_s
+//   [dataplane]    mbufs, ptb_per_second, reassembly_flows, reassembly_timeout_ms, gateway_refresh_s,
+//                  neighbor_max_age_s, punt_priority_per_second, punt_bulk_per_second
 //   [neighbors]    v4 = IP MAC, v6 = IP MAC (repeatable; static entries win over what is learned)
 //   [ipsec]        sa (repeatable: "in|out SPI HOA ALGORITHM enc=HEX|@FILE [auth=HEX|@FILE] [esn] ...", see
 //                  sa_text.hpp; on the command line keys only as @FILE, and a file with literal keys must
@@ -47,9 +48,12 @@ struct Config {
     PortConfig home;
     uint32_t mbufs = 8191;
     uint32_t ptb_per_second = 100;
+    uint32_t punt_priority_per_second = 50000; // per worker (dataplane/punt.hpp: the two punt classes)
+    uint32_t punt_bulk_per_second = 10000;
     uint32_t reassembly_flows = 256;       // per worker; 0: outer IPv4 fragments are dropped
     uint32_t reassembly_timeout_ms = 2000;
     uint32_t gateway_refresh_s = 30;       // gateways (not static) are asked for again this often
+    uint32_t neighbor_max_age_s = 300;     // a learned neighbour is asked for again this old, removed if silent
     std::vector<std::pair<Ipv4Addr, MacAddr>> neighbors4;
     std::vector<std::pair<Ipv6Addr, MacAddr>> neighbors6;
     std::vector<SaConfig> sas; // keys wiped once the SA table has the transforms (wipe_keys)

@@ -118,7 +118,8 @@ void Worker::tunnel_out(rte_mbuf* m, const Route& r)
         if (seal_.full()) seal_esp();
         const uint8_t tc = inner_traffic_class(m);
         if (!esp_seal_prepare(m, *sa, seal_.jobs[seal_.n])) {
-            ctr.inc(DpCounter::no_mbuf);
+            // Out of sequence numbers (RFC 4303 3.3.3: never cycled; counted on the SA too), or of room.
+            ctr.inc(sa->exhausted() ? DpCounter::esp_sa_exhausted : DpCounter::no_mbuf);
             rte_pktmbuf_free(m);
             return;
         }

@@ -138,13 +138,17 @@ int main(int argc, char** argv)
         if (auto w = control::unprotected_signaling_warning(cfg.ha.allow_unprotected_signaling, inbound))
             std::fprintf(stderr, "nemo-ha: %s\n", w->c_str());
     }
-    auto neighbors = dp::Neighbors::create("nemo", 65536, &err);
+    // Entries the control thread removes wait for the workers' RCU grace period (the binding tables').
+    auto neighbors = dp::Neighbors::create("nemo", 65536, &err, cp->tables().rcu());
     if (!neighbors) return fail(err);
     for (const auto& [a, m] : cfg.neighbors4) neighbors->set(a, m, true);
     for (const auto& [a, m] : cfg.neighbors6) neighbors->set(a, m, true);
+    // Two punt classes, policed by the workers: the priority ring (ND, ARP, signaling from known care-of
+    // addresses) is drained first every turn, the bulk ring (the rest) within a budget.
     rte_ring* punt = rte_ring_create("nemo_punt", 4096, static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
+    rte_ring* punt_bulk = rte_ring_create("nemo_punt_bulk", 4096, static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
     rte_ring* inject = rte_ring_create("nemo_inject", 1024, static_cast<int>(rte_socket_id()), RING_F_SP_ENQ);
-    if (!punt || !inject) return fail("cannot create the punt and inject rings");
+    if (!punt || !punt_bulk || !inject) return fail("cannot create the punt and inject rings");
 
     auto side = [&](uint16_t port, const control::PortConfig& pc, uint16_t queue) {
         dp::PortSide s;
@@ -171,6 +175,9 @@ int main(int argc, char** argv)
         wc.neighbors = neighbors.get();
         wc.sas = &cp->sas();
         wc.punt = punt;
+        wc.punt_bulk = punt_bulk;
+        wc.punt_priority_per_second = cfg.punt_priority_per_second;
+        wc.punt_bulk_per_second = cfg.punt_bulk_per_second;
         wc.inject = inject;
         wc.pool = pool;
         wc.self = self;
@@ -186,8 +193,21 @@ int main(int argc, char** argv)
             return fail("cannot create the IPv4 reassembly table of " + std::to_string(cfg.reassembly_flows) +
                         " flows (raise EAL -m, or lower dataplane.reassembly_flows)");
     }
-    dp::ControlIo io(*cp, dp::ControlIoConfig{side(access_port, cfg.access, 0), side(home_port, cfg.home, 0), punt,
-                                              inject, pool, neighbors.get(), &cp->sas(), self, cfg.gateway_refresh_s});
+    dp::ControlIoConfig ioc;
+    ioc.access = side(access_port, cfg.access, 0);
+    ioc.home = side(home_port, cfg.home, 0);
+    ioc.punt = punt;
+    ioc.punt_bulk = punt_bulk;
+    ioc.inject = inject;
+    ioc.pool = pool;
+    ioc.neighbors = neighbors.get();
+    ioc.sas = &cp->sas();
+    ioc.self = self;
+    ioc.gateway_refresh_s = cfg.gateway_refresh_s;
+    ioc.ha_ipv4 = cfg.ha.ipv4_addresses;
+    ioc.ha_ipv6 = cfg.ha.ipv6_addresses;
+    ioc.neighbor_max_age_s = cfg.neighbor_max_age_s;
+    dp::ControlIo io(*cp, ioc);
     cp->set_extra_stats([&counters, &io, access_port, home_port] {
         std::vector<std::pair<std::string, uint64_t>> out;
         auto sum = [&](auto pick) {
@@ -231,9 +251,7 @@ int main(int argc, char** argv)
         };
         port_stats("access", access_port);
         if (home_port != access_port) port_stats("home", home_port);
-        out.emplace_back("control_inject_full", io.inject_full());
-        out.emplace_back("control_replies_without_sa", io.replies_without_sa());
-        out.emplace_back("control_no_mbuf", io.no_mbuf());
+        for (auto& kv : io.stats()) out.push_back(std::move(kv));
         return out;
     });
 
@@ -263,6 +281,7 @@ int main(int argc, char** argv)
     cp.reset();
     neighbors.reset();
     rte_ring_free(punt);
+    rte_ring_free(punt_bulk);
     rte_ring_free(inject);
     rte_mempool_free(pool);
     rte_eal_cleanup();

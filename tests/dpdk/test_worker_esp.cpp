@@ -284,6 +284,9 @@ TEST_P(EspTest, Rfc4303_3_3_3_SequenceNumberNeverCycles)
         EXPECT_TRUE(sent().empty());
         EXPECT_EQ(sa->get(dp::SaCounter::drop_exhausted), 3u);
         EXPECT_TRUE(sa->exhausted());
+        // The worker counts them as such too, not as a shortage of mbufs.
+        EXPECT_EQ(rig.counters.c[static_cast<std::size_t>(dp::DpCounter::esp_sa_exhausted)].load(), esn ? 6u : 3u);
+        EXPECT_EQ(rig.counters.c[static_cast<std::size_t>(dp::DpCounter::no_mbuf)].load(), 0u);
         EXPECT_EQ(sa->next_seq.load(), esn ? 0u : uint64_t{1} << 32);
     }
 }

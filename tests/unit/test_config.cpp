@@ -127,6 +127,8 @@ TEST(Config, ErrorsNameFileLineAndKey)
     EXPECT_NE(error_of(dp + "0\nreassembly_timeout_ms = 0\n").find("dataplane.reassembly_timeout_ms"), std::string::npos);
     EXPECT_NE(error_of(dp + "0\ngateway_refresh_s = 0\n").find("dataplane.gateway_refresh_s"), std::string::npos);
     EXPECT_EQ(error_of(dp + "0\ngateway_refresh_s = 5\n"), "");
+    EXPECT_NE(error_of(dp + "0\nneighbor_max_age_s = 1\n").find("dataplane.neighbor_max_age_s"), std::string::npos);
+    EXPECT_EQ(error_of(dp + "0\nneighbor_max_age_s = 60\n"), "");
     EXPECT_NE(error_of(std::string(kGood) + "[nonsense]\nx = 1\n").find("nonsense.x"), std::string::npos);
     // Required keys.
     EXPECT_NE(error_of("[ha]\nipv6 = 2001:db8:1::1\n").find("ha.home_prefix: required"), std::string::npos);
