@@ -256,7 +256,8 @@ def upstream_spoofed(method):
 def downstream_time_exceeded(method):
     """A packet for a bound host whose hop limit runs out here (1 on arrival, or 0) is discarded and a Time
     Exceeded goes back to its sender: out of the port it came in on, to the frame's sender. Not about an
-    ICMPv6 error (2.4 (e.1)) nor about a frame sent to a link-layer multicast address (2.4 (e.3)). A hop
+    ICMPv6 error (2.4 (e.1)) nor about a frame sent to a link-layer multicast or broadcast address (2.4 (e.4),
+    (e.5)). A hop
     limit of 2 lasts the hop. The errors are queued on the access side (the port the packets came in on):
     for ip6ip6 they leave before the tunnel frames."""
     p = Pair()
@@ -271,8 +272,9 @@ def downstream_time_exceeded(method):
     error = IPv6(src=CN, dst=HOST, hlim=1) / ICMPv6DestUnreach(code=1) / payload(48, 0x33)
     p.rx(to_ha(error))
     p.rx(to_ha(IPv6(src=CN, dst=HOST, hlim=1) / UDP(sport=1102, dport=2102) / payload(9, 0x34), dst="33:33:00:00:00:01"))
-    p.count("icmp_suppressed", 2)
-    p.count("drop_hop_limit_exceeded", 4)
+    p.rx(to_ha(IPv6(src=CN, dst=HOST, hlim=1) / UDP(sport=1103, dport=2103) / payload(9, 0x35), dst="ff:ff:ff:ff:ff:ff"))
+    p.count("icmp_suppressed", 3)
+    p.count("drop_hop_limit_exceeded", 5)
     return p
 
 
@@ -307,9 +309,9 @@ def upstream_time_exceeded(method):
 def downstream_too_big(method):
     """The tunnel takes packets up to the port's MTU less its headers: one that size goes; one byte more,
     or a full 1500-byte packet, is dropped with a Packet Too Big naming that MTU to its sender (to the
-    frame's sender, even when the frame went to a link-layer multicast address: 2.4 (e.3) exempts Packet Too
-    Big). None about a packet from a multicast or the unspecified source (2.4 (e.6)) or about an ICMPv6
-    error (2.4 (e.1)), though each is dropped and counted as too big."""
+    frame's sender, even when the frame went to a link-layer multicast address: 2.4 (e.4) makes the exception
+    of (e.3) for Packet Too Big). None about a packet from a multicast or the unspecified source (2.4 (e.6))
+    or about an ICMPv6 error (2.4 (e.1)), though each is dropped and counted as too big."""
     p = Pair()
     mtu = PORT_MTU - OVERHEAD[method]
     down_forward(p, method, sized(CN, HOST, mtu, 0x50))
@@ -325,6 +327,25 @@ def downstream_too_big(method):
     p.rx(to_ha(big_error))
     p.count("too_big", 3)
     p.count("icmp_suppressed", 3)
+    return p
+
+
+def upstream_too_big(method):
+    """An upstream packet larger than the home link takes (its MTU, the rig's 1500) can only have come in
+    fragments of the outer IPv4 header: reassembled, it cannot be forwarded, and a Packet Too Big naming
+    the home link's MTU (RFC 4443 3.2) goes back through the router's tunnel. A packet that fits still goes."""
+    p = Pair()
+    big = IPv6(src=HOST, dst=CN, hlim=64) / UDP(sport=5100, dport=6100) / payload(1600 - 48, 0x56)
+    whole = tunnel(method, big, outbound=False)
+    whole[IP].id = 0x2345
+    for f in fragment(IP(bytes(whole)), fragsize=512):
+        p.rx(to_ha(f))
+    p.count("reassembled")
+    p.tx(ACCESS, UP, from_ha(tunnel(method, icmp_error(big, mtu=PORT_MTU))))
+    p.count("too_big")
+    p.count("ptb_sent")
+    p.count(f"encap_{method}")  # the error went into the tunnel
+    up_forward(p, method, sized(HOST, CN, PORT_MTU - 100, 0x57))
     return p
 
 
@@ -582,6 +603,7 @@ def pairs():
         yield f"up-{method}", upstream(method)
     for method in ("ipip", "udp"):
         yield f"up-{method}-fragments", upstream_fragmented(method)
+        yield f"up-{method}-too-big", upstream_too_big(method)
     for method in ("ipip", "gre", "udp", "ip6ip6"):
         yield f"up-{method}-spoofed", upstream_spoofed(method)
         yield f"down-{method}-time-exceeded", downstream_time_exceeded(method)
