@@ -93,6 +93,21 @@ struct WorkerRig {
         return tables->publish(0, b, err) == dp::BindingTables::PublishError::none;
     }
 
+    // A mobile host's binding instead (registered without R): its home address only, defended on the
+    // home link (proxy ND, RFC 6275 10.4.1), over `method` from the same care-of address.
+    bool bind_host(TunnelMethod method, std::string* err)
+    {
+        Binding b;
+        b.hoa = kHoa;
+        b.coa.method = method;
+        b.coa.peer = kCoa4;
+        b.coa.peer_port = kMrPort;
+        b.coa.v6 = kCoa6;
+        b.mobile_router = false;
+        b.proxy_nd = true;
+        return tables->publish(0, b, err) == dp::BindingTables::PublishError::none;
+    }
+
     // A port backed by two rings: the test enqueues received frames on `rx` and dequeues sent ones
     // from `tx`. Needs the net_ring PMD (rte_eth_from_rings).
     rte_ring *rx = nullptr, *tx = nullptr;

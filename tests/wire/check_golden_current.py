@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""The golden pcap pairs and the worker's fuzz seeds are what scripts/gen_golden_pcaps.py writes today:
-regenerated into a temporary directory, every committed file must be identical (a change to the rules in
-the generator must come with new fixtures)."""
+"""The golden pcap pairs, their counter files and the worker's fuzz seeds are what
+scripts/gen_golden_pcaps.py writes today: regenerated into a temporary directory, every committed file must
+be identical (a change to the rules in the generator must come with new fixtures)."""
 import filecmp
 import os
 import subprocess
