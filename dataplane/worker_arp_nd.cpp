@@ -60,6 +60,7 @@ void Worker::answer_ns(rte_mbuf* m, const Classified& c, const PortSide& side)
     if (!icmp || !icmpv6_checksum_ok(*icmp, ip->hdr.src, ip->hdr.dst)) return malformed();
     auto ns = parse_neighbor_solicit(*icmp);
     if (!ns) return malformed();
+    if (ip->hdr.src.is_unspecified() && !dad_solicit_valid(*ns, ip->hdr.dst)) return malformed();
     const bool own = std::find(cfg_.ha_ipv6.begin(), cfg_.ha_ipv6.end(), ns->target) != cfg_.ha_ipv6.end();
     bool proxied = false, router = own;
     if (!own) {

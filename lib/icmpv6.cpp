@@ -295,6 +295,11 @@ Result<NeighborMessage> parse_neighbor_advert(const Icmpv6View& v)
     return parse_neighbor(v, icmp6::neighbor_advert, nd_opt::target_lladdr);
 }
 
+bool dad_solicit_valid(const NeighborMessage& ns, const Ipv6Addr& dst)
+{
+    return !ns.lladdr && dst == ns.target.solicited_node();
+}
+
 Result<std::size_t> build_neighbor_solicit(std::span<uint8_t> out, const NeighborMessage& ns, const Ipv6Addr& src,
                                            const Ipv6Addr& dst)
 {

@@ -154,6 +154,9 @@ struct NeighborMessage {
 // Errors besides framing: code not 0, an option of length 0 (RFC 4861 4.6), a multicast target.
 Result<NeighborMessage> parse_neighbor_solicit(const Icmpv6View& v);
 Result<NeighborMessage> parse_neighbor_advert(const Icmpv6View& v);
+// RFC 4861 7.1.1: a solicitation from the unspecified address (Duplicate Address Detection) is valid
+// only to the target's solicited-node multicast address and without a Source Link-Layer Address option.
+bool dad_solicit_valid(const NeighborMessage& ns, const Ipv6Addr& dst);
 Result<std::size_t> build_neighbor_solicit(std::span<uint8_t> out, const NeighborMessage& ns, const Ipv6Addr& src,
                                            const Ipv6Addr& dst);
 Result<std::size_t> build_neighbor_advert(std::span<uint8_t> out, const NeighborMessage& na, const Ipv6Addr& src,

@@ -243,21 +243,9 @@ INSTANTIATE_TEST_SUITE_P(Pairs, Golden,
                                            Case{"up-ipip-too-big", TunnelMethod::ipip},
                                            Case{"up-udp-too-big", TunnelMethod::udp},
                                            Case{"arp-nd", TunnelMethod::ipip, Setup::host},
+                                           Case{"nd-invalid-dad", TunnelMethod::ipip, Setup::host},
                                            Case{"up-esp", TunnelMethod::esp, Setup::esp},
                                            Case{"down-esp", TunnelMethod::esp, Setup::esp}),
-                         [](const auto& p) {
-                             std::string n = p.param.name;
-                             for (char& ch : n)
-                                 if (ch == '-') ch = '_';
-                             return n;
-                         });
-
-// Pairs that show where the worker differs from the specification today, reported to be fixed in
-// dataplane/ (enable them with the fix): nd-invalid-dad, RFC 4861 7.1.1 (a solicitation from the
-// unspecified address with a Source Link-Layer Address option, or not to a solicited-node multicast
-// address, is silently discarded; the worker answers it).
-INSTANTIATE_TEST_SUITE_P(DISABLED_KnownDeviations, Golden,
-                         ::testing::Values(Case{"nd-invalid-dad", TunnelMethod::ipip, Setup::host}),
                          [](const auto& p) {
                              std::string n = p.param.name;
                              for (char& ch : n)

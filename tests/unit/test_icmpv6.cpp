@@ -179,6 +179,17 @@ TEST(Icmpv6, ErrorAllowedRfc4443Section2_4e)
     EXPECT_FALSE(icmpv6_error_allowed(std::vector<uint8_t>(20), te, false)) << "truncated";
 }
 
+TEST(Icmpv6, DadSolicitValidRfc4861Section7_1_1)
+{
+    const Ipv6Addr target = *Ipv6Addr::parse("2001:db8:1::100");
+    NeighborMessage ns{0, target, std::nullopt};
+    EXPECT_TRUE(dad_solicit_valid(ns, *Ipv6Addr::parse("ff02::1:ff00:100")));
+    EXPECT_FALSE(dad_solicit_valid(ns, *Ipv6Addr::parse("ff02::1"))) << "not the solicited-node address";
+    EXPECT_FALSE(dad_solicit_valid(ns, target)) << "unicast";
+    ns.lladdr = MacAddr{{2, 0, 0, 0, 0, 9}};
+    EXPECT_FALSE(dad_solicit_valid(ns, *Ipv6Addr::parse("ff02::1:ff00:100"))) << "with a source link-layer option";
+}
+
 TEST(Icmpv6, NeighborDiscoveryRoundTrip)
 {
     std::array<uint8_t, 64> buf{};
