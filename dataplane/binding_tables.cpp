@@ -330,6 +330,10 @@ BindingTables::PublishError BindingTables::publish(uint32_t id, const Binding& b
     rec->coa6 = b.coa.v6;
     rec->seal = FastBinding::seal_of(id, rec->generation);
 
+    // The cover first: a reader that finds a key must also find its /48 covered.
+    cover_add(b.hoa, 128);
+    for (const Prefix6& k : keys) cover_add(k.addr, k.len);
+
     // Every key is re-pointed at the new record; on failure, what was written so far is undone.
     std::vector<Prefix6> added;
     bool hoa_added = false;
@@ -348,6 +352,8 @@ BindingTables::PublishError BindingTables::publish(uint32_t id, const Binding& b
             else home_->erase(hoa_key);
         }
         retire(rec); // readers may have seen it
+        cover_remove(b.hoa, 128);
+        for (const Prefix6& k : keys) cover_remove(k.addr, k.len);
     };
     if (!home_->set(hoa_key, route_word(*rec), rec)) {
         *error = "home address table is full";
@@ -379,6 +385,10 @@ BindingTables::PublishError BindingTables::publish(uint32_t id, const Binding& b
         count_length(k.len, -1);
     }
 
+    if (had_hoa) {
+        cover_remove(s.hoa, 128);
+        for (const Prefix6& k : s.keys) cover_remove(k.addr, k.len);
+    }
     if (!s.rec) ++published_count_;
     retire(s.rec);
     s.rec = rec;
@@ -398,9 +408,31 @@ void BindingTables::withdraw(uint32_t id)
         down_[k.len]->erase(kk);
         count_length(k.len, -1);
     }
+    cover_remove(s.hoa, 128);
+    for (const Prefix6& k : s.keys) cover_remove(k.addr, k.len);
     retire(s.rec);
     s = Slot{};
     --published_count_;
+}
+
+void BindingTables::cover_add(const Ipv6Addr& a, uint8_t len)
+{
+    if (len < 48) {
+        if (short_keys_++ == 0) cover_all_.store(true, std::memory_order_release);
+        return;
+    }
+    const uint32_t i = cover_index(a);
+    if (cover_count_[i]++ == 0) cover_[i >> 6].fetch_or(uint64_t{1} << (i & 63), std::memory_order_release);
+}
+
+void BindingTables::cover_remove(const Ipv6Addr& a, uint8_t len)
+{
+    if (len < 48) {
+        if (--short_keys_ == 0) cover_all_.store(false, std::memory_order_release);
+        return;
+    }
+    const uint32_t i = cover_index(a);
+    if (--cover_count_[i] == 0) cover_[i >> 6].fetch_and(~(uint64_t{1} << (i & 63)), std::memory_order_release);
 }
 
 } // namespace nemo::dp

@@ -89,6 +89,16 @@ public:
         const Route r = route(dst);
         return r.live() ? r.rec : nullptr;
     }
+    // False when no binding can route `dst`: no key of a table lies in dst's /48 (keys shorter than /48
+    // make it always true). A bit of an 8 KiB map that stays in cache: the upstream path asks it before
+    // looking a decapsulated packet's destination up (RFC 3963 6.5), so that traffic to the Internet
+    // pays no second table lookup. True may be a false positive; false is exact.
+    bool may_route(const Ipv6Addr& dst) const
+    {
+        if (cover_all_.load(std::memory_order_relaxed)) return true;
+        const uint32_t i = cover_index(dst);
+        return (cover_[i >> 6].load(std::memory_order_acquire) >> (i & 63)) & 1;
+    }
     // Up to 64 destinations; out[i] is null where nothing matches.
     void lookup_downstream_bulk(const Ipv6Addr* const* dsts, unsigned n, const FastBinding** out) const;
     // The fast path's lookup: up to 64 destinations to routes (out[i].live() false where nothing
@@ -174,7 +184,21 @@ private:
     uint32_t prefix_keys() const { return params_.capacity + params_.capacity / 2 + 64; }
     bool on_home_prefix(const Ipv6Addr& a) const;
 
+    static uint32_t cover_index(const Ipv6Addr& a)
+    {
+        uint64_t w = 0;
+        for (int i = 0; i < 6; ++i) w = (w << 8) | a.bytes[i]; // the /48
+        return static_cast<uint32_t>((w * 0x9E3779B97F4A7C15ull) >> 48);
+    }
+    // The writer's side of may_route: added before a key is published, removed after it is erased.
+    void cover_add(const Ipv6Addr& a, uint8_t len);
+    void cover_remove(const Ipv6Addr& a, uint8_t len);
+
     Params params_;
+    std::array<std::atomic<uint64_t>, 1024> cover_{}; // bit per /48 hash: some key lies there
+    std::vector<uint32_t> cover_count_ = std::vector<uint32_t>(65536); // keys per bit (writer only)
+    uint32_t short_keys_ = 0;                                           // keys shorter than /48
+    std::atomic<bool> cover_all_{false};
     uint64_t home_mask_[2] = {}, home_value_[2] = {}; // the home prefix as two masked words
     rte_rcu_qsbr* rcu_ = nullptr;
     std::array<std::unique_ptr<ForwardTable>, 129> down_{}; // mobile network prefixes per length; made on first use

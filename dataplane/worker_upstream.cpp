@@ -136,11 +136,22 @@ void Worker::upstream(UpstreamItem* items, uint16_t n)
             ip[1] = static_cast<uint8_t>((ip[1] & 0x0F) | (*tc << 4));
         }
         std::memcpy(dsts[n_kept].bytes.data(), ip + 24, 16);
-        dst_ptrs[n_kept] = &dsts[n_kept];
         kept[n_kept++] = i;
     }
+    // Only destinations some binding may route are looked up (most go to the Internet).
     Route to[kBurst];
-    if (n_kept) cfg_.tables->route_bulk(dst_ptrs, n_kept, to);
+    uint16_t ask[kBurst];
+    uint16_t n_ask = 0;
+    for (uint16_t k = 0; k < n_kept; ++k)
+        if (cfg_.tables->may_route(dsts[k])) {
+            dst_ptrs[n_ask] = &dsts[k];
+            ask[n_ask++] = k;
+        }
+    if (n_ask) {
+        Route found[kBurst];
+        cfg_.tables->route_bulk(dst_ptrs, n_ask, found);
+        for (uint16_t j = 0; j < n_ask; ++j) to[ask[j]] = found[j];
+    }
     for (uint16_t k = 0; k < n_kept; ++k) {
         const uint16_t i = kept[k];
         rte_mbuf* m = items[i].m;

@@ -374,3 +374,38 @@ TEST(BindingTables, ConcurrentReadersNeverSeeTornOrFreedRecords)
     RecordProperty("refused_full", std::to_string(full));
     RecordProperty("tables_freed", std::to_string(tables_freed));
 }
+
+// may_route: a cheap, exact "no" for destinations no key can match (the upstream path asks it before its
+// second lookup, RFC 3963 6.5). Every key's /48 is covered while the key lives, a move keeps the cover
+// (added before the old keys go), and keys shorter than /48 make every answer "maybe".
+TEST(BindingTables, MayRouteCoversEveryKeyWhileItLives)
+{
+    auto t = make_tables();
+    std::string err;
+    const Ipv6Addr internet = *Ipv6Addr::parse("2001:db8:cccc::1");
+    EXPECT_FALSE(t->may_route(internet));
+    EXPECT_FALSE(t->may_route(inside(mnp_of(3))));
+    for (uint32_t i = 0; i < 200; ++i)
+        ASSERT_EQ(t->publish(i, binding_v4(i), &err), BindingTables::PublishError::none) << err;
+    for (uint32_t i = 0; i < 200; ++i) {
+        EXPECT_TRUE(t->may_route(inside(mnp_of(i)))) << i;
+        EXPECT_TRUE(t->may_route(hoa_of(i))) << i;
+    }
+    EXPECT_FALSE(t->may_route(internet)) << "a /48 no key lies in (a collision would need a retune of the test)";
+    // A binding moved to another prefix: the new /48 is covered, the old one no longer.
+    Binding moved = binding_v4(7);
+    moved.prefixes = {mnp_of(1000)};
+    ASSERT_EQ(t->publish(7, moved, &err), BindingTables::PublishError::none) << err;
+    EXPECT_TRUE(t->may_route(inside(mnp_of(1000))));
+    EXPECT_FALSE(t->may_route(inside(mnp_of(7))));
+    for (uint32_t i = 0; i < 200; ++i) t->withdraw(i);
+    EXPECT_FALSE(t->may_route(inside(mnp_of(3))));
+    EXPECT_FALSE(t->may_route(inside(mnp_of(1000))));
+    // A prefix shorter than /48 may match anything.
+    Binding wide = binding_v4(1);
+    wide.prefixes = {Prefix6::make(*Ipv6Addr::parse("2001:db8::"), 32)};
+    ASSERT_EQ(t->publish(1, wide, &err), BindingTables::PublishError::none) << err;
+    EXPECT_TRUE(t->may_route(internet));
+    t->withdraw(1);
+    EXPECT_FALSE(t->may_route(internet));
+}
