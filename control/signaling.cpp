@@ -66,6 +66,15 @@ bool SignalingEndpoint::error_reply_allowed(const Punted& in, const Ipv6Packet& 
     return false;
 }
 
+// RFC 4443 2.4 (e): no error to a source that names no single node (unspecified, multicast), nor about
+// a packet to a multicast address; Binding Errors (RFC 6275 9.3.3) follow the same rule.
+bool SignalingEndpoint::single_node_source(const Punted& in)
+{
+    if (icmpv6_error_allowed(in.ipv6, icmp6::param_problem, false)) return true;
+    stats_.inc(Counter::error_replies_suppressed);
+    return false;
+}
+
 void SignalingEndpoint::handle(const Punted& in, uint64_t now, std::vector<Outbound>& out)
 {
     auto ip = parse_ipv6_packet(in.ipv6);
@@ -92,6 +101,7 @@ void SignalingEndpoint::handle_mobility(const Punted& in, const Ipv6Packet& ip, 
         }
         return;
     case MhAction::param_problem: {
+        if (!single_node_source(in)) return;
         if (!error_reply_allowed(in, ip, now)) return;
         // To the packet's source (RFC 6275 9.2), quoting it; from the address it was sent to.
         auto pkt = ipv6_packet(ip.hdr.dst, ip.hdr.src, std::nullopt, ipproto::icmpv6, [&](std::span<uint8_t> o) {
@@ -102,6 +112,7 @@ void SignalingEndpoint::handle_mobility(const Punted& in, const Ipv6Packet& ip, 
         return;
     }
     case MhAction::binding_error: {
+        if (!single_node_source(in)) return;
         if (!error_reply_allowed(in, ip, now)) return;
         BindingError be{intake.be_status, ip.checksum_src(), {}};
         auto pkt = ipv6_packet(ip.hdr.dst, ip.hdr.src, std::nullopt, ipproto::mobility, [&](std::span<uint8_t> o) {

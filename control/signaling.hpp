@@ -64,6 +64,7 @@ private:
     // Whether an error reply for this packet may go: always to a binding's own care-of address, to anyone
     // else within ha.error_replies_per_second (counted when not).
     bool error_reply_allowed(const Punted& in, const wire::Ipv6Packet& ip, uint64_t now);
+    bool single_node_source(const Punted& in);
 
     const HaParams& params_;
     const ProvisioningStore& provisioning_;

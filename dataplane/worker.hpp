@@ -100,7 +100,7 @@ private:
     void flush();
     // worker_downstream.cpp
     void downstream(rte_mbuf** pkts, const uint16_t* l3_offsets, uint16_t n);
-    bool fits_tunnel(const Route& r, const uint8_t* ip, uint32_t ip_len, const ErrorReturn& back);
+    bool fits_tunnel(const Route& r, const uint8_t* ip, uint32_t ip_len, rte_mbuf* frame, const Route* back_tunnel);
     void tunnel_out(rte_mbuf* m, const Route& r);
     // worker_upstream.cpp
     void note_outer(rte_mbuf* m, const Classified& c, UpstreamItem& item);

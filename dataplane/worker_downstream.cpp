@@ -45,11 +45,9 @@ void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
             continue;
         }
         uint8_t* ip = data(m) + l3[i];
-        // Errors about a packet from the core go back the way it came, to the frame's sender.
-        const ErrorReturn back{&side_of(m->port), MacAddr::from_bytes(data(m) + 6), nullptr,
-                               (data(m)[0] & 1) != 0};
         const uint32_t ip_len = kIpv6HeaderLen + load_be16(ip + 4);
-        if (!fits_tunnel(r, ip, ip_len, back)) {
+        // Errors about a packet from the core go back the way it came, to the frame's sender.
+        if (!fits_tunnel(r, ip, ip_len, m, nullptr)) [[unlikely]] {
             rte_pktmbuf_free(m);
             continue;
         }
@@ -64,26 +62,29 @@ void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
 
 // Whether a packet to forward (hop limit still to be decremented) may go into r's tunnel: its hop limit
 // lasts another hop, and it fits the tunnel. Otherwise counts it and sends Time Exceeded (RFC 4443 3.3)
-// or Packet Too Big (RFC 4443 3.2, naming no less than the IPv6 minimum MTU, RFC 8201 4) back; the
-// caller frees the packet.
-bool Worker::fits_tunnel(const Route& r, const uint8_t* ip, uint32_t ip_len, const ErrorReturn& back)
+// or Packet Too Big (RFC 4443 3.2, naming no less than the IPv6 minimum MTU, RFC 8201 4) back: through
+// `back_tunnel` when set (the packet came up a tunnel), else out of the port `frame` came in on, to its
+// sender (the frame still has its Ethernet header). The caller frees the packet.
+bool Worker::fits_tunnel(const Route& r, const uint8_t* ip, uint32_t ip_len, rte_mbuf* frame, const Route* back_tunnel)
 {
+    const TunnelMethod method = r.method();
+    const PortSide& out = uses_ipv4(method) ? cfg_.access : cfg_.home;
+    const uint16_t overhead = encap_overhead(method);
+    if (ip[7] > 1 && ip_len + overhead <= out.mtu) [[likely]]
+        return true;
     LcoreCounters& ctr = *cfg_.counters;
+    const ErrorReturn back = back_tunnel ? ErrorReturn{nullptr, {}, back_tunnel, false}
+                                         : ErrorReturn{&side_of(frame->port), MacAddr::from_bytes(data(frame) + 6), nullptr,
+                                                       (data(frame)[0] & 1) != 0};
     if (ip[7] <= 1) {
         LcoreCounters::bump(ctr.classify_drops[static_cast<std::size_t>(DropReason::ttl_exceeded)]);
         send_icmp_error(ip, ip_len, icmp6::time_exceeded, 0, 0, back);
         return false;
     }
-    const TunnelMethod method = r.method();
-    const PortSide& out = uses_ipv4(method) ? cfg_.access : cfg_.home;
-    const uint16_t overhead = encap_overhead(method);
-    if (ip_len + overhead > out.mtu) {
-        ctr.inc(DpCounter::too_big);
-        const uint32_t mtu = out.mtu > overhead ? out.mtu - overhead : 0;
-        send_icmp_error(ip, ip_len, icmp6::packet_too_big, 0, std::max<uint32_t>(mtu, kIpv6MinMtu), back);
-        return false;
-    }
-    return true;
+    ctr.inc(DpCounter::too_big);
+    const uint32_t mtu = out.mtu > overhead ? out.mtu - overhead : 0;
+    send_icmp_error(ip, ip_len, icmp6::packet_too_big, 0, std::max<uint32_t>(mtu, kIpv6MinMtu), back);
+    return false;
 }
 
 // An IPv6 packet alone in the mbuf (no link header, no padding) into the tunnel of live route r: I, R

@@ -162,7 +162,7 @@ void Worker::upstream(UpstreamItem* items, uint16_t n)
         const Route& d = to[k];
         if (d.live() && (!d.needs_record() || d.rec)) {
             // For another mobile network or mobile node: into its tunnel, the hop limit decremented once.
-            if (!fits_tunnel(d, ip, ip_len, back)) {
+            if (!fits_tunnel(d, ip, ip_len, m, &routes[i])) {
                 rte_pktmbuf_free(m);
                 continue;
             }

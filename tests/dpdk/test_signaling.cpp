@@ -496,6 +496,16 @@ TEST_F(SignalingTest, Rfc4443_2_4f_ErrorRepliesToUnboundSourcesRateLimited)
     out.clear();
     endpoint->handle(p, 502, out);
     EXPECT_TRUE(out.empty());
+    // RFC 4443 2.4 (e.6): never to a source that names no single node, whatever the allowance.
+    params.error_replies_per_second = 100;
+    const auto suppressed = stats.get(Counter::error_replies_suppressed);
+    for (const char* bad : {"ff02::1", "::"}) {
+        EXPECT_TRUE(punt_v6(mh_packet(*Ipv6Addr::parse(bad), {59, 0, 42, 0, 0, 0, 0, 0}), 503).empty()) << bad;
+        EXPECT_TRUE(punt_v6(mh_packet(*Ipv6Addr::parse(bad), {6, 1, 5, 0, 0, 0, 0, 1, 0xC0, 0, 0, 10, 1, 2, 0, 0}), 503).empty())
+            << bad;
+    }
+    EXPECT_EQ(stats.get(Counter::error_replies_suppressed), suppressed + 4);
+    EXPECT_EQ(punt_v6(mh_packet(kCn, {59, 0, 42, 0, 0, 0, 0, 0}), 503).size(), 1u) << "a unicast source still is";
 }
 
 // RFC 6275 10.4.1, RFC 3963 6.2 (NOTES.md rule 12): every accepted home registration, host or router,
