@@ -127,9 +127,8 @@ void Neighbors::reclaim()
     }
 }
 
-void Neighbors::set(Ipv4Addr a, const MacAddr& mac, bool is_static)
+void Neighbors::set_key(const NeighborKey& k, const MacAddr& mac, bool is_static)
 {
-    const auto k = NeighborKey::of(a);
     if (!is_static) {
         learn(k, mac, NeighborOrigin::reply, last_now_);
         return;
@@ -139,17 +138,9 @@ void Neighbors::set(Ipv4Addr a, const MacAddr& mac, bool is_static)
     hash_add(k, mac);
 }
 
-void Neighbors::set(const Ipv6Addr& a, const MacAddr& mac, bool is_static)
-{
-    const auto k = NeighborKey::of(a);
-    if (!is_static) {
-        learn(k, mac, NeighborOrigin::reply, last_now_);
-        return;
-    }
-    if (auto it = entries_.find(k); it != entries_.end()) remove(it, false);
-    statics_[k] = mac;
-    hash_add(k, mac);
-}
+void Neighbors::set(Ipv4Addr a, const MacAddr& mac, bool is_static) { set_key(NeighborKey::of(a), mac, is_static); }
+
+void Neighbors::set(const Ipv6Addr& a, const MacAddr& mac, bool is_static) { set_key(NeighborKey::of(a), mac, is_static); }
 
 std::optional<MacAddr> Neighbors::known(const NeighborKey& k) const
 {

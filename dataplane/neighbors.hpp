@@ -126,6 +126,7 @@ public:
     uint64_t refused_full() const { return refused_full_.load(std::memory_order_relaxed); }
 
 private:
+    void set_key(const NeighborKey& k, const MacAddr& mac, bool is_static);
     Neighbors() = default;
     enum List : uint8_t { kReply, kSolicitation, kProbing, kLists };
     struct Entry {

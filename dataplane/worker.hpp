@@ -101,11 +101,15 @@ private:
     // worker_downstream.cpp
     void downstream(rte_mbuf** pkts, const uint16_t* l3_offsets, uint16_t n);
     bool fits_tunnel(const Route& r, const uint8_t* ip, uint32_t ip_len, rte_mbuf* frame, const Route* back_tunnel);
+    [[gnu::cold]] bool refuse_forward(const Route& r, const uint8_t* ip, uint32_t ip_len, rte_mbuf* frame,
+                                      const Route* back_tunnel);
     void tunnel_out(rte_mbuf* m, const Route& r);
+    inline void to_tunnel(rte_mbuf* m, const Route& r); // tunnel_out's body, inlined in worker_downstream.cpp
     // worker_upstream.cpp
     void note_outer(rte_mbuf* m, const Classified& c, UpstreamItem& item);
     bool decapsulate(rte_mbuf* m, const Classified& c, UpstreamItem& item);
-    bool accept_inner(rte_mbuf* m, const Classified& c, UpstreamItem& item);
+    bool accept_inner(rte_mbuf* m, const Classified& c, UpstreamItem& item, uint32_t avail);
+    inline bool check_inner(rte_mbuf* m, const Classified& c, UpstreamItem& item, uint32_t avail);
     void upstream(UpstreamItem* items, uint16_t n);
     // worker_esp.cpp
     bool esp_open_prepare(rte_mbuf* m, const Classified& c);
@@ -150,6 +154,19 @@ private:
     RateLimiter punt_priority_limit_, punt_bulk_limit_;
     uint32_t polls_ = 0;
 };
+
+// Whether a packet to forward (hop limit still to be decremented) may go into r's tunnel: its hop limit
+// lasts another hop, and it fits the tunnel. Otherwise refuse_forward counts it and answers it with an
+// ICMPv6 error; the caller frees the packet.
+inline bool Worker::fits_tunnel(const Route& r, const uint8_t* ip, uint32_t ip_len, rte_mbuf* frame,
+                                const Route* back_tunnel)
+{
+    const TunnelMethod method = r.method();
+    const PortSide& out = uses_ipv4(method) ? cfg_.access : cfg_.home;
+    if (ip[7] > 1 && ip_len + encap_overhead(method) <= out.mtu) [[likely]]
+        return true;
+    return refuse_forward(r, ip, ip_len, frame, back_tunnel);
+}
 
 // Next hops that are gateways are looked up once per burst; others per packet. A miss asks the control
 // thread to resolve the address.

@@ -55,23 +55,17 @@ void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
         rte_pktmbuf_adj(m, l3[i]);
         // Trim link padding: the IPv6 payload length is the packet.
         if (rte_pktmbuf_pkt_len(m) > ip_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - ip_len));
-        tunnel_out(m, r);
+        to_tunnel(m, r);
     }
     if (seal_.n) seal_esp();
 }
 
-// Whether a packet to forward (hop limit still to be decremented) may go into r's tunnel: its hop limit
-// lasts another hop, and it fits the tunnel. Otherwise counts it and sends Time Exceeded (RFC 4443 3.3)
-// or Packet Too Big (RFC 4443 3.2, naming no less than the IPv6 minimum MTU, RFC 8201 4) back: through
+// fits_tunnel's refusal (worker.hpp): counts the packet and sends Time Exceeded (RFC 4443 3.3) or Packet
+// Too Big (RFC 4443 3.2, naming no less than the IPv6 minimum MTU, RFC 8201 4) back: through
 // `back_tunnel` when set (the packet came up a tunnel), else out of the port `frame` came in on, to its
 // sender (the frame still has its Ethernet header). The caller frees the packet.
-bool Worker::fits_tunnel(const Route& r, const uint8_t* ip, uint32_t ip_len, rte_mbuf* frame, const Route* back_tunnel)
+bool Worker::refuse_forward(const Route& r, const uint8_t* ip, uint32_t ip_len, rte_mbuf* frame, const Route* back_tunnel)
 {
-    const TunnelMethod method = r.method();
-    const PortSide& out = uses_ipv4(method) ? cfg_.access : cfg_.home;
-    const uint16_t overhead = encap_overhead(method);
-    if (ip[7] > 1 && ip_len + overhead <= out.mtu) [[likely]]
-        return true;
     LcoreCounters& ctr = *cfg_.counters;
     const ErrorReturn back = back_tunnel ? ErrorReturn{nullptr, {}, back_tunnel, false}
                                          : ErrorReturn{&side_of(frame->port), MacAddr::from_bytes(data(frame) + 6), nullptr,
@@ -81,6 +75,8 @@ bool Worker::fits_tunnel(const Route& r, const uint8_t* ip, uint32_t ip_len, rte
         send_icmp_error(ip, ip_len, icmp6::time_exceeded, 0, 0, back);
         return false;
     }
+    const PortSide& out = uses_ipv4(r.method()) ? cfg_.access : cfg_.home;
+    const uint16_t overhead = encap_overhead(r.method());
     ctr.inc(DpCounter::too_big);
     const uint32_t mtu = out.mtu > overhead ? out.mtu - overhead : 0;
     send_icmp_error(ip, ip_len, icmp6::packet_too_big, 0, std::max<uint32_t>(mtu, kIpv6MinMtu), back);
@@ -91,7 +87,8 @@ bool Worker::fits_tunnel(const Route& r, const uint8_t* ip, uint32_t ip_len, rte
 // and U forward from the route's word, IPv6-in-IPv6 and ESP from its record (which the caller checked
 // is there). ESP packets join the burst's seal_ list (the caller runs seal_esp); the others are queued
 // for TX. What cannot be sent is counted and freed.
-void Worker::tunnel_out(rte_mbuf* m, const Route& r)
+// Inlined into downstream's loop (this file); the rarer callers elsewhere take tunnel_out, below.
+[[gnu::always_inline]] inline void Worker::to_tunnel(rte_mbuf* m, const Route& r)
 {
     LcoreCounters& ctr = *cfg_.counters;
     const FastBinding* b = r.needs_record() ? r.rec : nullptr;
@@ -138,5 +135,7 @@ void Worker::tunnel_out(rte_mbuf* m, const Route& r)
     LcoreCounters::bump(ctr.encap[static_cast<std::size_t>(peer.method)]);
     queue_tx(out, m);
 }
+
+void Worker::tunnel_out(rte_mbuf* m, const Route& r) { to_tunnel(m, r); }
 
 } // namespace nemo::dp

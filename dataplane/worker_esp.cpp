@@ -158,7 +158,7 @@ uint16_t Worker::open_esp(UpstreamItem* items)
         const uint32_t have = rte_pktmbuf_data_len(m);
         if (have > trailer->inner.size()) rte_pktmbuf_trim(m, static_cast<uint16_t>(have - trailer->inner.size()));
         items[out] = o;
-        if (accept_inner(m, o.c, items[out])) ++out;
+        if (accept_inner(m, o.c, items[out], rte_pktmbuf_data_len(m))) ++out;
     }
     return out;
 }

@@ -42,25 +42,29 @@ bool Worker::decapsulate(rte_mbuf* m, const Classified& c, UpstreamItem& item)
     const uint8_t* outer = data(m) + c.l3_offset;
     const std::size_t end = c.l3_offset + (c.method == TunnelMethod::ipv6 ? kIpv6HeaderLen + load_be16(outer + 4)
                                                                           : std::size_t{load_be16(outer + 2)});
-    const uint32_t have = rte_pktmbuf_data_len(m);
-    if (end < c.inner_offset || end > have) { // classify checked the lengths: cannot happen
+    if (end < c.inner_offset || end > rte_pktmbuf_data_len(m)) { // classify checked the lengths: cannot happen
         cfg_.counters->inc(DpCounter::bad_inner);
         rte_pktmbuf_free(m);
         return false;
     }
-    if (have > end) rte_pktmbuf_trim(m, static_cast<uint16_t>(have - end));
     rte_pktmbuf_adj(m, c.inner_offset);
-    return accept_inner(m, c, item);
+    return check_inner(m, c, item, static_cast<uint32_t>(end - c.inner_offset));
 }
 
-// The inner IPv6 packet is at the front of the mbuf: check it, trim link padding, and hand signaling
-// for the home agent to the control thread.
-bool Worker::accept_inner(rte_mbuf* m, const Classified& c, UpstreamItem& item)
+// The inner IPv6 packet is at the front of the mbuf, `avail` bytes long by the outer headers: check it,
+// trim what follows it (link padding), and hand signaling for the home agent to the control thread.
+bool Worker::accept_inner(rte_mbuf* m, const Classified& c, UpstreamItem& item, uint32_t avail)
+{
+    return check_inner(m, c, item, avail);
+}
+
+// accept_inner's body, inlined into decapsulate (this file); ESP's path takes accept_inner.
+[[gnu::always_inline]] inline bool Worker::check_inner(rte_mbuf* m, const Classified& c, UpstreamItem& item, uint32_t avail)
 {
     LcoreCounters& ctr = *cfg_.counters;
     const uint8_t* ip = data(m);
     const uint32_t have = rte_pktmbuf_data_len(m);
-    if (have < kIpv6HeaderLen || (ip[0] >> 4) != 6 || kIpv6HeaderLen + load_be16(ip + 4) > have) {
+    if (avail < kIpv6HeaderLen || (ip[0] >> 4) != 6 || kIpv6HeaderLen + load_be16(ip + 4) > avail) {
         ctr.inc(DpCounter::bad_inner);
         rte_pktmbuf_free(m);
         return false;
@@ -138,8 +142,8 @@ void Worker::upstream(UpstreamItem* items, uint16_t n)
         std::memcpy(dsts[n_kept].bytes.data(), ip + 24, 16);
         kept[n_kept++] = i;
     }
-    // Only destinations some binding may route are looked up (most go to the Internet).
-    Route to[kBurst];
+    // Only destinations some binding may route are looked up (most go to the Internet): ask[] lists
+    // them in order, found[] has their routes.
     uint16_t ask[kBurst];
     uint16_t n_ask = 0;
     for (uint16_t k = 0; k < n_kept; ++k)
@@ -147,31 +151,28 @@ void Worker::upstream(UpstreamItem* items, uint16_t n)
             dst_ptrs[n_ask] = &dsts[k];
             ask[n_ask++] = k;
         }
-    if (n_ask) {
-        Route found[kBurst];
-        cfg_.tables->route_bulk(dst_ptrs, n_ask, found);
-        for (uint16_t j = 0; j < n_ask; ++j) to[ask[j]] = found[j];
-    }
-    for (uint16_t k = 0; k < n_kept; ++k) {
+    Route found[kBurst];
+    if (n_ask) cfg_.tables->route_bulk(dst_ptrs, n_ask, found);
+    for (uint16_t k = 0, j = 0; k < n_kept; ++k) {
         const uint16_t i = kept[k];
+        const Route* d = j < n_ask && ask[j] == k ? &found[j++] : nullptr;
         rte_mbuf* m = items[i].m;
         uint8_t* ip = data(m);
         const uint32_t ip_len = rte_pktmbuf_data_len(m); // accept_inner trimmed it to the IPv6 length
-        // Errors about it go back through the tunnel it came from.
-        const ErrorReturn back{nullptr, {}, &routes[i], false};
-        const Route& d = to[k];
-        if (d.live() && (!d.needs_record() || d.rec)) {
-            // For another mobile network or mobile node: into its tunnel, the hop limit decremented once.
-            if (!fits_tunnel(d, ip, ip_len, m, &routes[i])) {
+        if (d && d->live() && (!d->needs_record() || d->rec)) {
+            // For another mobile network or mobile node: into its tunnel, the hop limit decremented once;
+            // errors about it go back through the tunnel it came from.
+            if (!fits_tunnel(*d, ip, ip_len, m, &routes[i])) {
                 rte_pktmbuf_free(m);
                 continue;
             }
             --ip[7];
             ctr.inc(DpCounter::mn_to_mn);
             LcoreCounters::bump(ctr.decap[static_cast<std::size_t>(items[i].c.method)]);
-            tunnel_out(m, d);
+            tunnel_out(m, *d);
             continue;
         }
+        const ErrorReturn back{nullptr, {}, &routes[i], false};
         if (ip[7] <= 1) {
             LcoreCounters::bump(ctr.classify_drops[static_cast<std::size_t>(DropReason::ttl_exceeded)]);
             send_icmp_error(ip, ip_len, icmp6::time_exceeded, 0, 0, back);

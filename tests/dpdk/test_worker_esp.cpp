@@ -91,16 +91,7 @@ struct EspTest : ::testing::TestWithParam<EspAlgorithm> {
 
     void receive(const std::vector<uint8_t>& frame) { ASSERT_TRUE(rig.receive(frame.data(), frame.size())); }
 
-    std::vector<std::vector<uint8_t>> sent()
-    {
-        std::vector<std::vector<uint8_t>> out;
-        for (rte_mbuf* m : rig.sent()) {
-            const auto* d = rte_pktmbuf_mtod(m, const uint8_t*);
-            out.emplace_back(d, d + rte_pktmbuf_data_len(m));
-            rte_pktmbuf_free(m);
-        }
-        return out;
-    }
+    std::vector<std::vector<uint8_t>> sent() { return rig.sent_frames(); }
 
     // Ethernet / IPv4 (MR's care-of address -> HA) / ESP with the inbound SA, sealed by the MR's end.
     std::vector<uint8_t> esp_frame(const std::vector<uint8_t>& inner, uint32_t seq)

@@ -101,16 +101,7 @@ struct WorkerPaths : ::testing::Test {
         ASSERT_EQ(rig.tables->publish(1, b, &err), dp::BindingTables::PublishError::none) << err;
     }
     void receive(const std::vector<uint8_t>& f) { ASSERT_TRUE(rig.receive(f.data(), f.size())); }
-    std::vector<std::vector<uint8_t>> sent()
-    {
-        std::vector<std::vector<uint8_t>> out;
-        for (rte_mbuf* m : rig.sent()) {
-            const auto* d = rte_pktmbuf_mtod(m, const uint8_t*);
-            out.emplace_back(d, d + rte_pktmbuf_data_len(m));
-            rte_pktmbuf_free(m);
-        }
-        return out;
-    }
+    std::vector<std::vector<uint8_t>> sent() { return rig.sent_frames(); }
     uint64_t counter(dp::DpCounter k) { return rig.counters.c[static_cast<std::size_t>(k)].load(); }
     uint64_t dropped(DropReason r) { return rig.counters.classify_drops[static_cast<std::size_t>(r)].load(); }
     std::string name;
@@ -183,6 +174,20 @@ TEST_F(WorkerPaths, TimeExceededRateLimited)
     EXPECT_EQ(sent().size(), 3u);
     EXPECT_EQ(counter(dp::DpCounter::te_sent), 3u);
     EXPECT_EQ(counter(dp::DpCounter::icmp_suppressed), 7u);
+}
+
+// Packet Too Big has its own bucket at the same rate: a Time Exceeded storm does not use it up.
+TEST_F(WorkerPaths, PacketTooBigRateLimitedApartFromTimeExceeded)
+{
+    start([](dp::WorkerConfig& wc) { wc.ptb_per_second = 2; });
+    for (int i = 0; i < 5; ++i) receive(ether(kGwMac, ethertype::ipv6, ipv6_packet(kCn, kHost, 1)));
+    for (int i = 0; i < 5; ++i) receive(ether(kGwMac, ethertype::ipv6, ipv6_packet(kCn, kHost, 64, 1480)));
+    rig.worker->poll();
+    EXPECT_EQ(sent().size(), 4u);
+    EXPECT_EQ(counter(dp::DpCounter::te_sent), 2u);
+    EXPECT_EQ(counter(dp::DpCounter::ptb_sent), 2u);
+    EXPECT_EQ(counter(dp::DpCounter::too_big), 5u);
+    EXPECT_EQ(counter(dp::DpCounter::icmp_suppressed), 6u);
 }
 
 // RFC 4443 2.4 (e.6): no error to a source that names no single node; RFC 8201 4: a Packet Too Big never
@@ -351,6 +356,8 @@ TEST_F(WorkerPaths, PuntBulkClassPolicedPriorityClassNot)
     EXPECT_EQ(counter(dp::DpCounter::punt_policed_bulk), 16u);
     EXPECT_EQ(counter(dp::DpCounter::punted_bulk), 4u);
     EXPECT_EQ(counter(dp::DpCounter::punted), 5u);
+    // The priority class has its own rate.
+    EXPECT_EQ(counter(dp::DpCounter::punt_policed_priority), 0u);
     void* m;
     while (rte_ring_dequeue(bulk, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
     rte_ring_free(bulk);

@@ -80,8 +80,10 @@ struct WorkerRig {
         return true;
     }
 
-    // The router's binding: its home address and prefix, over `method` from the care-of address.
-    bool bind(TunnelMethod method, std::string* err)
+    // The router's binding: its home address and prefix, over `method` from the care-of address; or
+    // (host) a mobile host's (registered without R): its home address only, defended on the home link
+    // (proxy ND, RFC 6275 10.4.1), over `method` from the same care-of address.
+    bool bind(TunnelMethod method, std::string* err, bool host = false)
     {
         Binding b;
         b.hoa = kHoa;
@@ -89,23 +91,25 @@ struct WorkerRig {
         b.coa.peer = kCoa4;
         b.coa.peer_port = kMrPort;
         b.coa.v6 = kCoa6;
-        b.prefixes = {kMnpA};
+        if (host) {
+            b.mobile_router = false;
+            b.proxy_nd = true;
+        } else {
+            b.prefixes = {kMnpA};
+        }
         return tables->publish(0, b, err) == dp::BindingTables::PublishError::none;
     }
-
-    // A mobile host's binding instead (registered without R): its home address only, defended on the
-    // home link (proxy ND, RFC 6275 10.4.1), over `method` from the same care-of address.
-    bool bind_host(TunnelMethod method, std::string* err)
+    bool bind_host(TunnelMethod method, std::string* err) { return bind(method, err, true); }
+    // What the port sent, as bytes (the mbufs freed).
+    std::vector<std::vector<uint8_t>> sent_frames()
     {
-        Binding b;
-        b.hoa = kHoa;
-        b.coa.method = method;
-        b.coa.peer = kCoa4;
-        b.coa.peer_port = kMrPort;
-        b.coa.v6 = kCoa6;
-        b.mobile_router = false;
-        b.proxy_nd = true;
-        return tables->publish(0, b, err) == dp::BindingTables::PublishError::none;
+        std::vector<std::vector<uint8_t>> out;
+        for (rte_mbuf* m : sent()) {
+            const auto* d = rte_pktmbuf_mtod(m, const uint8_t*);
+            out.emplace_back(d, d + rte_pktmbuf_data_len(m));
+            rte_pktmbuf_free(m);
+        }
+        return out;
     }
 
     // A port backed by two rings: the test enqueues received frames on `rx` and dequeues sent ones

@@ -411,3 +411,19 @@ TEST(Config, FileWithLiteralKeysMustBePrivate)
     EXPECT_EQ(std::get<Config>(r).sas.at(0).auth_key.size(), 32u);
     for (const auto& p : {open, enc, auth, by_file}) std::remove(p.c_str());
 }
+
+TEST(Config, PuntRatesPerClass)
+{
+    auto r = parse_config_text(std::string(kGood) + "[dataplane]\npunt_priority_per_second = 0x100\npunt_bulk_per_second = 500\n", "ha.ini");
+    ASSERT_TRUE(std::holds_alternative<Config>(r)) << std::get<std::string>(r);
+    EXPECT_EQ(std::get<Config>(r).punt_priority_per_second, 256u);
+    EXPECT_EQ(std::get<Config>(r).punt_bulk_per_second, 500u);
+    const std::string text = render_config(std::get<Config>(r));
+    EXPECT_NE(text.find("punt_bulk_per_second = 500"), std::string::npos);
+    EXPECT_NE(error_of(std::string(kGood) + "[dataplane]\npunt_bulk_per_second = 0\n").find("dataplane.punt_bulk_per_second: '0'"),
+              std::string::npos);
+    auto d = parse_config_text(kGood, "ha.ini");
+    ASSERT_TRUE(std::holds_alternative<Config>(d));
+    EXPECT_EQ(std::get<Config>(d).punt_priority_per_second, 50000u);
+    EXPECT_EQ(std::get<Config>(d).punt_bulk_per_second, 10000u);
+}
