@@ -42,13 +42,10 @@ bool Worker::decapsulate(rte_mbuf* m, const Classified& c, UpstreamItem& item)
     const uint8_t* outer = data(m) + c.l3_offset;
     const std::size_t end = c.l3_offset + (c.method == TunnelMethod::ipv6 ? kIpv6HeaderLen + load_be16(outer + 4)
                                                                           : std::size_t{load_be16(outer + 2)});
-    if (end < c.inner_offset || end > rte_pktmbuf_data_len(m)) { // classify checked the lengths: cannot happen
-        cfg_.counters->inc(DpCounter::bad_inner);
-        rte_pktmbuf_free(m);
-        return false;
-    }
+    // classify checked that the outer lengths lie within the frame and cover the tunnel header.
+    const uint32_t avail = end > c.inner_offset ? static_cast<uint32_t>(end - c.inner_offset) : 0;
     rte_pktmbuf_adj(m, c.inner_offset);
-    return check_inner(m, c, item, static_cast<uint32_t>(end - c.inner_offset));
+    return check_inner(m, c, item, avail);
 }
 
 // The inner IPv6 packet is at the front of the mbuf, `avail` bytes long by the outer headers: check it,
@@ -172,17 +169,17 @@ void Worker::upstream(UpstreamItem* items, uint16_t n)
             tunnel_out(m, *d);
             continue;
         }
-        const ErrorReturn back{nullptr, {}, &routes[i], false};
-        if (ip[7] <= 1) {
+        if (ip[7] <= 1) [[unlikely]] {
             LcoreCounters::bump(ctr.classify_drops[static_cast<std::size_t>(DropReason::ttl_exceeded)]);
-            send_icmp_error(ip, ip_len, icmp6::time_exceeded, 0, 0, back);
+            send_icmp_error(ip, ip_len, icmp6::time_exceeded, 0, 0, ErrorReturn{nullptr, {}, &routes[i], false});
             rte_pktmbuf_free(m);
             continue;
         }
         // A reassembled packet may be larger than the home link takes (RFC 4443 3.2).
-        if (ip_len > cfg_.home.mtu) {
+        if (ip_len > cfg_.home.mtu) [[unlikely]] {
             ctr.inc(DpCounter::too_big);
-            send_icmp_error(ip, ip_len, icmp6::packet_too_big, 0, std::max<uint32_t>(cfg_.home.mtu, kIpv6MinMtu), back);
+            send_icmp_error(ip, ip_len, icmp6::packet_too_big, 0, std::max<uint32_t>(cfg_.home.mtu, kIpv6MinMtu),
+                            ErrorReturn{nullptr, {}, &routes[i], false});
             rte_pktmbuf_free(m);
             continue;
         }

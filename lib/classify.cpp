@@ -68,17 +68,6 @@ bool addressed_to_ha(const uint8_t* dst, const ClassifyParams& p)
     return to_us;
 }
 
-bool forwardable_destination(const uint8_t* dst)
-{
-    if (dst[0] == 0xFF) return false;                            // multicast
-    if (dst[0] == 0xFE) return (dst[1] & 0xC0) != 0x80;           // fe80::/10
-    if (dst[0] != 0) return true;                                // global unicast and the rest: the usual case
-    uint64_t head, rest; // bytes 0-7 and 7-14
-    std::memcpy(&head, dst, 8);
-    std::memcpy(&rest, dst + 7, 8);
-    return !(head == 0 && rest == 0 && dst[15] <= 1); // :: and ::1
-}
-
 namespace {
 
 // Reads the fixed header in place: this runs for every packet, so no views are built.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <span>
 
 #include "addr.hpp"
@@ -66,10 +67,19 @@ bool addressed_to_ha(const uint8_t* dst, const ClassifyParams& p);
 // Whether a decapsulated packet's destination (16 bytes) may be forwarded beyond the home agent: not
 // multicast, link-local, loopback or unspecified (RFC 4291 2.5.6: link-local destinations are never
 // forwarded; a mobile node's multicast is not the home agent's to spread).
-bool forwardable_destination(const uint8_t* dst);
+inline bool forwardable_destination(const uint8_t* dst)
+{
+    if (dst[0] == 0xFF) return false;                            // multicast
+    if (dst[0] == 0xFE) return (dst[1] & 0xC0) != 0x80;           // fe80::/10
+    if (dst[0] != 0) return true;                                // global unicast and the rest: the usual case
+    uint64_t head, rest; // bytes 0-7 and 7-14
+    std::memcpy(&head, dst, 8);
+    std::memcpy(&rest, dst + 7, 8);
+    return !(head == 0 && rest == 0 && dst[15] <= 1); // :: and ::1
+}
 
-// `frame` is an untagged Ethernet frame: tagged frames are dropped (DropReason::vlan_tagged). IPv4 header checksums are verified unless
-// `ipv4_checksum_checked` says the NIC did it.
+// `frame` is an untagged Ethernet frame: tagged frames are dropped (DropReason::vlan_tagged). IPv4 header
+// checksums are verified unless `ipv4_checksum_checked` says the NIC did it.
 Classified classify_frame(std::span<const uint8_t> frame, const ClassifyParams& p, bool ipv4_checksum_checked = false);
 
 // The home-agents anycast address of a home prefix (RFC 2526: interface identifier fdff:ffff:ffff:fffe
