@@ -9,6 +9,7 @@
 
 #include "control_plane.hpp"
 #include "json.hpp"
+#include "key_material.hpp"
 #include "number.hpp"
 #include "provision_text.hpp"
 #include "sa_text.hpp"
@@ -63,13 +64,6 @@ std::string table(const std::vector<std::vector<std::string>>& rows, std::vector
         out += line + "\n";
     }
     return out;
-}
-
-// Clears a buffer that may have held a key, in a way the compiler cannot drop.
-void wipe(std::string& s)
-{
-    explicit_bzero(s.data(), s.size());
-    s.clear();
 }
 
 std::string care_of_text(const CareOf& c)
@@ -501,8 +495,8 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
         SaConfig& cfg = std::get<SaConfig>(sa);
         auto added = sas_->add(cfg);
         const std::string shown = format_sa(cfg);
-        explicit_bzero(cfg.enc_key.data(), cfg.enc_key.size());
-        explicit_bzero(cfg.auth_key.data(), cfg.auth_key.size());
+        wipe(cfg.enc_key);
+        wipe(cfg.auth_key);
         if (added) return {false, "error: " + *added + "\n"};
         return {true, "added " + shown + "\n"};
     }

@@ -71,7 +71,8 @@ std::optional<MacAddr> Neighbors::lookup(Ipv4Addr a) const
     return unpack(d);
 }
 
-// rte_hash_crc reads the key in 8-byte words: keys go through an aligned copy.
+// rte_hash_crc reads the key in 8- and 4-byte words: keys go through an aligned copy (a NeighborKey's
+// address bytes follow its family byte, at an odd offset).
 struct alignas(8) Key6 {
     uint8_t b[16];
     explicit Key6(const uint8_t* a) { std::memcpy(b, a, 16); }
@@ -102,16 +103,15 @@ void Neighbors::request(const Ipv6Addr& a) const
 
 bool Neighbors::hash_add(const NeighborKey& k, const MacAddr& mac)
 {
-    if (k.family == 4) return rte_hash_add_key_data(v4_, k.b.data(), pack(mac)) == 0;
-    const Key6 k6(k.b.data());
-    return rte_hash_add_key_data(v6_, &k6, pack(mac)) == 0;
+    const Key6 aligned(k.b.data()); // the IPv4 key is its first four bytes
+    return rte_hash_add_key_data(k.family == 4 ? v4_ : v6_, &aligned, pack(mac)) == 0;
 }
 
 void Neighbors::hash_del(const NeighborKey& k)
 {
     rte_hash* h = k.family == 4 ? v4_ : v6_;
-    const Key6 k6(k.b.data());
-    const int32_t pos = rte_hash_del_key(h, k.family == 4 ? static_cast<const void*>(k.b.data()) : &k6);
+    const Key6 aligned(k.b.data());
+    const int32_t pos = rte_hash_del_key(h, &aligned);
     if (pos < 0) return;
     // A lock-free table keeps a removed key's slot until told: a worker may still be comparing it. The
     // slot is freed once every worker has passed a quiescent state (at once without concurrent readers).
