@@ -172,7 +172,7 @@ rte_mbuf* Worker::reassemble(rte_mbuf* m, const Classified& c)
         rte_pktmbuf_free(m);
         return nullptr;
     }
-    m->l2_len = c.l3_offset & 0x7Fu; // bit-fields: an Ethernet header with at most a VLAN tag
+    m->l2_len = c.l3_offset & 0x7Fu; // bit-fields: the Ethernet header (tagged frames never get here)
     m->l3_len = (c.inner_offset - c.l3_offset) & 0x1FFu;
     auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, c.l3_offset);
     rte_mbuf* whole = rte_ipv4_frag_reassemble_packet(frag_tbl_, frag_dr_.get(), m, rte_rdtsc(), ip);

@@ -100,8 +100,9 @@ private:
     void flush();
     // worker_downstream.cpp
     void downstream(rte_mbuf** pkts, const uint16_t* l3_offsets, uint16_t n);
+    bool may_forward(const uint8_t* ip, uint32_t ip_len, uint32_t room, rte_mbuf* frame, const Route* back_tunnel);
     bool fits_tunnel(const Route& r, const uint8_t* ip, uint32_t ip_len, rte_mbuf* frame, const Route* back_tunnel);
-    [[gnu::cold]] bool refuse_forward(const Route& r, const uint8_t* ip, uint32_t ip_len, rte_mbuf* frame,
+    [[gnu::cold]] bool refuse_forward(const uint8_t* ip, uint32_t ip_len, uint32_t room, rte_mbuf* frame,
                                       const Route* back_tunnel);
     void tunnel_out(rte_mbuf* m, const Route& r);
     inline void to_tunnel(rte_mbuf* m, const Route& r); // tunnel_out's body, inlined in worker_downstream.cpp
@@ -155,17 +156,25 @@ private:
     uint32_t polls_ = 0;
 };
 
-// Whether a packet to forward (hop limit still to be decremented) may go into r's tunnel: its hop limit
-// lasts another hop, and it fits the tunnel. Otherwise refuse_forward counts it and answers it with an
-// ICMPv6 error; the caller frees the packet.
+// Whether a packet to forward (hop limit still to be decremented) may leave on a link with `room` bytes
+// for it: its hop limit lasts another hop and it fits. Otherwise refuse_forward counts it and answers it
+// with an ICMPv6 error; the caller frees the packet.
+inline bool Worker::may_forward(const uint8_t* ip, uint32_t ip_len, uint32_t room, rte_mbuf* frame,
+                                const Route* back_tunnel)
+{
+    if (ip[7] > 1 && ip_len <= room) [[likely]]
+        return true;
+    return refuse_forward(ip, ip_len, room, frame, back_tunnel);
+}
+
+// The same into r's tunnel: the room is the MTU of the port it leaves from less the method's overhead.
 inline bool Worker::fits_tunnel(const Route& r, const uint8_t* ip, uint32_t ip_len, rte_mbuf* frame,
                                 const Route* back_tunnel)
 {
     const TunnelMethod method = r.method();
-    const PortSide& out = uses_ipv4(method) ? cfg_.access : cfg_.home;
-    if (ip[7] > 1 && ip_len + encap_overhead(method) <= out.mtu) [[likely]]
-        return true;
-    return refuse_forward(r, ip, ip_len, frame, back_tunnel);
+    const uint16_t mtu = (uses_ipv4(method) ? cfg_.access : cfg_.home).mtu;
+    const uint16_t overhead = encap_overhead(method);
+    return may_forward(ip, ip_len, mtu > overhead ? mtu - overhead : 0u, frame, back_tunnel);
 }
 
 // Next hops that are gateways are looked up once per burst; others per packet. A miss asks the control

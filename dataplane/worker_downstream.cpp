@@ -60,11 +60,11 @@ void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
     if (seal_.n) seal_esp();
 }
 
-// fits_tunnel's refusal (worker.hpp): counts the packet and sends Time Exceeded (RFC 4443 3.3) or Packet
+// may_forward's refusal (worker.hpp): counts the packet and sends Time Exceeded (RFC 4443 3.3) or Packet
 // Too Big (RFC 4443 3.2, naming no less than the IPv6 minimum MTU, RFC 8201 4) back: through
 // `back_tunnel` when set (the packet came up a tunnel), else out of the port `frame` came in on, to its
-// sender (the frame still has its Ethernet header). The caller frees the packet.
-bool Worker::refuse_forward(const Route& r, const uint8_t* ip, uint32_t ip_len, rte_mbuf* frame, const Route* back_tunnel)
+// sender (the frame still has its Ethernet header).
+bool Worker::refuse_forward(const uint8_t* ip, uint32_t ip_len, uint32_t room, rte_mbuf* frame, const Route* back_tunnel)
 {
     LcoreCounters& ctr = *cfg_.counters;
     const ErrorReturn back = back_tunnel ? ErrorReturn{nullptr, {}, back_tunnel, false}
@@ -75,11 +75,8 @@ bool Worker::refuse_forward(const Route& r, const uint8_t* ip, uint32_t ip_len, 
         send_icmp_error(ip, ip_len, icmp6::time_exceeded, 0, 0, back);
         return false;
     }
-    const PortSide& out = uses_ipv4(r.method()) ? cfg_.access : cfg_.home;
-    const uint16_t overhead = encap_overhead(r.method());
     ctr.inc(DpCounter::too_big);
-    const uint32_t mtu = out.mtu > overhead ? out.mtu - overhead : 0;
-    send_icmp_error(ip, ip_len, icmp6::packet_too_big, 0, std::max<uint32_t>(mtu, kIpv6MinMtu), back);
+    send_icmp_error(ip, ip_len, icmp6::packet_too_big, 0, std::max<uint32_t>(room, kIpv6MinMtu), back);
     return false;
 }
 

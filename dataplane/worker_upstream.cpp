@@ -169,17 +169,8 @@ void Worker::upstream(UpstreamItem* items, uint16_t n)
             tunnel_out(m, *d);
             continue;
         }
-        if (ip[7] <= 1) [[unlikely]] {
-            LcoreCounters::bump(ctr.classify_drops[static_cast<std::size_t>(DropReason::ttl_exceeded)]);
-            send_icmp_error(ip, ip_len, icmp6::time_exceeded, 0, 0, ErrorReturn{nullptr, {}, &routes[i], false});
-            rte_pktmbuf_free(m);
-            continue;
-        }
-        // A reassembled packet may be larger than the home link takes (RFC 4443 3.2).
-        if (ip_len > cfg_.home.mtu) [[unlikely]] {
-            ctr.inc(DpCounter::too_big);
-            send_icmp_error(ip, ip_len, icmp6::packet_too_big, 0, std::max<uint32_t>(cfg_.home.mtu, kIpv6MinMtu),
-                            ErrorReturn{nullptr, {}, &routes[i], false});
+        // To the core; a reassembled packet may be larger than the home link takes (RFC 4443 3.2).
+        if (!may_forward(ip, ip_len, cfg_.home.mtu, m, &routes[i])) {
             rte_pktmbuf_free(m);
             continue;
         }
