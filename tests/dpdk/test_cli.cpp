@@ -535,6 +535,10 @@ TEST_F(CliTest, NumbersAreDecimalOrHexNeverOctal)
     auto big = ctl("del sa 4294967296");
     EXPECT_NE(big.out.find("out of range (0 to 4294967295)"), std::string::npos) << big.out;
     EXPECT_NE(ctl("show bindings limit 1x").out.find("'1x' is not a number"), std::string::npos);
+    // A key pasted where an SPI goes is not echoed back.
+    const auto pasted = ctl("del sa 0102030405060708090a0b0c0d0e0f10cafebabe");
+    EXPECT_EQ(pasted.status, 1);
+    EXPECT_EQ(pasted.out.find("cafebabe"), std::string::npos) << pasted.out;
     auto removed = ctl("del sa 0400");
     EXPECT_EQ(removed.status, 0) << removed.out;
     EXPECT_NE(removed.out.find("removed SA 0x190 (400)"), std::string::npos);

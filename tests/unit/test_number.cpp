@@ -74,3 +74,14 @@ TEST(Number, TypedParseLeavesOutputAloneOnError)
     uint32_t spi = 0;
     EXPECT_FALSE(parse_number(std::string_view("4294967296"), spi)) << "the type's own maximum bounds it";
 }
+
+// A word longer than any number is not echoed: on the command line it may be a key in the wrong place
+// (`del sa <key>`); keys are never printed.
+TEST(Number, LongWordsNotEchoed)
+{
+    const std::string key = "0102030405060708090a0b0c0d0e0f10cafebabe";
+    const std::string e = error_of(key);
+    EXPECT_EQ(e.find("0102030405"), std::string::npos) << e;
+    EXPECT_EQ(e, "a word of 40 characters is not a number (decimal, or hexadecimal after 0x)");
+    EXPECT_EQ(error_of("0x" + key).find("cafebabe"), std::string::npos);
+}
