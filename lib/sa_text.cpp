@@ -63,7 +63,7 @@ std::variant<SaConfig, std::string> parse_sa(std::string_view line, SaKeySource 
     if (w[0] != "in" && w[0] != "out") return quote(w[0]) + ": the direction is in or out";
     sa.inbound = w[0] == "in";
     uint64_t spi = 0;
-    if (!parse_number(w[1], spi) || spi < 256 || spi > 0xFFFFFFFFu)
+    if (!parse_number<uint64_t>(w[1], spi, 256, 0xFFFFFFFFu))
         return quote(w[1]) + " is not an SPI (256 to 0xffffffff; 1-255 are reserved)";
     sa.spi = static_cast<uint32_t>(spi);
     auto hoa = Ipv6Addr::parse(w[2]);

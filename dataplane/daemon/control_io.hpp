@@ -124,9 +124,9 @@ private:
     std::atomic<uint64_t> nb_static_{0};
     std::atomic<uint64_t> nb_gateway_{0};
     std::atomic<uint64_t> nb_invalid_{0}; // unparsable, bad checksum, hop limit not 255 (RFC 4861 7.1)
-    std::atomic<uint64_t> asked_full_{0};
+    std::atomic<uint64_t> asked_full_{0}; // resolution requests dropped: kMaxAsked questions open
     std::atomic<uint64_t> na_sent_{0};    // unsolicited NAs sent (each repeat counts)
-    std::atomic<uint64_t> na_dropped_{0}; // announcements refused: kMaxAnnouncing waiting // resolution requests dropped: kMaxAsked questions open
+    std::atomic<uint64_t> na_dropped_{0}; // announcements refused: kMaxAnnouncing waiting
     ImbManager imb_; // the control thread's own, for replies through an SA
 };
 
