@@ -295,12 +295,16 @@ bool CliServer::serve(Client& c, const Handler& handler, uint64_t now_ms, std::s
         if (nl == std::string::npos && eof) return false; // gone without a request: its slot is free at once
         if (nl == std::string::npos && c.in.size() <= limits_.max_request) return true; // wait for more
         if (nl == std::string::npos || nl > limits_.max_request) {
+            if (stats_) stats_->inc(Counter::cli_refused_size);
             c.out = "error\nrequest longer than " + std::to_string(limits_.max_request) + " bytes\n";
         } else {
             std::vector<std::string> words = split(std::string_view(c.in).substr(0, nl));
             CliReply r = handler(words);
             wipe_words(words);
-            if (r.body.size() > limits_.max_reply) r.body = "reply too large; narrow the command\n", r.ok = false, r.more = {};
+            if (r.body.size() > limits_.max_reply) {
+                if (stats_) stats_->inc(Counter::cli_refused_size);
+                r.body = "reply too large; narrow the command\n", r.ok = false, r.more = {};
+            }
             if (!r.more && !r.body.empty() && r.body.back() != '\n') r.body += '\n';
             c.out = (r.ok ? "ok\n" : "error\n") + r.body;
             c.more = std::move(r.more);

@@ -54,6 +54,7 @@ namespace nemo::control {
     X(cli_refused_peer, "nemoHaCliPeersRefused", "CLI connections refused: not root, nemo-ha's user or in the socket's group") \
     X(cli_refused_busy, "nemoHaCliBusy", "CLI connections refused: every slot, or the user's share of them, taken") \
     X(cli_timeouts, "nemoHaCliTimeouts", "CLI clients closed: no request, or reply not read, within the deadline") \
+    X(cli_refused_size, "nemoHaCliTooLarge", "CLI requests refused: longer than the request limit, or a reply too large to build") \
     X(publish_failures, "nemoHaForwardingSetupFailures", "bindings the forwarding tables refused")             \
     X(prefix_lengths_refused, "nemoHaPrefixLengthsRefused", "of those, a new prefix length beyond ha.max_prefix_lengths (141)") \
     X(prefix_tables, "nemoHaPrefixTables", "gauge: tables of mobile network prefix lengths (at most ha.max_prefix_lengths)") \

@@ -684,6 +684,35 @@ TEST_F(CliTest, OneUserCannotHoldEverySlot)
     EXPECT_TRUE(served);
 }
 
+// A request over the limit and a reply too large to build are refused and counted.
+TEST(CliSlots, OversizedRequestsAndRepliesAreCounted)
+{
+    char dir[] = "/tmp/nemo-cli-size-XXXXXX";
+    ASSERT_TRUE(mkdtemp(dir));
+    const std::string path = std::string(dir) + "/cli.sock";
+    Stats stats;
+    CliLimits limits;
+    limits.max_request = 64;
+    limits.max_reply = 16;
+    std::string err;
+    auto server = CliServer::open(path, "", &err, limits, &stats);
+    ASSERT_TRUE(server) << err;
+    const auto handler = [](const std::vector<std::string>& w) {
+        return CliReply{true, w.size() > 1 ? std::string(100, 'x') : "fine", {}};
+    };
+    for (const std::string& req : {std::string(100, 'a') + "\n", std::string("show big\n")}) {
+        int fd = connect_unix(path);
+        ASSERT_GE(fd, 0);
+        ASSERT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+        for (uint64_t t = 1000; t < 1010; ++t) server->poll(handler, t);
+        EXPECT_EQ(read_all(fd, 500).rfind("error\n", 0), 0u);
+        ::close(fd);
+    }
+    EXPECT_EQ(stats.get(Counter::cli_refused_size), 2u);
+    server.reset();
+    std::filesystem::remove_all(dir);
+}
+
 TEST(CliSlots, SilentClientsTimeOutAndAreCounted)
 {
     char dir[] = "/tmp/nemo-cli-slot-XXXXXX";
