@@ -77,7 +77,6 @@ void Worker::answer_ns(rte_mbuf* m, const Classified& c, const PortSide& side)
     }
     const bool dad = ip->hdr.src.is_unspecified();
     if (!dad && ns->lladdr) learn_copy(m, PuntKind::nd, side.port);
-    static const Ipv6Addr kAllNodes = *Ipv6Addr::parse("ff02::1");
     const Ipv6Addr dst = dad ? kAllNodes : ip->hdr.src;
     const Ipv6Addr src = own ? ns->target : cfg_.ha_ipv6.front();
     const MacAddr dst_mac = dad ? MacAddr::ipv6_multicast(dst) : MacAddr::from_bytes(data(m) + 6);

@@ -62,6 +62,9 @@ inline constexpr uint8_t O = 0x20;
 
 inline constexpr std::size_t kIcmpv6HeaderLen = 4;
 inline constexpr std::size_t kIpv6MinMtu = 1280;
+// The link-local all-nodes multicast address (RFC 4291 2.7.1): where DAD answers and unsolicited
+// Neighbor Advertisements go.
+inline const Ipv6Addr kAllNodes = *Ipv6Addr::parse("ff02::1");
 
 struct Icmpv6View {
     uint8_t type = 0;

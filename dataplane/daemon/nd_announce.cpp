@@ -15,10 +15,6 @@ namespace nemo::dp {
 
 using namespace wire;
 
-namespace {
-const Ipv6Addr kAllNodes = *Ipv6Addr::parse("ff02::1");
-}
-
 std::size_t build_unsolicited_na(std::span<uint8_t> out, const MacAddr& src_mac, const Ipv6Addr& src, const Ipv6Addr& target,
                                  bool router)
 {
@@ -50,6 +46,7 @@ void ControlIo::queue_announcement(const control::NdAnnounce& a, uint64_t now_ms
 
 void ControlIo::announce(uint64_t now_ms)
 {
+    if (announcing_.empty()) return; // the usual turn
     // RFC 4861 7.2.4 / 7.2.6: the source is an address of the interface; a link-local one where we have it.
     Ipv6Addr src = cfg_.self.ipv6;
     for (const Ipv6Addr& a : cfg_.ha_ipv6)
