@@ -80,10 +80,13 @@ class HomeAgent:
         self.dir = tempfile.mkdtemp(prefix="nemo-ha-test-")
         self.socket = os.path.join(self.dir, "cli.sock")
         self.log = os.path.join(self.dir, "nemo-ha.log")
+        # A state store of its own: one test's bindings are not the next one's.
+        self.state_dir = os.path.join(self.dir, "state")
         self.overrides = list(overrides)
 
     def __enter__(self):
-        args = ["ip", "netns", "exec", "nemo-ha", binary("nemo-ha"), f"--cli.socket={self.socket}", *self.overrides]
+        args = ["ip", "netns", "exec", "nemo-ha", binary("nemo-ha"), f"--cli.socket={self.socket}",
+                f"--state.dir={self.state_dir}", *self.overrides]
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.time() + 20
