@@ -136,7 +136,7 @@ po::options_description file_options()
                           "(on the command line only enc=@FILE: a file only its owner may read)")
         ("ipsec.allow_manual_gcm", s(), "yes|no (default no): accept AES-GCM SAs with hand-entered keys, which RFC 4106 "
                                         "section 2 forbids (nonces repeat after a restart or del sa/add sa): lab only")
-        ("state.backend", s(), "sqlite|none (default sqlite): where bindings, operator changes and ESP sequence numbers survive a restart")
+        ("state.backend", s(), "rocksdb|sqlite|none (default rocksdb): where bindings, operator changes and ESP sequence numbers survive a restart")
         ("state.dir", s(), "directory of the state store (default /var/lib/nemo-ha)")
         ("state.on_damage", s(), "salvage|refuse (default salvage): a damaged store is moved aside and what can be read restored, or the start is refused");
     return d;
@@ -458,9 +458,10 @@ std::variant<Config, std::string> build(const po::variables_map& vm, const Where
         }
     }
     if (auto s = str("state.backend")) {
-        if (*s == "sqlite") c.state.backend = StateConfig::Backend::sqlite;
+        if (*s == "rocksdb") c.state.backend = StateConfig::Backend::rocksdb;
+        else if (*s == "sqlite") c.state.backend = StateConfig::Backend::sqlite;
         else if (*s == "none") c.state.backend = StateConfig::Backend::none;
-        else return bad("state.backend", "'" + *s + "' is not sqlite or none");
+        else return bad("state.backend", "'" + *s + "' is not rocksdb, sqlite or none");
     }
     if (auto s = str("state.dir")) {
         if (s->empty() || (*s)[0] != '/') return bad("state.dir", "'" + *s + "' is not an absolute path");

@@ -17,7 +17,7 @@
 //   [ipsec]        sa (repeatable: "in|out SPI HOA ALGORITHM enc=HEX|@FILE [auth=HEX|@FILE] [esn] ...", see
 //                  sa_text.hpp; on the command line keys only as @FILE, and a file with literal keys must
 //                  be private to its owner), allow_manual_gcm (lab switch, RFC 4106 section 2)
-//   [state]        backend (sqlite|none), dir, on_damage (salvage|refuse): state_store.hpp
+//   [state]        backend (rocksdb|sqlite|none), dir, on_damage (salvage|refuse): state_store.hpp
 //
 // Any key can also be given on the command line as --section.key=value; the command line wins.
 #pragma once

@@ -74,6 +74,7 @@ std::unique_ptr<ControlPlane> ControlPlane::create(const Config& config, std::st
         cp->restore_state(image ? *image : empty);
     }
     register_telemetry(&cp->stats_, &cp->cache_);
+    set_telemetry_store(cp->store_.get());
     return cp;
 }
 

@@ -1,5 +1,7 @@
 #include "state_sqlite.hpp"
 
+#include "state_dir.hpp"
+
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/file.h>
@@ -389,58 +391,10 @@ std::optional<StateBackend::CommitError> SqliteState::commit(const StateBatch& b
     return std::nullopt;
 }
 
-// The directory, created when absent (private to nemo-ha's user: it holds SA keys), and its lock.
-int open_dir_and_lock(const std::string& dir, std::string* error)
-{
-    struct stat st{};
-    if (::stat(dir.c_str(), &st) != 0) {
-        if (errno != ENOENT || ::mkdir(dir.c_str(), 0700) != 0) {
-            *error = "state.dir " + dir + ": " + errno_text(errno) + " (the parent must exist and be writable)";
-            return -1;
-        }
-    } else if (!S_ISDIR(st.st_mode)) {
-        *error = "state.dir " + dir + ": not a directory";
-        return -1;
-    }
-    const std::string lock = dir + "/lock";
-    const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        *error = "state.dir " + dir + ": cannot write (" + errno_text(errno) + "): nemo-ha keeps its state there";
-        return -1;
-    }
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        char pid[32] = {};
-        const ssize_t n = ::pread(fd, pid, sizeof pid - 1, 0);
-        std::string who = n > 0 ? std::string(pid, static_cast<std::size_t>(n)) : "";
-        while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
-        *error = "state.dir " + dir + ": in use by another nemo-ha" + (who.empty() ? "" : " (pid " + who + ")");
-        ::close(fd);
-        return -1;
-    }
-    const std::string me = std::to_string(::getpid()) + "\n";
-    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) != static_cast<ssize_t>(me.size())) {
-        *error = "state.dir " + dir + ": cannot write (" + errno_text(errno) + "): nemo-ha keeps its state there";
-        ::close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 uint64_t steady_ms()
 {
     return static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
-}
-
-// The image as a batch, to write what was salvaged into a new store.
-StateBatch image_batch(const StateImage& im)
-{
-    StateBatch b;
-    for (const StoredBinding& s : im.bindings) b.bindings[s.binding.hoa] = encode_binding(s);
-    for (const MrChange& c : im.mrs) b.mrs[c.mr.hoa] = encode_mr_change(c);
-    for (const SaChange& c : im.sas) b.sas[c.sa.spi] = encode_sa_change(c);
-    for (const auto& [spi, r] : im.seqs) b.seqs[spi] = encode_seq(r);
-    return b;
 }
 
 } // namespace
@@ -475,7 +429,7 @@ std::unique_ptr<StateBackend> open_sqlite_state(const std::string& dir, bool ref
         if (damaged) *error = db->path() + ": a new store could not be made after the damaged one was moved aside";
         return nullptr;
     }
-    if (auto e = db->commit(image_batch(salvaged))) {
+    if (auto e = db->commit(batch_of(salvaged))) {
         *error = e->message;
         return nullptr;
     }

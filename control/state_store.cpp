@@ -3,6 +3,7 @@
 #include <chrono>
 #include <ctime>
 
+#include "state_rocksdb.hpp"
 #include "state_sqlite.hpp"
 
 namespace nemo::control {
@@ -27,6 +28,7 @@ const char* backend_name(StateConfig::Backend b)
 {
     switch (b) {
     case StateConfig::Backend::none: return "none";
+    case StateConfig::Backend::rocksdb: return "rocksdb";
     case StateConfig::Backend::sqlite: return "sqlite";
     }
     return "?";
@@ -41,10 +43,21 @@ void StateBatch::merge(StateBatch&& later)
     later = StateBatch{};
 }
 
+StateBatch batch_of(const StateImage& im)
+{
+    StateBatch b;
+    for (const StoredBinding& s : im.bindings) b.bindings[s.binding.hoa] = encode_binding(s);
+    for (const MrChange& c : im.mrs) b.mrs[c.mr.hoa] = encode_mr_change(c);
+    for (const SaChange& c : im.sas) b.sas[c.sa.spi] = encode_sa_change(c);
+    for (const auto& [spi, r] : im.seqs) b.seqs[spi] = encode_seq(r);
+    return b;
+}
+
 std::unique_ptr<StateStore> StateStore::open(const StateConfig& cfg, StateImage* image, std::string* error)
 {
     if (cfg.backend == StateConfig::Backend::none) return nullptr;
-    auto backend = open_sqlite_state(cfg.dir, cfg.refuse_damaged, image, error);
+    auto backend = cfg.backend == StateConfig::Backend::sqlite ? open_sqlite_state(cfg.dir, cfg.refuse_damaged, image, error)
+                                                               : open_rocksdb_state(cfg.dir, cfg.refuse_damaged, image, error);
     if (!backend) return nullptr;
     return std::make_unique<StateStore>(std::move(backend));
 }

@@ -34,8 +34,8 @@ uint64_t wall_seconds();
 uint64_t wall_ms();
 
 struct StateConfig {
-    enum class Backend : uint8_t { none, sqlite };
-    Backend backend = Backend::sqlite;
+    enum class Backend : uint8_t { none, rocksdb, sqlite };
+    Backend backend = Backend::rocksdb;
     std::string dir = "/var/lib/nemo-ha";
     bool refuse_damaged = false; // state.on_damage = refuse: a damaged store stops the start
 };
@@ -65,6 +65,9 @@ struct StateImage {
     std::string salvaged_from;          // the damaged database file kept aside, when the file itself was
     uint64_t load_ms = 0;               // how long reading took
 };
+
+// Every record of an image as one batch (a new store made of what a damaged one held).
+StateBatch batch_of(const StateImage& image);
 
 // A database under the store: called from one thread at a time (open and load on the control thread
 // before the writer starts, commits on the writer).

@@ -16,6 +16,33 @@ std::atomic<bool> g_registered{false};
 // The data plane's counters: set by the control plane that owns them, read by the telemetry thread.
 std::mutex g_extra_mu;
 std::function<std::vector<std::pair<std::string, uint64_t>>()> g_extra;
+// The state store: held under its mutex while read, so that a control plane going away waits.
+std::mutex g_store_mu;
+const StateStore* g_store = nullptr;
+std::atomic<bool> g_store_registered{false};
+
+int state_cb(const char*, const char*, rte_tel_data* d)
+{
+    rte_tel_data_start_dict(d);
+    const std::lock_guard lock(g_store_mu);
+    if (!g_store) {
+        rte_tel_data_add_dict_string(d, "backend", "none");
+        return 0;
+    }
+    const StateStatus st = g_store->status();
+    rte_tel_data_add_dict_string(d, "backend", st.backend.c_str());
+    rte_tel_data_add_dict_string(d, "path", st.path.c_str());
+    rte_tel_data_add_dict_string(d, "error", st.error.c_str());
+    for (auto [k, v] : {std::pair{"size_bytes", st.size_bytes}, {"syncs", st.syncs}, {"syncs_last_second", st.syncs_last_second},
+                        {"sync_failures", st.sync_failures}, {"records_written", st.records_written},
+                        {"last_sync_unix_ms", st.last_sync_wall_ms}, {"last_sync_us", st.last_sync_us},
+                        {"max_sync_us", st.max_sync_us}, {"refusing", uint64_t{st.refusing}},
+                        {"restored_bindings", st.restored_bindings}, {"expired_while_down", st.expired_while_down},
+                        {"unprovisioned", st.unprovisioned}, {"damaged", st.damaged}, {"not_reapplied", st.not_reapplied},
+                        {"load_ms", st.load_ms}, {"restore_ms", st.restore_ms}})
+        rte_tel_data_add_dict_u64(d, k, v);
+    return 0;
+}
 
 int dataplane_cb(const char*, const char*, rte_tel_data* d)
 {
@@ -83,8 +110,22 @@ void set_telemetry_extra(std::function<std::vector<std::pair<std::string, uint64
         rte_telemetry_register_cmd("/nemo/dataplane", dataplane_cb, "nemo-ha data-plane counters. No parameters");
 }
 
+void set_telemetry_store(const StateStore* store)
+{
+    {
+        const std::lock_guard lock(g_store_mu);
+        g_store = store;
+    }
+    if (!g_store_registered.exchange(true))
+        rte_telemetry_register_cmd("/nemo/state", state_cb, "nemo-ha state store: backend, syncs, restore. No parameters");
+}
+
 void unregister_telemetry()
 {
+    {
+        const std::lock_guard lock(g_store_mu);
+        g_store = nullptr;
+    }
     {
         const std::lock_guard lock(g_extra_mu);
         g_extra = nullptr;

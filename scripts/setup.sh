@@ -15,7 +15,7 @@ PACKAGES=(
   tshark
   iproute2 procps iputils-ping
   libpcap-dev
-  libsqlite3-dev zlib1g-dev
+  librocksdb-dev libsqlite3-dev zlib1g-dev
 )
 
 missing=()

@@ -21,7 +21,7 @@
 #include "mobility_header.hpp"
 #include "proto.hpp"
 #include "seq_reserve.hpp"
-#include "state_sqlite.hpp"
+#include "state_rocksdb.hpp"
 #include "state_store.hpp"
 
 using namespace nemo;
@@ -40,7 +40,7 @@ const char* kCbcOut = "out 0x2001 2001:db8:1::100 aes-cbc-128-hmac-sha256 enc=11
                       "auth=404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f";
 
 // A backend that fails every commit while `fail` is set, as a full disk does, and otherwise passes
-// commits to a real SQLite store.
+// commits to a real store of the default backend.
 class FlakyBackend : public StateBackend {
 public:
     FlakyBackend(std::unique_ptr<StateBackend> real, std::atomic<bool>* fail) : real_(std::move(real)), fail_(fail) {}
@@ -333,7 +333,7 @@ TEST_F(StateRestoreTest, AStoreThatCannotWriteTurnsBusInto130UntilItCan)
     sc.dir = dir;
     std::string err;
     image = StateImage{};
-    auto real = open_sqlite_state(dir, false, &image, &err);
+    auto real = open_rocksdb_state(dir, false, &image, &err);
     ASSERT_TRUE(real) << err;
     auto store = std::make_unique<StateStore>(std::make_unique<FlakyBackend>(std::move(real), &fail));
     cp = ControlPlane::create(config(), &err, std::move(store), &image);
@@ -366,6 +366,7 @@ TEST_F(StateRestoreTest, AStoreThatCannotWriteTurnsBusInto130UntilItCan)
     ASSERT_TRUE(turn_until_durable(back[0].after_batch));
     cp.reset();
     start();
+    ASSERT_TRUE(cp->cache().find(kMr1));
     EXPECT_EQ(cp->cache().find(kMr1)->binding.seq, 4u);
 }
 

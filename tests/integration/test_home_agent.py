@@ -519,7 +519,7 @@ class TwoWorkers(HaTestCase):
         # The start-up line says how many workers run and who computes outer IPv4 checksums (net_af_packet
         # offers no checksum offload: the CPU).
         with open(self.ha.log) as log:
-            self.assertRegex(log.read(), r"nemo-ha .*: 2 worker\(s\), .*outer IPv4 checksums by the CPU\n")
+            self.assertRegex(log.read(), r"nemo-ha .*: 2 worker\(s\), .*outer IPv4 checksums by the CPU; forwarding \d+ ms after start\n")
 
 
 class GatewaysResolvedAtStart(unittest.TestCase):
