@@ -150,6 +150,8 @@ public:
     // Leaves the data in the main data file, where the robustness test corrupts it.
     virtual bool settle(std::string&) { return true; }
     virtual void close() = 0;
+    // Bytes of the pages the B-tree uses now (below the file's high-water mark); negative when not a B-tree.
+    virtual double live_bytes() { return -1; }
     // False for the append log, which keeps every version of a record.
     virtual bool is_map() const { return true; }
 };
@@ -214,6 +216,18 @@ public:
         if (txn) mdb_txn_abort(txn);
         if (rc != 0) err = mdb_strerror(rc);
         return rc == 0;
+    }
+
+    double live_bytes() override
+    {
+        MDB_txn* txn = nullptr;
+        MDB_stat st{};
+        if (mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn) != 0) return -1;
+        const int rc = mdb_stat(txn, dbi_, &st);
+        mdb_txn_abort(txn);
+        if (rc != 0) return -1;
+        return static_cast<double>(st.ms_psize) *
+               static_cast<double>(st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages);
     }
 
     void close() override
@@ -288,6 +302,15 @@ public:
         if (rc != SQLITE_DONE) error(err);
         sqlite3_finalize(q);
         return rc == SQLITE_DONE;
+    }
+
+    double live_bytes() override
+    {
+        std::string pages, free_pages, page_size;
+        if (!exec("PRAGMA page_count", &pages) || !exec("PRAGMA freelist_count", &free_pages) ||
+            !exec("PRAGMA page_size", &page_size))
+            return -1;
+        return (std::stod(pages) - std::stod(free_pages)) * std::stod(page_size);
     }
 
     void close() override
@@ -728,6 +751,8 @@ void time_round(std::vector<Candidate>& cands, int round, const Options& opt)
         c.metrics->add("disk @" + big + " allocated B/record", static_cast<double>(u.allocated) / n);
         c.metrics->add("disk @" + big + " apparent B/record", static_cast<double>(u.apparent) / n);
         c.metrics->add("  of which WAL (-wal, *.log) B/record", static_cast<double>(u.log_apparent) / n);
+        const double live = c.store->live_bytes();
+        c.metrics->add("  B-tree pages in use B/record", live < 0 ? -1 : live / n);
         const double tc = now_s();
         c.store->close();
         c.metrics->add("close ms", 1e3 * (now_s() - tc));
@@ -757,6 +782,7 @@ void time_round(std::vector<Candidate>& cands, int round, const Options& opt)
 std::string num(double v)
 {
     char b[32];
+    if (v < 0) return "n/a";
     if (v >= 1e6) std::snprintf(b, sizeof b, "%.3gM", v / 1e6);
     else if (v >= 1e3) std::snprintf(b, sizeof b, "%.3gk", v / 1e3);
     else std::snprintf(b, sizeof b, "%.3g", v);
