@@ -16,6 +16,7 @@ PACKAGES=(
   iproute2 procps iputils-ping
   libpcap-dev
   librocksdb-dev libsqlite3-dev zlib1g-dev
+  liblmdb-dev
 )
 
 missing=()
