@@ -6,7 +6,11 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include <condition_variable>
 #include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <thread>
 #include <variant>
 
 #include "../unit/fixtures.hpp"
@@ -17,6 +21,7 @@
 #include "ipv6.hpp"
 #include "proto.hpp"
 #include "punt_drain.hpp"
+#include "state_rocksdb.hpp"
 
 using namespace nemo;
 using namespace nemo::wire;
@@ -509,6 +514,146 @@ TEST_F(ControlIoTest, ARegistrationAnnouncedAgainStartsItsThreeAgain)
     }
     EXPECT_EQ(n, 3u);
     EXPECT_EQ(stat("control_na_unsolicited_sent"), 5u);
+}
+
+// A backend whose commits wait at a gate the test opens: it decides when a change is durable.
+class GatedBackend : public control::StateBackend {
+public:
+    explicit GatedBackend(std::unique_ptr<control::StateBackend> real) : real_(std::move(real)) {}
+    std::optional<CommitError> commit(const control::StateBatch& b) override
+    {
+        std::unique_lock lk(mu_);
+        cv_.wait(lk, [&] { return open_; });
+        return real_->commit(b);
+    }
+    void open()
+    {
+        std::lock_guard lk(mu_);
+        open_ = true;
+        cv_.notify_all();
+    }
+    uint64_t size_bytes() const override { return real_->size_bytes(); }
+    const std::string& path() const override { return real_->path(); }
+    const char* name() const override { return "gated"; }
+
+private:
+    std::unique_ptr<control::StateBackend> real_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool open_ = false;
+};
+
+// The BAs among what was sent: IPv4 protocol 41 to `coa` (the BA goes back through the tunnel).
+std::size_t tunneled_to(const std::vector<Sent>& frames, Ipv4Addr coa)
+{
+    std::size_t n = 0;
+    for (const auto& s : frames) {
+        auto eth = parse_ether(s.bytes);
+        if (!eth || eth->ethertype != ethertype::ipv4) continue;
+        auto ip = parse_ipv4(eth->payload);
+        if (ip && ip->hdr.dst == coa && ip->hdr.protocol == ipproto::ipv6) ++n;
+    }
+    return n;
+}
+
+// A BA that accepts a binding leaves only once the state store has made the change durable: a router
+// never hears of a binding a crash could still lose.
+TEST_F(ControlIoTest, TheBaOfARegistrationLeavesOnlyOnceItsChangeIsDurable)
+{
+    io.reset();
+    neighbors.reset();
+    cp.reset();
+    char tmpl[] = "/tmp/nemo-cio-state-XXXXXX";
+    ASSERT_TRUE(::mkdtemp(tmpl));
+    const std::string dir = tmpl;
+    std::string err;
+    control::StateImage im;
+    auto real = control::open_rocksdb_state(dir, false, &im, &err);
+    ASSERT_TRUE(real) << err;
+    auto gated = std::make_unique<GatedBackend>(std::move(real));
+    GatedBackend* gate = gated.get();
+    const std::string text = "[ha]\nipv6 = 2001:db8:1::1\nipv4 = 192.0.2.1\nhome_prefix = 2001:db8:1::/64\n"
+                             "allow_unprotected_signaling = yes\nbinding_capacity = 128\n"
+                             "[cli]\nsocket = /tmp/nemo-cio-unused.sock\n"
+                             "[provisioning]\nmr = 2001:db8:1::100 router prefixes=2001:db8:aaaa::/48,2001:db8:bbbb:1::/64\n";
+    auto cfg = control::parse_config_text(text, "cio-state.ini");
+    ASSERT_TRUE(std::holds_alternative<control::Config>(cfg));
+    cp = control::ControlPlane::create(std::get<control::Config>(cfg), &err,
+                                       std::make_unique<control::StateStore>(std::move(gated)), &im);
+    ASSERT_TRUE(cp) << err;
+    neighbors = dp::Neighbors::create("cio-state", 16, &err, cp->tables().rcu());
+    ASSERT_TRUE(neighbors) << err;
+    make_io(false);
+
+    const auto& pkt = scapy_packet("bu_v4coa_ipip");
+    auto v4 = parse_ipv4(pkt);
+    ASSERT_TRUE(v4);
+    punt({v4->payload.begin(), v4->payload.end()}, dp::PuntKind::signaling, kAccessPort, TunnelMethod::ipip, v4->hdr.src);
+    io->poll(100, 1000);
+    cp->poll(100); // the turn ends: its batch goes to the writer, which waits at the gate
+    EXPECT_TRUE(cp->cache().find(*Ipv6Addr::parse("2001:db8:1::100"))) << "the binding is made at once";
+    io->poll(100, 1100);
+    EXPECT_EQ(tunneled_to(sent(), v4->hdr.src), 0u) << "a BA left before its change was durable";
+    EXPECT_EQ(stat("control_ba_held"), 1u);
+
+    gate->open();
+    control::StateStore* st = cp->store();
+    ASSERT_TRUE(st);
+    const uint64_t flushed = st->staged_batch() - 1;
+    for (int i = 0; i < 400 && cp->state_durable() < flushed; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_GE(cp->state_durable(), flushed);
+    io->poll(100, 1200);
+    EXPECT_EQ(tunneled_to(sent(), v4->hdr.src), 1u);
+    EXPECT_EQ(stat("control_ba_withheld"), 0u);
+    io.reset();
+    cp.reset();
+    std::filesystem::remove_all(dir);
+}
+
+// One whose change is not durable within ControlIo::kHoldMaxMs is dropped, and counted.
+TEST_F(ControlIoTest, ABaWhoseChangeStaysUndurableIsDroppedAndCounted)
+{
+    io.reset();
+    neighbors.reset();
+    cp.reset();
+    char tmpl[] = "/tmp/nemo-cio-state-XXXXXX";
+    ASSERT_TRUE(::mkdtemp(tmpl));
+    const std::string dir = tmpl;
+    std::string err;
+    control::StateImage im;
+    auto real = control::open_rocksdb_state(dir, false, &im, &err);
+    ASSERT_TRUE(real) << err;
+    auto gated = std::make_unique<GatedBackend>(std::move(real));
+    GatedBackend* gate = gated.get();
+    auto cfg = control::parse_config_text("[ha]\nipv6 = 2001:db8:1::1\nipv4 = 192.0.2.1\nhome_prefix = 2001:db8:1::/64\n"
+                                          "allow_unprotected_signaling = yes\n[cli]\nsocket = /tmp/nemo-cio-unused.sock\n"
+                                          "[provisioning]\nmr = 2001:db8:1::100 router prefixes=2001:db8:aaaa::/48,2001:db8:bbbb:1::/64\n",
+                                          "cio-state.ini");
+    cp = control::ControlPlane::create(std::get<control::Config>(cfg), &err,
+                                       std::make_unique<control::StateStore>(std::move(gated)), &im);
+    ASSERT_TRUE(cp) << err;
+    neighbors = dp::Neighbors::create("cio-state2", 16, &err, cp->tables().rcu());
+    make_io(false);
+    const auto& pkt = scapy_packet("bu_v4coa_ipip");
+    auto v4 = parse_ipv4(pkt);
+    punt({v4->payload.begin(), v4->payload.end()}, dp::PuntKind::signaling, kAccessPort, TunnelMethod::ipip, v4->hdr.src);
+    io->poll(100, 1000);
+    cp->poll(100);
+    io->poll(100, 1000 + dp::ControlIo::kHoldMaxMs - 1);
+    EXPECT_EQ(stat("control_ba_withheld"), 0u);
+    io->poll(100, 1000 + dp::ControlIo::kHoldMaxMs);
+    EXPECT_EQ(stat("control_ba_withheld"), 1u);
+    gate->open();
+    control::StateStore* st = cp->store();
+    ASSERT_TRUE(st);
+    const uint64_t flushed = st->staged_batch() - 1;
+    for (int i = 0; i < 400 && cp->state_durable() < flushed; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_GE(cp->state_durable(), flushed);
+    io->poll(100, 3000);
+    EXPECT_EQ(tunneled_to(sent(), v4->hdr.src), 0u) << "the dropped BA came back";
+    io.reset();
+    cp.reset();
+    std::filesystem::remove_all(dir);
 }
 
 } // namespace
