@@ -129,7 +129,10 @@ std::optional<std::string> ControlPlane::persist_operator_change()
     if (!store_) return std::nullopt;
     if (seq_) seq_->poll(monotonic_ms(), true); // an added outbound SA gets its first block in the same sync
     std::string err;
-    if (store_->sync_now(&err)) return std::nullopt;
+    if (store_->sync_now(&err)) {
+        if (seq_) seq_->poll(monotonic_ms(), true); // that SA may send at once
+        return std::nullopt;
+    }
     return "the change is made but not yet durable (" + err + "); it is retried, and a restart before it succeeds undoes it";
 }
 

@@ -270,6 +270,9 @@ TEST_F(StateRestoreTest, OperatorChangesSurviveARestart)
         add_sa.push_back(word);
     auto r = ctl(add_sa);
     EXPECT_TRUE(r.ok) << r.body;
+    // Its first block of sequence numbers is durable when the command answers: it may send at once.
+    ASSERT_TRUE(cp->sas().outbound_for(kMr1));
+    EXPECT_TRUE(cp->sas().outbound()[0]->take_seq());
     cp.reset();
 
     start(lab);
