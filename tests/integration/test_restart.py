@@ -91,9 +91,10 @@ class Capture:
                 self.on_frame(frame, time.time())
 
     def close(self):
-        self.done.set()
-        self.thread.join()
-        self.sock.close()
+        if not self.done.is_set():
+            self.done.set()
+            self.thread.join()
+            self.sock.close()
 
 
 class Sender:
@@ -354,7 +355,7 @@ class CrashRestart(unittest.TestCase):
     ROUTERS = 300          # 75 each: ipip, gre, udp, udp behind a NAT
     SHORT = 10             # registered for 4 s before one crash: they expire while nemo-ha is down
     DROPPED = 10           # taken out of the provisioning file before one restart
-    KILLS = 4
+    KILLS = 5
     SAMPLE = 16            # routers whose forwarding is checked after each restart
     FIRST_FORWARD_BOUND_S = 10.0
     LIFETIME_UNITS = 75    # 300 s: outlives the test
@@ -414,7 +415,9 @@ class CrashRestart(unittest.TestCase):
         waiting = self.wait_accepted(self.routers, {})
         self.assertEqual(waiting, [], f"{len(waiting)} routers never registered")
         active = list(self.routers)   # provisioned and bound: what every crash must keep
-        expire_at, drop_at = 1, 2     # which crash has short-lived bindings, which restart fewer routers
+        # Which crash has short-lived bindings, which restart has fewer routers provisioned, and which
+        # is followed by a second crash during the start.
+        expire_at, drop_at, abort_at = 1, 2, 3
         first_forward = []
         for crash in range(self.KILLS):
             short_alive = []
@@ -444,9 +447,19 @@ class CrashRestart(unittest.TestCase):
                 self.write_provisioning(active + self.short)
             if short_alive:
                 time.sleep(max(0.0, short_acked + 6 - time.time()))  # granted 4 s: gone before the start
+            if crash == abort_at:
+                # Once more, somewhere in the start (EAL, the store's load, the restore, the workers'
+                # first turns): what the next start restores must not depend on where.
+                self.ha.start(wait=False)
+                into = self.rng.uniform(0.05, 0.8)
+                time.sleep(into)
+                self.ha.kill()
+                print(f"crash {crash}: killed again {into:.2f} s into the start", flush=True)
             down = time.time() - killed
             probe_router = self.rng.choice(active)
             probe = FirstForward(probe_router)
+            self.announced = {}
+            announced = Capture("nemo-cn", self.on_home_link)
             self.ha.start()
             arrived = probe.close(self.FIRST_FORWARD_BOUND_S + 5)
             self.assertIsNotNone(arrived, f"crash {crash}: no packet forwarded to {probe_router.hoa} after the restart")
@@ -457,6 +470,12 @@ class CrashRestart(unittest.TestCase):
             with self.subTest(crash=crash):
                 self.check_restored(crash, active, dropped, short_alive, accepted, stored)
                 self.check_forwarding(self.rng.sample(active, self.SAMPLE))
+                time.sleep(max(0.0, self.ha.started_at + 4 - time.time()))
+                announced.close()
+                # Router and Override set, Solicited clear, to all-nodes.
+                missing = [r.hoa for r in active if (0x80 | 0x20, "ff02::1") not in self.announced.get(r.hoa, ())]
+                self.assertEqual(missing, [], "each restored router's home address announced by an unsolicited NA")
+            announced.close()
             self.refresher.resume()
         # The refreshes go on above the restored sequence numbers: each router's next BU is accepted.
         accepted, _ = self.recorder.snapshot()
@@ -467,6 +486,12 @@ class CrashRestart(unittest.TestCase):
         for t in first_forward:
             self.assertLess(t, self.FIRST_FORWARD_BOUND_S)
         self.failed = False
+
+    def on_home_link(self, frame, when):
+        """Neighbor Advertisements the HA sends on the home link: target -> (flags, destination)."""
+        ip6 = frame[14:]
+        if frame[12:14] == b"\x86\xdd" and len(ip6) >= 64 and ip6[6] == 58 and ip6[40] == 136:
+            self.announced.setdefault(v6(ip6[48:64]), set()).add((ip6[44] & 0xE0, v6(ip6[24:40])))
 
     def check_restored(self, crash, active, dropped, short_alive, accepted, stored):
         bindings = self.ha.bindings(limit=10000)
@@ -698,8 +723,9 @@ class EspSequenceNumbers(unittest.TestCase):
 # ---------------------------------------------------------------------------------------------------
 
 class OperatorChanges(unittest.TestCase):
-    """add mr, add mr --replace, del mr (of routers from the configuration), add sa and del sa survive a
-    stop and a crash: they are re-applied over the configuration, and the added SAs' keys still work."""
+    """add mr, add mr --replace, del mr (of routers from the configuration), add sa, del sa and clear
+    binding survive a stop and a crash right after they were answered: they are re-applied over the
+    configuration, and the added SAs' keys still work."""
     CFG_IN, CFG_IN_AUTH = bytes(range(0x01, 0x11)), bytes(range(0x20, 0x40))
     CFG_OUT, CFG_OUT_AUTH = bytes(range(0x41, 0x51)), bytes(range(0x60, 0x80))
     NEW_IN, NEW_IN_AUTH = bytes(range(0x81, 0x91)), bytes(range(0x90, 0xB0))
@@ -771,6 +797,13 @@ class OperatorChanges(unittest.TestCase):
                 self.assertEqual(sas, want_sas, "show sa as before the restart")
                 state = ha.ctl("show", "state")
                 self.assertEqual(state["restored"]["not_reapplied"], 0)
+                # The binding of the latest protected registration, or none after clear binding.
+                bound = ha.bindings().get(self.MR)
+                if round == 1:
+                    self.assertIsNone(bound, "clear binding lasts")
+                else:
+                    self.assertIsNotNone(bound, "the binding is restored")
+                    self.assertEqual((bound["sequence"], bound["method"]), (10 if round == 0 else 21, "esp"))
                 self.assertNotIn("2001:db8:1::200", mrs, "del mr of a router from the configuration")
                 self.assertEqual(mrs["2001:db8:1::100"]["prefixes"], ["2001:db8:aaaa::/48"], "add mr --replace")
                 self.assertEqual(mrs["2001:db8:1::100"]["methods"], "ipip,gre")
@@ -785,6 +818,7 @@ class OperatorChanges(unittest.TestCase):
                 for k in keys:
                     self.assertNotIn(k, output, "keys are never printed")
                 if round == 0:
+                    self.ok(ha, "clear", "binding", self.MR)
                     self.ok(ha, "del", "mr", "2001:db8:1::300")
                     self.ok(ha, "add", "mr", "2001:db8:1::500", "host")
                     self.ok(ha, "del", "sa", "0x4001")
