@@ -21,6 +21,7 @@ std::optional<BindingCache::Refusal> BindingCache::apply(const BuDecision& d, ui
     if (d.change == BindingChangeKind::remove) {
         auto it = entries_.find(d.binding.hoa);
         if (it != entries_.end()) remove(it);
+        stage_removal(d.binding.hoa);
         return std::nullopt;
     }
     if (d.change != BindingChangeKind::upsert) return std::nullopt;
@@ -50,7 +51,26 @@ std::optional<BindingCache::Refusal> BindingCache::apply(const BuDecision& d, ui
     ++it->second.registrations;
     it->second.last_status = d.ba.status;
     expiry_.schedule(d.binding.hoa, d.binding.expires, now);
+    stage(d.binding, now);
     return std::nullopt;
+}
+
+void BindingCache::stage(const Binding& b, uint64_t now)
+{
+    if (!store_) return;
+    store_->put_binding(StoredBinding{binding_to_wall(b, now, wall_seconds()), sa_of_ ? sa_of_(b.hoa) : 0});
+}
+
+bool BindingCache::restore(const Binding& b, uint64_t now, std::string* why)
+{
+    BuDecision d;
+    d.outcome = BuOutcome::accepted;
+    d.change = BindingChangeKind::upsert;
+    d.binding = b;
+    StateStore* store = std::exchange(store_, nullptr); // what is restored is in the store already
+    const auto refused = apply(d, now, why);
+    store_ = store;
+    return !refused;
 }
 
 void BindingCache::remove(std::unordered_map<Ipv6Addr, BindingEntry, Ipv6Hash>::iterator it)
@@ -70,6 +90,7 @@ std::vector<Binding> BindingCache::expire(uint64_t now)
         if (it == entries_.end() || it->second.binding.expires != second) return;
         gone.push_back(it->second.binding);
         remove(it);
+        stage_removal(hoa);
     });
     return gone;
 }
@@ -87,6 +108,7 @@ bool BindingCache::clear(const Ipv6Addr& hoa)
     auto it = entries_.find(hoa);
     if (it == entries_.end()) return false;
     remove(it);
+    stage_removal(hoa);
     return true;
 }
 

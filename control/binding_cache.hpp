@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -15,6 +16,7 @@
 #include "binding_tables.hpp"
 #include "bu_decision.hpp"
 #include "expiry_wheel.hpp"
+#include "state_store.hpp"
 
 namespace nemo::control {
 
@@ -52,6 +54,17 @@ public:
     };
     std::optional<Refusal> apply(const BuDecision& d, uint64_t now, std::string* why);
 
+    // Every change from now on is staged in `store` (null: none); `sa_of` names the outbound SA of a
+    // home address (0: none), kept with the binding.
+    void set_store(StateStore* store, std::function<uint32_t(const Ipv6Addr&)> sa_of)
+    {
+        store_ = store;
+        sa_of_ = std::move(sa_of);
+    }
+    // Publishes a binding read back from the store (its times on `now`'s clock). The tables may refuse it
+    // (capacity or prefix lengths lowered since): false with *why.
+    bool restore(const Binding& b, uint64_t now, std::string* why);
+
     // Records a rejected BU against the binding of `hoa`, if it has one.
     void note_rejection(const Ipv6Addr& hoa, uint8_t status);
 
@@ -75,11 +88,18 @@ public:
 private:
     void remove(std::unordered_map<Ipv6Addr, BindingEntry, Ipv6Hash>::iterator it);
     void account(const Binding& b, int sign);
+    void stage(const Binding& b, uint64_t now);
+    void stage_removal(const Ipv6Addr& hoa)
+    {
+        if (store_) store_->erase_binding(hoa);
+    }
 
     dp::BindingTables& tables_;
     std::unordered_map<Ipv6Addr, BindingEntry, Ipv6Hash> entries_;
     ExpiryWheel expiry_;
     std::vector<uint32_t> free_slots_;
+    StateStore* store_ = nullptr;
+    std::function<uint32_t(const Ipv6Addr&)> sa_of_;
     struct {
         std::atomic<std::size_t> total{0}, mobile_routers{0}, behind_nat{0}, prefixes{0};
         std::atomic<std::size_t> by_method[kTunnelMethodCount] = {};

@@ -29,6 +29,7 @@ const char* kUsage =
     "  show binding HOA\n"
     "  clear binding HOA\n"
     "  show stats\n"
+    "  show state\n"
     "  show config\n"
     "  show mr [HOA]\n"
     "  add mr [--replace] HOA [router|host] [prefixes=P,...] [methods=M,...]\n"
@@ -230,6 +231,17 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
         return true;
     };
 
+    // Operator changes go to the state store and are durable before the answer; while the store cannot
+    // write they are refused (made only in memory, a restart would undo them).
+    auto refuse_while_store_fails = [&]() -> std::optional<Result> {
+        if (!store_ || !store_->refusing()) return std::nullopt;
+        return Result{false, "error: the state store cannot write (" + store_->status().error + "): nothing changed\n"};
+    };
+    auto durable = [&](Result r) {
+        if (auto e = persist_operator_change()) return Result{false, "error: " + *e + "\n"};
+        return r;
+    };
+
     if (w.empty() || is({"help"})) return {w.empty() ? false : true, w.empty() ? std::string("error: no command\n") + kUsage : kUsage};
 
     if (is({"show", "version"})) {
@@ -332,6 +344,11 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
         return {true, table(rows)};
     }
 
+    if (is({"show", "state"})) {
+        if (w.size() != 2) return fail("'show state' takes no argument");
+        return {true, show_state(json)};
+    }
+
     if (is({"show", "stats"})) {
         if (w.size() != 2) return fail("'show stats' takes no arguments");
         const BindingSummary s = cache_.summary();
@@ -430,22 +447,26 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
         const MrProvision& mr = std::get<MrProvision>(parsed);
         if (!config_.ha.home_prefix.contains(mr.hoa))
             return fail(mr.hoa.str() + " is not on the home prefix " + config_.ha.home_prefix.str());
+        if (auto e = refuse_while_store_fails()) return *e;
         if (auto e = provisioning_.add(mr, replace)) return {false, "error: " + *e + "\n"};
-        return {true, json ? Json().begin_object().field("provisioned", format_provision(mr)).end_object().str()
-                           : "provisioned " + format_provision(mr) + "\n"};
+        if (store_) store_->put_mr(MrChange{true, mr});
+        return durable({true, json ? Json().begin_object().field("provisioned", format_provision(mr)).end_object().str()
+                                   : "provisioned " + format_provision(mr) + "\n"});
     }
 
     if (is({"del", "mr"})) {
         if (w.size() != 3) return fail("'del mr' takes one home address");
         auto hoa = Ipv6Addr::parse(w[2]);
         if (!hoa) return fail("'" + w[2] + "' is not an IPv6 address");
+        if (auto e = refuse_while_store_fails()) return *e;
         if (!provisioning_.remove(*hoa)) return {false, "error: " + hoa->str() + " is not provisioned\n"};
+        if (store_) store_->put_mr(MrChange{false, MrProvision{*hoa, false, {}, 0}});
         // No longer served: its binding goes too.
         const bool had_binding = cache_.clear(*hoa);
         if (had_binding) stats_.inc(Counter::bindings_cleared);
         std::string msg = "removed " + hoa->str() + (had_binding ? " and its binding" : "");
-        return {true, json ? Json().begin_object().field("removed", hoa->str()).field("binding_cleared", had_binding).end_object().str()
-                           : msg + "\n"};
+        return durable({true, json ? Json().begin_object().field("removed", hoa->str()).field("binding_cleared", had_binding).end_object().str()
+                                   : msg + "\n"});
     }
 
     if (is({"show", "sa"})) {
@@ -493,12 +514,19 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
         for (std::string& word : w) wipe(word);
         if (auto* e = std::get_if<std::string>(&sa)) return fail(*e);
         SaConfig& cfg = std::get<SaConfig>(sa);
+        if (auto e = refuse_while_store_fails()) {
+            wipe(cfg.enc_key);
+            wipe(cfg.auth_key);
+            return *e;
+        }
         auto added = sas_->add(cfg);
+        // The store keeps the keys (a restart must not lose the SA); its directory is nemo-ha's alone.
+        if (!added && store_) store_->put_sa(SaChange{true, cfg});
         const std::string shown = format_sa(cfg);
         wipe(cfg.enc_key);
         wipe(cfg.auth_key);
         if (added) return {false, "error: " + *added + "\n"};
-        return {true, "added " + shown + "\n"};
+        return durable({true, "added " + shown + "\n"});
     }
 
     if (is({"del", "sa"})) {
@@ -506,13 +534,77 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
         auto n = read_number(w[2], 0, 0xFFFFFFFF);
         if (auto* e = std::get_if<std::string>(&n)) return fail("SPI: " + *e);
         const auto spi = static_cast<uint32_t>(std::get<uint64_t>(n));
+        if (auto e = refuse_while_store_fails()) return *e;
         if (!sas_->remove(spi)) return {false, "error: no SA with SPI " + spi_text(spi) + "\n"};
-        return {true, "removed SA " + spi_text(spi) + "\n"};
+        if (store_) {
+            SaChange gone{false, {}};
+            gone.sa.spi = spi;
+            store_->put_sa(gone);
+        }
+        return durable({true, "removed SA " + spi_text(spi) + "\n"});
     }
 
     std::string joined;
     for (const auto& word : w) joined += (joined.empty() ? "" : " ") + word;
     return fail("unknown command '" + hide_keys(joined) + "'"); // a mistyped `add sa` may hold keys
+}
+
+std::string ControlPlane::show_state(bool json) const
+{
+    if (!store_) {
+        if (json) return Json().begin_object().field("backend", "none").end_object().str();
+        return "backend none: nothing survives a restart (state.backend = none)\n";
+    }
+    const StateStatus st = store_->status();
+    if (json) {
+        Json j;
+        j.begin_object()
+            .field("backend", st.backend)
+            .field("path", st.path)
+            .field("size_bytes", st.size_bytes)
+            .field("syncs", st.syncs)
+            .field("syncs_last_second", st.syncs_last_second)
+            .field("sync_failures", st.sync_failures)
+            .field("records_written", st.records_written)
+            .field("last_sync_unix_ms", st.last_sync_wall_ms)
+            .field("last_sync_us", st.last_sync_us)
+            .field("max_sync_us", st.max_sync_us)
+            .field("staged_batch", st.staged)
+            .field("durable_batch", st.durable)
+            .field("refusing", st.refusing)
+            .field("error", st.error);
+        j.key("restored")
+            .begin_object()
+            .field("bindings", st.restored_bindings)
+            .field("expired_while_down", st.expired_while_down)
+            .field("unprovisioned", st.unprovisioned)
+            .field("damaged", st.damaged)
+            .field("not_reapplied", st.not_reapplied)
+            .field("load_ms", st.load_ms)
+            .field("restore_ms", st.restore_ms)
+            .field("salvaged_from", st.salvaged_from)
+            .end_object();
+        return j.end_object().str();
+    }
+    const uint64_t now_ms = wall_ms();
+    std::vector<std::vector<std::string>> rows = {
+        {"backend", st.backend},
+        {"path", st.path},
+        {"size", std::to_string(st.size_bytes) + " bytes"},
+        {"last sync", st.last_sync_wall_ms ? std::to_string(now_ms - std::min(now_ms, st.last_sync_wall_ms)) + " ms ago, took " +
+                                                 std::to_string(st.last_sync_us) + " us (longest " + std::to_string(st.max_sync_us) + " us)"
+                                           : "none yet"},
+        {"syncs", std::to_string(st.syncs) + " (" + std::to_string(st.syncs_last_second) + " in the last second), " +
+                      std::to_string(st.records_written) + " records written"},
+        {"failures", std::to_string(st.sync_failures) + (st.refusing ? ", REFUSING changes: " + st.error : "")},
+        {"restored at start", std::to_string(st.restored_bindings) + " bindings in " + std::to_string(st.load_ms + st.restore_ms) +
+                                  " ms (read " + std::to_string(st.load_ms) + " ms); " + std::to_string(st.expired_while_down) +
+                                  " expired while down, " + std::to_string(st.unprovisioned) + " no longer provisioned, " +
+                                  std::to_string(st.damaged) + " damaged records, " + std::to_string(st.not_reapplied) +
+                                  " operator changes not applied again"},
+    };
+    if (!st.salvaged_from.empty()) rows.push_back({"damaged file kept", st.salvaged_from});
+    return table(rows);
 }
 
 } // namespace nemo::control

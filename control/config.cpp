@@ -135,7 +135,10 @@ po::options_description file_options()
         ("ipsec.sa", m(), "security association: in|out SPI HOA ALGORITHM enc=HEX|@FILE [auth=HEX|@FILE] [esn] [window=N] "
                           "(on the command line only enc=@FILE: a file only its owner may read)")
         ("ipsec.allow_manual_gcm", s(), "yes|no (default no): accept AES-GCM SAs with hand-entered keys, which RFC 4106 "
-                                        "section 2 forbids (nonces repeat after a restart or del sa/add sa): lab only");
+                                        "section 2 forbids (nonces repeat after a restart or del sa/add sa): lab only")
+        ("state.backend", s(), "sqlite|none (default sqlite): where bindings, operator changes and ESP sequence numbers survive a restart")
+        ("state.dir", s(), "directory of the state store (default /var/lib/nemo-ha)")
+        ("state.on_damage", s(), "salvage|refuse (default salvage): a damaged store is moved aside and what can be read restored, or the start is refused");
     return d;
 }
 
@@ -454,6 +457,19 @@ std::variant<Config, std::string> build(const po::variables_map& vm, const Where
             }
         }
     }
+    if (auto s = str("state.backend")) {
+        if (*s == "sqlite") c.state.backend = StateConfig::Backend::sqlite;
+        else if (*s == "none") c.state.backend = StateConfig::Backend::none;
+        else return bad("state.backend", "'" + *s + "' is not sqlite or none");
+    }
+    if (auto s = str("state.dir")) {
+        if (s->empty() || (*s)[0] != '/') return bad("state.dir", "'" + *s + "' is not an absolute path");
+        c.state.dir = *s;
+    }
+    if (auto s = str("state.on_damage")) {
+        if (*s == "salvage" || *s == "refuse") c.state.refuse_damaged = *s == "refuse";
+        else return bad("state.on_damage", "'" + *s + "' is not salvage or refuse");
+    }
     if (auto s = str("ipsec.allow_manual_gcm"); s && !parse_bool(*s, c.allow_manual_gcm))
         return bad("ipsec.allow_manual_gcm", "'" + *s + "' is not yes or no");
     if (vm.count("ipsec.sa")) {
@@ -642,6 +658,8 @@ std::string render_config(const Config& c)
       << "max_prefix_lengths = " << c.max_prefix_lengths << "\n"
       << "error_replies_per_second = " << ha.error_replies_per_second << "\n"
       << "\n[cli]\nsocket = " << c.cli_socket << "\n" << (c.cli_group.empty() ? "" : "group = " + c.cli_group + "\n")
+      << "\n[state]\nbackend = " << backend_name(c.state.backend) << "\ndir = " << c.state.dir
+      << "\non_damage = " << (c.state.refuse_damaged ? "refuse" : "salvage") << "\n"
       << "\n[provisioning]\n";
     if (!c.provisioning_file.empty()) o << "file = " << c.provisioning_file << "\n";
     o << "# " << c.mrs.size() << " mr line(s) in the configuration; `show mr` lists what is provisioned now\n";

@@ -17,6 +17,7 @@
 //   [ipsec]        sa (repeatable: "in|out SPI HOA ALGORITHM enc=HEX|@FILE [auth=HEX|@FILE] [esn] ...", see
 //                  sa_text.hpp; on the command line keys only as @FILE, and a file with literal keys must
 //                  be private to its owner), allow_manual_gcm (lab switch, RFC 4106 section 2)
+//   [state]        backend (sqlite|none), dir, on_damage (salvage|refuse): state_store.hpp
 //
 // Any key can also be given on the command line as --section.key=value; the command line wins.
 #pragma once
@@ -32,6 +33,7 @@
 #include "binding.hpp"
 #include "ha_params.hpp"
 #include "sa_text.hpp"
+#include "state_store.hpp"
 
 namespace nemo::control {
 
@@ -65,6 +67,7 @@ struct Config {
     std::string provisioning_file;
     std::vector<MrProvision> mrs;
     std::vector<std::string> eal_args;
+    StateConfig state;
     std::string origin; // the file it came from
 };
 

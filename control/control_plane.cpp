@@ -30,7 +30,8 @@ ControlPlane::ControlPlane(const Config& config, std::unique_ptr<dp::BindingTabl
 
 ControlPlane::~ControlPlane() { unregister_telemetry(); }
 
-std::unique_ptr<ControlPlane> ControlPlane::create(const Config& config, std::string* error)
+std::unique_ptr<ControlPlane> ControlPlane::create(const Config& config, std::string* error,
+                                                   std::unique_ptr<StateStore> store, StateImage* image)
 {
     dp::BindingTables::Params tp;
     tp.name = "nemo" + std::to_string(instances++);
@@ -40,6 +41,8 @@ std::unique_ptr<ControlPlane> ControlPlane::create(const Config& config, std::st
     auto tables = dp::BindingTables::create(tp, error);
     if (!tables) return nullptr;
     std::unique_ptr<ControlPlane> cp(new ControlPlane(config, std::move(tables)));
+    // With a store, outbound SAs send only the sequence numbers it has reserved durably.
+    if (store) cp->sas_->reserve_sequence_numbers();
     for (const MrProvision& mr : config.mrs) {
         if (auto e = cp->provisioning_.add(mr)) {
             *error = config.origin + ": provisioning.mr: " + *e;
@@ -65,6 +68,11 @@ std::unique_ptr<ControlPlane> ControlPlane::create(const Config& config, std::st
     }
     // The transforms hold the keys now: the kept configuration's copies go.
     wipe_keys(cp->config_.sas);
+    if (store) {
+        cp->store_ = std::move(store);
+        StateImage empty;
+        cp->restore_state(image ? *image : empty);
+    }
     register_telemetry(&cp->stats_, &cp->cache_);
     return cp;
 }
@@ -84,10 +92,15 @@ bool ControlPlane::start_cli(std::string* error)
 // One per accepted home registration that is new or moved since the last call: a refresh from the same
 // care-of address and a de-registration tell the home link nothing new. The data plane sends each to
 // all-nodes (Override set, Solicited clear, Router set for routers; RFC 4861 7.2.6 allows up to three).
-std::vector<NdAnnounce> ControlPlane::take_announcements()
+std::vector<NdAnnounce> ControlPlane::take_announcements(std::size_t room)
 {
     std::vector<NdAnnounce> out;
     for (const HomeRegistration& r : signaling_.take_registrations()) out.push_back(NdAnnounce{r.hoa, r.router});
+    // What a restart restored goes out behind the new registrations, as far as there is room.
+    while (!restored_announce_.empty() && out.size() < room) {
+        out.push_back(restored_announce_.back());
+        restored_announce_.pop_back();
+    }
     return out;
 }
 
@@ -98,6 +111,7 @@ void ControlPlane::poll(uint64_t now)
     cache_.reclaim();
     signaling_.update_table_gauges(); // emptied prefix tables are freed by reclaim()
     sas_->reclaim();
+    if (seq_) seq_->poll(monotonic_ms());
     if (cli_) {
         cli_now_ = now;
         cli_->poll([&](const std::vector<std::string>& words) {
@@ -105,6 +119,17 @@ void ControlPlane::poll(uint64_t now)
             return CliReply{r.ok, std::move(r.body), std::move(r.more)};
         }, monotonic_ms());
     }
+    // The turn's changes (BUs, expiries, the CLI's) go to the writer as one batch.
+    if (store_) store_->flush();
+}
+
+std::optional<std::string> ControlPlane::persist_operator_change()
+{
+    if (!store_) return std::nullopt;
+    if (seq_) seq_->poll(monotonic_ms(), true); // an added outbound SA gets its first block in the same sync
+    std::string err;
+    if (store_->sync_now(&err)) return std::nullopt;
+    return "the change is made but not yet durable (" + err + "); it is retried, and a restart before it succeeds undoes it";
 }
 
 } // namespace nemo::control

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -15,7 +16,9 @@
 #include "json.hpp"
 #include "provisioning.hpp"
 #include "sa_table.hpp"
+#include "seq_reserver.hpp"
 #include "signaling.hpp"
+#include "state_store.hpp"
 #include "stats.hpp"
 
 namespace nemo::control {
@@ -35,7 +38,12 @@ class ControlPlane {
 public:
     // Loads provisioning (config lines and the provisioning file) and creates the tables. The CLI socket
     // is opened by start_cli(). Null with *error on failure.
-    static std::unique_ptr<ControlPlane> create(const Config& config, std::string* error);
+    // With a state store (opened by the caller, `image` what it held), the operator's stored changes are
+    // applied over the configuration's provisioning and SAs, outbound SAs continue above their reserved
+    // sequence numbers, and the stored bindings that have not expired are published and announced, all
+    // before this returns (the workers are not running yet). Every later change is staged in the store.
+    static std::unique_ptr<ControlPlane> create(const Config& config, std::string* error,
+                                                std::unique_ptr<StateStore> store = nullptr, StateImage* image = nullptr);
     ~ControlPlane();
 
     bool start_cli(std::string* error);
@@ -45,7 +53,12 @@ public:
     {
         signaling_.handle(in, now, out);
     }
-    std::vector<NdAnnounce> take_announcements();
+    // At most `room` (restored bindings are announced a share at a time, as the home link's queue frees).
+    std::vector<NdAnnounce> take_announcements(std::size_t room = SIZE_MAX);
+    // Every state batch up to this one is durable (all of them without a store): a BA carrying a later
+    // one (Outbound::after_batch) waits.
+    uint64_t state_durable() const { return store_ ? store_->durable() : UINT64_MAX; }
+    StateStore* store() { return store_.get(); }
     // Runs one CLI command (the words after `nemo-hactl`); the server and the tests call it.
     // A large reply (`show bindings`) sets `more`: the rest, a bounded part per call (see CliReply);
     // callers call it until it returns false.
@@ -88,6 +101,11 @@ private:
         Json j;
     };
     bool bindings_page(BindingListing& listing, std::string& out);
+    // state_restore.cpp: the image applied (see create()); the report goes to the store's status.
+    void restore_state(StateImage& image);
+    // An operator change staged: made durable before the CLI answers; the message when it could not be.
+    std::optional<std::string> persist_operator_change();
+    std::string show_state(bool json) const;
 
     Config config_;
     Stats stats_;
@@ -96,6 +114,9 @@ private:
     std::unique_ptr<dp::SaTable> sas_;
     BindingCache cache_;
     SignalingEndpoint signaling_;
+    std::unique_ptr<StateStore> store_;
+    std::unique_ptr<SeqReserver> seq_;
+    std::vector<NdAnnounce> restored_announce_; // restored bindings not yet announced
     std::unique_ptr<CliServer> cli_;
     uint64_t cli_now_ = 0; // the clock of the turn serving the CLI, for replies built over several turns
     ExtraStats extra_;

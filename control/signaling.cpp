@@ -142,7 +142,15 @@ void SignalingEndpoint::handle_mobility(const Punted& in, const Ipv6Packet& ip, 
     BuDecision d = decide_binding_update(intake.bu, arrival, params_, provisioning_.find(hoa),
                                          cur ? &cur->binding : nullptr, now);
     std::string why;
-    if (auto refused = cache_.apply(d, now, &why)) {
+    // A change that cannot be made durable is not made: the MR hears 130 and tries again later.
+    if (store_ && d.change != BindingChangeKind::none && store_->refusing()) {
+        stats_.inc(Counter::state_bus_refused);
+        d.outcome = BuOutcome::rejected;
+        d.change = BindingChangeKind::none;
+        d.ba.status = ba_status::insufficient_resources;
+        d.ba.flags = 0;
+        d.ba.lifetime = 0;
+    } else if (auto refused = cache_.apply(d, now, &why)) {
         // The tables could not take it: the binding stays as it was and the MR hears why.
         stats_.inc(Counter::publish_failures);
         if (refused->cause == dp::BindingTables::PublishError::too_many_lengths) stats_.inc(Counter::prefix_lengths_refused);
@@ -172,7 +180,8 @@ void SignalingEndpoint::handle_mobility(const Punted& in, const Ipv6Packet& ip, 
                                return build_binding_ack(o, d.ba, d.route.src, final_dst, params_.option_types);
                            });
     stats_.inc(Counter::bu_acks_sent);
-    out.push_back(Outbound{std::move(pkt), d.route.via, d.route.v4_dst, d.route.v4_dst_port});
+    const uint64_t after = store_ && d.change != BindingChangeKind::none ? store_->staged_batch() : 0;
+    out.push_back(Outbound{std::move(pkt), d.route.via, d.route.v4_dst, d.route.v4_dst_port, after});
 }
 
 void SignalingEndpoint::account(const BuDecision& d, bool existed, bool router)

@@ -13,6 +13,7 @@
 #include "ipv6.hpp"
 #include "provisioning.hpp"
 #include "reply_limiter.hpp"
+#include "state_store.hpp"
 #include "stats.hpp"
 
 namespace nemo::control {
@@ -33,6 +34,7 @@ struct Outbound {
     TunnelMethod via = TunnelMethod::ipv6;
     Ipv4Addr v4_dst;
     uint16_t v4_dst_port = 0;
+    uint64_t after_batch = 0; // the state store's batch that must be durable before it leaves; 0: none
 };
 
 // A home registration accepted with a new or a moved care-of address: the home link must hear of it.
@@ -49,6 +51,9 @@ public:
     }
 
     void handle(const Punted& in, uint64_t now, std::vector<Outbound>& out);
+    // The durable store (null: none): while it refuses, BUs that would change a binding get 130, and a BA
+    // of a change waits for the batch that holds it.
+    void set_store(const StateStore* store) { store_ = store; }
 
     static constexpr std::size_t kMaxQueuedRegistrations = 4096;
 
@@ -72,6 +77,7 @@ private:
     Stats& stats_;
     ReplyLimiter error_replies_;
     std::vector<HomeRegistration> registered_;
+    const StateStore* store_ = nullptr;
 };
 
 } // namespace nemo::control

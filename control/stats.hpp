@@ -59,6 +59,12 @@ namespace nemo::control {
     X(prefix_lengths_refused, "nemoHaPrefixLengthsRefused", "of those, a new prefix length beyond ha.max_prefix_lengths (141)") \
     X(prefix_tables, "nemoHaPrefixTables", "gauge: tables of mobile network prefix lengths (at most ha.max_prefix_lengths)") \
     X(prefix_table_bytes, "nemoHaPrefixTableBytes", "gauge: memory those tables hold, bytes")                   \
+    X(state_bus_refused, "nemoHaStateBusRefused", "BUs answered 130: the state store cannot make changes durable (disk full, I/O error)") \
+    X(state_bindings_restored, "nemoHaStateBindingsRestored", "bindings restored from the state store at start") \
+    X(state_bindings_expired_while_down, "nemoHaStateBindingsExpiredWhileDown", "stored bindings whose lifetime ended while nemo-ha was down") \
+    X(state_bindings_unprovisioned, "nemoHaStateBindingsUnprovisioned", "stored bindings not restored: home address no longer provisioned, or the tables refused it") \
+    X(state_records_damaged, "nemoHaStateRecordsDamaged", "stored records that did not decode (and a damaged file, one), not restored") \
+    X(state_changes_not_reapplied, "nemoHaStateChangesNotReapplied", "stored operator changes (add mr, add sa) that could not be applied again at start") \
     X(dhaad_requests, "nemoHaDhaadRequestsRecd", "DHAAD Requests received")                                   \
     X(dhaad_replies, "nemoHaDhaadRepliesSent", "DHAAD Replies sent")                                          \
     X(dhaad_no_ipv4, "nemoHaDhaadIgnoredNoIpv4", "DHAAD Requests with I unanswered: no IPv4 address (draft 6)") \

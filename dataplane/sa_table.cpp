@@ -64,7 +64,7 @@ std::optional<std::string> SaTable::add_all(std::span<const SaConfig> sas)
                 return refuse(std::string("shares key material with the SA of SPI ") + spi + ": " + kSharedKeyRule);
             }
         }
-        made.push_back(std::make_unique<SaEntry>(sa, std::move(t)));
+        made.push_back(std::make_unique<SaEntry>(sa, std::move(t), reserved_seq_ && !sa.inbound));
         next->by_spi[sa.spi] = made.back().get();
         if (!sa.inbound) next->outbound_by_hoa[sa.hoa] = made.back().get();
     }
@@ -117,6 +117,14 @@ std::vector<const SaEntry*> SaTable::list() const
     std::vector<const SaEntry*> out;
     for (const auto& e : owned_) out.push_back(e.get());
     std::sort(out.begin(), out.end(), [](auto* a, auto* b) { return a->cfg.spi < b->cfg.spi; });
+    return out;
+}
+
+std::vector<SaEntry*> SaTable::outbound() const
+{
+    std::vector<SaEntry*> out;
+    for (const auto& e : owned_)
+        if (!e->cfg.inbound) out.push_back(e.get());
     return out;
 }
 

@@ -34,6 +34,7 @@ namespace nemo::dp {
     X(drop_truncated, "dropped: too short for the algorithm")         \
     X(drop_expired, "dropped: byte or packet lifetime exceeded")      \
     X(drop_exhausted, "dropped: the last sequence number was sent (RFC 4303 3.3.3)") \
+    X(drop_unreserved, "dropped: sequence numbers beyond those the state store has made durable") \
     X(drop_wrong_binding, "dropped: inner source not this SA's home address or prefixes")
 
 enum class SaCounter : uint8_t {
@@ -49,11 +50,16 @@ struct SaEntry {
     std::unique_ptr<EspTransform> transform;
     ReplayWindow window;                 // inbound
     std::atomic<uint64_t> next_seq{1};   // outbound; tests set it near the end
+    // The last outbound sequence number that may be sent: with a state store, the high-water mark it has
+    // made durable (a restart continues above it, so no number and no GCM nonce repeats under one key);
+    // without one, the last the counter has.
+    std::atomic<uint64_t> seq_ceiling;
     std::atomic<uint64_t> counters[static_cast<std::size_t>(SaCounter::count_)] = {};
 
     // The transform holds the expanded keys; the raw ones are not kept (wiped; `show sa` says which
     // keys an SA has from its algorithm).
-    SaEntry(const SaConfig& c, std::unique_ptr<EspTransform> t) : cfg(c), transform(std::move(t)), window(c.window, c.esn)
+    SaEntry(const SaConfig& c, std::unique_ptr<EspTransform> t, bool reserved_seq = false)
+        : cfg(c), transform(std::move(t)), window(c.window, c.esn), seq_ceiling(reserved_seq ? 0 : esp_last_seq(c.esn))
     {
         wipe(cfg.enc_key);
         wipe(cfg.auth_key);
@@ -68,6 +74,10 @@ struct SaEntry {
         do {
             if (!esp_seq_available(v, cfg.esn)) {
                 inc(SaCounter::drop_exhausted);
+                return std::nullopt;
+            }
+            if (v > seq_ceiling.load(std::memory_order_relaxed)) {
+                inc(SaCounter::drop_unreserved);
                 return std::nullopt;
             }
         } while (!next_seq.compare_exchange_weak(v, v + 1, std::memory_order_relaxed));
@@ -95,6 +105,9 @@ public:
         : rcu_(rcu), allow_manual_gcm_(allow_manual_gcm), current_(new Snapshot)
     {
     }
+    // From now on outbound SAs start with no sequence number to send (seq_ceiling 0) until the state
+    // store's reservation raises it.
+    void reserve_sequence_numbers() { reserved_seq_ = true; }
     ~SaTable();
 
     // ---- readers ----
@@ -109,6 +122,8 @@ public:
     bool remove(uint32_t spi);
     void reclaim();
     std::vector<const SaEntry*> list() const;
+    // The outbound SAs, for the control thread's sequence-number reservations (which raise seq_ceiling).
+    std::vector<SaEntry*> outbound() const;
 
 private:
     struct Snapshot {
@@ -128,6 +143,7 @@ private:
 
     rte_rcu_qsbr* rcu_;
     bool allow_manual_gcm_;
+    bool reserved_seq_ = false;
     KeyOwners key_owner_; // the control thread's alone
     std::atomic<Snapshot*> current_;
     std::vector<std::unique_ptr<SaEntry>> owned_;

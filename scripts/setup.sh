@@ -15,6 +15,7 @@ PACKAGES=(
   tshark
   iproute2 procps iputils-ping
   libpcap-dev
+  libsqlite3-dev zlib1g-dev
 )
 
 missing=()

@@ -2,11 +2,13 @@
 // Neighbor Discovery), feeds the control plane, and hands the replies back to the workers through
 // the inject ring as whole frames. It also resolves next hops the workers asked for.
 // One file per job: punt_dispatch.cpp (the turn; the order of the two punt rings: punt_drain.hpp), neighbor_learning.cpp, neighbor_resolution.cpp,
-// reply_framing.cpp, reply_sealing.cpp, nd_announce.cpp (unsolicited proxy Neighbor Advertisements).
+// reply_framing.cpp, reply_sealing.cpp, nd_announce.cpp (unsolicited proxy Neighbor Advertisements),
+// reply_holding.cpp (BAs waiting for their change to be durable).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -55,6 +57,11 @@ public:
     ControlIo(control::ControlPlane& cp, const ControlIoConfig& cfg) : cp_(cp), cfg_(cfg) {}
     // Unsolicited NAs waiting for their repeats at once; beyond, new ones are dropped (counted).
     static constexpr std::size_t kMaxAnnouncing = 4096;
+    // A BA whose change is not durable after this long is dropped (counted): the router has retransmitted
+    // by then (RFC 6275 InitialBindackTimeoutFirstReg is 1.5 s, a refresh's 1 s), and an answer that
+    // arrives later helps nobody. At most kMaxHeld wait at once.
+    static constexpr uint64_t kHoldMaxMs = 1000;
+    static constexpr std::size_t kMaxHeld = 65536;
 
     // One turn; returns how many packets it handled (0 lets the caller rest). now: monotonic seconds;
     // now_ms: monotonic milliseconds (the repeats of unsolicited NAs are spaced on it).
@@ -81,6 +88,9 @@ private:
     bool is_gateway(const NeighborKey& k) const;
     // True (once) when k is an address we asked about and are still waiting for.
     bool answers_our_question(const NeighborKey& k, uint64_t now);
+    // Sends the held BAs whose change is durable now, drops those held too long.
+    void release_held(uint64_t now_ms);
+    void hold(const control::Outbound& out, uint16_t port, const MacAddr& dst_mac);
     void resolve(uint64_t now);
     void announce(uint64_t now_ms);
     void age_neighbors(uint64_t now);
@@ -110,6 +120,15 @@ private:
         unsigned sent;
     };
     std::vector<Announcing> announcing_;
+    struct Held {
+        control::Outbound out;
+        uint16_t port;
+        MacAddr dst_mac;
+        uint64_t since_ms;
+    };
+    std::deque<Held> held_; // in batch order
+    uint64_t turn_ms_ = 0;
+    std::atomic<uint64_t> ba_held_{0}, ba_withheld_{0};
     // Gateways that are not static are resolved at start and every dataplane.gateway_refresh_s after, so that
     // the first packets find them and a changed MAC is learned.
     uint64_t next_gateway_probe_ = 0;

@@ -17,6 +17,10 @@ allow_unprotected_signaling = yes
 [cli]
 socket = /run/nemo-ha/demo.sock
 
+[state]
+# The demo's own store: a second run restores the bindings of the first.
+dir = /var/lib/nemo-ha-demo
+
 [provisioning]
 mr = 2001:db8:1::100 router prefixes=2001:db8:aaaa::/48,2001:db8:bbbb::/48
 mr = 2001:db8:1::200 router prefixes=2001:db8:cccc::/48

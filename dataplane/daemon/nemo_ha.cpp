@@ -9,6 +9,7 @@
 #include <rte_ring.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <memory>
@@ -96,6 +97,14 @@ int main(int argc, char** argv)
         return 0;
     }
 
+    // The state store first: one that cannot be used (another nemo-ha holds it, not writable, another
+    // version, damaged with state.on_damage = refuse) stops the start before anything else is set up.
+    const auto started = std::chrono::steady_clock::now();
+    control::StateImage image;
+    std::string store_err;
+    auto store = control::StateStore::open(cfg.state, &image, &store_err);
+    if (!store && cfg.state.backend != control::StateConfig::Backend::none) return fail(store_err);
+
     std::vector<std::string> eal_args = {argv[0]};
     eal_args.insert(eal_args.end(), cfg.eal_args.begin(), cfg.eal_args.end());
     std::vector<char*> eal_argv;
@@ -128,7 +137,7 @@ int main(int argc, char** argv)
             return fail("home port: " + e);
 
     std::string err;
-    auto cp = control::ControlPlane::create(cfg, &err);
+    auto cp = control::ControlPlane::create(cfg, &err, std::move(store), &image);
     wipe_keys(cfg.sas); // the SA table has its transforms (or the start has failed)
     if (!cp) return fail(err);
     if (!cp->start_cli(&err)) return fail(err);
@@ -259,9 +268,20 @@ int main(int argc, char** argv)
     std::signal(SIGTERM, on_signal);
     for (std::size_t i = 0; i < workers.size(); ++i) rte_eal_remote_launch(dp::Worker::run, workers[i].get(), worker_lcores[i]);
 
-    std::printf("nemo-ha %s: %zu worker(s), access %s, home %s, CLI %s, outer IPv4 checksums by the %s\n", kVersion,
+    if (control::StateStore* st = cp->store()) {
+        const control::StateStatus ss = st->status();
+        std::printf("nemo-ha: state: restored %llu bindings from %s in %llu ms (%llu expired while down, %llu no longer "
+                    "provisioned, %llu damaged records)\n",
+                    static_cast<unsigned long long>(ss.restored_bindings), ss.path.c_str(),
+                    static_cast<unsigned long long>(ss.load_ms + ss.restore_ms), static_cast<unsigned long long>(ss.expired_while_down),
+                    static_cast<unsigned long long>(ss.unprovisioned), static_cast<unsigned long long>(ss.damaged));
+    } else {
+        std::printf("nemo-ha: state: none (state.backend = none): nothing survives a restart\n");
+    }
+    const auto forwarding_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+    std::printf("nemo-ha %s: %zu worker(s), access %s, home %s, CLI %s, outer IPv4 checksums by the %s; forwarding %lld ms after start\n", kVersion,
                 workers.size(), cfg.access.port.c_str(), cfg.home.port.c_str(), cfg.cli_socket.c_str(),
-                access_ipv4_cksum ? "NIC" : "CPU");
+                access_ipv4_cksum ? "NIC" : "CPU", static_cast<long long>(forwarding_ms));
     std::fflush(stdout);
     while (!g_stop.load()) {
         const uint64_t now = control::monotonic_seconds();

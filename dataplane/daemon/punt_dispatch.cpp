@@ -6,6 +6,7 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "punt.hpp"
@@ -21,6 +22,8 @@ unsigned ControlIo::poll(uint64_t now)
 
 unsigned ControlIo::poll(uint64_t now, uint64_t now_ms)
 {
+    turn_ms_ = now_ms;
+    release_held(now_ms); // the last turn's changes may be durable now
     const PuntDrained n = drain_punts(cfg_.punt, cfg_.punt_bulk, cfg_.punt_limits, [&](rte_mbuf* m, bool) {
         switch (punt_meta(m)->kind) {
         case PuntKind::signaling: on_signaling(m, now); break;
@@ -32,7 +35,8 @@ unsigned ControlIo::poll(uint64_t now, uint64_t now_ms)
     punt_priority_.fetch_add(n.priority, std::memory_order_relaxed);
     punt_bulk_.fetch_add(n.bulk, std::memory_order_relaxed);
     // The registrations this turn accepted (and what the last control-plane turn did) are announced.
-    for (const auto& a : cp_.take_announcements()) queue_announcement(a, now_ms);
+    for (const auto& a : cp_.take_announcements(kMaxAnnouncing - std::min(kMaxAnnouncing, announcing_.size())))
+        queue_announcement(a, now_ms);
     announce(now_ms);
     age_neighbors(now);
     probe_gateways(now);
@@ -51,7 +55,11 @@ void ControlIo::on_signaling(rte_mbuf* m, uint64_t now)
     if (meta.via_sa) p.sa_home_address = meta.sa_hoa;
     out_.clear();
     cp_.handle_signal(p, now, out_);
-    for (const auto& o : out_) send(o, meta.in_port, meta.src_mac);
+    const uint64_t durable = cp_.state_durable();
+    for (const auto& o : out_) {
+        if (o.after_batch > durable) hold(o, meta.in_port, meta.src_mac);
+        else send(o, meta.in_port, meta.src_mac);
+    }
     if (!out_.empty()) ask_for_peer(meta, p.ipv6, now);
 }
 
@@ -64,6 +72,8 @@ std::vector<std::pair<std::string, uint64_t>> ControlIo::stats() const
         {"control_no_mbuf", no_mbuf()},
         {"control_punt_priority", v(punt_priority_)},
         {"control_punt_bulk", v(punt_bulk_)},
+        {"control_ba_held", v(ba_held_)},
+        {"control_ba_withheld", v(ba_withheld_)},
         {"control_na_unsolicited_sent", v(na_sent_)},
         {"control_na_unsolicited_dropped", v(na_dropped_)},
         {"control_neighbor_learned", v(nb_learned_)},

@@ -72,18 +72,6 @@ class Topology:
         subprocess.run([os.path.join(ROOT, "scripts", "topology.sh"), "down"], check=False)
 
 
-def _daemon_has_state_store():
-    """Whether this build of nemo-ha takes [state] keys (the durable store of issue 11)."""
-    global _HAS_STATE
-    if _HAS_STATE is None:
-        r = subprocess.run([binary("nemo-ha"), "--help"], capture_output=True, text=True)
-        _HAS_STATE = "state.dir" in r.stdout + r.stderr
-    return _HAS_STATE
-
-
-_HAS_STATE = None
-
-
 class HomeAgent:
     """nemo-ha running in nemo-ha on the built-in configuration, with overrides given as
     --section.key=value options.
@@ -105,8 +93,7 @@ class HomeAgent:
 
     def args(self):
         args = [binary("nemo-ha"), f"--cli.socket={self.socket}"]
-        if _daemon_has_state_store() and not any(o.startswith("--state.dir=") for o in self.overrides):
-            os.makedirs(self.state_dir, exist_ok=True)
+        if not any(o.startswith("--state.dir=") for o in self.overrides):
             args.append(f"--state.dir={self.state_dir}")
         return ["ip", "netns", "exec", "nemo-ha", *args, *self.overrides]
 

@@ -43,9 +43,10 @@ class ReadmeExample(unittest.TestCase):
         fd = os.open(self.config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(readme_ini())
-        # The one departure from the text: a CLI socket of the test's own, so that a daemon already
-        # running on this machine is not disturbed.
+        # The departures from the text: a CLI socket and a state directory of the test's own, so that a
+        # daemon already running on this machine is not disturbed.
         self.socket = os.path.join(self.dir, "cli.sock")
+        self.state = os.path.join(self.dir, "state")
 
     def tearDown(self):
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -58,7 +59,7 @@ class ReadmeExample(unittest.TestCase):
     def test_it_starts_as_written_warns_once_and_stops(self):
         log = os.path.join(self.dir, "nemo-ha.log")
         with open(log, "w") as out, open(log + ".err", "w") as err:
-            proc = subprocess.Popen([NEMO_HA, "--config", self.config, f"--cli.socket={self.socket}"],
+            proc = subprocess.Popen([NEMO_HA, "--config", self.config, f"--cli.socket={self.socket}", f"--state.dir={self.state}"],
                                     stdout=out, stderr=err)
         try:
             up = False

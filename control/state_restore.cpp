@@ -1,0 +1,103 @@
+// A restart: what the state store held, applied to a control plane before its workers forward. In this
+// order: the operator's changes over the configuration's provisioning and SAs (a restart must not undo
+// what an operator did), the outbound SAs' sequence numbers above their last reservation, then every
+// binding that has not expired, published with its remaining lifetime and queued for announcement.
+#include <chrono>
+#include <cstdio>
+
+#include "control_plane.hpp"
+
+namespace nemo::control {
+
+namespace {
+uint64_t steady_ms()
+{
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+} // namespace
+
+void ControlPlane::restore_state(StateImage& image)
+{
+    const uint64_t t0 = steady_ms();
+    StateStatus report;
+    report.load_ms = image.load_ms;
+    report.damaged = image.damaged;
+    report.salvaged_from = image.salvaged_from;
+    for (const std::string& d : image.damage) std::fprintf(stderr, "nemo-ha: %s: damaged record: %s\n", store_->status().path.c_str(), d.c_str());
+    if (!image.salvaged_from.empty())
+        std::fprintf(stderr, "nemo-ha: %s: damaged; what could be read was restored, the damaged file kept as %s\n",
+                     store_->status().path.c_str(), image.salvaged_from.c_str());
+
+    auto not_reapplied = [&](const std::string& what, const std::string& why) {
+        ++report.not_reapplied;
+        std::fprintf(stderr, "nemo-ha: state: %s not applied again: %s\n", what.c_str(), why.c_str());
+    };
+    // Removals first: an added entry may hold the prefixes of one removed.
+    for (const MrChange& c : image.mrs)
+        if (!c.added) provisioning_.remove(c.mr.hoa);
+    for (const MrChange& c : image.mrs) {
+        if (!c.added) continue;
+        if (!config_.ha.home_prefix.contains(c.mr.hoa)) {
+            not_reapplied("add mr " + c.mr.hoa.str(), "not on the home prefix " + config_.ha.home_prefix.str());
+            continue;
+        }
+        if (auto e = provisioning_.add(c.mr, true)) not_reapplied("add mr " + c.mr.hoa.str(), *e);
+    }
+    for (const SaChange& c : image.sas)
+        if (!c.added) sas_->remove(c.sa.spi);
+    for (SaChange& c : image.sas) {
+        if (!c.added) {
+        } else if (auto e = refuse_manual_gcm(c.sa, config_.allow_manual_gcm)) {
+            not_reapplied("add sa " + std::to_string(c.sa.spi), *e);
+        } else {
+            sas_->remove(c.sa.spi); // the stored one replaces the configuration's
+            if (auto e2 = sas_->add(c.sa)) not_reapplied("add sa " + std::to_string(c.sa.spi), *e2);
+        }
+        wipe(c.sa.enc_key);
+        wipe(c.sa.auth_key);
+    }
+    image.sas.clear();
+
+    seq_ = std::make_unique<SeqReserver>(*sas_, *store_);
+    std::string err;
+    if (!seq_->start(image.seqs, steady_ms(), &err))
+        std::fprintf(stderr, "nemo-ha: state: outbound SAs send nothing until their sequence numbers are reserved: %s\n", err.c_str());
+
+    const uint64_t now = monotonic_seconds();
+    const uint64_t wall = wall_seconds();
+    for (const StoredBinding& s : image.bindings) {
+        const Binding& b = s.binding;
+        if (b.expires <= wall) {
+            ++report.expired_while_down;
+            store_->erase_binding(b.hoa);
+            continue;
+        }
+        std::string why;
+        if (!provisioning_.find(b.hoa) || !cache_.restore(binding_to_mono(b, now, wall), now, &why)) {
+            ++report.unprovisioned;
+            store_->erase_binding(b.hoa);
+            continue;
+        }
+        ++report.restored_bindings;
+        if (b.proxy_nd) restored_announce_.push_back(NdAnnounce{b.hoa, b.mobile_router});
+    }
+    image.bindings.clear();
+    signaling_.update_table_gauges();
+    stats_.inc(Counter::state_bindings_restored, report.restored_bindings);
+    stats_.inc(Counter::state_bindings_expired_while_down, report.expired_while_down);
+    stats_.inc(Counter::state_bindings_unprovisioned, report.unprovisioned);
+    stats_.inc(Counter::state_records_damaged, report.damaged);
+    stats_.inc(Counter::state_changes_not_reapplied, report.not_reapplied);
+    // From here on every change is staged.
+    cache_.set_store(store_.get(), [sas = sas_.get()](const Ipv6Addr& hoa) {
+        const dp::SaEntry* sa = sas->outbound_for(hoa);
+        return sa ? sa->cfg.spi : 0u;
+    });
+    signaling_.set_store(store_.get());
+    store_->flush(); // the removals of what expired or is no longer served
+    report.restore_ms = steady_ms() - t0;
+    store_->set_restore_report(report);
+}
+
+} // namespace nemo::control

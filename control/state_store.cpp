@@ -1,0 +1,179 @@
+#include "state_store.hpp"
+
+#include <chrono>
+#include <ctime>
+
+#include "state_sqlite.hpp"
+
+namespace nemo::control {
+
+uint64_t wall_seconds() { return static_cast<uint64_t>(std::time(nullptr)); }
+
+uint64_t wall_ms()
+{
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+namespace {
+uint64_t steady_us()
+{
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+} // namespace
+
+const char* backend_name(StateConfig::Backend b)
+{
+    switch (b) {
+    case StateConfig::Backend::none: return "none";
+    case StateConfig::Backend::sqlite: return "sqlite";
+    }
+    return "?";
+}
+
+void StateBatch::merge(StateBatch&& later)
+{
+    for (auto& [k, v] : later.bindings) bindings[k] = std::move(v);
+    for (auto& [k, v] : later.mrs) mrs[k] = std::move(v);
+    for (auto& [k, v] : later.sas) sas[k] = std::move(v);
+    for (auto& [k, v] : later.seqs) seqs[k] = std::move(v);
+    later = StateBatch{};
+}
+
+std::unique_ptr<StateStore> StateStore::open(const StateConfig& cfg, StateImage* image, std::string* error)
+{
+    if (cfg.backend == StateConfig::Backend::none) return nullptr;
+    auto backend = open_sqlite_state(cfg.dir, cfg.refuse_damaged, image, error);
+    if (!backend) return nullptr;
+    return std::make_unique<StateStore>(std::move(backend));
+}
+
+StateStore::StateStore(std::unique_ptr<StateBackend> backend) : backend_(std::move(backend))
+{
+    writer_ = std::thread([this] { writer_loop(); });
+}
+
+StateStore::~StateStore()
+{
+    flush();
+    {
+        std::lock_guard lk(mu_);
+        stop_ = true;
+    }
+    wake_.notify_all();
+    writer_.join();
+}
+
+void StateStore::put_binding(const StoredBinding& b) { staged_.bindings[b.binding.hoa] = encode_binding(b); }
+void StateStore::erase_binding(const Ipv6Addr& hoa) { staged_.bindings[hoa] = std::nullopt; }
+void StateStore::put_mr(const MrChange& c) { staged_.mrs[c.mr.hoa] = encode_mr_change(c); }
+void StateStore::put_sa(const SaChange& c) { staged_.sas[c.sa.spi] = encode_sa_change(c); }
+void StateStore::put_seq(uint32_t spi, const SeqReservation& r) { staged_.seqs[spi] = encode_seq(r); }
+
+void StateStore::flush()
+{
+    if (staged_.empty()) return;
+    {
+        std::lock_guard lk(mu_);
+        queued_.merge(std::move(staged_));
+        queued_id_ = staged_id_.load();
+    }
+    staged_ = StateBatch{};
+    staged_id_.fetch_add(1);
+    wake_.notify_one();
+}
+
+bool StateStore::sync_now(std::string* error, unsigned timeout_ms)
+{
+    const uint64_t want = staged_.empty() ? staged_id_.load() - 1 : staged_id_.load();
+    flush();
+    std::unique_lock lk(mu_);
+    // A commit that fails after this point had these changes in it (or failed while they waited).
+    const uint64_t failures = failures_.load();
+    const bool done = done_.wait_for(lk, std::chrono::milliseconds(timeout_ms), [&] {
+        return durable_.load(std::memory_order_acquire) >= want || failures_.load() > failures;
+    });
+    if (durable_.load(std::memory_order_acquire) >= want) return true;
+    if (error) *error = done ? error_ : "the state store did not sync within " + std::to_string(timeout_ms) + " ms";
+    return false;
+}
+
+void StateStore::writer_loop()
+{
+    std::unique_lock lk(mu_);
+    for (;;) {
+        // A failed commit is retried every second, or sooner with new changes.
+        if (pending_.empty()) wake_.wait(lk, [&] { return stop_ || !queued_.empty(); });
+        else wake_.wait_for(lk, std::chrono::seconds(1), [&] { return stop_ || !queued_.empty(); });
+        if (stop_ && queued_.empty() && pending_.empty()) return;
+        pending_.merge(std::move(queued_));
+        queued_ = StateBatch{};
+        if (queued_id_ > pending_id_) pending_id_ = queued_id_;
+        lk.unlock();
+
+        const uint64_t t0 = steady_us();
+        auto err = backend_->commit(pending_);
+        const uint64_t us = steady_us() - t0;
+
+        lk.lock();
+        if (!err) {
+            records_.fetch_add(pending_.size(), std::memory_order_relaxed);
+            pending_ = StateBatch{};
+            syncs_.fetch_add(1, std::memory_order_relaxed);
+            last_sync_us_.store(us, std::memory_order_relaxed);
+            if (us > max_sync_us_.load(std::memory_order_relaxed)) max_sync_us_.store(us, std::memory_order_relaxed);
+            const uint64_t ms = wall_ms();
+            last_sync_ms_.store(ms, std::memory_order_relaxed);
+            if (ms - second_start_ms_ >= 1000) {
+                syncs_last_second_.store(second_syncs_, std::memory_order_relaxed);
+                second_start_ms_ = ms;
+                second_syncs_ = 0;
+            }
+            ++second_syncs_;
+            error_.clear();
+            refusing_.store(false, std::memory_order_release);
+            durable_.store(pending_id_, std::memory_order_release);
+        } else {
+            failures_.fetch_add(1, std::memory_order_relaxed);
+            error_ = err->message;
+            refusing_.store(true, std::memory_order_release);
+            // A stop with a store that cannot be written loses what was not durable; no BA named it.
+            if (stop_) return;
+        }
+        done_.notify_all();
+    }
+}
+
+void StateStore::set_restore_report(const StateStatus& r)
+{
+    std::lock_guard lk(mu_);
+    restore_ = r;
+}
+
+StateStatus StateStore::status() const
+{
+    StateStatus s;
+    {
+        std::lock_guard lk(mu_);
+        s = restore_;
+        s.error = error_;
+    }
+    s.backend = backend_->name();
+    s.path = backend_->path();
+    s.size_bytes = backend_->size_bytes();
+    s.syncs = syncs_.load(std::memory_order_relaxed);
+    s.sync_failures = failures_.load(std::memory_order_relaxed);
+    s.records_written = records_.load(std::memory_order_relaxed);
+    s.last_sync_wall_ms = last_sync_ms_.load(std::memory_order_relaxed);
+    s.last_sync_us = last_sync_us_.load(std::memory_order_relaxed);
+    s.max_sync_us = max_sync_us_.load(std::memory_order_relaxed);
+    // A quiet store made no sync in the last second, whatever the last busy second counted.
+    s.syncs_last_second = wall_ms() - s.last_sync_wall_ms > 2000 ? 0 : syncs_last_second_.load(std::memory_order_relaxed);
+    s.staged = staged_id_.load();
+    s.durable = durable();
+    s.refusing = refusing();
+    return s;
+}
+
+} // namespace nemo::control
