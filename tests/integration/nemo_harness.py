@@ -85,7 +85,6 @@ class HomeAgent:
         self.socket = os.path.join(self.dir, "cli.sock")
         self.log = os.path.join(self.dir, "nemo-ha.log")
         self.overrides = list(overrides)
-        self.own_state = state_dir is None
         self.state_dir = state_dir or os.path.join(self.dir, "state")
         self.proc = None
         self.started_at = None  # time.time() just before the latest start

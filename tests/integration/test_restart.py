@@ -430,8 +430,9 @@ class CrashRestart(unittest.TestCase):
                 self.assertEqual(self.wait_accepted(self.short, {r.hoa: mark[r.hoa] for r in self.short}, 5), [])
                 short_alive = list(self.short)
                 short_acked = time.time()
-            # A random moment while the routers keep refreshing and moving.
-            time.sleep(self.rng.uniform(0.2, 4.0))
+            # A random moment while the routers keep refreshing and moving (the short-lived bindings,
+            # granted 4 s, still live).
+            time.sleep(self.rng.uniform(0.2, 2.0 if short_alive else 4.0))
             self.ha.kill()
             killed = time.time()
             self.refresher.pause()
@@ -529,8 +530,8 @@ class CrashRestart(unittest.TestCase):
         self.assertEqual(restored["bindings"] + restored["expired_while_down"] + restored["unprovisioned"], stored,
                          "restored + expired + unprovisioned is what was stored")
         counters = self.ha.stats()
-        self.assertEqual((counters["state_bindings_restored"], counters["state_bindings_expired_while_down"],
-                          counters["state_bindings_unprovisioned"], counters["state_records_damaged"]),
+        self.assertEqual((counters["nemoHaStateBindingsRestored"], counters["nemoHaStateBindingsExpiredWhileDown"],
+                          counters["nemoHaStateBindingsUnprovisioned"], counters["nemoHaStateRecordsDamaged"]),
                          (len(active), len(short_alive), len(dropped), 0))
         line = RESTORE_LINE.search(self.ha.output())
         self.assertIsNotNone(line, "the restore line at start:\n" + self.ha.output())
@@ -671,12 +672,13 @@ class EspSequenceNumbers(unittest.TestCase):
                 deadline = time.time() + 3
                 while time.time() < deadline and HOA not in ha.bindings():
                     time.sleep(0.1)
-                self.assertEqual(ha.bindings()[HOA]["method"], "esp-udp" if nat else "esp", "registered through ESP")
+                self.assertEqual(ha.bindings().get(HOA, {}).get("method"), "esp-udp" if nat else "esp", "registered through ESP")
                 cn = Sender("nemo-cn")
                 for p, how in enumerate((None, signal.SIGKILL, signal.SIGKILL, signal.SIGTERM)):
                     if how is not None:
                         ha.restart(how)
-                        self.assertEqual(ha.bindings()[HOA]["method"], "esp-udp" if nat else "esp", "binding restored")
+                        self.assertEqual(ha.bindings().get(HOA, {}).get("method"), "esp-udp" if nat else "esp",
+                                         "binding restored")
                     with lock:
                         phase[0] = p
                     for k in range(self.PACKETS):
@@ -827,10 +829,26 @@ class OperatorChanges(unittest.TestCase):
                     want_mrs, want_sas = self.view(ha)
                     self.assertNotIn("2001:db8:1::300", want_mrs)
                     self.assertIn("2001:db8:1::500", want_mrs)
-            # The store holds SA keys: its files are for their owner only.
+            # The store holds SA keys: the directory nemo-ha made is its user's only.
+            mode = os.stat(ha.state_dir).st_mode
+            self.assertEqual(mode & (stat.S_IRWXG | stat.S_IRWXO), 0, f"{ha.state_dir}: mode {oct(mode)}")
+
+    def test_keys_in_a_state_directory_made_before(self):
+        """A state directory that exists already (made by a package, mode 0755): the SA keys the store
+        holds are still readable by nemo-ha's user only."""
+        ha = HomeAgent("--ha.methods=ipv6,ipip,gre,udp,esp,esp-udp")
+        os.makedirs(ha.state_dir, mode=0o755)
+        os.chmod(ha.state_dir, 0o755)
+        with ha:
+            self.ok(ha, "add", "mr", self.MR, "router", f"prefixes={self.MR_PREFIX}/48")
+            self.ok(ha, "add", "sa", "in", "0x3001", self.MR, "aes-cbc-128-hmac-sha256", f"enc={key_file(self.NEW_IN)}",
+                    f"auth={key_file(self.NEW_IN_AUTH)}")
+            exposed = []
             for name in os.listdir(ha.state_dir):
                 mode = os.stat(os.path.join(ha.state_dir, name)).st_mode
-                self.assertEqual(mode & (stat.S_IRWXG | stat.S_IRWXO), 0, f"{name}: mode {oct(mode)}")
+                if mode & (stat.S_IRGRP | stat.S_IROTH) and os.stat(ha.state_dir).st_mode & (stat.S_IXGRP | stat.S_IXOTH):
+                    exposed.append(f"{name} {oct(mode & 0o777)}")
+            self.assertEqual(exposed, [], "files holding SA keys readable by others")
 
 
 if __name__ == "__main__":
