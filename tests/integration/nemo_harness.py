@@ -74,29 +74,57 @@ class Topology:
 
 class HomeAgent:
     """nemo-ha running in nemo-ha on the built-in configuration, with overrides given as
-    --section.key=value options."""
+    --section.key=value options.
 
-    def __init__(self, *overrides):
+    Its durable state lives in `state_dir`: by default a directory of its own, removed with it, so that
+    no test restores another's bindings; pass one to keep state across HomeAgents. The same object can
+    also be killed (kill(): SIGKILL, nothing flushed) or stopped and started again (restart())."""
+
+    def __init__(self, *overrides, state_dir=None):
         self.dir = tempfile.mkdtemp(prefix="nemo-ha-test-")
         self.socket = os.path.join(self.dir, "cli.sock")
         self.log = os.path.join(self.dir, "nemo-ha.log")
-        # A state store of its own: one test's bindings are not the next one's.
-        self.state_dir = os.path.join(self.dir, "state")
         self.overrides = list(overrides)
+        self.state_dir = state_dir or os.path.join(self.dir, "state")
+        self.proc = None
+        self.started_at = None  # time.time() just before the latest start
+        self.log_offset = 0     # where the latest start's output begins in self.log
+
+    def args(self):
+        args = [binary("nemo-ha"), f"--cli.socket={self.socket}"]
+        if not any(o.startswith("--state.dir=") for o in self.overrides):
+            args.append(f"--state.dir={self.state_dir}")
+        return ["ip", "netns", "exec", "nemo-ha", *args, *self.overrides]
 
     def __enter__(self):
-        args = ["ip", "netns", "exec", "nemo-ha", binary("nemo-ha"), f"--cli.socket={self.socket}",
-                f"--state.dir={self.state_dir}", *self.overrides]
-        with open(self.log, "w") as log:
+        return self.start()
+
+    def start(self, wait=True):
+        """Starts nemo-ha (appending to its log); with `wait`, returns once its CLI answers."""
+        args = self.args()
+        self.log_offset = os.path.getsize(self.log) if os.path.exists(self.log) else 0
+        with open(self.log, "a") as log:
+            self.started_at = time.time()
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 20
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=20):
+        deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"nemo-ha exited with {self.proc.returncode}:\n{open(self.log).read()}")
+                raise RuntimeError(f"nemo-ha exited with {self.proc.returncode}:\n{self.output()}")
             if os.path.exists(self.socket) and self.ctl_raw("show", "version").returncode == 0:
                 return self
-            time.sleep(0.1)
-        raise RuntimeError("nemo-ha did not come up:\n" + open(self.log).read())
+            time.sleep(0.05)
+        raise RuntimeError("nemo-ha did not come up:\n" + self.output())
+
+    def output(self):
+        """What the latest start printed so far."""
+        with open(self.log) as f:
+            f.seek(self.log_offset)
+            return f.read()
 
     def __exit__(self, *exc):
         if self.stop() == 0 and exc[0] is None:
@@ -111,6 +139,24 @@ class HomeAgent:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+    def kill(self):
+        """SIGKILL: a crash, nothing flushed on the way out."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        return self.proc.returncode
+
+    def restart(self, how=signal.SIGKILL, wait=True):
+        """Ends nemo-ha with `how` (SIGKILL or SIGTERM, which must then exit 0) and starts it again on the
+        same state directory."""
+        if how == signal.SIGKILL:
+            self.kill()
+        else:
+            code = self.stop()
+            if code != 0:
+                raise RuntimeError(f"nemo-ha did not stop cleanly: {code}\n{self.output()}")
+        return self.start(wait=wait)
 
     def ctl_raw(self, *args):
         return subprocess.run([binary("nemo-hactl"), "-s", self.socket, *args], capture_output=True, text=True)
@@ -127,8 +173,8 @@ class HomeAgent:
         merged.update({"dataplane." + k: v for k, v in s["dataplane"].items()})
         return merged
 
-    def bindings(self):
-        return {b["hoa"]: b for b in self.ctl("show", "bindings")["bindings"]}
+    def bindings(self, limit=1000):
+        return {b["hoa"]: b for b in self.ctl("show", "bindings", "limit", str(limit))["bindings"]}
 
 
 def tunnel(method, inner, outer_src=COA, sport=5555):
