@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace nemo::control {
@@ -25,6 +26,16 @@ int open_dir_and_lock(const std::string& dir, std::string* error)
     } else if (!S_ISDIR(st.st_mode)) {
         *error = "state.dir " + dir + ": not a directory";
         return -1;
+    } else if ((st.st_mode & 077) != 0) {
+        // Made by someone else (a package, an operator) with the usual 0755: the store holds SA keys, and
+        // the databases create their files with the process's umask, so the directory is what guards them.
+        if (::chmod(dir.c_str(), 0700) != 0) {
+            *error = "state.dir " + dir + ": group or others may enter it, and it cannot be made private (" +
+                     errno_text(errno) + "): it holds SA keys";
+            return -1;
+        }
+        std::fprintf(stderr, "nemo-ha: state.dir %s: was mode %03o, made 0700 (it holds SA keys)\n", dir.c_str(),
+                     static_cast<unsigned>(st.st_mode & 0777));
     }
     const std::string lock = dir + "/lock";
     const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);

@@ -521,8 +521,9 @@ class CrashRestart(unittest.TestCase):
 
         state = self.ha.ctl("show", "state")
         restored = state["restored"]
-        self.assertEqual(state["backend"], "sqlite")
-        self.assertEqual(state["path"], os.path.join(self.ha.state_dir, "state.db"))
+        # The default backend, RocksDB, in the directory's db/.
+        self.assertEqual(state["backend"], "rocksdb")
+        self.assertEqual(state["path"], os.path.join(self.ha.state_dir, "db"))
         self.assertEqual(restored["bindings"], len(active))
         self.assertEqual(restored["expired_while_down"], len(short_alive))
         self.assertEqual(restored["unprovisioned"], len(dropped))
