@@ -31,12 +31,19 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// A directory of its own, removed with everything in it.
+// A directory of its own, removed with everything in it. In memory (tmpfs) when `fast`: the damage tests
+// open hundreds of stores, and what they test does not depend on the disk's syncs.
+fs::path temp_base(bool fast)
+{
+    std::error_code ec;
+    if (fast && fs::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0) return "/dev/shm";
+    return fs::temp_directory_path();
+}
 struct TempDir {
     fs::path path;
-    TempDir()
+    explicit TempDir(bool fast = false)
     {
-        std::string tmpl = (fs::temp_directory_path() / "nemo-state-XXXXXX").string();
+        std::string tmpl = (temp_base(fast) / "nemo-state-XXXXXX").string();
         EXPECT_NE(::mkdtemp(tmpl.data()), nullptr) << std::strerror(errno);
         path = tmpl;
     }
@@ -676,6 +683,43 @@ TEST(StateStore, AStoreOfAnotherSchemaVersionIsRefusedAndLeftAlone)
     }
 }
 
+TEST(StateStore, AFileThisSqliteCanReadButNotWriteIsRefused)
+{
+    // Byte 18 of the header, the write version, above 2 (a newer file format, or a flipped bit): SQLite
+    // opens such a file read-only, and a store that opened would fail every commit.
+    TempDir t;
+    {
+        StateImage im;
+        std::string err;
+        auto st = open_store(t.path, &im, &err);
+        ASSERT_TRUE(st) << err;
+        st->put_binding(make_binding(1));
+    }
+    std::string db = slurp(t.path / "state.db");
+    db[18] = 3;
+    spit(t.path / "state.db", db);
+    expect_refused_untouched(t.path, {"read-only", "file format version"});
+}
+
+TEST(StateStore, AFileOfOneByteIsDamagedNotNew)
+{
+    // SQLite reads a file of one byte as an empty database; of 2 to 99 bytes, as none. Both are a store
+    // cut short, not a new one.
+    for (const std::string& bytes : {std::string("S"), std::string("SQ"), std::string(99, 'x')}) {
+        SCOPED_TRACE(bytes.size());
+        TempDir t;
+        spit(t.path / "state.db", bytes);
+        StateImage im;
+        std::string err;
+        EXPECT_FALSE(open_store(t.path, &im, &err, true));
+        EXPECT_TRUE(contains(err, (t.path / "state.db").string() + ": damaged")) << err;
+        auto st = open_store(t.path, &im, &err);
+        ASSERT_TRUE(st) << err;
+        EXPECT_FALSE(im.salvaged_from.empty());
+        EXPECT_EQ(im.damaged, 1u);
+    }
+}
+
 TEST(StateStore, AnEmptyFileIsANewStore)
 {
     // What SQLite makes of a file of 0 bytes: an empty database, so a new store (see the damage tests:
@@ -713,7 +757,7 @@ const DamageTemplate& damage_template()
 {
     static const DamageTemplate t = [] {
         DamageTemplate d;
-        TempDir dir;
+        TempDir dir(true);
         std::string err;
         {
             StateImage im;
@@ -798,8 +842,11 @@ void open_damaged(const fs::path& dir, const std::string& label, const Canon& wh
                   << (im.damage.empty() ? "" : " (" + im.damage[0] + ")") << "\n";
     bool any_state = got == whole;
     bool earlier = false;
-    for (const Canon& s : states)
-        if (got == s) any_state = earlier = true;
+    for (std::size_t i = 0; i < states.size(); ++i)
+        if (got == states[i]) {
+            any_state = earlier = true;
+            if (std::getenv("NEMO_DAMAGE_VERBOSE")) std::cout << label << ": the image after commit " << i << "\n";
+        }
     if (im.damaged == 0 && im.salvaged_from.empty()) {
         EXPECT_TRUE(any_state) << "no damage reported, yet " << got.summary() << " of " << whole.summary();
         ++(earlier && !(got == whole) ? out->earlier : out->intact);
@@ -854,7 +901,7 @@ void lay_out(const fs::path& dir, const std::string& db, const std::string* wal)
 TEST(StateStoreDamage, StateDbCutShort)
 {
     const DamageTemplate& t = damage_template();
-    TempDir tmp;
+    TempDir tmp(true);
     Outcomes out;
     const auto t0 = Clock::now();
     std::vector<std::size_t> cuts = spread(t.db.size(), 60);
@@ -876,7 +923,7 @@ TEST(StateStoreDamage, StateDbCutShort)
 TEST(StateStoreDamage, StateDbByteFlipped)
 {
     const DamageTemplate& t = damage_template();
-    TempDir tmp;
+    TempDir tmp(true);
     Outcomes out;
     const auto t0 = Clock::now();
     std::vector<std::size_t> offsets = spread(t.db.size(), 220);
@@ -902,7 +949,7 @@ TEST(StateStoreDamage, LogCutShortGivesAnEarlierCommit)
 {
     // SQLite's log ends at its first frame that is not whole: a cut log is an earlier commit, exactly.
     const DamageTemplate& t = damage_template();
-    TempDir tmp;
+    TempDir tmp(true);
     Outcomes out;
     const auto t0 = Clock::now();
     std::vector<std::size_t> cuts = spread(t.wal.size(), 60);
@@ -923,7 +970,7 @@ TEST(StateStoreDamage, LogCutShortGivesAnEarlierCommit)
 TEST(StateStoreDamage, LogByteFlippedGivesAnEarlierCommit)
 {
     const DamageTemplate& t = damage_template();
-    TempDir tmp;
+    TempDir tmp(true);
     Outcomes out;
     const auto t0 = Clock::now();
     std::vector<std::size_t> offsets = spread(t.wal.size(), 100);
@@ -942,10 +989,92 @@ TEST(StateStoreDamage, LogByteFlippedGivesAnEarlierCommit)
     EXPECT_GT(out.earlier, 0);
 }
 
+namespace {
+// A store of 100 bindings whose binding `victim` has its key (not its record) changed on disk to `key`:
+// what a flipped bit in a key does, made on purpose. Returns the image before the change.
+Canon store_with_changed_key(const fs::path& dir, uint32_t* victim, const std::function<Ipv6Addr(uint32_t)>& key)
+{
+    Canon before;
+    {
+        StateImage im;
+        std::string err;
+        auto st = open_store(dir, &im, &err);
+        EXPECT_TRUE(st) << err;
+        if (!st) return before;
+        for (uint32_t i = 0; i < 100; ++i) {
+            st->put_binding(make_binding(i));
+            before.put(make_binding(i));
+        }
+    }
+    std::string db = slurp(dir / "state.db");
+    // A row is its key blob then its record, which starts with format 1, kind 1 and the address again.
+    // Interior pages copy some rows: take a binding whose row is in the file once.
+    for (uint32_t i = 50; i < 70; ++i) {
+        const Ipv6Addr k = hoa_of(i);
+        std::string row(k.bytes.begin(), k.bytes.end());
+        row += std::string("\x01\x01", 2) + row;
+        const auto at = db.find(row);
+        if (at == std::string::npos || db.find(row, at + 1) != std::string::npos) continue;
+        const Ipv6Addr to = key(i);
+        std::copy(to.bytes.begin(), to.bytes.end(), db.begin() + static_cast<std::ptrdiff_t>(at));
+        spit(dir / "state.db", db);
+        *victim = i;
+        return before;
+    }
+    ADD_FAILURE() << "no binding's row found once in the file";
+    return before;
+}
+
+// The open after such a change: the victim is lost (counted), every other binding kept, and the store
+// takes a commit and reopens without damage.
+void expect_changed_key_handled(const fs::path& dir, const Canon& before, uint32_t victim)
+{
+    StateImage im;
+    std::string err;
+    auto st = open_store(dir, &im, &err);
+    ASSERT_TRUE(st) << err;
+    EXPECT_GE(im.damaged, 1u);
+    Canon want = before;
+    want.bindings.erase(hoa_of(victim));
+    const Canon got = canon(im);
+    EXPECT_TRUE(got == want) << got.summary() << ", " << want.summary() << " expected";
+    st->put_binding(make_binding(kMarker));
+    ASSERT_TRUE(st->sync_now(&err)) << err;
+    st.reset();
+    StateImage again;
+    st = open_store(dir, &again, &err);
+    ASSERT_TRUE(st) << err;
+    EXPECT_EQ(again.damaged, 0u) << "counted again: " << (again.damage.empty() ? "" : again.damage[0]);
+    want.put(make_binding(kMarker));
+    const Canon after = canon(again);
+    EXPECT_TRUE(after == want) << after.summary() << " after the commit, " << want.summary() << " expected";
+}
+} // namespace
+
+TEST(StateStoreDamage, AKeyChangedToAnotherRowsKeyCostsOnlyItsOwnRow)
+{
+    // Two rows under one key: removing the damaged one by its key may remove the good one instead.
+    TempDir tmp(true);
+    uint32_t victim = 0;
+    const Canon before = store_with_changed_key(tmp.path, &victim, [](uint32_t i) { return hoa_of(i - 1); });
+    if (HasFailure()) return;
+    expect_changed_key_handled(tmp.path, before, victim);
+}
+
+TEST(StateStoreDamage, AKeyChangedOutOfOrderIsNotCountedAtEveryStart)
+{
+    // A key past every other: the b-tree is out of order, and a removal by that key does not find it.
+    TempDir tmp(true);
+    uint32_t victim = 0;
+    const Canon before = store_with_changed_key(tmp.path, &victim, [](uint32_t i) { return hoa_of(0xFFFFFF00u + i); });
+    if (HasFailure()) return;
+    expect_changed_key_handled(tmp.path, before, victim);
+}
+
 TEST(StateStoreDamage, RefuseDamagedLeavesTheFileInPlace)
 {
     const DamageTemplate& t = damage_template();
-    TempDir tmp;
+    TempDir tmp(true);
     const std::string bad = t.db.substr(0, t.db.size() / 2);
     lay_out(tmp.path, bad, nullptr);
     StateImage im;
