@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -521,6 +522,30 @@ TEST(StateStore, CommitThenReopenGivesTheSameImage)
     EXPECT_TRUE(found);
 }
 
+TEST(StateStore, TheFilesArePrivateInADirOthersMayRead)
+{
+    // The store holds SA keys. A state.dir made beforehand (by a package, by systemd's StateDirectory=,
+    // 0755 by default) does not protect them: the files themselves must be private to their owner.
+    TempDir t;
+    ASSERT_EQ(::chmod(t.path.c_str(), 0755), 0);
+    const mode_t old_mask = ::umask(022);
+    StateImage im;
+    std::string err;
+    auto st = open_store(t.path, &im, &err);
+    ::umask(old_mask);
+    ASSERT_TRUE(st) << err;
+    st->put_sa(make_sa(0x100, true));
+    ASSERT_TRUE(st->sync_now(&err)) << err;
+    for (const char* name : {"state.db", "state.db-wal", "lock"}) {
+        const fs::path p = t.path / name;
+        if (!fs::exists(p)) continue;
+        const auto perms = fs::status(p).permissions();
+        EXPECT_EQ(perms & (fs::perms::group_all | fs::perms::others_all), fs::perms::none)
+            << p << " mode " << std::oct << static_cast<unsigned>(perms);
+    }
+    EXPECT_TRUE(fs::exists(t.path / "state.db-wal")) << "the log, while the store is open";
+}
+
 TEST(StateStore, EraseOverwriteAndLastWins)
 {
     TempDir t;
@@ -718,6 +743,27 @@ TEST(StateStore, AFileOfOneByteIsDamagedNotNew)
         EXPECT_FALSE(im.salvaged_from.empty());
         EXPECT_EQ(im.damaged, 1u);
     }
+}
+
+TEST(StateStore, EverySalvageKeepsItsOwnDamagedFile)
+{
+    // Salvages in quick succession (a start that fails and is retried at once): each damaged file is
+    // kept aside under a name of its own, none replaced by the next.
+    TempDir t;
+    std::vector<std::string> aside;
+    for (int round = 0; round < 3; ++round) {
+        spit(t.path / "state.db", "S" + std::to_string(round)); // damaged (2 bytes, no database)
+        StateImage im;
+        std::string err;
+        auto st = open_store(t.path, &im, &err);
+        ASSERT_TRUE(st) << err;
+        ASSERT_FALSE(im.salvaged_from.empty());
+        aside.push_back(im.salvaged_from);
+    }
+    EXPECT_NE(aside[0], aside[1]);
+    EXPECT_NE(aside[1], aside[2]);
+    EXPECT_NE(aside[0], aside[2]);
+    for (int round = 0; round < 3; ++round) EXPECT_EQ(slurp(aside[static_cast<std::size_t>(round)]), "S" + std::to_string(round));
 }
 
 TEST(StateStore, AnEmptyFileIsANewStore)
