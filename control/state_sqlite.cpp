@@ -13,6 +13,8 @@
 #include <unordered_set>
 #include <utility>
 
+#include "key_material.hpp"
+
 namespace nemo::control {
 
 namespace {
@@ -144,6 +146,10 @@ bool SqliteState::open_db(bool* damaged, std::string* error)
     // store cut to that would come back new and empty without a word. (0 bytes is what a new store is
     // until its first commit reaches the file: not told apart.)
     if (const uint64_t size = file_size(path_); size > 0 && size < 100) return *damaged = true, false;
+    // The file holds SA keys: made here, private to nemo-ha's user whatever the umask and the directory's
+    // mode (a state.dir made beforehand, by systemd's StateDirectory= say, is 0755). SQLite gives its log
+    // the database's mode.
+    if (const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600); fd >= 0) ::close(fd);
     int rc = sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
         *error = db_ ? why("cannot open") : path_ + ": cannot open";
@@ -183,6 +189,15 @@ bool SqliteState::open_db(bool* damaged, std::string* error)
                  std::to_string(kStateSchemaVersion) + (*version < kStateSchemaVersion ? " (an older nemo-ha wrote it" : " (a newer nemo-ha wrote it") +
                  "); nothing was changed: start the nemo-ha that wrote it, or move the file away to start empty";
         return false;
+    }
+    // Ours: one an earlier build left readable by others is made private.
+    for (const std::string& p : {path_, path_ + "-wal"}) {
+        struct stat st{};
+        if (::stat(p.c_str(), &st) != 0 || private_to_owner(st.st_mode)) continue;
+        if (::chmod(p.c_str(), st.st_mode & 0700) != 0) {
+            *error = p + ": holds keys, readable by others, and cannot be made private: " + errno_text(errno);
+            return false;
+        }
     }
     // A WAL switch can fail on a damaged file too (it reads the header).
     {
@@ -381,7 +396,10 @@ bool SqliteState::load(StateImage* image, bool* damaged, std::string* error)
 
 std::optional<std::string> SqliteState::move_aside(std::string* error)
 {
-    const std::string aside = path_ + ".damaged-" + std::to_string(wall_seconds());
+    // A name of its own: a second salvage in the same second must not replace the first one's file.
+    const std::string base = path_ + ".damaged-" + std::to_string(wall_seconds());
+    std::string aside = base;
+    for (int n = 2; ::access(aside.c_str(), F_OK) == 0; ++n) aside = base + "." + std::to_string(n);
     for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
         const std::string from = path_ + suffix;
         if (::access(from.c_str(), F_OK) != 0) continue;
