@@ -544,6 +544,13 @@ TEST(StateStore, TheFilesArePrivateInADirOthersMayRead)
             << p << " mode " << std::oct << static_cast<unsigned>(perms);
     }
     EXPECT_TRUE(fs::exists(t.path / "state.db-wal")) << "the log, while the store is open";
+    // A file an earlier build left readable by others is made private at the next open.
+    st.reset();
+    ASSERT_EQ(::chmod((t.path / "state.db").c_str(), 0644), 0);
+    st = open_store(t.path, &im, &err);
+    ASSERT_TRUE(st) << err;
+    EXPECT_EQ(fs::status(t.path / "state.db").permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+    EXPECT_EQ(im.sas.size(), 1u);
 }
 
 TEST(StateStore, EraseOverwriteAndLastWins)
@@ -671,12 +678,14 @@ void expect_refused_untouched(const fs::path& dir, const std::vector<std::string
     const fs::path db = dir / "state.db";
     const std::string before = slurp(db);
     ASSERT_FALSE(before.empty());
+    const auto mode = fs::status(db).permissions();
     StateImage im;
     std::string err;
     EXPECT_FALSE(open_store(dir, &im, &err));
     EXPECT_TRUE(contains(err, db.string())) << err;
     for (const auto& p : parts) EXPECT_TRUE(contains(err, p)) << "'" << p << "' not in: " << err;
     EXPECT_TRUE(slurp(db) == before) << "the refused file was changed";
+    EXPECT_EQ(fs::status(db).permissions(), mode) << "the refused file's mode was changed";
     for (const auto& e : fs::directory_iterator(dir))
         EXPECT_TRUE(e.path().filename() == "state.db" || e.path().filename() == "lock") << "left behind: " << e.path();
 }
