@@ -1,7 +1,6 @@
 // The durable store (control/state_store) and its SQLite backend (control/state_sqlite): what is
 // committed comes back after a reopen, the writer coalesces and retries, and a damaged, foreign,
 // read-only or full store gives an image that can be trusted or an error naming the path, never a crash.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/mount.h>
