@@ -12,7 +12,10 @@
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <unordered_set>
 #include <utility>
+
+#include "key_material.hpp"
 
 namespace nemo::control {
 
@@ -141,22 +144,33 @@ bool is_damage(int rc)
 bool SqliteState::open_db(bool* damaged, std::string* error)
 {
     *damaged = false;
+    // SQLite reads a file of one byte as an empty database (one of 2 to 99 bytes, rightly, as none): a
+    // store cut to that would come back new and empty without a word. (0 bytes is what a new store is
+    // until its first commit reaches the file: not told apart.)
+    if (const uint64_t size = file_size(path_); size > 0 && size < 100) return *damaged = true, false;
+    // The file holds SA keys: made here, private to nemo-ha's user whatever the umask and the directory's
+    // mode (a state.dir made beforehand, by systemd's StateDirectory= say, is 0755). SQLite gives its log
+    // the database's mode.
+    if (const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600); fd >= 0) ::close(fd);
     int rc = sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
         *error = db_ ? why("cannot open") : path_ + ": cannot open";
         return false;
     }
     sqlite3_extended_result_codes(db_, 1);
-    if (sqlite3_db_readonly(db_, "main") == 1) {
-        *error = path_ + ": the database file is read-only: nemo-ha must be able to write its state";
-        return false;
-    }
     // Exclusive locking before WAL: the log's index lives in the process, no -shm file beside it.
     if (!exec("PRAGMA locking_mode=EXCLUSIVE", error)) return false;
     const auto app = pragma_int("PRAGMA application_id", &rc);
     if (!app) {
         if (is_damage(rc)) return *damaged = true, false;
         *error = why("cannot read");
+        return false;
+    }
+    // Asked once the header was read: a write version in it that this SQLite cannot write (byte 18 above
+    // 2: a newer format, or damage) opens the file read-only too, and every commit would then fail.
+    if (sqlite3_db_readonly(db_, "main") == 1) {
+        *error = path_ + ": the database file is read-only (its permissions, or a file format version this SQLite "
+                         "cannot write): nemo-ha must be able to write its state";
         return false;
     }
     const auto version = pragma_int("PRAGMA user_version", &rc);
@@ -177,6 +191,15 @@ bool SqliteState::open_db(bool* damaged, std::string* error)
                  std::to_string(kStateSchemaVersion) + (*version < kStateSchemaVersion ? " (an older nemo-ha wrote it" : " (a newer nemo-ha wrote it") +
                  "); nothing was changed: start the nemo-ha that wrote it, or move the file away to start empty";
         return false;
+    }
+    // Ours: one an earlier build left readable by others is made private.
+    for (const std::string& p : {path_, path_ + "-wal"}) {
+        struct stat st{};
+        if (::stat(p.c_str(), &st) != 0 || private_to_owner(st.st_mode)) continue;
+        if (::chmod(p.c_str(), st.st_mode & 0700) != 0) {
+            *error = p + ": holds keys, readable by others, and cannot be made private: " + errno_text(errno);
+            return false;
+        }
     }
     // A WAL switch can fail on a damaged file too (it reads the header).
     {
@@ -319,29 +342,53 @@ bool SqliteState::load(StateImage* image, bool* damaged, std::string* error)
     });
     if (!ok) return false;
     if (bad.empty() && bad_keys.empty() && bad_spis[0].empty() && bad_spis[1].empty()) return true;
-    // Remove them in one transaction.
+    // Remove them in one transaction, by key. A key changed on disk can make that unsafe, and then the
+    // file itself is damaged: a damaged row under the key of a good one (the removal could take the good
+    // one), or a row just read that the removal does not find (its b-tree is out of order; quick_check
+    // does not look at key order), which would otherwise be counted again at every start.
+    std::unordered_set<Ipv6Addr, Ipv6Hash> good;
+    for (const StoredBinding& b : image->bindings) good.insert(b.binding.hoa);
+    for (const auto& [hoa, v] : bad.bindings)
+        if (good.count(hoa)) return *damaged = true, false;
+    good.clear();
+    for (const MrChange& c : image->mrs) good.insert(c.mr.hoa);
+    for (const auto& [key, table] : bad_keys)
+        if (table == 1 && key.size() == 16 && good.count(Ipv6Addr::from_bytes(key.data()))) return *damaged = true, false;
     if (!exec("BEGIN IMMEDIATE", error)) return false;
+    bool missed = false;
+    auto removed = [&](sqlite3_stmt* st) { return sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(db_) > 0; };
     for (const auto& [hoa, v] : bad.bindings) {
         sqlite3_bind_blob(erase_binding_.s, 1, hoa.bytes.data(), 16, SQLITE_STATIC);
-        run(erase_binding_);
+        missed |= !removed(erase_binding_.s);
+        sqlite3_reset(erase_binding_.s);
+        sqlite3_clear_bindings(erase_binding_.s);
     }
     for (const auto& [key, table] : bad_keys) {
         Stmt st;
         if (sqlite3_prepare_v2(db_, table == 0 ? "DELETE FROM bindings WHERE hoa = ?1" : "DELETE FROM mr_changes WHERE hoa = ?1",
-                               -1, &st.s, nullptr) != SQLITE_OK)
+                               -1, &st.s, nullptr) != SQLITE_OK) {
+            missed = true;
             continue;
+        }
         sqlite3_bind_blob(st.s, 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
-        sqlite3_step(st.s);
+        missed |= !removed(st.s);
     }
     for (int t = 0; t < 2; ++t)
         for (int64_t spi : bad_spis[t]) {
             Stmt st;
             if (sqlite3_prepare_v2(db_, t == 0 ? "DELETE FROM sa_changes WHERE spi = ?1" : "DELETE FROM seq_reserved WHERE spi = ?1",
-                                   -1, &st.s, nullptr) != SQLITE_OK)
+                                   -1, &st.s, nullptr) != SQLITE_OK) {
+                missed = true;
                 continue;
+            }
             sqlite3_bind_int64(st.s, 1, spi);
-            sqlite3_step(st.s);
+            missed |= !removed(st.s);
         }
+    if (missed) {
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        *damaged = true;
+        return false;
+    }
     if (!exec("COMMIT", error)) {
         sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
         return false;
@@ -351,7 +398,10 @@ bool SqliteState::load(StateImage* image, bool* damaged, std::string* error)
 
 std::optional<std::string> SqliteState::move_aside(std::string* error)
 {
-    const std::string aside = path_ + ".damaged-" + std::to_string(wall_seconds());
+    // A name of its own: a second salvage in the same second must not replace the first one's file.
+    const std::string base = path_ + ".damaged-" + std::to_string(wall_seconds());
+    std::string aside = base;
+    for (int n = 2; ::access(aside.c_str(), F_OK) == 0; ++n) aside = base + "." + std::to_string(n);
     for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
         const std::string from = path_ + suffix;
         if (::access(from.c_str(), F_OK) != 0) continue;

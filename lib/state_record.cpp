@@ -15,7 +15,6 @@ using wire::load_be64;
 // Record kinds, the byte after the format: a record read under the wrong key is refused too.
 enum : uint8_t { kKindBinding = 1, kKindMr = 2, kKindSa = 3, kKindSeq = 4 };
 constexpr std::size_t kCrcLen = 4;
-constexpr std::size_t kMaxPrefixes = 255;
 
 template <class Buf>
 class Writer {
@@ -165,11 +164,12 @@ std::vector<uint8_t> encode_binding(const StoredBinding& s)
     w.u64(b.updated);
     w.u64(b.expires);
     w.u32(s.sa_out_spi);
-    const std::size_t n = std::min(b.prefixes.size(), kMaxPrefixes);
-    w.u8(static_cast<uint8_t>(n));
-    for (std::size_t i = 0; i < n; ++i) {
-        w.v6(b.prefixes[i].addr);
-        w.u8(b.prefixes[i].len);
+    // A 32-bit count: an implicit-mode binding has all its router's provisioned prefixes, which have no
+    // small bound (a one-byte count dropped those past 255 without a word).
+    w.u32(static_cast<uint32_t>(b.prefixes.size()));
+    for (const Prefix6& p : b.prefixes) {
+        w.v6(p.addr);
+        w.u8(p.len);
     }
     return w.finish();
 }
@@ -194,8 +194,8 @@ std::optional<StoredBinding> decode_binding(std::span<const uint8_t> rec, std::s
     b.updated = r->u64();
     b.expires = r->u64();
     s.sa_out_spi = r->u32();
-    const uint8_t n = r->u8();
-    for (uint8_t i = 0; i < n && !r->failed(); ++i) {
+    const uint32_t n = r->u32();
+    for (uint32_t i = 0; i < n && !r->failed(); ++i) {
         const Ipv6Addr a = r->v6();
         const uint8_t len = r->u8();
         if (len > 128 || Prefix6::make(a, len).addr != a) {
@@ -222,11 +222,10 @@ std::vector<uint8_t> encode_mr_change(const MrChange& c)
     w.v6(c.mr.hoa);
     w.u8(c.mr.mobile_router ? 1 : 0);
     w.u16(static_cast<uint16_t>(c.mr.methods));
-    const std::size_t n = std::min(c.mr.prefixes.size(), kMaxPrefixes);
-    w.u8(static_cast<uint8_t>(n));
-    for (std::size_t i = 0; i < n; ++i) {
-        w.v6(c.mr.prefixes[i].addr);
-        w.u8(c.mr.prefixes[i].len);
+    w.u32(static_cast<uint32_t>(c.mr.prefixes.size())); // 32 bits, as a binding's: no small bound either
+    for (const Prefix6& p : c.mr.prefixes) {
+        w.v6(p.addr);
+        w.u8(p.len);
     }
     return w.finish();
 }
@@ -240,8 +239,8 @@ std::optional<MrChange> decode_mr_change(std::span<const uint8_t> rec, std::stri
     c.mr.hoa = r->v6();
     const uint8_t router = r->u8();
     const uint16_t methods = r->u16();
-    const uint8_t n = r->u8();
-    for (uint8_t i = 0; i < n && !r->failed(); ++i) {
+    const uint32_t n = r->u32();
+    for (uint32_t i = 0; i < n && !r->failed(); ++i) {
         const Ipv6Addr a = r->v6();
         const uint8_t len = r->u8();
         if (len > 128 || Prefix6::make(a, len).addr != a) {
