@@ -54,9 +54,11 @@ struct TempDir {
     }
 };
 
+// The SQLite backend: this file's subject (RocksDB's own: test_state_rocksdb.cpp).
 std::unique_ptr<StateStore> open_store(const fs::path& dir, StateImage* image, std::string* error, bool refuse = false)
 {
     StateConfig cfg;
+    cfg.backend = StateConfig::Backend::sqlite;
     cfg.dir = dir.string();
     cfg.refuse_damaged = refuse;
     return StateStore::open(cfg, image, error);
