@@ -1,5 +1,7 @@
 #include "state_store.hpp"
 
+#include <pthread.h>
+
 #include <chrono>
 #include <ctime>
 
@@ -65,6 +67,7 @@ std::unique_ptr<StateStore> StateStore::open(const StateConfig& cfg, StateImage*
 StateStore::StateStore(std::unique_ptr<StateBackend> backend) : backend_(std::move(backend))
 {
     writer_ = std::thread([this] { writer_loop(); });
+    pthread_setname_np(writer_.native_handle(), "nemo-state"); // as top and ps -L show it
 }
 
 StateStore::~StateStore()

@@ -97,20 +97,21 @@ int main(int argc, char** argv)
         return 0;
     }
 
-    // The state store first: one that cannot be used (another nemo-ha holds it, not writable, another
-    // version, damaged with state.on_damage = refuse) stops the start before anything else is set up.
     const auto started = std::chrono::steady_clock::now();
-    control::StateImage image;
-    std::string store_err;
-    auto store = control::StateStore::open(cfg.state, &image, &store_err);
-    if (!store && cfg.state.backend != control::StateConfig::Backend::none) return fail(store_err);
-
     std::vector<std::string> eal_args = {argv[0]};
     eal_args.insert(eal_args.end(), cfg.eal_args.begin(), cfg.eal_args.end());
     std::vector<char*> eal_argv;
     for (auto& a : eal_args) eal_argv.push_back(a.data());
     if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0)
         return fail("EAL initialisation failed (eal.args: check the --vdev and -l arguments)");
+
+    // The state store right after EAL, before any port: one that cannot be used (another nemo-ha holds
+    // it, not writable, another version, damaged with state.on_damage = refuse) stops the start early,
+    // and its threads (the writer, the database's own) inherit the main lcore's CPUs, never a worker's.
+    control::StateImage image;
+    std::string store_err;
+    auto store = control::StateStore::open(cfg.state, &image, &store_err);
+    if (!store && cfg.state.backend != control::StateConfig::Backend::none) return fail(store_err);
 
     std::vector<unsigned> worker_lcores;
     unsigned lcore;

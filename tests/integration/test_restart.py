@@ -852,6 +852,29 @@ class OperatorChanges(unittest.TestCase):
             self.assertEqual(exposed, [], "files holding SA keys readable by others")
 
 
+
+class StoreThreads(unittest.TestCase):
+    def test_the_stores_threads_stay_off_the_worker_cores(self):
+        """The writer (nemo-state) and the database's own threads run where the control thread runs
+        (the main lcore's CPUs), never on a worker's: a busy-polling worker is not preempted by a sync."""
+        with HomeAgent() as ha:
+            def cpus(task):
+                with open(f"/proc/{ha.proc.pid}/task/{task}/status") as f:
+                    return next(line.split(":", 1)[1].strip() for line in f if line.startswith("Cpus_allowed_list"))
+            names = {}
+            for task in os.listdir(f"/proc/{ha.proc.pid}/task"):
+                with open(f"/proc/{ha.proc.pid}/task/{task}/comm") as f:
+                    names[task] = f.read().strip()
+            main = cpus(str(ha.proc.pid))
+            workers = {cpus(t) for t, n in names.items() if n.startswith("rte-worker")}
+            store = {n: cpus(t) for t, n in names.items() if n == "nemo-state" or n.startswith("rocksdb")}
+            self.assertIn("nemo-state", store, names)
+            self.assertTrue(workers, names)
+            for name, where in store.items():
+                self.assertEqual(where, main, f"{name} may run on CPUs {where}, the control thread on {main}")
+                self.assertNotIn(where, workers, f"{name} on a worker's CPU")
+
+
 if __name__ == "__main__":
     if os.geteuid() != 0:
         print("integration tests need root (network namespaces)", file=sys.stderr)
