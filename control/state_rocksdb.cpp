@@ -107,7 +107,10 @@ public:
     }
     std::optional<std::string> move_aside(std::string* error)
     {
-        const std::string aside = path_ + ".damaged-" + std::to_string(wall_seconds());
+        // A name of its own: salvages in one second (a start retried at once) keep every damaged copy.
+        const std::string base = path_ + ".damaged-" + std::to_string(wall_seconds());
+        std::string aside = base;
+        for (int n = 2; ::access(aside.c_str(), F_OK) == 0; ++n) aside = base + "." + std::to_string(n);
         if (::rename(path_.c_str(), aside.c_str()) != 0) {
             *error = path_ + ": damaged, and cannot be moved aside: " + std::strerror(errno);
             return std::nullopt;
