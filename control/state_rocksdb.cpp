@@ -2,6 +2,7 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
@@ -47,6 +48,17 @@ std::string meta_value()
     return v;
 }
 
+// RocksDB's own recovery from a full disk waits for as much free space as a memtable can hold (64 MB)
+// and looks every 5 s; while it is under way DB::Resume() answers busy, so a disk with less free than
+// that never resumed. The store retries every second, and commit() resumes: RocksDB's is turned off.
+class OwnResume final : public rocksdb::EventListener {
+public:
+    void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status, bool* auto_recovery) override
+    {
+        *auto_recovery = false;
+    }
+};
+
 rocksdb::Options db_options()
 {
     rocksdb::Options o;
@@ -69,6 +81,7 @@ rocksdb::Options db_options()
     // (half the writer's time at a million bindings).
     o.memtable_factory.reset(new rocksdb::VectorRepFactory());
     o.allow_concurrent_memtable_write = false;
+    o.listeners.push_back(std::make_shared<OwnResume>());
     o.compression = rocksdb::kNoCompression; // records are small and mostly addresses: CPU better spent elsewhere
     return o;
 }
