@@ -1160,6 +1160,37 @@ StateImage refused_then_salvaged(const fs::path& dir, const std::string& name, c
 }
 } // namespace
 
+TEST(StateRocksdbDamage, ABadBlockInATableCostsOnlyTheRecordsPastIt)
+{
+    // RocksDB's repair drops a table whole when one of its blocks is bad; what the open read of it before
+    // the bad block (checked, and the newest of each key) is kept too.
+    const DamageTemplate& t = damage_template();
+    if (t.log.empty()) GTEST_FAIL() << "no template";
+    TempDir tmp(true);
+    std::string bad = t.files.at(t.table);
+    const std::size_t off = bad.size() / 2; // among the bindings' blocks (they are most of the table)
+    bad[off] = static_cast<char>(bad[off] ^ 0x10);
+    fs::create_directories(tmp.path / "db");
+    for (const auto& [n, b] : t.files) spit(tmp.path / "db" / n, n == t.table ? bad : b);
+    StateImage im;
+    std::string err;
+    auto st = open_store(tmp.path, &im, &err);
+    ASSERT_TRUE(st) << err;
+    EXPECT_FALSE(im.salvaged_from.empty());
+    const Canon got = canon(im);
+    EXPECT_TRUE(only_stored(got, t.states));
+    const Canon& last = t.states.back();
+    // The bindings of the blocks before the bad one: a third of them at least, as they were last.
+    std::size_t kept = 0;
+    for (uint32_t i = 0; i < kDamageBindings / 3; ++i) {
+        const auto want = last.bindings.find(hoa_of(i));
+        if (want == last.bindings.end()) continue; // removed by a commit of the log
+        const auto it = got.bindings.find(hoa_of(i));
+        kept += it != got.bindings.end() && it->second == want->second;
+    }
+    EXPECT_GE(kept, kDamageBindings / 3 - kLogCommits) << "of the first " << kDamageBindings / 3 << " bindings; " << got.summary();
+}
+
 TEST(StateRocksdbDamage, RefuseDamagedMovesNothingAndLosesNothing)
 {
     const DamageTemplate& t = damage_template();
