@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <unordered_map>
 
 #include "bytes.hpp"
 #include "state_dir.hpp"
@@ -330,6 +331,26 @@ void read_what_repair_recovers(const std::string& aside, StateImage* into)
     }
 }
 
+// Adds to `into` (repair's) what the load read before the damage showed, over repair's record of the
+// same key: checked by its checksums and the newest of each key, where repair may have only an older
+// one or, as it drops a table with one bad block whole, none.
+void keep_what_was_read(StateImage&& read, StateImage* into)
+{
+    std::unordered_map<Ipv6Addr, std::size_t, Ipv6Hash> binding_at, mr_at;
+    std::unordered_map<uint32_t, std::size_t> sa_at;
+    for (std::size_t i = 0; i < into->bindings.size(); ++i) binding_at[into->bindings[i].binding.hoa] = i;
+    for (std::size_t i = 0; i < into->mrs.size(); ++i) mr_at[into->mrs[i].mr.hoa] = i;
+    for (std::size_t i = 0; i < into->sas.size(); ++i) sa_at[into->sas[i].sa.spi] = i;
+    auto keep = [](auto& vec, auto& at, const auto& key, auto&& rec) {
+        if (auto it = at.find(key); it != at.end()) vec[it->second] = std::move(rec);
+        else vec.push_back(std::move(rec));
+    };
+    for (StoredBinding& b : read.bindings) keep(into->bindings, binding_at, b.binding.hoa, std::move(b));
+    for (MrChange& c : read.mrs) keep(into->mrs, mr_at, c.mr.hoa, std::move(c));
+    for (SaChange& c : read.sas) keep(into->sas, sa_at, c.sa.spi, std::move(c));
+    for (auto& [spi, r] : read.seqs) into->seqs[spi] = r;
+}
+
 } // namespace
 
 std::unique_ptr<StateBackend> open_rocksdb_state(const std::string& dir, bool refuse_damaged, StateImage* image,
@@ -353,11 +374,12 @@ std::unique_ptr<StateBackend> open_rocksdb_state(const std::string& dir, bool re
     db->close_db();
     auto aside = db->move_aside(error);
     if (!aside) return nullptr;
-    // What repair recovers; the records read before the damage showed may be among them.
+    // What repair recovers, and what was read before the damage showed.
     StateImage salvaged;
     read_what_repair_recovers(*aside, &salvaged);
     salvaged.damaged = image->damaged + 1;
     salvaged.damage = std::move(image->damage);
+    keep_what_was_read(std::move(*image), &salvaged);
     if (salvaged.damage.size() < kMaxDamageMessages) salvaged.damage.push_back("the database itself is damaged");
     salvaged.salvaged_from = *aside;
     if (!db->open_db(&damaged, error)) {
