@@ -1191,6 +1191,64 @@ TEST(StateRocksdbDamage, ABadBlockInATableCostsOnlyTheRecordsPastIt)
     EXPECT_GE(kept, kDamageBindings / 3 - kLogCommits) << "of the first " << kDamageBindings / 3 << " bindings; " << got.summary();
 }
 
+// Two kinds of damage RocksDB takes for no damage at all (known, not fixed: see the notes in each; run
+// with --gtest_also_run_disabled_tests).
+
+TEST(StateRocksdbDamage, DISABLED_AManifestCutShortLosesNoTable)
+{
+    // A MANIFEST cut short reads as an earlier version of the store, one that does not name the table
+    // yet: RocksDB's open deletes the table as obsolete (its log was deleted when it was written), and
+    // the store, whose format key was in it, is refused as "not nemo-ha's". A torn last record of a
+    // MANIFEST (a crash while it was written) is safe: the table it would add is still in its log.
+    // This is damage after the fact (the file system's), and it costs every record of the tables.
+    const DamageTemplate& t = damage_template();
+    if (t.log.empty()) GTEST_FAIL() << "no template";
+    TempDir tmp(true);
+    const std::string manifest = t.files.at(t.manifest);
+    fs::create_directories(tmp.path / "db");
+    for (const auto& [n, b] : t.files) spit(tmp.path / "db" / n, n == t.manifest ? manifest.substr(0, manifest.size() / 2) : b);
+    StateImage im;
+    std::string err;
+    auto st = open_store(tmp.path, &im, &err);
+    if (st) {
+        EXPECT_TRUE(im.damaged > 0 || !im.salvaged_from.empty() || canon(im) == t.states.back());
+    } else {
+        EXPECT_TRUE(contains(err, (tmp.path / "db").string())) << err;
+    }
+    bool table_kept = false;
+    for (const auto& e : fs::recursive_directory_iterator(tmp.path))
+        table_kept = table_kept || (e.path().filename() == t.table && slurp(e.path()) == t.files.at(t.table));
+    EXPECT_TRUE(table_kept || (st && canon(im) == t.states.back())) << "the table and its records are gone; " << err;
+}
+
+TEST(StateRocksdbDamage, DISABLED_ALogRecordOfAnotherTypeIsDamageNotTheEnd)
+{
+    // A record type flipped to one of a recycled log's (5 to 8) reads as the end of the log: every commit
+    // from there on is dropped with no damage reported. (Whatever else a flip in a record does, its
+    // checksum catches; a cut is a torn tail, and costs only what was cut off.)
+    const DamageTemplate& t = damage_template();
+    if (t.log.empty()) GTEST_FAIL() << "no template";
+    for (int record : {0, kLogCommits / 2}) {
+        SCOPED_TRACE(record);
+        TempDir tmp(true);
+        std::string log = t.files.at(t.log);
+        log[t.log_ends[static_cast<std::size_t>(record)] + 6] ^= 0x04; // type 1, a whole record, to 5
+        fs::create_directories(tmp.path / "db");
+        for (const auto& [n, b] : t.files) spit(tmp.path / "db" / n, n == t.log ? log : b);
+        StateImage im;
+        std::string err;
+        auto st = open_store(tmp.path, &im, &err);
+        if (!st) {
+            EXPECT_TRUE(contains(err, (tmp.path / "db").string())) << err;
+            continue;
+        }
+        const Canon got = canon(im);
+        EXPECT_TRUE(im.damaged > 0 || !im.salvaged_from.empty() || got == t.states.back())
+            << "no damage reported, and the image is the one after commit "
+            << (std::find(t.states.begin(), t.states.end(), got) - t.states.begin()) << " of " << kLogCommits;
+    }
+}
+
 TEST(StateRocksdbDamage, RefuseDamagedMovesNothingAndLosesNothing)
 {
     const DamageTemplate& t = damage_template();
