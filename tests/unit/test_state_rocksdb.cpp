@@ -1211,6 +1211,24 @@ TEST(StateRocksdbDamage, ADatabaseWithoutCurrentIsDamagedNotNew)
     EXPECT_TRUE(got == t.states.back()) << got.summary() << ", " << t.states.back().summary() << " stored";
 }
 
+TEST(StateRocksdbDamage, ACurrentThatNamesNoManifestIsDamage)
+{
+    // A flipped digit in CURRENT names a MANIFEST that is not there: the store is damaged (and its
+    // tables and log whole), not a store that cannot be opened.
+    const DamageTemplate& t = damage_template();
+    if (t.log.empty()) GTEST_FAIL() << "no template";
+    TempDir tmp(true);
+    fs::create_directories(tmp.path / "db");
+    for (const auto& [n, b] : t.files) spit(tmp.path / "db" / n, n == "CURRENT" ? "MANIFEST-999999\n" : b);
+    StateImage im;
+    std::string err;
+    auto st = open_store(tmp.path, &im, &err);
+    ASSERT_TRUE(st) << err;
+    EXPECT_FALSE(im.salvaged_from.empty());
+    const Canon got = canon(im);
+    EXPECT_TRUE(got == t.states.back()) << got.summary() << ", " << t.states.back().summary() << " stored";
+}
+
 // Two kinds of damage RocksDB takes for no damage at all (known, not fixed: see the notes in each; run
 // with --gtest_also_run_disabled_tests).
 
