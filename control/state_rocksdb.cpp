@@ -152,7 +152,8 @@ bool RocksState::open_db(bool* damaged, std::string* error)
     rocksdb::DB* raw = nullptr;
     rocksdb::Status s = rocksdb::DB::Open(db_options(), path_, &raw);
     if (!s.ok()) {
-        if (s.IsCorruption()) return *damaged = true, false;
+        // A file of the store that is not there (CURRENT naming no MANIFEST) is damage too.
+        if (s.IsCorruption() || (existed && s.IsPathNotFound())) return *damaged = true, false;
         *error = path_ + ": cannot open: " + s.ToString();
         return false;
     }
