@@ -2,6 +2,7 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
@@ -12,6 +13,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <unordered_map>
 
 #include "bytes.hpp"
 #include "state_dir.hpp"
@@ -47,6 +49,17 @@ std::string meta_value()
     return v;
 }
 
+// RocksDB's own recovery from a full disk waits for as much free space as a memtable can hold (64 MB)
+// and looks every 5 s; while it is under way DB::Resume() answers busy, so a disk with less free than
+// that never resumed. The store retries every second, and commit() resumes: RocksDB's is turned off.
+class OwnResume final : public rocksdb::EventListener {
+public:
+    void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status, bool* auto_recovery) override
+    {
+        *auto_recovery = false;
+    }
+};
+
 rocksdb::Options db_options()
 {
     rocksdb::Options o;
@@ -69,6 +82,7 @@ rocksdb::Options db_options()
     // (half the writer's time at a million bindings).
     o.memtable_factory.reset(new rocksdb::VectorRepFactory());
     o.allow_concurrent_memtable_write = false;
+    o.listeners.push_back(std::make_shared<OwnResume>());
     o.compression = rocksdb::kNoCompression; // records are small and mostly addresses: CPU better spent elsewhere
     return o;
 }
@@ -107,7 +121,10 @@ public:
     }
     std::optional<std::string> move_aside(std::string* error)
     {
-        const std::string aside = path_ + ".damaged-" + std::to_string(wall_seconds());
+        // A name of its own: salvages in one second (a start retried at once) keep every damaged copy.
+        const std::string base = path_ + ".damaged-" + std::to_string(wall_seconds());
+        std::string aside = base;
+        for (int n = 2; ::access(aside.c_str(), F_OK) == 0; ++n) aside = base + "." + std::to_string(n);
         if (::rename(path_.c_str(), aside.c_str()) != 0) {
             *error = path_ + ": damaged, and cannot be moved aside: " + std::strerror(errno);
             return std::nullopt;
@@ -135,7 +152,8 @@ bool RocksState::open_db(bool* damaged, std::string* error)
     rocksdb::DB* raw = nullptr;
     rocksdb::Status s = rocksdb::DB::Open(db_options(), path_, &raw);
     if (!s.ok()) {
-        if (s.IsCorruption()) return *damaged = true, false;
+        // A file of the store that is not there (CURRENT naming no MANIFEST) is damage too.
+        if (s.IsCorruption() || (existed && s.IsPathNotFound())) return *damaged = true, false;
         *error = path_ + ": cannot open: " + s.ToString();
         return false;
     }
@@ -314,6 +332,26 @@ void read_what_repair_recovers(const std::string& aside, StateImage* into)
     }
 }
 
+// Adds to `into` (repair's) what the load read before the damage showed, over repair's record of the
+// same key: checked by its checksums and the newest of each key, where repair may have only an older
+// one or, as it drops a table with one bad block whole, none.
+void keep_what_was_read(StateImage&& read, StateImage* into)
+{
+    std::unordered_map<Ipv6Addr, std::size_t, Ipv6Hash> binding_at, mr_at;
+    std::unordered_map<uint32_t, std::size_t> sa_at;
+    for (std::size_t i = 0; i < into->bindings.size(); ++i) binding_at[into->bindings[i].binding.hoa] = i;
+    for (std::size_t i = 0; i < into->mrs.size(); ++i) mr_at[into->mrs[i].mr.hoa] = i;
+    for (std::size_t i = 0; i < into->sas.size(); ++i) sa_at[into->sas[i].sa.spi] = i;
+    auto keep = [](auto& vec, auto& at, const auto& key, auto&& rec) {
+        if (auto it = at.find(key); it != at.end()) vec[it->second] = std::move(rec);
+        else vec.push_back(std::move(rec));
+    };
+    for (StoredBinding& b : read.bindings) keep(into->bindings, binding_at, b.binding.hoa, std::move(b));
+    for (MrChange& c : read.mrs) keep(into->mrs, mr_at, c.mr.hoa, std::move(c));
+    for (SaChange& c : read.sas) keep(into->sas, sa_at, c.sa.spi, std::move(c));
+    for (auto& [spi, r] : read.seqs) into->seqs[spi] = r;
+}
+
 } // namespace
 
 std::unique_ptr<StateBackend> open_rocksdb_state(const std::string& dir, bool refuse_damaged, StateImage* image,
@@ -337,11 +375,12 @@ std::unique_ptr<StateBackend> open_rocksdb_state(const std::string& dir, bool re
     db->close_db();
     auto aside = db->move_aside(error);
     if (!aside) return nullptr;
-    // What repair recovers; the records read before the damage showed may be among them.
+    // What repair recovers, and what was read before the damage showed.
     StateImage salvaged;
     read_what_repair_recovers(*aside, &salvaged);
     salvaged.damaged = image->damaged + 1;
     salvaged.damage = std::move(image->damage);
+    keep_what_was_read(std::move(*image), &salvaged);
     if (salvaged.damage.size() < kMaxDamageMessages) salvaged.damage.push_back("the database itself is damaged");
     salvaged.salvaged_from = *aside;
     if (!db->open_db(&damaged, error)) {
