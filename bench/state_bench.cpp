@@ -18,6 +18,7 @@
 #include <rte_eal.h>
 #include <sched.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <atomic>
 #include <chrono>
@@ -257,6 +258,31 @@ void register_all(Plane& p, uint32_t n)
         throw std::runtime_error("registered " + std::to_string(p.cp->cache().size()) + " of " + std::to_string(n) + " routers");
 }
 
+// The process's I/O (/proc/self/io): bytes given to write calls, bytes sent to the storage, bytes read.
+struct Io {
+    uint64_t wchar = 0, write_bytes = 0, rchar = 0;
+};
+Io read_io()
+{
+    Io io;
+    std::ifstream f("/proc/self/io");
+    std::string k;
+    uint64_t v = 0;
+    while (f >> k >> v) {
+        if (k == "wchar:") io.wchar = v;
+        else if (k == "write_bytes:") io.write_bytes = v;
+        else if (k == "rchar:") io.rchar = v;
+    }
+    return io;
+}
+
+double cpu_seconds(clockid_t clock)
+{
+    timespec ts{};
+    clock_gettime(clock, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
 // BU planes by (routers, store on), built and registered once, kept across repetitions.
 std::map<std::pair<uint32_t, bool>, std::unique_ptr<Plane>> g_bu_planes;
 
@@ -266,7 +292,11 @@ Plane& bu_plane(uint32_t n, bool store)
     if (!p) {
         const std::string dir = (g_root / ("bu-" + std::to_string(n))).string();
         p = make_plane(n, store ? &dir : nullptr);
+        const auto t0 = std::chrono::steady_clock::now();
         register_all(*p, n);
+        // Progress (a million take a while), and the rate of first registrations, in order of home address.
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        std::fprintf(stderr, "state_bench: %u routers registered, store %s, in %.1f s (%.0f BU/s)\n", n, store ? "on" : "off", s, n / s);
     }
     return *p;
 }
@@ -288,6 +318,9 @@ void BM_BuToBa(benchmark::State& state, uint32_t n, bool store)
         commit_ns0 = p.timing->total_ns.load();
         p.timing->max_ns.store(0);
     }
+    // The writer's CPU time: the process's less this thread's (the EAL's threads sleep).
+    const double cpu0 = cpu_seconds(CLOCK_PROCESS_CPUTIME_ID), main0 = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
+    const Io io0 = read_io();
     double seconds = 0;
     uint64_t bus = 0;
     for (auto _ : state) {
@@ -321,6 +354,14 @@ void BM_BuToBa(benchmark::State& state, uint32_t n, bool store)
         state.counters["writer_busy"] = static_cast<double>(p.timing->total_ns.load() - commit_ns0) / 1e9 / seconds;
         state.counters["sync_failures"] = static_cast<double>(s1.sync_failures - s0.sync_failures);
         state.counters["db_MB"] = static_cast<double>(s1.size_bytes) / 1e6;
+        // Where the writer's time goes: on a CPU (SQLite, the kernel's copies) or waiting for the disk.
+        const double writer_cpu = (cpu_seconds(CLOCK_PROCESS_CPUTIME_ID) - cpu0) - (cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - main0);
+        const double commit_s = static_cast<double>(p.timing->total_ns.load() - commit_ns0) / 1e9;
+        state.counters["writer_cpu_share"] = writer_cpu / commit_s;
+        const Io io1 = read_io();
+        state.counters["written_B_per_BU"] = static_cast<double>(io1.wchar - io0.wchar) / static_cast<double>(bus);
+        state.counters["disk_B_per_BU"] = static_cast<double>(io1.write_bytes - io0.write_bytes) / static_cast<double>(bus);
+        state.counters["read_B_per_BU"] = static_cast<double>(io1.rchar - io0.rchar) / static_cast<double>(bus);
     }
     if (t.bas != bus) state.SkipWithError("not every BU got a BA that may leave");
     else if (accepted != bus) state.SkipWithError("not every BU was accepted");

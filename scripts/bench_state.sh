@@ -49,7 +49,8 @@ for case, g in groups.items():
         ratios = [on[k]["BU_per_s"] / off[k]["BU_per_s"] for k in on if k in off]
         print("  on/off (paired) ", mr(ratios, "{:.3f}"))
         for c, f in (("syncs_per_s", "{:.0f}"), ("records_per_sync", "{:.0f}"), ("BUs_per_sync", "{:.0f}"),
-                     ("mean_sync_us", "{:.0f}"), ("max_sync_us", "{:.0f}"), ("writer_busy", "{:.2f}"), ("db_MB", "{:.1f}")):
+                     ("mean_sync_us", "{:.0f}"), ("max_sync_us", "{:.0f}"), ("writer_busy", "{:.2f}"), ("writer_cpu_share", "{:.2f}"),
+                     ("written_B_per_BU", "{:.0f}"), ("disk_B_per_BU", "{:.0f}"), ("read_B_per_BU", "{:.0f}"), ("db_MB", "{:.1f}")):
             print(f"  {c:17}", mr([r[c] for r in on.values()], f))
     else:
         print(f"\n{case} (ms)")
