@@ -24,7 +24,7 @@ trap cleanup EXIT
 
 if [ -z "${SKIP_BENCH:-}" ]; then
   eal="--no-huge -m 4096 --no-pci --no-shconf -l 0"
-  echo "== state store (bench/state_bench), EAL: $eal, store in $tmp"
+  echo "== state store (bench/state_bench), EAL: $eal, store in $tmp; load average $(cut -d' ' -f1-3 /proc/loadavg)"
   NEMO_EAL_ARGS="$eal" "$build/bench/state_bench" --dir "$tmp" --reps "$reps" \
     --benchmark_out="$tmp/state.json" --benchmark_out_format=json "$@"
   python3 - "$tmp/state.json" <<'EOF'
@@ -123,7 +123,7 @@ results="$tmp/daemon.txt"
 for n in $sizes; do
   store="$tmp/daemon-$n"
   routers="$tmp/routers-$n.txt"
-  echo "== daemon restart with $n bindings (EAL: $daemon_eal)"
+  echo "== daemon restart with $n bindings (EAL: $daemon_eal); load average $(cut -d' ' -f1-3 /proc/loadavg)"
   NEMO_EAL_ARGS="--no-huge -m 4096 --no-pci --no-shconf -l 0" "$build/bench/state_bench" --make-store "$store" --routers "$n" --provisioning "$routers"
   common=(--provisioning.file="$routers" --ha.binding_capacity=$((n + n / 16 + 16)))
   for ((r = 0; r < reps; r++)); do
@@ -141,6 +141,7 @@ for n in $sizes; do
   echo "$n cold 0 $out" >>"$results"
   rm -rf "$store" "$routers"
 done
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$results" <<'EOF'
 import statistics, sys
 rows = {}
