@@ -20,6 +20,7 @@
 #include <rte_eal.h>
 #include <sched.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <atomic>
@@ -135,6 +136,7 @@ public:
         const auto t0 = std::chrono::steady_clock::now();
         auto e = b_->commit(batch);
         const auto ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+        tid.store(gettid(), std::memory_order_relaxed);
         commits.fetch_add(1, std::memory_order_relaxed);
         total_ns.fetch_add(ns, std::memory_order_relaxed);
         if (ns > max_ns.load(std::memory_order_relaxed)) max_ns.store(ns, std::memory_order_relaxed);
@@ -145,6 +147,7 @@ public:
     const char* name() const override { return b_->name(); }
 
     std::atomic<uint64_t> commits{0}, total_ns{0}, max_ns{0};
+    std::atomic<pid_t> tid{0}; // the writer thread
 
 private:
     std::unique_ptr<StateBackend> b_;
@@ -202,7 +205,9 @@ struct Turns {
     ControlPlane& cp;
     std::deque<Outbound> held;
     std::vector<Outbound> out;
-    uint64_t bas = 0; // BAs that may leave
+    uint64_t bas = 0;   // BAs that may leave
+    double poll_s = 0;  // in poll(): the turn's end, the batch handed over
+    std::size_t most_held = 0;
 
     void release()
     {
@@ -228,7 +233,10 @@ struct Turns {
                 else held.push_back(o); // control_io copies it too
             }
         }
+        most_held = std::max(most_held, held.size());
+        const auto t0 = std::chrono::steady_clock::now();
         cp.poll(kNow);
+        poll_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         benchmark::DoNotOptimize(cp.take_announcements());
         release();
     }
@@ -279,6 +287,19 @@ Io read_io()
     return io;
 }
 
+// A thread's scheduler times (/proc/self/task/TID/schedstat): on a CPU, and runnable but waiting for one.
+struct Sched {
+    double run = 0, runq = 0;
+};
+Sched read_sched(pid_t tid)
+{
+    Sched s;
+    std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/schedstat");
+    uint64_t run = 0, wait = 0;
+    if (f >> run >> wait) s = Sched{static_cast<double>(run) / 1e9, static_cast<double>(wait) / 1e9};
+    return s;
+}
+
 double cpu_seconds(clockid_t clock)
 {
     timespec ts{};
@@ -324,7 +345,7 @@ void BM_BuToBa(benchmark::State& state, uint32_t n, bool store)
     // The writer's CPU time: the process's less this thread's (the EAL's threads sleep).
     const double cpu0 = cpu_seconds(CLOCK_PROCESS_CPUTIME_ID), main0 = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
     const Io io0 = read_io();
-    double seconds = 0;
+    double seconds = 0, drain_s = 0, main_run = 0, main_runq = 0, writer_runq = 0;
     uint64_t bus = 0;
     for (auto _ : state) {
         // The routers' work, not timed: the BUs of this iteration.
@@ -332,10 +353,21 @@ void BM_BuToBa(benchmark::State& state, uint32_t n, bool store)
             who[k] = static_cast<uint32_t>(p.rng() % n);
             bu_packet(who[k], ++p.seq[who[k]], pkts[k]);
         }
+        const Sched m0 = read_sched(gettid());
+        const Sched w0 = p.timing ? read_sched(p.timing->tid.load()) : Sched{};
         const auto t0 = std::chrono::steady_clock::now();
         for (std::size_t k = 0; k < per_iter; k += kTurnBus) t.turn(pkts, who, k, kTurnBus);
+        const auto t1 = std::chrono::steady_clock::now();
         t.drain();
         const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        drain_s += dt - std::chrono::duration<double>(t1 - t0).count();
+        const Sched m1 = read_sched(gettid());
+        main_run += m1.run - m0.run;
+        main_runq += m1.runq - m0.runq;
+        if (p.timing) {
+            const Sched w1 = read_sched(p.timing->tid.load());
+            writer_runq += w1.runq - w0.runq;
+        }
         state.SetIterationTime(dt);
         seconds += dt;
         bus += per_iter;
@@ -345,6 +377,14 @@ void BM_BuToBa(benchmark::State& state, uint32_t n, bool store)
     state.counters["BU_per_s"] = static_cast<double>(t.bas) / seconds;
     state.counters["accepted_ratio"] = static_cast<double>(accepted) / static_cast<double>(bus);
     state.counters["bindings"] = static_cast<double>(cp.cache().size());
+    // Where the control thread's time went: the final wait for the last batch, and poll() (flush).
+    state.counters["drain_share"] = drain_s / seconds;
+    state.counters["poll_share"] = t.poll_s / seconds;
+    state.counters["most_held"] = static_cast<double>(t.most_held);
+    // The control thread: on its CPU, preempted (runnable, waiting for it), or neither (blocked on the
+    // store's lock, or yielding in the final wait).
+    state.counters["main_run_share"] = main_run / seconds;
+    state.counters["main_runq_share"] = main_runq / seconds;
     if (p.timing) {
         const StateStatus s1 = cp.store()->status();
         const double syncs = static_cast<double>(s1.syncs - s0.syncs);
@@ -361,6 +401,7 @@ void BM_BuToBa(benchmark::State& state, uint32_t n, bool store)
         const double writer_cpu = (cpu_seconds(CLOCK_PROCESS_CPUTIME_ID) - cpu0) - (cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - main0);
         const double commit_s = static_cast<double>(p.timing->total_ns.load() - commit_ns0) / 1e9;
         state.counters["writer_cpu_share"] = writer_cpu / commit_s;
+        state.counters["writer_runq_share"] = writer_runq / seconds;
         const Io io1 = read_io();
         state.counters["written_B_per_BU"] = static_cast<double>(io1.wchar - io0.wchar) / static_cast<double>(bus);
         state.counters["disk_B_per_BU"] = static_cast<double>(io1.write_bytes - io0.write_bytes) / static_cast<double>(bus);

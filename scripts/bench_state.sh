@@ -48,8 +48,10 @@ for case, g in groups.items():
         print("  BU/s store on   ", mr([r["BU_per_s"] for r in on.values()]))
         ratios = [on[k]["BU_per_s"] / off[k]["BU_per_s"] for k in on if k in off]
         print("  on/off (paired) ", mr(ratios, "{:.3f}"))
+        for c in ("drain_share", "poll_share", "main_run_share", "main_runq_share"):
+            print(f"  {c:17}", "on", mr([r[c] for r in on.values()], "{:.3f}"), " off", mr([r[c] for r in off.values()], "{:.3f}"))
         for c, f in (("syncs_per_s", "{:.0f}"), ("records_per_sync", "{:.0f}"), ("BUs_per_sync", "{:.0f}"),
-                     ("mean_sync_us", "{:.0f}"), ("max_sync_us", "{:.0f}"), ("writer_busy", "{:.2f}"), ("writer_cpu_share", "{:.2f}"),
+                     ("mean_sync_us", "{:.0f}"), ("max_sync_us", "{:.0f}"), ("most_held", "{:.0f}"), ("writer_busy", "{:.2f}"), ("writer_cpu_share", "{:.2f}"), ("writer_runq_share", "{:.2f}"),
                      ("written_B_per_BU", "{:.0f}"), ("disk_B_per_BU", "{:.0f}"), ("read_B_per_BU", "{:.0f}"), ("db_MB", "{:.1f}")):
             print(f"  {c:17}", mr([r[c] for r in on.values()], f))
     else:
