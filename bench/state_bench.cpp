@@ -11,7 +11,8 @@
 //
 //   state_bench [--dir DIR] [--reps R] [--turns T] [--iterations I] [--iterations-big I] [Google Benchmark flags]
 //       R alternated repetitions (3); T turns an iteration (64); I iterations with 1 000 routers (64)
-//       and with 1 000 000 (16)
+//       and with 1 000 000 (16); --writer-cpu C pins the store's writer thread to CPU C (to tell its
+//       CPU time from the control thread's; by default it may run anywhere, as in the daemon)
 //   state_bench --make-store DIR --routers N --provisioning FILE
 //       a store of N bindings (routers 0..N-1, as the BU benchmark registers them) and the
 //       provisioning file of those routers, for the daemon's restart (scripts/bench_state.sh)
@@ -65,6 +66,7 @@ int g_turns = 64;       // per iteration
 int g_iterations = 64;      // per BU measurement with 1 000 routers
 int g_iterations_big = 16;  // with 1 000 000 (their store-on runs are the slow ones)
 cpu_set_t g_all_cpus;   // the process's CPUs before EAL pinned this thread
+int g_writer_cpu = -1;  // --writer-cpu: the store's writer on this CPU alone (a diagnosis; the daemon does not pin it)
 
 Ipv6Addr hoa_of(uint32_t i)
 {
@@ -161,7 +163,12 @@ auto unpinned(F&& make)
 {
     cpu_set_t pinned;
     pthread_getaffinity_np(pthread_self(), sizeof pinned, &pinned);
-    pthread_setaffinity_np(pthread_self(), sizeof g_all_cpus, &g_all_cpus);
+    cpu_set_t writer = g_all_cpus;
+    if (g_writer_cpu >= 0) {
+        CPU_ZERO(&writer);
+        CPU_SET(g_writer_cpu, &writer);
+    }
+    pthread_setaffinity_np(pthread_self(), sizeof writer, &writer);
     auto r = make();
     pthread_setaffinity_np(pthread_self(), sizeof pinned, &pinned);
     return r;
@@ -601,6 +608,7 @@ int main(int argc, char** argv)
         else if (a == "--reps") g_reps = static_cast<int>(number(1, 100));
         else if (a == "--turns") g_turns = static_cast<int>(number(1, 100000));
         else if (a == "--iterations") g_iterations = static_cast<int>(number(1, 1000000));
+        else if (a == "--writer-cpu") g_writer_cpu = static_cast<int>(number(0, CPU_SETSIZE - 1));
         else if (a == "--iterations-big") g_iterations_big = static_cast<int>(number(1, 1000000));
         else argv[kept++] = argv[i];
     }

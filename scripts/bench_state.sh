@@ -6,8 +6,10 @@
 # the baseline of the same run. Stores go to a directory under /var/tmp (the real disk), removed after.
 # EAL --no-huge throughout. Medians and ranges over REPS alternated repetitions (default 3).
 #
-#   scripts/bench_state.sh [Google Benchmark flags for state_bench]     (as root)
+#   scripts/bench_state.sh [state_bench flags]     (as root)
 #   REPS=5 DAEMON_SIZES="100000 1000000" SKIP_BENCH=1 scripts/bench_state.sh
+# state_bench flags: Google Benchmark's, and --writer-cpu C (the store's writer pinned to CPU C, to tell
+# its CPU time from the control thread's), --iterations / --iterations-big / --turns (bench/state_bench.cpp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build_release.sh bench/state_bench dataplane/daemon/nemo-ha
