@@ -275,6 +275,145 @@ inline std::vector<std::size_t> spread(std::size_t size, std::size_t n)
     return out;
 }
 
+// ---- Steps both backends' tests take ----
+
+// Stages bindings of every shape (prefix counts 0 to 255, over several batches), operator changes
+// (one removal), SA changes (one removal; SPIs 0 and 0xFFFFFFFF) and sequence reservations: what a
+// reopen must give back, added to *want.
+inline void put_every_kind(StateStore& st, Canon* want)
+{
+    for (uint32_t i = 0; i < 200; ++i) {
+        const auto b = make_binding(i, static_cast<uint16_t>(i * 331), i % 50 == 0 ? 255 : i % 4);
+        st.put_binding(b);
+        want->put(b);
+        if (i % 16 == 0) st.flush(); // several batches
+    }
+    for (uint32_t i = 0; i < 5; ++i) {
+        st.put_mr(make_mr(i, i != 3));
+        want->put(make_mr(i, i != 3));
+    }
+    for (uint32_t spi : {0u, 0x100u, 0x101u, 0xFFFFFFFFu}) {
+        st.put_sa(make_sa(spi, spi != 0x101));
+        want->put(make_sa(spi, spi != 0x101));
+    }
+    for (uint32_t spi : {0u, 0x100u, 0xFFFFFFFFu}) {
+        const SeqReservation r{0x1122334455667788ULL ^ spi, ~uint64_t{0} - spi};
+        st.put_seq(spi, r);
+        want->put(spi, r);
+    }
+}
+
+// The keys of put_every_kind's SA 0x100 are in the image (Canon compares whole records; this says it in words).
+inline void expect_sa_keys_back(const StateImage& im)
+{
+    bool found = false;
+    for (const SaChange& c : im.sas)
+        if (c.sa.spi == 0x100) {
+            found = true;
+            EXPECT_EQ(c.sa.enc_key.size(), 16u);
+            EXPECT_EQ(c.sa.auth_key.size(), 32u);
+            EXPECT_TRUE(c.sa.enc_key == KeyBytes(16, static_cast<uint8_t>(0x100 & 0xFF)));
+        }
+    EXPECT_TRUE(found) << "the SA's keys came back";
+}
+
+// The damage tests' store: `bindings` bindings of 0 to 4 prefixes (a flush every `flush_every`, 0 for
+// none) and 20 each of operator changes, SAs and sequence reservations, added to *now.
+inline void put_damage_base(StateStore& st, uint32_t bindings, uint32_t flush_every, Canon* now)
+{
+    for (uint32_t i = 0; i < bindings; ++i) {
+        const auto b = make_binding(i, 1, i % 5);
+        st.put_binding(b);
+        now->put(b);
+        if (flush_every && i % flush_every == 0) st.flush();
+    }
+    for (uint32_t i = 0; i < 20; ++i) {
+        st.put_mr(make_mr(i, true));
+        now->put(make_mr(i, true));
+        st.put_sa(make_sa(0x1000 + i, true));
+        now->put(make_sa(0x1000 + i, true));
+        st.put_seq(0x1000 + i, {i, i * 1000ULL});
+        now->put(0x1000 + i, {i, i * 1000ULL});
+    }
+}
+
+// Commit c of the damage tests' log, staged: 30 bindings changed, one removed, one new, in *now.
+inline void put_log_commit(StateStore& st, uint32_t bindings, int c, Canon* now)
+{
+    for (uint32_t k = 0; k < 30; ++k) {
+        const auto b = make_binding((static_cast<uint32_t>(c) * 97 + k * 61) % bindings, static_cast<uint16_t>(2 + c), 2);
+        st.put_binding(b);
+        now->put(b);
+    }
+    const Ipv6Addr gone = hoa_of(static_cast<uint32_t>(c) * 13 + 1);
+    st.erase_binding(gone);
+    now->bindings.erase(gone);
+    const auto fresh = make_binding(bindings + static_cast<uint32_t>(c));
+    st.put_binding(fresh);
+    now->put(fresh);
+}
+
+// What the stop of a store commits: a flushed batch and changes only staged, no sync_now.
+inline void expect_destructor_commits_what_was_staged(StateConfig::Backend backend)
+{
+    TempDir t;
+    std::string err;
+    {
+        StateImage im;
+        auto st = open_backend(backend, t.path, &im, &err, false);
+        ASSERT_TRUE(st) << err;
+        st->put_binding(make_binding(1));
+        st->flush();
+        st->put_binding(make_binding(2));
+        st->put_mr(make_mr(1, true));
+        st->put_seq(9, {1, 2});
+        // No sync_now, no flush: the stop must commit them.
+    }
+    StateImage im;
+    auto st = open_backend(backend, t.path, &im, &err, false);
+    ASSERT_TRUE(st) << err;
+    EXPECT_EQ(im.bindings.size(), 2u);
+    EXPECT_EQ(im.mrs.size(), 1u);
+    EXPECT_EQ(im.seqs.count(9), 1u);
+}
+
+// A second open of a store held by a first is refused, naming the holder, and changes nothing of the first's.
+inline void expect_second_open_refused(StateConfig::Backend backend)
+{
+    TempDir t;
+    std::string err;
+    StateImage im;
+    auto first = open_backend(backend, t.path, &im, &err, false);
+    ASSERT_TRUE(first) << err;
+    first->put_binding(make_binding(1));
+    ASSERT_TRUE(first->sync_now(&err)) << err;
+    StateImage im2;
+    auto second = open_backend(backend, t.path, &im2, &err, false);
+    EXPECT_FALSE(second);
+    EXPECT_TRUE(contains(err, "in use by another nemo-ha")) << err;
+    EXPECT_TRUE(contains(err, t.path.string())) << err;
+    EXPECT_TRUE(contains(err, "(pid " + std::to_string(::getpid()) + ")")) << err;
+    // The refused open changed nothing of the first's.
+    first->put_binding(make_binding(2));
+    ASSERT_TRUE(first->sync_now(&err)) << err;
+    first.reset();
+    auto again = open_backend(backend, t.path, &im2, &err, false);
+    ASSERT_TRUE(again) << err;
+    EXPECT_EQ(im2.bindings.size(), 2u);
+}
+
+// A state.dir whose parent is not there, or that is a file, is refused with its path named.
+inline void expect_unusable_dirs_named(StateConfig::Backend backend, const fs::path& base)
+{
+    std::string err;
+    StateImage im;
+    EXPECT_FALSE(open_backend(backend, base / "no" / "such", &im, &err, false));
+    EXPECT_TRUE(contains(err, (base / "no" / "such").string())) << err;
+    spit(base / "file", "x");
+    EXPECT_FALSE(open_backend(backend, base / "file", &im, &err, false));
+    EXPECT_TRUE(contains(err, (base / "file").string() + ": not a directory")) << err;
+}
+
 // A tmpfs of size() mounted for each test (root only: skipped otherwise), unmounted after it.
 class TmpfsTest : public ::testing::Test {
 protected:

@@ -170,25 +170,7 @@ TEST(StateRocksdb, CommitThenReopenGivesTheSameImage)
         EXPECT_TRUE(im.bindings.empty());
         EXPECT_EQ(im.damaged, 0u);
         EXPECT_EQ(fs::status(dir).permissions() & fs::perms::all, fs::perms::owner_all) << "it holds SA keys";
-        for (uint32_t i = 0; i < 200; ++i) {
-            const auto b = make_binding(i, static_cast<uint16_t>(i * 331), i % 50 == 0 ? 255 : i % 4);
-            st->put_binding(b);
-            want.put(b);
-            if (i % 16 == 0) st->flush(); // several batches
-        }
-        for (uint32_t i = 0; i < 5; ++i) {
-            st->put_mr(make_mr(i, i != 3));
-            want.put(make_mr(i, i != 3));
-        }
-        for (uint32_t spi : {0u, 0x100u, 0x101u, 0xFFFFFFFFu}) {
-            st->put_sa(make_sa(spi, spi != 0x101));
-            want.put(make_sa(spi, spi != 0x101));
-        }
-        for (uint32_t spi : {0u, 0x100u, 0xFFFFFFFFu}) {
-            const SeqReservation r{0x1122334455667788ULL ^ spi, ~uint64_t{0} - spi};
-            st->put_seq(spi, r);
-            want.put(spi, r);
-        }
+        put_every_kind(*st, &want);
         ASSERT_TRUE(st->sync_now(&err)) << err;
         const StateStatus s = st->status();
         EXPECT_EQ(s.backend, "rocksdb");
@@ -211,15 +193,7 @@ TEST(StateRocksdb, CommitThenReopenGivesTheSameImage)
         EXPECT_TRUE(im.salvaged_from.empty());
         const Canon got = canon(im);
         EXPECT_TRUE(got == want) << got.summary() << " vs " << want.summary();
-        bool found = false;
-        for (const SaChange& c : im.sas)
-            if (c.sa.spi == 0x100) {
-                found = true;
-                EXPECT_EQ(c.sa.enc_key.size(), 16u);
-                EXPECT_EQ(c.sa.auth_key.size(), 32u);
-                EXPECT_TRUE(c.sa.enc_key == KeyBytes(16, static_cast<uint8_t>(0x100 & 0xFF)));
-            }
-        EXPECT_TRUE(found) << "the SA's keys came back";
+        expect_sa_keys_back(im);
     }
     EXPECT_FALSE(names_ending(files_of(dir / "db"), ".sst").empty()) << "the log was written to a table";
 }
@@ -270,61 +244,20 @@ TEST(StateRocksdb, EraseOverwriteAndLastWins)
 
 TEST(StateRocksdb, ADestructorCommitsWhatWasStaged)
 {
-    TempDir t;
-    std::string err;
-    {
-        StateImage im;
-        auto st = open_store(t.path, &im, &err);
-        ASSERT_TRUE(st) << err;
-        st->put_binding(make_binding(1));
-        st->flush();
-        st->put_binding(make_binding(2));
-        st->put_mr(make_mr(1, true));
-        st->put_seq(9, {1, 2});
-        // No sync_now, no flush: the stop must commit them.
-    }
-    StateImage im;
-    auto st = open_store(t.path, &im, &err);
-    ASSERT_TRUE(st) << err;
-    EXPECT_EQ(im.bindings.size(), 2u);
-    EXPECT_EQ(im.mrs.size(), 1u);
-    EXPECT_EQ(im.seqs.count(9), 1u);
+    expect_destructor_commits_what_was_staged(StateConfig::Backend::rocksdb);
 }
 
 TEST(StateRocksdb, ASecondOpenWhileTheFirstHoldsItIsRefused)
 {
-    TempDir t;
-    std::string err;
-    StateImage im;
-    auto first = open_store(t.path, &im, &err);
-    ASSERT_TRUE(first) << err;
-    first->put_binding(make_binding(1));
-    ASSERT_TRUE(first->sync_now(&err)) << err;
-    StateImage im2;
-    auto second = open_store(t.path, &im2, &err);
-    EXPECT_FALSE(second);
-    EXPECT_TRUE(contains(err, "in use by another nemo-ha")) << err;
-    EXPECT_TRUE(contains(err, t.path.string())) << err;
-    EXPECT_TRUE(contains(err, "(pid " + std::to_string(::getpid()) + ")")) << err;
-    // The refused open changed nothing of the first's.
-    first->put_binding(make_binding(2));
-    ASSERT_TRUE(first->sync_now(&err)) << err;
-    first.reset();
-    auto again = open_store(t.path, &im2, &err);
-    ASSERT_TRUE(again) << err;
-    EXPECT_EQ(im2.bindings.size(), 2u);
+    expect_second_open_refused(StateConfig::Backend::rocksdb);
 }
 
 TEST(StateRocksdb, ADirThatCannotBeUsedIsNamed)
 {
     TempDir t;
+    expect_unusable_dirs_named(StateConfig::Backend::rocksdb, t.path);
     std::string err;
     StateImage im;
-    EXPECT_FALSE(open_store(t.path / "no" / "such", &im, &err));
-    EXPECT_TRUE(contains(err, (t.path / "no" / "such").string())) << err;
-    spit(t.path / "file", "x");
-    EXPECT_FALSE(open_store(t.path / "file", &im, &err));
-    EXPECT_TRUE(contains(err, (t.path / "file").string() + ": not a directory")) << err;
     // db a file, not RocksDB's directory.
     fs::create_directory(t.path / "d");
     spit(t.path / "d" / "db", "x");
@@ -513,20 +446,7 @@ const DamageTemplate& damage_template()
             StateImage im;
             auto st = open_store(dir.path, &im, &err);
             EXPECT_TRUE(st) << err;
-            for (uint32_t i = 0; i < kDamageBindings; ++i) {
-                const auto b = make_binding(i, 1, i % 5);
-                st->put_binding(b);
-                now.put(b);
-                if (i % 250 == 0) st->flush();
-            }
-            for (uint32_t i = 0; i < 20; ++i) {
-                st->put_mr(make_mr(i, true));
-                now.put(make_mr(i, true));
-                st->put_sa(make_sa(0x1000 + i, true));
-                now.put(make_sa(0x1000 + i, true));
-                st->put_seq(0x1000 + i, {i, i * 1000ULL});
-                now.put(0x1000 + i, {i, i * 1000ULL});
-            }
+            if (st) put_damage_base(*st, kDamageBindings, 250, &now);
         }
         // Reopened: RocksDB writes the log it replays to a table, and a new log takes the next commits.
         StateImage im;
@@ -540,17 +460,7 @@ const DamageTemplate& damage_template()
         d.states.push_back(now);
         d.log_ends.push_back(fs::file_size(live_log()));
         for (int c = 0; c < kLogCommits; ++c) {
-            for (uint32_t k = 0; k < 30; ++k) {
-                const auto b = make_binding((static_cast<uint32_t>(c) * 97 + k * 61) % kDamageBindings, static_cast<uint16_t>(2 + c), 2);
-                st->put_binding(b);
-                now.put(b);
-            }
-            const Ipv6Addr gone = hoa_of(static_cast<uint32_t>(c) * 13 + 1);
-            st->erase_binding(gone);
-            now.bindings.erase(gone);
-            const auto fresh = make_binding(kDamageBindings + static_cast<uint32_t>(c));
-            st->put_binding(fresh);
-            now.put(fresh);
+            put_log_commit(*st, kDamageBindings, c, &now);
             st->put_seq(0x1000, {static_cast<uint64_t>(c), 5000ULL + static_cast<uint64_t>(c)});
             now.put(0x1000, {static_cast<uint64_t>(c), 5000ULL + static_cast<uint64_t>(c)});
             EXPECT_TRUE(st->sync_now(&err)) << err;

@@ -299,25 +299,7 @@ TEST(StateStore, CommitThenReopenGivesTheSameImage)
         EXPECT_TRUE(im.bindings.empty());
         EXPECT_EQ(im.damaged, 0u);
         EXPECT_EQ(fs::status(dir).permissions() & fs::perms::all, fs::perms::owner_all) << "it holds SA keys";
-        for (uint32_t i = 0; i < 200; ++i) {
-            const auto b = make_binding(i, static_cast<uint16_t>(i * 331), i % 50 == 0 ? 255 : i % 4);
-            st->put_binding(b);
-            want.put(b);
-            if (i % 16 == 0) st->flush(); // several batches
-        }
-        for (uint32_t i = 0; i < 5; ++i) {
-            st->put_mr(make_mr(i, i != 3));
-            want.put(make_mr(i, i != 3));
-        }
-        for (uint32_t spi : {0u, 0x100u, 0x101u, 0xFFFFFFFFu}) {
-            st->put_sa(make_sa(spi, spi != 0x101));
-            want.put(make_sa(spi, spi != 0x101));
-        }
-        for (uint32_t spi : {0u, 0x100u, 0xFFFFFFFFu}) {
-            const SeqReservation r{0x1122334455667788ULL ^ spi, ~uint64_t{0} - spi};
-            st->put_seq(spi, r);
-            want.put(spi, r);
-        }
+        put_every_kind(*st, &want);
         ASSERT_TRUE(st->sync_now(&err)) << err;
         const StateStatus s = st->status();
         EXPECT_EQ(s.backend, "sqlite");
@@ -336,16 +318,7 @@ TEST(StateStore, CommitThenReopenGivesTheSameImage)
     EXPECT_TRUE(im.salvaged_from.empty());
     const Canon got = canon(im);
     EXPECT_TRUE(got == want) << got.summary() << " vs " << want.summary();
-    // The keys came back (the comparison above is of whole records; this says it in words).
-    bool found = false;
-    for (const SaChange& c : im.sas)
-        if (c.sa.spi == 0x100) {
-            found = true;
-            EXPECT_EQ(c.sa.enc_key.size(), 16u);
-            EXPECT_EQ(c.sa.auth_key.size(), 32u);
-            EXPECT_TRUE(c.sa.enc_key == KeyBytes(16, static_cast<uint8_t>(0x100 & 0xFF)));
-        }
-    EXPECT_TRUE(found);
+    expect_sa_keys_back(im);
 }
 
 TEST(StateStore, TheFilesArePrivateInADirOthersMayRead)
@@ -413,49 +386,12 @@ TEST(StateStore, EraseOverwriteAndLastWins)
 
 TEST(StateStore, ADestructorCommitsWhatWasStaged)
 {
-    TempDir t;
-    std::string err;
-    {
-        StateImage im;
-        auto st = open_store(t.path, &im, &err);
-        ASSERT_TRUE(st) << err;
-        st->put_binding(make_binding(1));
-        st->flush();
-        st->put_binding(make_binding(2));
-        st->put_mr(make_mr(1, true));
-        st->put_seq(9, {1, 2});
-        // No sync_now, no flush: the stop must commit them.
-    }
-    StateImage im;
-    auto st = open_store(t.path, &im, &err);
-    ASSERT_TRUE(st) << err;
-    EXPECT_EQ(im.bindings.size(), 2u);
-    EXPECT_EQ(im.mrs.size(), 1u);
-    EXPECT_EQ(im.seqs.count(9), 1u);
+    expect_destructor_commits_what_was_staged(StateConfig::Backend::sqlite);
 }
 
 TEST(StateStore, ASecondOpenWhileTheFirstHoldsItIsRefused)
 {
-    TempDir t;
-    std::string err;
-    StateImage im;
-    auto first = open_store(t.path, &im, &err);
-    ASSERT_TRUE(first) << err;
-    first->put_binding(make_binding(1));
-    ASSERT_TRUE(first->sync_now(&err)) << err;
-    StateImage im2;
-    auto second = open_store(t.path, &im2, &err);
-    EXPECT_FALSE(second);
-    EXPECT_TRUE(contains(err, "in use by another nemo-ha")) << err;
-    EXPECT_TRUE(contains(err, t.path.string())) << err;
-    EXPECT_TRUE(contains(err, "(pid " + std::to_string(::getpid()) + ")")) << err;
-    // The refused open changed nothing of the first's.
-    first->put_binding(make_binding(2));
-    ASSERT_TRUE(first->sync_now(&err)) << err;
-    first.reset();
-    auto again = open_store(t.path, &im2, &err);
-    ASSERT_TRUE(again) << err;
-    EXPECT_EQ(im2.bindings.size(), 2u);
+    expect_second_open_refused(StateConfig::Backend::sqlite);
 }
 
 TEST(StateStore, BackendNoneOpensNothing)
@@ -472,15 +408,7 @@ TEST(StateStore, BackendNoneOpensNothing)
 TEST(StateStore, ADirThatCannotBeUsedIsNamed)
 {
     TempDir t;
-    std::string err;
-    StateImage im;
-    // The parent does not exist.
-    EXPECT_FALSE(open_store(t.path / "no" / "such", &im, &err));
-    EXPECT_TRUE(contains(err, (t.path / "no" / "such").string())) << err;
-    // A file where the directory should be.
-    spit(t.path / "file", "x");
-    EXPECT_FALSE(open_store(t.path / "file", &im, &err));
-    EXPECT_TRUE(contains(err, (t.path / "file").string() + ": not a directory")) << err;
+    expect_unusable_dirs_named(StateConfig::Backend::sqlite, t.path);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -644,19 +572,7 @@ const DamageTemplate& damage_template()
             StateImage im;
             auto st = open_store(dir.path, &im, &err);
             EXPECT_TRUE(st) << err;
-            for (uint32_t i = 0; i < kDamageBindings; ++i) {
-                const auto b = make_binding(i, 1, i % 5);
-                st->put_binding(b);
-                d.image.put(b);
-            }
-            for (uint32_t i = 0; i < 20; ++i) {
-                st->put_mr(make_mr(i, true));
-                d.image.put(make_mr(i, true));
-                st->put_sa(make_sa(0x1000 + i, true));
-                d.image.put(make_sa(0x1000 + i, true));
-                st->put_seq(0x1000 + i, {i, i * 1000ULL});
-                d.image.put(0x1000 + i, {i, i * 1000ULL});
-            }
+            if (st) put_damage_base(*st, kDamageBindings, 0, &d.image);
         }
         d.db = slurp(dir.path / "state.db");
         EXPECT_FALSE(fs::exists(dir.path / "state.db-wal")) << "a clean close leaves no log";
@@ -668,17 +584,7 @@ const DamageTemplate& damage_template()
         d.states.push_back(d.image);
         Canon now = d.image;
         for (int c = 0; c < kWalCommits; ++c) {
-            for (uint32_t k = 0; k < 30; ++k) {
-                const auto b = make_binding((static_cast<uint32_t>(c) * 97 + k * 61) % kDamageBindings, static_cast<uint16_t>(2 + c), 2);
-                st->put_binding(b);
-                now.put(b);
-            }
-            const Ipv6Addr gone = hoa_of(static_cast<uint32_t>(c) * 13 + 1);
-            st->erase_binding(gone);
-            now.bindings.erase(gone);
-            const auto fresh = make_binding(kDamageBindings + static_cast<uint32_t>(c));
-            st->put_binding(fresh);
-            now.put(fresh);
+            put_log_commit(*st, kDamageBindings, c, &now);
             EXPECT_TRUE(st->sync_now(&err)) << err;
             d.states.push_back(now);
         }
