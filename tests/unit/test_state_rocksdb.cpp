@@ -23,6 +23,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -491,6 +492,29 @@ const DamageTemplate& damage_template()
     return t;
 }
 
+// dir/db as the template's files, `name`'s with `bytes` instead (left out when there are none).
+void lay_out_template(const fs::path& dir, const std::string& name, const std::optional<std::string>& bytes)
+{
+    fs::create_directories(dir / "db");
+    for (const auto& [n, b] : damage_template().files)
+        if (n != name) spit(dir / "db" / n, b);
+        else if (bytes) spit(dir / "db" / n, *bytes);
+}
+
+// The store in dir opens salvaged, with the damage counted, and with every record of the template's last image.
+void expect_salvaged_whole(const fs::path& dir)
+{
+    const DamageTemplate& t = damage_template();
+    StateImage im;
+    std::string err;
+    auto st = open_store(dir, &im, &err);
+    ASSERT_TRUE(st) << err;
+    EXPECT_FALSE(im.salvaged_from.empty());
+    EXPECT_GE(im.damaged, 1u);
+    const Canon got = canon(im);
+    EXPECT_TRUE(got == t.states.back()) << got.summary() << ", " << t.states.back().summary() << " stored";
+}
+
 // Every record of `got` is one that was stored: its key's record in at least one of `states`.
 bool only_stored(const Canon& got, const std::vector<Canon>& states)
 {
@@ -648,9 +672,8 @@ void open_damaged(const fs::path& dir, const std::string& label, const std::stri
     const DamageTemplate& t = damage_template();
     std::error_code ec;
     fs::remove_all(dir, ec);
-    fs::create_directories(dir / "db");
+    lay_out_template(dir, name, bytes);
     ::chmod(dir.c_str(), 0700);
-    for (const auto& [n, b] : t.files) spit(dir / "db" / n, n == name ? bytes : b);
     if (std::getenv("NEMO_DAMAGE_VERBOSE")) std::cerr << label << " -> ";
     const std::string r = in_child([&] { return judge_damaged(dir, t, ex); }, 60000);
     switch (r[0]) {
@@ -809,8 +832,7 @@ StateImage refused_then_salvaged(const fs::path& dir, const std::string& name, c
                                  const std::vector<std::string>& unchanged)
 {
     const DamageTemplate& t = damage_template();
-    fs::create_directories(dir / "db");
-    for (const auto& [n, b] : t.files) spit(dir / "db" / n, n == name ? bytes : b);
+    lay_out_template(dir, name, bytes);
     StateImage im;
     std::string err;
     EXPECT_FALSE(open_store(dir, &im, &err, true));
@@ -841,8 +863,7 @@ TEST(StateRocksdbDamage, ABadBlockInATableCostsOnlyTheRecordsPastIt)
     std::string bad = t.files.at(t.table);
     const std::size_t off = bad.size() / 2; // among the bindings' blocks (they are most of the table)
     bad[off] = static_cast<char>(bad[off] ^ 0x10);
-    fs::create_directories(tmp.path / "db");
-    for (const auto& [n, b] : t.files) spit(tmp.path / "db" / n, n == t.table ? bad : b);
+    lay_out_template(tmp.path, t.table, bad);
     StateImage im;
     std::string err;
     auto st = open_store(tmp.path, &im, &err);
@@ -869,17 +890,8 @@ TEST(StateRocksdbDamage, ADatabaseWithoutCurrentIsDamagedNotNew)
     const DamageTemplate& t = damage_template();
     if (t.log.empty()) GTEST_FAIL() << "no template";
     TempDir tmp(true);
-    fs::create_directories(tmp.path / "db");
-    for (const auto& [n, b] : t.files)
-        if (n != "CURRENT") spit(tmp.path / "db" / n, b);
-    StateImage im;
-    std::string err;
-    auto st = open_store(tmp.path, &im, &err);
-    ASSERT_TRUE(st) << err;
-    EXPECT_FALSE(im.salvaged_from.empty());
-    EXPECT_GE(im.damaged, 1u);
-    const Canon got = canon(im);
-    EXPECT_TRUE(got == t.states.back()) << got.summary() << ", " << t.states.back().summary() << " stored";
+    lay_out_template(tmp.path, "CURRENT", std::nullopt);
+    expect_salvaged_whole(tmp.path);
 }
 
 TEST(StateRocksdbDamage, ACurrentThatNamesNoManifestIsDamage)
@@ -889,15 +901,8 @@ TEST(StateRocksdbDamage, ACurrentThatNamesNoManifestIsDamage)
     const DamageTemplate& t = damage_template();
     if (t.log.empty()) GTEST_FAIL() << "no template";
     TempDir tmp(true);
-    fs::create_directories(tmp.path / "db");
-    for (const auto& [n, b] : t.files) spit(tmp.path / "db" / n, n == "CURRENT" ? "MANIFEST-999999\n" : b);
-    StateImage im;
-    std::string err;
-    auto st = open_store(tmp.path, &im, &err);
-    ASSERT_TRUE(st) << err;
-    EXPECT_FALSE(im.salvaged_from.empty());
-    const Canon got = canon(im);
-    EXPECT_TRUE(got == t.states.back()) << got.summary() << ", " << t.states.back().summary() << " stored";
+    lay_out_template(tmp.path, "CURRENT", "MANIFEST-999999\n");
+    expect_salvaged_whole(tmp.path);
 }
 
 // Two kinds of damage RocksDB takes for no damage at all (known, not fixed: see the notes in each; run
@@ -914,8 +919,7 @@ TEST(StateRocksdbDamage, DISABLED_AManifestCutShortLosesNoTable)
     if (t.log.empty()) GTEST_FAIL() << "no template";
     TempDir tmp(true);
     const std::string manifest = t.files.at(t.manifest);
-    fs::create_directories(tmp.path / "db");
-    for (const auto& [n, b] : t.files) spit(tmp.path / "db" / n, n == t.manifest ? manifest.substr(0, manifest.size() / 2) : b);
+    lay_out_template(tmp.path, t.manifest, manifest.substr(0, manifest.size() / 2));
     StateImage im;
     std::string err;
     auto st = open_store(tmp.path, &im, &err);
@@ -942,8 +946,7 @@ TEST(StateRocksdbDamage, DISABLED_ALogRecordOfAnotherTypeIsDamageNotTheEnd)
         TempDir tmp(true);
         std::string log = t.files.at(t.log);
         log[t.log_ends[static_cast<std::size_t>(record)] + 6] ^= 0x04; // type 1, a whole record, to 5
-        fs::create_directories(tmp.path / "db");
-        for (const auto& [n, b] : t.files) spit(tmp.path / "db" / n, n == t.log ? log : b);
+        lay_out_template(tmp.path, t.log, log);
         StateImage im;
         std::string err;
         auto st = open_store(tmp.path, &im, &err);

@@ -664,6 +664,52 @@ void lay_out(const fs::path& dir, const std::string& db, const std::string* wal)
     if (wal) spit(dir / "state.db-wal", *wal);
 }
 
+// The template with one of its files damaged at each offset: state.db (as cleanly closed), or the log
+// (over the state.db it goes with). Each copy is opened in a directory of its own under tmp (see
+// open_damaged), up to the first fatal failure.
+struct DamagedFile {
+    bool log;                  // the log, else state.db
+    const Canon& whole;        // open_damaged's `whole`, `states` and `exact`
+    const std::vector<Canon>& states;
+    bool exact;
+};
+
+void open_cut_copies(const fs::path& tmp, const DamagedFile& f, const std::vector<std::size_t>& cuts, Outcomes* out)
+{
+    const DamageTemplate& t = damage_template();
+    const std::string& file = f.log ? t.wal : t.db;
+    for (std::size_t cut : cuts) {
+        if (!f.log && cut == 0) continue; // an empty state.db: a new store (AnEmptyFileIsANewStore)
+        const fs::path dir = tmp / ((f.log ? "walcut-" : "cut-") + std::to_string(cut));
+        const std::string bytes = file.substr(0, cut);
+        lay_out(dir, f.log ? t.wal_db : bytes, f.log ? &bytes : nullptr);
+        open_damaged(dir, (f.log ? "log" : "state.db") + std::string(" cut to ") + std::to_string(cut) + " of " +
+                              std::to_string(file.size()),
+                     f.whole, f.states, f.exact, out);
+        if (::testing::Test::HasFatalFailure()) return;
+        fs::remove_all(dir);
+    }
+}
+
+// Flips every other byte by 0xFF, the rest by `mask`.
+void open_flipped_copies(const fs::path& tmp, const DamagedFile& f, const std::vector<std::size_t>& offsets, uint8_t mask,
+                         Outcomes* out)
+{
+    const DamageTemplate& t = damage_template();
+    const std::string& file = f.log ? t.wal : t.db;
+    int n = 0;
+    for (std::size_t off : offsets) {
+        std::string bad = file;
+        bad[off] = static_cast<char>(bad[off] ^ (n++ % 2 ? 0xFF : mask));
+        const fs::path dir = tmp / ((f.log ? "walflip-" : "flip-") + std::to_string(off));
+        lay_out(dir, f.log ? t.wal_db : bad, f.log ? &bad : nullptr);
+        open_damaged(dir, (f.log ? "log" : "state.db") + std::string(" byte ") + std::to_string(off) + " flipped", f.whole,
+                     f.states, f.exact, out);
+        if (::testing::Test::HasFatalFailure()) return;
+        fs::remove_all(dir);
+    }
+}
+
 } // namespace
 
 TEST(StateStoreDamage, StateDbCutShort)
@@ -675,15 +721,7 @@ TEST(StateStoreDamage, StateDbCutShort)
     std::vector<std::size_t> cuts = spread(t.db.size(), 60);
     for (std::size_t c : {1ul, 15ul, 16ul, 50ul, 99ul, 100ul, 101ul, 4095ul, 4096ul, 4097ul, 8192ul, t.db.size() - 1})
         cuts.push_back(c);
-    for (std::size_t cut : cuts) {
-        if (cut == 0) continue; // an empty file: a new store (AnEmptyFileIsANewStore)
-        const fs::path dir = tmp.path / ("cut-" + std::to_string(cut));
-        lay_out(dir, t.db.substr(0, cut), nullptr);
-        open_damaged(dir, "state.db cut to " + std::to_string(cut) + " of " + std::to_string(t.db.size()), t.image, {},
-                     false, &out);
-        if (HasFatalFailure()) return;
-        fs::remove_all(dir);
-    }
+    ASSERT_NO_FATAL_FAILURE(open_cut_copies(tmp.path, {false, t.image, {}, false}, cuts, &out));
     std::cout << "state.db cut at " << cuts.size() << " offsets in " << ms_since(t0) << " ms: " << out.str() << "\n";
     EXPECT_GT(out.salvaged, 0) << "no cut reached the salvage";
 }
@@ -698,16 +736,7 @@ TEST(StateStoreDamage, StateDbByteFlipped)
     // The header's fields one by one: size, format, counters, version, application id.
     for (std::size_t h : {0ul, 16ul, 17ul, 18ul, 19ul, 20ul, 21ul, 28ul, 31ul, 44ul, 47ul, 52ul, 56ul, 63ul, 71ul, 95ul, 100ul, 103ul, 105ul})
         offsets.push_back(h);
-    int n = 0;
-    for (std::size_t off : offsets) {
-        std::string bad = t.db;
-        bad[off] = static_cast<char>(bad[off] ^ (n++ % 2 ? 0xFF : 0x04));
-        const fs::path dir = tmp.path / ("flip-" + std::to_string(off));
-        lay_out(dir, bad, nullptr);
-        open_damaged(dir, "state.db byte " + std::to_string(off) + " flipped", t.image, {}, false, &out);
-        if (HasFatalFailure()) return;
-        fs::remove_all(dir);
-    }
+    ASSERT_NO_FATAL_FAILURE(open_flipped_copies(tmp.path, {false, t.image, {}, false}, offsets, 0x04, &out));
     std::cout << "state.db flipped at " << offsets.size() << " offsets in " << ms_since(t0) << " ms: " << out.str() << "\n";
     EXPECT_GT(out.records_removed, 0) << "no flip hit a record";
     EXPECT_GT(out.salvaged + out.refused, 0) << "no flip hit SQLite's own structure";
@@ -722,15 +751,7 @@ TEST(StateStoreDamage, LogCutShortGivesAnEarlierCommit)
     const auto t0 = Clock::now();
     std::vector<std::size_t> cuts = spread(t.wal.size(), 60);
     for (std::size_t c : {0ul, 8ul, 31ul, 32ul, 33ul, 32ul + 24 + 4096, t.wal.size() - 1}) cuts.push_back(c);
-    for (std::size_t cut : cuts) {
-        const fs::path dir = tmp.path / ("walcut-" + std::to_string(cut));
-        const std::string wal = t.wal.substr(0, cut);
-        lay_out(dir, t.wal_db, &wal);
-        open_damaged(dir, "log cut to " + std::to_string(cut) + " of " + std::to_string(t.wal.size()), t.states.back(),
-                     t.states, true, &out);
-        if (HasFatalFailure()) return;
-        fs::remove_all(dir);
-    }
+    ASSERT_NO_FATAL_FAILURE(open_cut_copies(tmp.path, {true, t.states.back(), t.states, true}, cuts, &out));
     std::cout << "log cut at " << cuts.size() << " offsets in " << ms_since(t0) << " ms: " << out.str() << "\n";
     EXPECT_GT(out.earlier, 0);
 }
@@ -743,16 +764,7 @@ TEST(StateStoreDamage, LogByteFlippedGivesAnEarlierCommit)
     const auto t0 = Clock::now();
     std::vector<std::size_t> offsets = spread(t.wal.size(), 100);
     for (std::size_t h : {0ul, 4ul, 8ul, 12ul, 16ul, 24ul, 28ul, 32ul, 36ul, 40ul, 48ul, 56ul}) offsets.push_back(h);
-    int n = 0;
-    for (std::size_t off : offsets) {
-        std::string wal = t.wal;
-        wal[off] = static_cast<char>(wal[off] ^ (n++ % 2 ? 0xFF : 0x20));
-        const fs::path dir = tmp.path / ("walflip-" + std::to_string(off));
-        lay_out(dir, t.wal_db, &wal);
-        open_damaged(dir, "log byte " + std::to_string(off) + " flipped", t.states.back(), t.states, true, &out);
-        if (HasFatalFailure()) return;
-        fs::remove_all(dir);
-    }
+    ASSERT_NO_FATAL_FAILURE(open_flipped_copies(tmp.path, {true, t.states.back(), t.states, true}, offsets, 0x20, &out));
     std::cout << "log flipped at " << offsets.size() << " offsets in " << ms_since(t0) << " ms: " << out.str() << "\n";
     EXPECT_GT(out.earlier, 0);
 }
