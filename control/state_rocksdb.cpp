@@ -17,12 +17,12 @@
 
 #include "bytes.hpp"
 #include "state_dir.hpp"
+#include "state_salvage.hpp"
 
 namespace nemo::control {
 
 namespace {
 
-constexpr std::size_t kMaxDamageMessages = 8;
 // Keys: a table's letter, then its key (a home address, or an SPI in network order).
 constexpr char kBinding = 'b', kMr = 'm', kSa = 's', kSeq = 'q';
 const std::string kMetaKey = std::string("\0format", 7);
@@ -96,13 +96,7 @@ uint64_t dir_bytes(const std::string& dir)
     return total;
 }
 
-uint64_t steady_ms()
-{
-    return static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
-}
-
-class RocksState final : public StateBackend {
+class RocksState final : public SalvageableBackend {
 public:
     RocksState(const std::string& dir, int lock_fd) : path_(dir + "/db"), lock_fd_(lock_fd) {}
     ~RocksState() override
@@ -112,14 +106,14 @@ public:
     }
 
     // Opens the database; *damaged (and false) when RocksDB reports damage, *error for anything else.
-    bool open_db(bool* damaged, std::string* error);
-    bool load(StateImage* image, bool* damaged, std::string* error);
-    void close_db()
+    bool open_db(bool* damaged, std::string* error) override;
+    bool load(StateImage* image, bool* damaged, std::string* error) override;
+    void close_db() override
     {
         if (db_) db_->Close();
         db_.reset();
     }
-    std::optional<std::string> move_aside(std::string* error)
+    std::optional<std::string> move_aside(std::string* error) override
     {
         // A name of its own: salvages in one second (a start retried at once) keep every damaged copy.
         const std::string base = path_ + ".damaged-" + std::to_string(wall_seconds());
@@ -131,6 +125,7 @@ public:
         }
         return aside;
     }
+    StateImage recover(const std::string& aside, StateImage&& read) override;
 
     std::optional<CommitError> commit(const StateBatch& b) override;
     uint64_t size_bytes() const override { return dir_bytes(path_); }
@@ -352,6 +347,15 @@ void keep_what_was_read(StateImage&& read, StateImage* into)
     for (auto& [spi, r] : read.seqs) into->seqs[spi] = r;
 }
 
+// What repair recovers of the database moved aside, and what was read before the damage showed.
+StateImage RocksState::recover(const std::string& aside, StateImage&& read)
+{
+    StateImage salvaged;
+    read_what_repair_recovers(aside, &salvaged);
+    keep_what_was_read(std::move(read), &salvaged);
+    return salvaged;
+}
+
 } // namespace
 
 std::unique_ptr<StateBackend> open_rocksdb_state(const std::string& dir, bool refuse_damaged, StateImage* image,
@@ -360,40 +364,8 @@ std::unique_ptr<StateBackend> open_rocksdb_state(const std::string& dir, bool re
     const uint64_t t0 = steady_ms();
     const int fd = open_dir_and_lock(dir, error);
     if (fd < 0) return nullptr;
-    auto db = std::make_unique<RocksState>(dir, fd);
-    *image = StateImage{};
-    bool damaged = false;
-    if (db->open_db(&damaged, error) && db->load(image, &damaged, error)) {
-        image->load_ms = steady_ms() - t0;
-        return db;
-    }
-    if (!damaged) return nullptr;
-    if (refuse_damaged) {
-        *error = db->path() + ": damaged; state.on_damage = refuse: not started (move it away, or set state.on_damage = salvage)";
-        return nullptr;
-    }
-    db->close_db();
-    auto aside = db->move_aside(error);
-    if (!aside) return nullptr;
-    // What repair recovers, and what was read before the damage showed.
-    StateImage salvaged;
-    read_what_repair_recovers(*aside, &salvaged);
-    salvaged.damaged = image->damaged + 1;
-    salvaged.damage = std::move(image->damage);
-    keep_what_was_read(std::move(*image), &salvaged);
-    if (salvaged.damage.size() < kMaxDamageMessages) salvaged.damage.push_back("the database itself is damaged");
-    salvaged.salvaged_from = *aside;
-    if (!db->open_db(&damaged, error)) {
-        if (damaged) *error = db->path() + ": a new store could not be made after the damaged one was moved aside";
-        return nullptr;
-    }
-    if (auto e = db->commit(batch_of(salvaged))) {
-        *error = e->message;
-        return nullptr;
-    }
-    *image = std::move(salvaged);
-    image->load_ms = steady_ms() - t0;
-    return db;
+    return open_or_salvage(std::make_unique<RocksState>(dir, fd), refuse_damaged,
+                           {"move it away", "the database itself is damaged"}, t0, image, error);
 }
 
 } // namespace nemo::control

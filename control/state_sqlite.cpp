@@ -1,6 +1,7 @@
 #include "state_sqlite.hpp"
 
 #include "state_dir.hpp"
+#include "state_salvage.hpp"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -20,8 +21,6 @@
 namespace nemo::control {
 
 namespace {
-
-constexpr std::size_t kMaxDamageMessages = 8;
 
 const char* kSchema = R"(
 CREATE TABLE bindings (hoa BLOB PRIMARY KEY, rec BLOB NOT NULL) WITHOUT ROWID;
@@ -47,7 +46,7 @@ struct Stmt {
     ~Stmt() { sqlite3_finalize(s); }
 };
 
-class SqliteState final : public StateBackend {
+class SqliteState final : public SalvageableBackend {
 public:
     SqliteState(std::string dir, int lock_fd) : dir_(std::move(dir)), path_(dir_ + "/state.db"), lock_fd_(lock_fd) {}
     ~SqliteState() override
@@ -58,9 +57,9 @@ public:
 
     // Opens the database; sets *damaged (and returns false) when SQLite finds the file damaged,
     // *error for anything else.
-    bool open_db(bool* damaged, std::string* error);
-    bool load(StateImage* image, bool* damaged, std::string* error);
-    void close_db()
+    bool open_db(bool* damaged, std::string* error) override;
+    bool load(StateImage* image, bool* damaged, std::string* error) override;
+    void close_db() override
     {
         for (auto* st : {&upsert_binding_, &erase_binding_, &upsert_mr_, &upsert_sa_, &upsert_seq_}) {
             sqlite3_finalize(st->s);
@@ -70,7 +69,9 @@ public:
         db_ = nullptr;
     }
     // Moves the damaged files aside; returns the new name of state.db.
-    std::optional<std::string> move_aside(std::string* error);
+    std::optional<std::string> move_aside(std::string* error) override;
+    // What was read before the damage showed is kept; the rest of the file is lost (counted as one).
+    StateImage recover(const std::string&, StateImage&& read) override { return std::move(read); }
 
     std::optional<CommitError> commit(const StateBatch& b) override;
     uint64_t size_bytes() const override { return file_size(path_) + file_size(path_ + "-wal"); }
@@ -441,12 +442,6 @@ std::optional<StateBackend::CommitError> SqliteState::commit(const StateBatch& b
     return std::nullopt;
 }
 
-uint64_t steady_ms()
-{
-    return static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
-}
-
 } // namespace
 
 std::unique_ptr<StateBackend> open_sqlite_state(const std::string& dir, bool refuse_damaged, StateImage* image,
@@ -455,37 +450,8 @@ std::unique_ptr<StateBackend> open_sqlite_state(const std::string& dir, bool ref
     const uint64_t t0 = steady_ms();
     const int fd = open_dir_and_lock(dir, error);
     if (fd < 0) return nullptr;
-    auto db = std::make_unique<SqliteState>(dir, fd);
-    *image = StateImage{};
-    bool damaged = false;
-    if (db->open_db(&damaged, error) && db->load(image, &damaged, error)) {
-        image->load_ms = steady_ms() - t0;
-        return db;
-    }
-    if (!damaged) return nullptr;
-    // What was read before the damage showed is kept; the rest of the file is lost (counted as one).
-    if (refuse_damaged) {
-        *error = db->path() + ": damaged; state.on_damage = refuse: not started (move the file away, or set state.on_damage = salvage)";
-        return nullptr;
-    }
-    db->close_db();
-    auto aside = db->move_aside(error);
-    if (!aside) return nullptr;
-    StateImage salvaged = std::move(*image);
-    ++salvaged.damaged;
-    if (salvaged.damage.size() < kMaxDamageMessages) salvaged.damage.push_back("the database file itself is damaged");
-    salvaged.salvaged_from = *aside;
-    if (!db->open_db(&damaged, error)) {
-        if (damaged) *error = db->path() + ": a new store could not be made after the damaged one was moved aside";
-        return nullptr;
-    }
-    if (auto e = db->commit(batch_of(salvaged))) {
-        *error = e->message;
-        return nullptr;
-    }
-    *image = std::move(salvaged);
-    image->load_ms = steady_ms() - t0;
-    return db;
+    return open_or_salvage(std::make_unique<SqliteState>(dir, fd), refuse_damaged,
+                           {"move the file away", "the database file itself is damaged"}, t0, image, error);
 }
 
 } // namespace nemo::control

@@ -47,6 +47,16 @@ public:
         u16(static_cast<uint16_t>(s.size()));
         b_.insert(b_.end(), s.begin(), s.end());
     }
+    // A 32-bit count: an implicit-mode binding has all its router's provisioned prefixes, which have no
+    // small bound (a one-byte count dropped those past 255 without a word).
+    void prefixes(const std::vector<Prefix6>& ps)
+    {
+        u32(static_cast<uint32_t>(ps.size()));
+        for (const Prefix6& p : ps) {
+            v6(p.addr);
+            u8(p.len);
+        }
+    }
     Buf finish()
     {
         const uint32_t crc = static_cast<uint32_t>(crc32(0, b_.data(), static_cast<uInt>(b_.size())));
@@ -108,6 +118,22 @@ public:
         const uint8_t* p = take(n);
         if (p) out.assign(p, p + n);
     }
+    // Prefixes as Writer::prefixes wrote them, into *out; false (with *why) for one that is not a prefix.
+    // A count past the record's end stops at its end, and leaves failed() set.
+    bool prefixes(std::vector<Prefix6>* out, std::string* why)
+    {
+        const uint32_t n = u32();
+        for (uint32_t i = 0; i < n && !failed(); ++i) {
+            const Ipv6Addr a = v6();
+            const uint8_t len = u8();
+            if (len > 128 || Prefix6::make(a, len).addr != a) {
+                if (why) *why = "a prefix with host bits set or longer than 128";
+                return false;
+            }
+            out->push_back(Prefix6{a, len});
+        }
+        return true;
+    }
 
 private:
     std::span<const uint8_t> b_;
@@ -164,13 +190,7 @@ std::vector<uint8_t> encode_binding(const StoredBinding& s)
     w.u64(b.updated);
     w.u64(b.expires);
     w.u32(s.sa_out_spi);
-    // A 32-bit count: an implicit-mode binding has all its router's provisioned prefixes, which have no
-    // small bound (a one-byte count dropped those past 255 without a word).
-    w.u32(static_cast<uint32_t>(b.prefixes.size()));
-    for (const Prefix6& p : b.prefixes) {
-        w.v6(p.addr);
-        w.u8(p.len);
-    }
+    w.prefixes(b.prefixes);
     return w.finish();
 }
 
@@ -194,16 +214,7 @@ std::optional<StoredBinding> decode_binding(std::span<const uint8_t> rec, std::s
     b.updated = r->u64();
     b.expires = r->u64();
     s.sa_out_spi = r->u32();
-    const uint32_t n = r->u32();
-    for (uint32_t i = 0; i < n && !r->failed(); ++i) {
-        const Ipv6Addr a = r->v6();
-        const uint8_t len = r->u8();
-        if (len > 128 || Prefix6::make(a, len).addr != a) {
-            if (why) *why = "a prefix with host bits set or longer than 128";
-            return std::nullopt;
-        }
-        b.prefixes.push_back(Prefix6{a, len});
-    }
+    if (!r->prefixes(&b.prefixes, why)) return std::nullopt;
     if (method >= kTunnelMethodCount || (flags & ~(kFlagRouter | kFlagProxyNd | kFlagNat)) != 0) {
         if (why) *why = "unknown tunnel method or flags";
         return std::nullopt;
@@ -222,11 +233,7 @@ std::vector<uint8_t> encode_mr_change(const MrChange& c)
     w.v6(c.mr.hoa);
     w.u8(c.mr.mobile_router ? 1 : 0);
     w.u16(static_cast<uint16_t>(c.mr.methods));
-    w.u32(static_cast<uint32_t>(c.mr.prefixes.size())); // 32 bits, as a binding's: no small bound either
-    for (const Prefix6& p : c.mr.prefixes) {
-        w.v6(p.addr);
-        w.u8(p.len);
-    }
+    w.prefixes(c.mr.prefixes);
     return w.finish();
 }
 
@@ -239,16 +246,7 @@ std::optional<MrChange> decode_mr_change(std::span<const uint8_t> rec, std::stri
     c.mr.hoa = r->v6();
     const uint8_t router = r->u8();
     const uint16_t methods = r->u16();
-    const uint32_t n = r->u32();
-    for (uint32_t i = 0; i < n && !r->failed(); ++i) {
-        const Ipv6Addr a = r->v6();
-        const uint8_t len = r->u8();
-        if (len > 128 || Prefix6::make(a, len).addr != a) {
-            if (why) *why = "a prefix with host bits set or longer than 128";
-            return std::nullopt;
-        }
-        c.mr.prefixes.push_back(Prefix6{a, len});
-    }
+    if (!r->prefixes(&c.mr.prefixes, why)) return std::nullopt;
     if (added > 1 || router > 1 || (methods >> kTunnelMethodCount) != 0) {
         if (why) *why = "unknown flags";
         return std::nullopt;

@@ -47,6 +47,8 @@ struct Sent {
     std::vector<uint8_t> bytes;
 };
 
+class GatedBackend;
+
 class ControlIoTest : public ::testing::Test {
 protected:
     void SetUp() override
@@ -171,7 +173,15 @@ protected:
         return 0;
     }
 
+    // The state tests' setup: a control plane (one provisioned router) over a RocksDB store in a
+    // directory of its own (state_dir) whose commits wait at *gate; neighbors named `neighbors_name`.
+    void start_over_gated_store(const char* neighbors_name);
+    // Opens the gate and waits until what the control plane has flushed is durable.
+    void open_gate_and_wait_durable();
+
     std::unique_ptr<control::ControlPlane> cp;
+    std::string state_dir;
+    GatedBackend* gate = nullptr;
     rte_mempool* pool = nullptr;
     rte_ring* punt_ring = nullptr;
     rte_ring* inject = nullptr;
@@ -556,22 +566,20 @@ std::size_t tunneled_to(const std::vector<Sent>& frames, Ipv4Addr coa)
     return n;
 }
 
-// A BA that accepts a binding leaves only once the state store has made the change durable: a router
-// never hears of a binding a crash could still lose.
-TEST_F(ControlIoTest, TheBaOfARegistrationLeavesOnlyOnceItsChangeIsDurable)
+void ControlIoTest::start_over_gated_store(const char* neighbors_name)
 {
     io.reset();
     neighbors.reset();
     cp.reset();
     char tmpl[] = "/tmp/nemo-cio-state-XXXXXX";
     ASSERT_TRUE(::mkdtemp(tmpl));
-    const std::string dir = tmpl;
+    state_dir = tmpl;
     std::string err;
     control::StateImage im;
-    auto real = control::open_rocksdb_state(dir, false, &im, &err);
+    auto real = control::open_rocksdb_state(state_dir, false, &im, &err);
     ASSERT_TRUE(real) << err;
     auto gated = std::make_unique<GatedBackend>(std::move(real));
-    GatedBackend* gate = gated.get();
+    gate = gated.get();
     const std::string text = "[ha]\nipv6 = 2001:db8:1::1\nipv4 = 192.0.2.1\nhome_prefix = 2001:db8:1::/64\n"
                              "allow_unprotected_signaling = yes\nbinding_capacity = 128\n"
                              "[cli]\nsocket = /tmp/nemo-cio-unused.sock\n"
@@ -581,9 +589,26 @@ TEST_F(ControlIoTest, TheBaOfARegistrationLeavesOnlyOnceItsChangeIsDurable)
     cp = control::ControlPlane::create(std::get<control::Config>(cfg), &err,
                                        std::make_unique<control::StateStore>(std::move(gated)), &im);
     ASSERT_TRUE(cp) << err;
-    neighbors = dp::Neighbors::create("cio-state", 16, &err, cp->tables().rcu());
+    neighbors = dp::Neighbors::create(neighbors_name, 16, &err, cp->tables().rcu());
     ASSERT_TRUE(neighbors) << err;
     make_io(false);
+}
+
+void ControlIoTest::open_gate_and_wait_durable()
+{
+    gate->open();
+    control::StateStore* st = cp->store();
+    ASSERT_TRUE(st);
+    const uint64_t flushed = st->staged_batch() - 1;
+    for (int i = 0; i < 400 && cp->state_durable() < flushed; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_GE(cp->state_durable(), flushed);
+}
+
+// A BA that accepts a binding leaves only once the state store has made the change durable: a router
+// never hears of a binding a crash could still lose.
+TEST_F(ControlIoTest, TheBaOfARegistrationLeavesOnlyOnceItsChangeIsDurable)
+{
+    ASSERT_NO_FATAL_FAILURE(start_over_gated_store("cio-state"));
 
     const auto& pkt = scapy_packet("bu_v4coa_ipip");
     auto v4 = parse_ipv4(pkt);
@@ -596,46 +621,22 @@ TEST_F(ControlIoTest, TheBaOfARegistrationLeavesOnlyOnceItsChangeIsDurable)
     EXPECT_EQ(tunneled_to(sent(), v4->hdr.src), 0u) << "a BA left before its change was durable";
     EXPECT_EQ(stat("control_ba_held"), 1u);
 
-    gate->open();
-    control::StateStore* st = cp->store();
-    ASSERT_TRUE(st);
-    const uint64_t flushed = st->staged_batch() - 1;
-    for (int i = 0; i < 400 && cp->state_durable() < flushed; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    ASSERT_GE(cp->state_durable(), flushed);
+    ASSERT_NO_FATAL_FAILURE(open_gate_and_wait_durable());
     io->poll(100, 1200);
     EXPECT_EQ(tunneled_to(sent(), v4->hdr.src), 1u);
     EXPECT_EQ(stat("control_ba_withheld"), 0u);
     io.reset();
     cp.reset();
-    std::filesystem::remove_all(dir);
+    std::filesystem::remove_all(state_dir);
 }
 
 // One whose change is not durable within ControlIo::kHoldMaxMs is dropped, and counted.
 TEST_F(ControlIoTest, ABaWhoseChangeStaysUndurableIsDroppedAndCounted)
 {
-    io.reset();
-    neighbors.reset();
-    cp.reset();
-    char tmpl[] = "/tmp/nemo-cio-state-XXXXXX";
-    ASSERT_TRUE(::mkdtemp(tmpl));
-    const std::string dir = tmpl;
-    std::string err;
-    control::StateImage im;
-    auto real = control::open_rocksdb_state(dir, false, &im, &err);
-    ASSERT_TRUE(real) << err;
-    auto gated = std::make_unique<GatedBackend>(std::move(real));
-    GatedBackend* gate = gated.get();
-    auto cfg = control::parse_config_text("[ha]\nipv6 = 2001:db8:1::1\nipv4 = 192.0.2.1\nhome_prefix = 2001:db8:1::/64\n"
-                                          "allow_unprotected_signaling = yes\n[cli]\nsocket = /tmp/nemo-cio-unused.sock\n"
-                                          "[provisioning]\nmr = 2001:db8:1::100 router prefixes=2001:db8:aaaa::/48,2001:db8:bbbb:1::/64\n",
-                                          "cio-state.ini");
-    cp = control::ControlPlane::create(std::get<control::Config>(cfg), &err,
-                                       std::make_unique<control::StateStore>(std::move(gated)), &im);
-    ASSERT_TRUE(cp) << err;
-    neighbors = dp::Neighbors::create("cio-state2", 16, &err, cp->tables().rcu());
-    make_io(false);
+    ASSERT_NO_FATAL_FAILURE(start_over_gated_store("cio-state2"));
     const auto& pkt = scapy_packet("bu_v4coa_ipip");
     auto v4 = parse_ipv4(pkt);
+    ASSERT_TRUE(v4);
     punt({v4->payload.begin(), v4->payload.end()}, dp::PuntKind::signaling, kAccessPort, TunnelMethod::ipip, v4->hdr.src);
     io->poll(100, 1000);
     cp->poll(100);
@@ -643,17 +644,12 @@ TEST_F(ControlIoTest, ABaWhoseChangeStaysUndurableIsDroppedAndCounted)
     EXPECT_EQ(stat("control_ba_withheld"), 0u);
     io->poll(100, 1000 + dp::ControlIo::kHoldMaxMs);
     EXPECT_EQ(stat("control_ba_withheld"), 1u);
-    gate->open();
-    control::StateStore* st = cp->store();
-    ASSERT_TRUE(st);
-    const uint64_t flushed = st->staged_batch() - 1;
-    for (int i = 0; i < 400 && cp->state_durable() < flushed; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    ASSERT_GE(cp->state_durable(), flushed);
+    ASSERT_NO_FATAL_FAILURE(open_gate_and_wait_durable());
     io->poll(100, 3000);
     EXPECT_EQ(tunneled_to(sent(), v4->hdr.src), 0u) << "the dropped BA came back";
     io.reset();
     cp.reset();
-    std::filesystem::remove_all(dir);
+    std::filesystem::remove_all(state_dir);
 }
 
 } // namespace

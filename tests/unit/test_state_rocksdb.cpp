@@ -23,6 +23,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,239 +31,19 @@
 #include "bytes.hpp"
 #include "state_rocksdb.hpp"
 #include "state_store.hpp"
+#include "state_test_util.hpp"
 
 using namespace nemo;
 using namespace nemo::control;
-namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using namespace nemo::control::state_test;
 
 namespace {
-
-// A directory of its own, removed with everything in it. In memory (tmpfs) when `fast`: the damage tests
-// open hundreds of stores, and what they test does not depend on the disk's syncs.
-fs::path temp_base(bool fast)
-{
-    std::error_code ec;
-    if (fast && fs::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0) return "/dev/shm";
-    return fs::temp_directory_path();
-}
-struct TempDir {
-    fs::path path;
-    explicit TempDir(bool fast = false)
-    {
-        std::string tmpl = (temp_base(fast) / "nemo-state-XXXXXX").string();
-        EXPECT_NE(::mkdtemp(tmpl.data()), nullptr) << std::strerror(errno);
-        path = tmpl;
-    }
-    ~TempDir()
-    {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 
 // The RocksDB backend: this file's subject (SQLite's own: test_state_store.cpp).
 std::unique_ptr<StateStore> open_store(const fs::path& dir, StateImage* image, std::string* error, bool refuse = false)
 {
-    StateConfig cfg;
-    cfg.backend = StateConfig::Backend::rocksdb;
-    cfg.dir = dir.string();
-    cfg.refuse_damaged = refuse;
-    return StateStore::open(cfg, image, error);
+    return open_backend(StateConfig::Backend::rocksdb, dir, image, error, refuse);
 }
-
-Ipv6Addr hoa_of(uint32_t i)
-{
-    Ipv6Addr a = *Ipv6Addr::parse("2001:db8:100::");
-    for (int k = 0; k < 4; ++k) a.bytes[15 - k] = static_cast<uint8_t>(i >> (8 * k));
-    return a;
-}
-
-StoredBinding make_binding(uint32_t i, uint16_t seq = 1, std::size_t nprefixes = 1)
-{
-    StoredBinding s;
-    Binding& b = s.binding;
-    b.hoa = hoa_of(i);
-    b.coa.method = static_cast<TunnelMethod>(i % kTunnelMethodCount);
-    b.coa.v6 = *Ipv6Addr::parse("2001:db8:ffff::1");
-    b.coa.v6.bytes[14] = static_cast<uint8_t>(i >> 8);
-    b.coa.v4 = Ipv4Addr{0xC6336400u + i};
-    b.coa.v4_port = 4500;
-    b.coa.peer = Ipv4Addr{0xCB007100u + i};
-    b.coa.peer_port = static_cast<uint16_t>(1024 + i % 1000);
-    b.coa.behind_nat = i % 3 == 0;
-    b.seq = seq;
-    b.lifetime = 3600;
-    b.mobile_router = i % 2 == 0;
-    b.proxy_nd = true;
-    b.created = 1'700'000'000 + i;
-    b.updated = b.created + seq;
-    b.expires = b.updated + 3600;
-    for (std::size_t j = 0; j < nprefixes; ++j) {
-        Ipv6Addr p = *Ipv6Addr::parse("2001:db8::");
-        p.bytes[4] = static_cast<uint8_t>(i >> 16);
-        p.bytes[5] = static_cast<uint8_t>(i >> 8);
-        p.bytes[6] = static_cast<uint8_t>(i);
-        p.bytes[7] = static_cast<uint8_t>(j);
-        b.prefixes.push_back(Prefix6::make(p, 64));
-    }
-    s.sa_out_spi = i;
-    return s;
-}
-
-MrChange make_mr(uint32_t i, bool added)
-{
-    MrChange c;
-    c.added = added;
-    c.mr.hoa = hoa_of(0x10000 + i);
-    c.mr.mobile_router = added;
-    c.mr.methods = added ? kNatMethods : 0;
-    if (added) c.mr.prefixes = make_binding(0x10000 + i, 1, 3).binding.prefixes;
-    return c;
-}
-
-SaChange make_sa(uint32_t spi, bool added)
-{
-    SaChange c;
-    c.added = added;
-    c.sa.spi = spi;
-    c.sa.inbound = spi % 2 == 0;
-    c.sa.hoa = hoa_of(spi);
-    c.sa.algorithm = EspAlgorithm::aes_cbc_128_hmac_sha256;
-    if (added) {
-        c.sa.enc_key.assign(16, static_cast<uint8_t>(spi));
-        c.sa.auth_key.assign(32, static_cast<uint8_t>(spi * 3));
-    }
-    c.sa.esn = spi % 3 == 0;
-    c.sa.window = 128;
-    c.sa.life_bytes = uint64_t{spi} << 20;
-    return c;
-}
-
-// Every field of a binding, hashed a word at a time: the damage tests compare hundreds of images of
-// 2000 bindings, too slow under ASan as encoded records.
-uint64_t digest(const StoredBinding& s)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    auto mix = [&h](uint64_t v) {
-        h = (h ^ v) * 0x100000001b3ULL;
-        h ^= h >> 29;
-    };
-    auto mix6 = [&](const Ipv6Addr& a) {
-        uint64_t w[2];
-        std::memcpy(w, a.bytes.data(), 16);
-        mix(w[0]);
-        mix(w[1]);
-    };
-    const Binding& b = s.binding;
-    mix6(b.hoa);
-    mix(static_cast<uint64_t>(b.coa.method));
-    mix6(b.coa.v6);
-    mix(b.coa.v4.value);
-    mix(b.coa.v4_port);
-    mix(b.coa.peer.value);
-    mix(b.coa.peer_port);
-    mix(b.coa.behind_nat);
-    mix(b.seq);
-    mix(b.lifetime);
-    mix(b.mobile_router);
-    mix(b.proxy_nd);
-    mix(b.created);
-    mix(b.updated);
-    mix(b.expires);
-    mix(s.sa_out_spi);
-    mix(b.prefixes.size());
-    for (const Prefix6& p : b.prefixes) {
-        mix6(p.addr);
-        mix(p.len);
-    }
-    return h;
-}
-
-// An image by key: its bindings' digests and its other records encoded. Two images are the same when
-// these are equal. (Printed as counts only: the SA records hold keys.)
-struct Canon {
-    std::map<Ipv6Addr, uint64_t> bindings;
-    std::map<Ipv6Addr, std::vector<uint8_t>> mrs;
-    std::map<uint32_t, std::vector<uint8_t>> sas, seqs;
-    bool operator==(const Canon&) const = default;
-    std::string summary() const
-    {
-        return std::to_string(bindings.size()) + " bindings, " + std::to_string(mrs.size()) + " mr changes, " +
-               std::to_string(sas.size()) + " sa changes, " + std::to_string(seqs.size()) + " seqs";
-    }
-    void put(const StoredBinding& b) { bindings[b.binding.hoa] = digest(b); }
-    void put(const MrChange& c) { mrs[c.mr.hoa] = encode_mr_change(c); }
-    void put(const SaChange& c)
-    {
-        const KeyBytes k = encode_sa_change(c);
-        sas[c.sa.spi].assign(k.begin(), k.end());
-    }
-    void put(uint32_t spi, const SeqReservation& r) { seqs[spi] = encode_seq(r); }
-    // Every record of this one is in `of`, with the same bytes.
-    bool subset_of(const Canon& of) const
-    {
-        auto sub = [](const auto& a, const auto& b) {
-            for (const auto& [k, v] : a) {
-                auto it = b.find(k);
-                if (it == b.end() || it->second != v) return false;
-            }
-            return true;
-        };
-        return sub(bindings, of.bindings) && sub(mrs, of.mrs) && sub(sas, of.sas) && sub(seqs, of.seqs);
-    }
-};
-
-// *twice: bindings that came twice in the image (the damage checks run in a child, without gtest).
-Canon canon(const StateImage& im, std::size_t* twice = nullptr)
-{
-    Canon c;
-    std::size_t dup = 0;
-    for (const auto& b : im.bindings) {
-        dup += c.bindings.count(b.binding.hoa);
-        c.put(b);
-    }
-    if (twice) *twice = dup;
-    else EXPECT_EQ(dup, 0u) << "a binding twice in one image";
-    for (const auto& m : im.mrs) c.put(m);
-    for (const auto& s : im.sas) c.put(s);
-    for (const auto& [spi, r] : im.seqs) c.put(spi, r);
-    return c;
-}
-
-bool wait_until(const std::function<bool()>& pred, unsigned ms)
-{
-    const auto end = Clock::now() + std::chrono::milliseconds(ms);
-    while (!pred()) {
-        if (Clock::now() > end) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return true;
-}
-
-uint64_t ms_since(Clock::time_point t0)
-{
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
-}
-
-std::string slurp(const fs::path& p)
-{
-    std::ifstream in(p, std::ios::binary);
-    std::error_code ec;
-    const auto n = fs::file_size(p, ec);
-    std::string out(ec ? 0 : n, '\0');
-    in.read(out.data(), static_cast<std::streamsize>(out.size()));
-    return out;
-}
-
-void spit(const fs::path& p, const std::string& bytes)
-{
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    ASSERT_TRUE(out.good()) << p;
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // ---- RocksDB itself, for what the tests make or check behind the store's back ----
 
@@ -390,25 +171,7 @@ TEST(StateRocksdb, CommitThenReopenGivesTheSameImage)
         EXPECT_TRUE(im.bindings.empty());
         EXPECT_EQ(im.damaged, 0u);
         EXPECT_EQ(fs::status(dir).permissions() & fs::perms::all, fs::perms::owner_all) << "it holds SA keys";
-        for (uint32_t i = 0; i < 200; ++i) {
-            const auto b = make_binding(i, static_cast<uint16_t>(i * 331), i % 50 == 0 ? 255 : i % 4);
-            st->put_binding(b);
-            want.put(b);
-            if (i % 16 == 0) st->flush(); // several batches
-        }
-        for (uint32_t i = 0; i < 5; ++i) {
-            st->put_mr(make_mr(i, i != 3));
-            want.put(make_mr(i, i != 3));
-        }
-        for (uint32_t spi : {0u, 0x100u, 0x101u, 0xFFFFFFFFu}) {
-            st->put_sa(make_sa(spi, spi != 0x101));
-            want.put(make_sa(spi, spi != 0x101));
-        }
-        for (uint32_t spi : {0u, 0x100u, 0xFFFFFFFFu}) {
-            const SeqReservation r{0x1122334455667788ULL ^ spi, ~uint64_t{0} - spi};
-            st->put_seq(spi, r);
-            want.put(spi, r);
-        }
+        put_every_kind(*st, &want);
         ASSERT_TRUE(st->sync_now(&err)) << err;
         const StateStatus s = st->status();
         EXPECT_EQ(s.backend, "rocksdb");
@@ -431,15 +194,7 @@ TEST(StateRocksdb, CommitThenReopenGivesTheSameImage)
         EXPECT_TRUE(im.salvaged_from.empty());
         const Canon got = canon(im);
         EXPECT_TRUE(got == want) << got.summary() << " vs " << want.summary();
-        bool found = false;
-        for (const SaChange& c : im.sas)
-            if (c.sa.spi == 0x100) {
-                found = true;
-                EXPECT_EQ(c.sa.enc_key.size(), 16u);
-                EXPECT_EQ(c.sa.auth_key.size(), 32u);
-                EXPECT_TRUE(c.sa.enc_key == KeyBytes(16, static_cast<uint8_t>(0x100 & 0xFF)));
-            }
-        EXPECT_TRUE(found) << "the SA's keys came back";
+        expect_sa_keys_back(im);
     }
     EXPECT_FALSE(names_ending(files_of(dir / "db"), ".sst").empty()) << "the log was written to a table";
 }
@@ -490,61 +245,20 @@ TEST(StateRocksdb, EraseOverwriteAndLastWins)
 
 TEST(StateRocksdb, ADestructorCommitsWhatWasStaged)
 {
-    TempDir t;
-    std::string err;
-    {
-        StateImage im;
-        auto st = open_store(t.path, &im, &err);
-        ASSERT_TRUE(st) << err;
-        st->put_binding(make_binding(1));
-        st->flush();
-        st->put_binding(make_binding(2));
-        st->put_mr(make_mr(1, true));
-        st->put_seq(9, {1, 2});
-        // No sync_now, no flush: the stop must commit them.
-    }
-    StateImage im;
-    auto st = open_store(t.path, &im, &err);
-    ASSERT_TRUE(st) << err;
-    EXPECT_EQ(im.bindings.size(), 2u);
-    EXPECT_EQ(im.mrs.size(), 1u);
-    EXPECT_EQ(im.seqs.count(9), 1u);
+    expect_destructor_commits_what_was_staged(StateConfig::Backend::rocksdb);
 }
 
 TEST(StateRocksdb, ASecondOpenWhileTheFirstHoldsItIsRefused)
 {
-    TempDir t;
-    std::string err;
-    StateImage im;
-    auto first = open_store(t.path, &im, &err);
-    ASSERT_TRUE(first) << err;
-    first->put_binding(make_binding(1));
-    ASSERT_TRUE(first->sync_now(&err)) << err;
-    StateImage im2;
-    auto second = open_store(t.path, &im2, &err);
-    EXPECT_FALSE(second);
-    EXPECT_TRUE(contains(err, "in use by another nemo-ha")) << err;
-    EXPECT_TRUE(contains(err, t.path.string())) << err;
-    EXPECT_TRUE(contains(err, "(pid " + std::to_string(::getpid()) + ")")) << err;
-    // The refused open changed nothing of the first's.
-    first->put_binding(make_binding(2));
-    ASSERT_TRUE(first->sync_now(&err)) << err;
-    first.reset();
-    auto again = open_store(t.path, &im2, &err);
-    ASSERT_TRUE(again) << err;
-    EXPECT_EQ(im2.bindings.size(), 2u);
+    expect_second_open_refused(StateConfig::Backend::rocksdb);
 }
 
 TEST(StateRocksdb, ADirThatCannotBeUsedIsNamed)
 {
     TempDir t;
+    expect_unusable_dirs_named(StateConfig::Backend::rocksdb, t.path);
     std::string err;
     StateImage im;
-    EXPECT_FALSE(open_store(t.path / "no" / "such", &im, &err));
-    EXPECT_TRUE(contains(err, (t.path / "no" / "such").string())) << err;
-    spit(t.path / "file", "x");
-    EXPECT_FALSE(open_store(t.path / "file", &im, &err));
-    EXPECT_TRUE(contains(err, (t.path / "file").string() + ": not a directory")) << err;
     // db a file, not RocksDB's directory.
     fs::create_directory(t.path / "d");
     spit(t.path / "d" / "db", "x");
@@ -733,20 +447,7 @@ const DamageTemplate& damage_template()
             StateImage im;
             auto st = open_store(dir.path, &im, &err);
             EXPECT_TRUE(st) << err;
-            for (uint32_t i = 0; i < kDamageBindings; ++i) {
-                const auto b = make_binding(i, 1, i % 5);
-                st->put_binding(b);
-                now.put(b);
-                if (i % 250 == 0) st->flush();
-            }
-            for (uint32_t i = 0; i < 20; ++i) {
-                st->put_mr(make_mr(i, true));
-                now.put(make_mr(i, true));
-                st->put_sa(make_sa(0x1000 + i, true));
-                now.put(make_sa(0x1000 + i, true));
-                st->put_seq(0x1000 + i, {i, i * 1000ULL});
-                now.put(0x1000 + i, {i, i * 1000ULL});
-            }
+            if (st) put_damage_base(*st, kDamageBindings, 250, &now);
         }
         // Reopened: RocksDB writes the log it replays to a table, and a new log takes the next commits.
         StateImage im;
@@ -760,17 +461,7 @@ const DamageTemplate& damage_template()
         d.states.push_back(now);
         d.log_ends.push_back(fs::file_size(live_log()));
         for (int c = 0; c < kLogCommits; ++c) {
-            for (uint32_t k = 0; k < 30; ++k) {
-                const auto b = make_binding((static_cast<uint32_t>(c) * 97 + k * 61) % kDamageBindings, static_cast<uint16_t>(2 + c), 2);
-                st->put_binding(b);
-                now.put(b);
-            }
-            const Ipv6Addr gone = hoa_of(static_cast<uint32_t>(c) * 13 + 1);
-            st->erase_binding(gone);
-            now.bindings.erase(gone);
-            const auto fresh = make_binding(kDamageBindings + static_cast<uint32_t>(c));
-            st->put_binding(fresh);
-            now.put(fresh);
+            put_log_commit(*st, kDamageBindings, c, &now);
             st->put_seq(0x1000, {static_cast<uint64_t>(c), 5000ULL + static_cast<uint64_t>(c)});
             now.put(0x1000, {static_cast<uint64_t>(c), 5000ULL + static_cast<uint64_t>(c)});
             EXPECT_TRUE(st->sync_now(&err)) << err;
@@ -801,15 +492,28 @@ const DamageTemplate& damage_template()
     return t;
 }
 
-struct Outcomes {
-    int refused = 0, intact = 0, earlier = 0, records_removed = 0, salvaged = 0, bad = 0;
-    std::string str() const
-    {
-        return "refused " + std::to_string(refused) + ", intact " + std::to_string(intact) + ", an earlier commit " +
-               std::to_string(earlier) + ", damaged records removed " + std::to_string(records_removed) +
-               ", salvaged " + std::to_string(salvaged) + (bad ? ", FAILED " + std::to_string(bad) : "");
-    }
-};
+// dir/db as the template's files, `name`'s with `bytes` instead (left out when there are none).
+void lay_out_template(const fs::path& dir, const std::string& name, const std::optional<std::string>& bytes)
+{
+    fs::create_directories(dir / "db");
+    for (const auto& [n, b] : damage_template().files)
+        if (n != name) spit(dir / "db" / n, b);
+        else if (bytes) spit(dir / "db" / n, *bytes);
+}
+
+// The store in dir opens salvaged, with the damage counted, and with every record of the template's last image.
+void expect_salvaged_whole(const fs::path& dir)
+{
+    const DamageTemplate& t = damage_template();
+    StateImage im;
+    std::string err;
+    auto st = open_store(dir, &im, &err);
+    ASSERT_TRUE(st) << err;
+    EXPECT_FALSE(im.salvaged_from.empty());
+    EXPECT_GE(im.damaged, 1u);
+    const Canon got = canon(im);
+    EXPECT_TRUE(got == t.states.back()) << got.summary() << ", " << t.states.back().summary() << " stored";
+}
 
 // Every record of `got` is one that was stored: its key's record in at least one of `states`.
 bool only_stored(const Canon& got, const std::vector<Canon>& states)
@@ -968,9 +672,8 @@ void open_damaged(const fs::path& dir, const std::string& label, const std::stri
     const DamageTemplate& t = damage_template();
     std::error_code ec;
     fs::remove_all(dir, ec);
-    fs::create_directories(dir / "db");
+    lay_out_template(dir, name, bytes);
     ::chmod(dir.c_str(), 0700);
-    for (const auto& [n, b] : t.files) spit(dir / "db" / n, n == name ? bytes : b);
     if (std::getenv("NEMO_DAMAGE_VERBOSE")) std::cerr << label << " -> ";
     const std::string r = in_child([&] { return judge_damaged(dir, t, ex); }, 60000);
     switch (r[0]) {
@@ -983,15 +686,6 @@ void open_damaged(const fs::path& dir, const std::string& label, const std::stri
     }
     if (r.size() > 1) ADD_FAILURE() << label << ": " << r.substr(1);
     fs::remove_all(dir, ec);
-}
-
-// Offsets spread over [0, size): n of them, evenly, each moved by a varying amount within its step.
-std::vector<std::size_t> spread(std::size_t size, std::size_t n)
-{
-    std::vector<std::size_t> out;
-    const std::size_t step = std::max<std::size_t>(1, size / n);
-    for (std::size_t i = 0; i < n && i * step < size; ++i) out.push_back(i * step + (i * 7919) % step);
-    return out;
 }
 
 std::vector<std::size_t> sorted_unique(std::vector<std::size_t> v, std::size_t below)
@@ -1138,8 +832,7 @@ StateImage refused_then_salvaged(const fs::path& dir, const std::string& name, c
                                  const std::vector<std::string>& unchanged)
 {
     const DamageTemplate& t = damage_template();
-    fs::create_directories(dir / "db");
-    for (const auto& [n, b] : t.files) spit(dir / "db" / n, n == name ? bytes : b);
+    lay_out_template(dir, name, bytes);
     StateImage im;
     std::string err;
     EXPECT_FALSE(open_store(dir, &im, &err, true));
@@ -1170,8 +863,7 @@ TEST(StateRocksdbDamage, ABadBlockInATableCostsOnlyTheRecordsPastIt)
     std::string bad = t.files.at(t.table);
     const std::size_t off = bad.size() / 2; // among the bindings' blocks (they are most of the table)
     bad[off] = static_cast<char>(bad[off] ^ 0x10);
-    fs::create_directories(tmp.path / "db");
-    for (const auto& [n, b] : t.files) spit(tmp.path / "db" / n, n == t.table ? bad : b);
+    lay_out_template(tmp.path, t.table, bad);
     StateImage im;
     std::string err;
     auto st = open_store(tmp.path, &im, &err);
@@ -1198,17 +890,8 @@ TEST(StateRocksdbDamage, ADatabaseWithoutCurrentIsDamagedNotNew)
     const DamageTemplate& t = damage_template();
     if (t.log.empty()) GTEST_FAIL() << "no template";
     TempDir tmp(true);
-    fs::create_directories(tmp.path / "db");
-    for (const auto& [n, b] : t.files)
-        if (n != "CURRENT") spit(tmp.path / "db" / n, b);
-    StateImage im;
-    std::string err;
-    auto st = open_store(tmp.path, &im, &err);
-    ASSERT_TRUE(st) << err;
-    EXPECT_FALSE(im.salvaged_from.empty());
-    EXPECT_GE(im.damaged, 1u);
-    const Canon got = canon(im);
-    EXPECT_TRUE(got == t.states.back()) << got.summary() << ", " << t.states.back().summary() << " stored";
+    lay_out_template(tmp.path, "CURRENT", std::nullopt);
+    expect_salvaged_whole(tmp.path);
 }
 
 TEST(StateRocksdbDamage, ACurrentThatNamesNoManifestIsDamage)
@@ -1218,15 +901,8 @@ TEST(StateRocksdbDamage, ACurrentThatNamesNoManifestIsDamage)
     const DamageTemplate& t = damage_template();
     if (t.log.empty()) GTEST_FAIL() << "no template";
     TempDir tmp(true);
-    fs::create_directories(tmp.path / "db");
-    for (const auto& [n, b] : t.files) spit(tmp.path / "db" / n, n == "CURRENT" ? "MANIFEST-999999\n" : b);
-    StateImage im;
-    std::string err;
-    auto st = open_store(tmp.path, &im, &err);
-    ASSERT_TRUE(st) << err;
-    EXPECT_FALSE(im.salvaged_from.empty());
-    const Canon got = canon(im);
-    EXPECT_TRUE(got == t.states.back()) << got.summary() << ", " << t.states.back().summary() << " stored";
+    lay_out_template(tmp.path, "CURRENT", "MANIFEST-999999\n");
+    expect_salvaged_whole(tmp.path);
 }
 
 // Two kinds of damage RocksDB takes for no damage at all (known, not fixed: see the notes in each; run
@@ -1243,8 +919,7 @@ TEST(StateRocksdbDamage, DISABLED_AManifestCutShortLosesNoTable)
     if (t.log.empty()) GTEST_FAIL() << "no template";
     TempDir tmp(true);
     const std::string manifest = t.files.at(t.manifest);
-    fs::create_directories(tmp.path / "db");
-    for (const auto& [n, b] : t.files) spit(tmp.path / "db" / n, n == t.manifest ? manifest.substr(0, manifest.size() / 2) : b);
+    lay_out_template(tmp.path, t.manifest, manifest.substr(0, manifest.size() / 2));
     StateImage im;
     std::string err;
     auto st = open_store(tmp.path, &im, &err);
@@ -1271,8 +946,7 @@ TEST(StateRocksdbDamage, DISABLED_ALogRecordOfAnotherTypeIsDamageNotTheEnd)
         TempDir tmp(true);
         std::string log = t.files.at(t.log);
         log[t.log_ends[static_cast<std::size_t>(record)] + 6] ^= 0x04; // type 1, a whole record, to 5
-        fs::create_directories(tmp.path / "db");
-        for (const auto& [n, b] : t.files) spit(tmp.path / "db" / n, n == t.log ? log : b);
+        lay_out_template(tmp.path, t.log, log);
         StateImage im;
         std::string err;
         auto st = open_store(tmp.path, &im, &err);
@@ -1348,38 +1022,6 @@ TEST(StateRocksdbDamage, EverySalvageKeepsItsOwnDamagedCopy)
 // A read-only and a full file system (small tmpfs mounts: root only)
 
 namespace {
-class TmpfsTest : public ::testing::Test {
-protected:
-    virtual const char* size() const = 0;
-    void SetUp() override
-    {
-        if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
-        std::string tmpl = (fs::temp_directory_path() / "nemo-state-mnt-XXXXXX").string();
-        ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-        mnt_ = tmpl;
-        const std::string opts = std::string("size=") + size() + ",mode=0700";
-        if (::mount("tmpfs", mnt_.c_str(), "tmpfs", 0, opts.c_str()) != 0)
-            GTEST_SKIP() << "cannot mount a tmpfs on " << mnt_ << ": " << std::strerror(errno);
-        mounted_ = true;
-    }
-    void TearDown() override
-    {
-        if (mounted_ && ::umount(mnt_.c_str()) != 0) {
-            ADD_FAILURE() << "umount " << mnt_ << ": " << std::strerror(errno);
-            ::umount2(mnt_.c_str(), MNT_DETACH);
-        }
-        std::error_code ec;
-        if (!mnt_.empty()) fs::remove(mnt_, ec);
-    }
-    bool remount(bool read_only)
-    {
-        const std::string opts = std::string("size=") + size();
-        return ::mount("tmpfs", mnt_.c_str(), "tmpfs", MS_REMOUNT | (read_only ? MS_RDONLY : 0), opts.c_str()) == 0;
-    }
-    fs::path mnt_;
-    bool mounted_ = false;
-};
-
 class ReadOnlyDir : public TmpfsTest {
     const char* size() const override { return "4m"; }
 };

@@ -23,235 +23,19 @@
 
 #include "state_sqlite.hpp"
 #include "state_store.hpp"
+#include "state_test_util.hpp"
 
 using namespace nemo;
 using namespace nemo::control;
-namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using namespace nemo::control::state_test;
 
 namespace {
-
-// A directory of its own, removed with everything in it. In memory (tmpfs) when `fast`: the damage tests
-// open hundreds of stores, and what they test does not depend on the disk's syncs.
-fs::path temp_base(bool fast)
-{
-    std::error_code ec;
-    if (fast && fs::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0) return "/dev/shm";
-    return fs::temp_directory_path();
-}
-struct TempDir {
-    fs::path path;
-    explicit TempDir(bool fast = false)
-    {
-        std::string tmpl = (temp_base(fast) / "nemo-state-XXXXXX").string();
-        EXPECT_NE(::mkdtemp(tmpl.data()), nullptr) << std::strerror(errno);
-        path = tmpl;
-    }
-    ~TempDir()
-    {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 
 // The SQLite backend: this file's subject (RocksDB's own: test_state_rocksdb.cpp).
 std::unique_ptr<StateStore> open_store(const fs::path& dir, StateImage* image, std::string* error, bool refuse = false)
 {
-    StateConfig cfg;
-    cfg.backend = StateConfig::Backend::sqlite;
-    cfg.dir = dir.string();
-    cfg.refuse_damaged = refuse;
-    return StateStore::open(cfg, image, error);
+    return open_backend(StateConfig::Backend::sqlite, dir, image, error, refuse);
 }
-
-Ipv6Addr hoa_of(uint32_t i)
-{
-    Ipv6Addr a = *Ipv6Addr::parse("2001:db8:100::");
-    for (int k = 0; k < 4; ++k) a.bytes[15 - k] = static_cast<uint8_t>(i >> (8 * k));
-    return a;
-}
-
-StoredBinding make_binding(uint32_t i, uint16_t seq = 1, std::size_t nprefixes = 1)
-{
-    StoredBinding s;
-    Binding& b = s.binding;
-    b.hoa = hoa_of(i);
-    b.coa.method = static_cast<TunnelMethod>(i % kTunnelMethodCount);
-    b.coa.v6 = *Ipv6Addr::parse("2001:db8:ffff::1");
-    b.coa.v6.bytes[14] = static_cast<uint8_t>(i >> 8);
-    b.coa.v4 = Ipv4Addr{0xC6336400u + i};
-    b.coa.v4_port = 4500;
-    b.coa.peer = Ipv4Addr{0xCB007100u + i};
-    b.coa.peer_port = static_cast<uint16_t>(1024 + i % 1000);
-    b.coa.behind_nat = i % 3 == 0;
-    b.seq = seq;
-    b.lifetime = 3600;
-    b.mobile_router = i % 2 == 0;
-    b.proxy_nd = true;
-    b.created = 1'700'000'000 + i;
-    b.updated = b.created + seq;
-    b.expires = b.updated + 3600;
-    for (std::size_t j = 0; j < nprefixes; ++j) {
-        Ipv6Addr p = *Ipv6Addr::parse("2001:db8::");
-        p.bytes[4] = static_cast<uint8_t>(i >> 16);
-        p.bytes[5] = static_cast<uint8_t>(i >> 8);
-        p.bytes[6] = static_cast<uint8_t>(i);
-        p.bytes[7] = static_cast<uint8_t>(j);
-        b.prefixes.push_back(Prefix6::make(p, 64));
-    }
-    s.sa_out_spi = i;
-    return s;
-}
-
-MrChange make_mr(uint32_t i, bool added)
-{
-    MrChange c;
-    c.added = added;
-    c.mr.hoa = hoa_of(0x10000 + i);
-    c.mr.mobile_router = added;
-    c.mr.methods = added ? kNatMethods : 0;
-    if (added) c.mr.prefixes = make_binding(0x10000 + i, 1, 3).binding.prefixes;
-    return c;
-}
-
-SaChange make_sa(uint32_t spi, bool added)
-{
-    SaChange c;
-    c.added = added;
-    c.sa.spi = spi;
-    c.sa.inbound = spi % 2 == 0;
-    c.sa.hoa = hoa_of(spi);
-    c.sa.algorithm = EspAlgorithm::aes_cbc_128_hmac_sha256;
-    if (added) {
-        c.sa.enc_key.assign(16, static_cast<uint8_t>(spi));
-        c.sa.auth_key.assign(32, static_cast<uint8_t>(spi * 3));
-    }
-    c.sa.esn = spi % 3 == 0;
-    c.sa.window = 128;
-    c.sa.life_bytes = uint64_t{spi} << 20;
-    return c;
-}
-
-// Every field of a binding, hashed a word at a time: the damage tests compare hundreds of images of
-// 2000 bindings, too slow under ASan as encoded records.
-uint64_t digest(const StoredBinding& s)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    auto mix = [&h](uint64_t v) {
-        h = (h ^ v) * 0x100000001b3ULL;
-        h ^= h >> 29;
-    };
-    auto mix6 = [&](const Ipv6Addr& a) {
-        uint64_t w[2];
-        std::memcpy(w, a.bytes.data(), 16);
-        mix(w[0]);
-        mix(w[1]);
-    };
-    const Binding& b = s.binding;
-    mix6(b.hoa);
-    mix(static_cast<uint64_t>(b.coa.method));
-    mix6(b.coa.v6);
-    mix(b.coa.v4.value);
-    mix(b.coa.v4_port);
-    mix(b.coa.peer.value);
-    mix(b.coa.peer_port);
-    mix(b.coa.behind_nat);
-    mix(b.seq);
-    mix(b.lifetime);
-    mix(b.mobile_router);
-    mix(b.proxy_nd);
-    mix(b.created);
-    mix(b.updated);
-    mix(b.expires);
-    mix(s.sa_out_spi);
-    mix(b.prefixes.size());
-    for (const Prefix6& p : b.prefixes) {
-        mix6(p.addr);
-        mix(p.len);
-    }
-    return h;
-}
-
-// An image by key: its bindings' digests and its other records encoded. Two images are the same when
-// these are equal. (Printed as counts only: the SA records hold keys.)
-struct Canon {
-    std::map<Ipv6Addr, uint64_t> bindings;
-    std::map<Ipv6Addr, std::vector<uint8_t>> mrs;
-    std::map<uint32_t, std::vector<uint8_t>> sas, seqs;
-    bool operator==(const Canon&) const = default;
-    std::string summary() const
-    {
-        return std::to_string(bindings.size()) + " bindings, " + std::to_string(mrs.size()) + " mr changes, " +
-               std::to_string(sas.size()) + " sa changes, " + std::to_string(seqs.size()) + " seqs";
-    }
-    void put(const StoredBinding& b) { bindings[b.binding.hoa] = digest(b); }
-    void put(const MrChange& c) { mrs[c.mr.hoa] = encode_mr_change(c); }
-    void put(const SaChange& c)
-    {
-        const KeyBytes k = encode_sa_change(c);
-        sas[c.sa.spi].assign(k.begin(), k.end());
-    }
-    void put(uint32_t spi, const SeqReservation& r) { seqs[spi] = encode_seq(r); }
-    // Every record of this one is in `of`, with the same bytes.
-    bool subset_of(const Canon& of) const
-    {
-        auto sub = [](const auto& a, const auto& b) {
-            for (const auto& [k, v] : a) {
-                auto it = b.find(k);
-                if (it == b.end() || it->second != v) return false;
-            }
-            return true;
-        };
-        return sub(bindings, of.bindings) && sub(mrs, of.mrs) && sub(sas, of.sas) && sub(seqs, of.seqs);
-    }
-};
-
-Canon canon(const StateImage& im)
-{
-    Canon c;
-    for (const auto& b : im.bindings) {
-        EXPECT_EQ(c.bindings.count(b.binding.hoa), 0u) << "a binding twice in one image";
-        c.put(b);
-    }
-    for (const auto& m : im.mrs) c.put(m);
-    for (const auto& s : im.sas) c.put(s);
-    for (const auto& [spi, r] : im.seqs) c.put(spi, r);
-    return c;
-}
-
-bool wait_until(const std::function<bool()>& pred, unsigned ms)
-{
-    const auto end = Clock::now() + std::chrono::milliseconds(ms);
-    while (!pred()) {
-        if (Clock::now() > end) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return true;
-}
-
-uint64_t ms_since(Clock::time_point t0)
-{
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
-}
-
-std::string slurp(const fs::path& p)
-{
-    std::ifstream in(p, std::ios::binary);
-    std::error_code ec;
-    const auto n = fs::file_size(p, ec);
-    std::string out(ec ? 0 : n, '\0');
-    in.read(out.data(), static_cast<std::streamsize>(out.size()));
-    return out;
-}
-
-void spit(const fs::path& p, const std::string& bytes)
-{
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    ASSERT_TRUE(out.good()) << p;
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // A backend in memory whose commits can be held (to see what waits) or made to fail.
 struct FakeDisk {
@@ -515,25 +299,7 @@ TEST(StateStore, CommitThenReopenGivesTheSameImage)
         EXPECT_TRUE(im.bindings.empty());
         EXPECT_EQ(im.damaged, 0u);
         EXPECT_EQ(fs::status(dir).permissions() & fs::perms::all, fs::perms::owner_all) << "it holds SA keys";
-        for (uint32_t i = 0; i < 200; ++i) {
-            const auto b = make_binding(i, static_cast<uint16_t>(i * 331), i % 50 == 0 ? 255 : i % 4);
-            st->put_binding(b);
-            want.put(b);
-            if (i % 16 == 0) st->flush(); // several batches
-        }
-        for (uint32_t i = 0; i < 5; ++i) {
-            st->put_mr(make_mr(i, i != 3));
-            want.put(make_mr(i, i != 3));
-        }
-        for (uint32_t spi : {0u, 0x100u, 0x101u, 0xFFFFFFFFu}) {
-            st->put_sa(make_sa(spi, spi != 0x101));
-            want.put(make_sa(spi, spi != 0x101));
-        }
-        for (uint32_t spi : {0u, 0x100u, 0xFFFFFFFFu}) {
-            const SeqReservation r{0x1122334455667788ULL ^ spi, ~uint64_t{0} - spi};
-            st->put_seq(spi, r);
-            want.put(spi, r);
-        }
+        put_every_kind(*st, &want);
         ASSERT_TRUE(st->sync_now(&err)) << err;
         const StateStatus s = st->status();
         EXPECT_EQ(s.backend, "sqlite");
@@ -552,16 +318,7 @@ TEST(StateStore, CommitThenReopenGivesTheSameImage)
     EXPECT_TRUE(im.salvaged_from.empty());
     const Canon got = canon(im);
     EXPECT_TRUE(got == want) << got.summary() << " vs " << want.summary();
-    // The keys came back (the comparison above is of whole records; this says it in words).
-    bool found = false;
-    for (const SaChange& c : im.sas)
-        if (c.sa.spi == 0x100) {
-            found = true;
-            EXPECT_EQ(c.sa.enc_key.size(), 16u);
-            EXPECT_EQ(c.sa.auth_key.size(), 32u);
-            EXPECT_TRUE(c.sa.enc_key == KeyBytes(16, static_cast<uint8_t>(0x100 & 0xFF)));
-        }
-    EXPECT_TRUE(found);
+    expect_sa_keys_back(im);
 }
 
 TEST(StateStore, TheFilesArePrivateInADirOthersMayRead)
@@ -629,49 +386,12 @@ TEST(StateStore, EraseOverwriteAndLastWins)
 
 TEST(StateStore, ADestructorCommitsWhatWasStaged)
 {
-    TempDir t;
-    std::string err;
-    {
-        StateImage im;
-        auto st = open_store(t.path, &im, &err);
-        ASSERT_TRUE(st) << err;
-        st->put_binding(make_binding(1));
-        st->flush();
-        st->put_binding(make_binding(2));
-        st->put_mr(make_mr(1, true));
-        st->put_seq(9, {1, 2});
-        // No sync_now, no flush: the stop must commit them.
-    }
-    StateImage im;
-    auto st = open_store(t.path, &im, &err);
-    ASSERT_TRUE(st) << err;
-    EXPECT_EQ(im.bindings.size(), 2u);
-    EXPECT_EQ(im.mrs.size(), 1u);
-    EXPECT_EQ(im.seqs.count(9), 1u);
+    expect_destructor_commits_what_was_staged(StateConfig::Backend::sqlite);
 }
 
 TEST(StateStore, ASecondOpenWhileTheFirstHoldsItIsRefused)
 {
-    TempDir t;
-    std::string err;
-    StateImage im;
-    auto first = open_store(t.path, &im, &err);
-    ASSERT_TRUE(first) << err;
-    first->put_binding(make_binding(1));
-    ASSERT_TRUE(first->sync_now(&err)) << err;
-    StateImage im2;
-    auto second = open_store(t.path, &im2, &err);
-    EXPECT_FALSE(second);
-    EXPECT_TRUE(contains(err, "in use by another nemo-ha")) << err;
-    EXPECT_TRUE(contains(err, t.path.string())) << err;
-    EXPECT_TRUE(contains(err, "(pid " + std::to_string(::getpid()) + ")")) << err;
-    // The refused open changed nothing of the first's.
-    first->put_binding(make_binding(2));
-    ASSERT_TRUE(first->sync_now(&err)) << err;
-    first.reset();
-    auto again = open_store(t.path, &im2, &err);
-    ASSERT_TRUE(again) << err;
-    EXPECT_EQ(im2.bindings.size(), 2u);
+    expect_second_open_refused(StateConfig::Backend::sqlite);
 }
 
 TEST(StateStore, BackendNoneOpensNothing)
@@ -688,15 +408,7 @@ TEST(StateStore, BackendNoneOpensNothing)
 TEST(StateStore, ADirThatCannotBeUsedIsNamed)
 {
     TempDir t;
-    std::string err;
-    StateImage im;
-    // The parent does not exist.
-    EXPECT_FALSE(open_store(t.path / "no" / "such", &im, &err));
-    EXPECT_TRUE(contains(err, (t.path / "no" / "such").string())) << err;
-    // A file where the directory should be.
-    spit(t.path / "file", "x");
-    EXPECT_FALSE(open_store(t.path / "file", &im, &err));
-    EXPECT_TRUE(contains(err, (t.path / "file").string() + ": not a directory")) << err;
+    expect_unusable_dirs_named(StateConfig::Backend::sqlite, t.path);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -860,19 +572,7 @@ const DamageTemplate& damage_template()
             StateImage im;
             auto st = open_store(dir.path, &im, &err);
             EXPECT_TRUE(st) << err;
-            for (uint32_t i = 0; i < kDamageBindings; ++i) {
-                const auto b = make_binding(i, 1, i % 5);
-                st->put_binding(b);
-                d.image.put(b);
-            }
-            for (uint32_t i = 0; i < 20; ++i) {
-                st->put_mr(make_mr(i, true));
-                d.image.put(make_mr(i, true));
-                st->put_sa(make_sa(0x1000 + i, true));
-                d.image.put(make_sa(0x1000 + i, true));
-                st->put_seq(0x1000 + i, {i, i * 1000ULL});
-                d.image.put(0x1000 + i, {i, i * 1000ULL});
-            }
+            if (st) put_damage_base(*st, kDamageBindings, 0, &d.image);
         }
         d.db = slurp(dir.path / "state.db");
         EXPECT_FALSE(fs::exists(dir.path / "state.db-wal")) << "a clean close leaves no log";
@@ -884,17 +584,7 @@ const DamageTemplate& damage_template()
         d.states.push_back(d.image);
         Canon now = d.image;
         for (int c = 0; c < kWalCommits; ++c) {
-            for (uint32_t k = 0; k < 30; ++k) {
-                const auto b = make_binding((static_cast<uint32_t>(c) * 97 + k * 61) % kDamageBindings, static_cast<uint16_t>(2 + c), 2);
-                st->put_binding(b);
-                now.put(b);
-            }
-            const Ipv6Addr gone = hoa_of(static_cast<uint32_t>(c) * 13 + 1);
-            st->erase_binding(gone);
-            now.bindings.erase(gone);
-            const auto fresh = make_binding(kDamageBindings + static_cast<uint32_t>(c));
-            st->put_binding(fresh);
-            now.put(fresh);
+            put_log_commit(*st, kDamageBindings, c, &now);
             EXPECT_TRUE(st->sync_now(&err)) << err;
             d.states.push_back(now);
         }
@@ -905,16 +595,6 @@ const DamageTemplate& damage_template()
     }();
     return t;
 }
-
-struct Outcomes {
-    int refused = 0, intact = 0, earlier = 0, records_removed = 0, salvaged = 0;
-    std::string str() const
-    {
-        return "refused " + std::to_string(refused) + ", intact " + std::to_string(intact) + ", an earlier commit " +
-               std::to_string(earlier) + ", damaged records removed " + std::to_string(records_removed) +
-               ", salvaged " + std::to_string(salvaged);
-    }
-};
 
 // Opens a damaged store in dir. It must either be refused with an error naming the path, or give an
 // image of nothing but what was stored: the whole image (or, for a log, that of one of its commits),
@@ -975,15 +655,6 @@ void open_damaged(const fs::path& dir, const std::string& label, const Canon& wh
     EXPECT_TRUE(after == got) << after.summary() << " after the commit, " << got.summary() << " expected";
 }
 
-// Offsets spread over [0, size): n of them, evenly, each moved by a varying amount within its step.
-std::vector<std::size_t> spread(std::size_t size, std::size_t n)
-{
-    std::vector<std::size_t> out;
-    const std::size_t step = std::max<std::size_t>(1, size / n);
-    for (std::size_t i = 0; i < n && i * step < size; ++i) out.push_back(i * step + (i * 7919) % step);
-    return out;
-}
-
 // A fresh store directory with these files.
 void lay_out(const fs::path& dir, const std::string& db, const std::string* wal)
 {
@@ -991,6 +662,52 @@ void lay_out(const fs::path& dir, const std::string& db, const std::string* wal)
     fs::create_directory(dir);
     spit(dir / "state.db", db);
     if (wal) spit(dir / "state.db-wal", *wal);
+}
+
+// The template with one of its files damaged at each offset: state.db (as cleanly closed), or the log
+// (over the state.db it goes with). Each copy is opened in a directory of its own under tmp (see
+// open_damaged), up to the first fatal failure.
+struct DamagedFile {
+    bool log;                  // the log, else state.db
+    const Canon& whole;        // open_damaged's `whole`, `states` and `exact`
+    const std::vector<Canon>& states;
+    bool exact;
+};
+
+void open_cut_copies(const fs::path& tmp, const DamagedFile& f, const std::vector<std::size_t>& cuts, Outcomes* out)
+{
+    const DamageTemplate& t = damage_template();
+    const std::string& file = f.log ? t.wal : t.db;
+    for (std::size_t cut : cuts) {
+        if (!f.log && cut == 0) continue; // an empty state.db: a new store (AnEmptyFileIsANewStore)
+        const fs::path dir = tmp / ((f.log ? "walcut-" : "cut-") + std::to_string(cut));
+        const std::string bytes = file.substr(0, cut);
+        lay_out(dir, f.log ? t.wal_db : bytes, f.log ? &bytes : nullptr);
+        open_damaged(dir, (f.log ? "log" : "state.db") + std::string(" cut to ") + std::to_string(cut) + " of " +
+                              std::to_string(file.size()),
+                     f.whole, f.states, f.exact, out);
+        if (::testing::Test::HasFatalFailure()) return;
+        fs::remove_all(dir);
+    }
+}
+
+// Flips every other byte by 0xFF, the rest by `mask`.
+void open_flipped_copies(const fs::path& tmp, const DamagedFile& f, const std::vector<std::size_t>& offsets, uint8_t mask,
+                         Outcomes* out)
+{
+    const DamageTemplate& t = damage_template();
+    const std::string& file = f.log ? t.wal : t.db;
+    int n = 0;
+    for (std::size_t off : offsets) {
+        std::string bad = file;
+        bad[off] = static_cast<char>(bad[off] ^ (n++ % 2 ? 0xFF : mask));
+        const fs::path dir = tmp / ((f.log ? "walflip-" : "flip-") + std::to_string(off));
+        lay_out(dir, f.log ? t.wal_db : bad, f.log ? &bad : nullptr);
+        open_damaged(dir, (f.log ? "log" : "state.db") + std::string(" byte ") + std::to_string(off) + " flipped", f.whole,
+                     f.states, f.exact, out);
+        if (::testing::Test::HasFatalFailure()) return;
+        fs::remove_all(dir);
+    }
 }
 
 } // namespace
@@ -1004,15 +721,7 @@ TEST(StateStoreDamage, StateDbCutShort)
     std::vector<std::size_t> cuts = spread(t.db.size(), 60);
     for (std::size_t c : {1ul, 15ul, 16ul, 50ul, 99ul, 100ul, 101ul, 4095ul, 4096ul, 4097ul, 8192ul, t.db.size() - 1})
         cuts.push_back(c);
-    for (std::size_t cut : cuts) {
-        if (cut == 0) continue; // an empty file: a new store (AnEmptyFileIsANewStore)
-        const fs::path dir = tmp.path / ("cut-" + std::to_string(cut));
-        lay_out(dir, t.db.substr(0, cut), nullptr);
-        open_damaged(dir, "state.db cut to " + std::to_string(cut) + " of " + std::to_string(t.db.size()), t.image, {},
-                     false, &out);
-        if (HasFatalFailure()) return;
-        fs::remove_all(dir);
-    }
+    ASSERT_NO_FATAL_FAILURE(open_cut_copies(tmp.path, {false, t.image, {}, false}, cuts, &out));
     std::cout << "state.db cut at " << cuts.size() << " offsets in " << ms_since(t0) << " ms: " << out.str() << "\n";
     EXPECT_GT(out.salvaged, 0) << "no cut reached the salvage";
 }
@@ -1027,16 +736,7 @@ TEST(StateStoreDamage, StateDbByteFlipped)
     // The header's fields one by one: size, format, counters, version, application id.
     for (std::size_t h : {0ul, 16ul, 17ul, 18ul, 19ul, 20ul, 21ul, 28ul, 31ul, 44ul, 47ul, 52ul, 56ul, 63ul, 71ul, 95ul, 100ul, 103ul, 105ul})
         offsets.push_back(h);
-    int n = 0;
-    for (std::size_t off : offsets) {
-        std::string bad = t.db;
-        bad[off] = static_cast<char>(bad[off] ^ (n++ % 2 ? 0xFF : 0x04));
-        const fs::path dir = tmp.path / ("flip-" + std::to_string(off));
-        lay_out(dir, bad, nullptr);
-        open_damaged(dir, "state.db byte " + std::to_string(off) + " flipped", t.image, {}, false, &out);
-        if (HasFatalFailure()) return;
-        fs::remove_all(dir);
-    }
+    ASSERT_NO_FATAL_FAILURE(open_flipped_copies(tmp.path, {false, t.image, {}, false}, offsets, 0x04, &out));
     std::cout << "state.db flipped at " << offsets.size() << " offsets in " << ms_since(t0) << " ms: " << out.str() << "\n";
     EXPECT_GT(out.records_removed, 0) << "no flip hit a record";
     EXPECT_GT(out.salvaged + out.refused, 0) << "no flip hit SQLite's own structure";
@@ -1051,15 +751,7 @@ TEST(StateStoreDamage, LogCutShortGivesAnEarlierCommit)
     const auto t0 = Clock::now();
     std::vector<std::size_t> cuts = spread(t.wal.size(), 60);
     for (std::size_t c : {0ul, 8ul, 31ul, 32ul, 33ul, 32ul + 24 + 4096, t.wal.size() - 1}) cuts.push_back(c);
-    for (std::size_t cut : cuts) {
-        const fs::path dir = tmp.path / ("walcut-" + std::to_string(cut));
-        const std::string wal = t.wal.substr(0, cut);
-        lay_out(dir, t.wal_db, &wal);
-        open_damaged(dir, "log cut to " + std::to_string(cut) + " of " + std::to_string(t.wal.size()), t.states.back(),
-                     t.states, true, &out);
-        if (HasFatalFailure()) return;
-        fs::remove_all(dir);
-    }
+    ASSERT_NO_FATAL_FAILURE(open_cut_copies(tmp.path, {true, t.states.back(), t.states, true}, cuts, &out));
     std::cout << "log cut at " << cuts.size() << " offsets in " << ms_since(t0) << " ms: " << out.str() << "\n";
     EXPECT_GT(out.earlier, 0);
 }
@@ -1072,16 +764,7 @@ TEST(StateStoreDamage, LogByteFlippedGivesAnEarlierCommit)
     const auto t0 = Clock::now();
     std::vector<std::size_t> offsets = spread(t.wal.size(), 100);
     for (std::size_t h : {0ul, 4ul, 8ul, 12ul, 16ul, 24ul, 28ul, 32ul, 36ul, 40ul, 48ul, 56ul}) offsets.push_back(h);
-    int n = 0;
-    for (std::size_t off : offsets) {
-        std::string wal = t.wal;
-        wal[off] = static_cast<char>(wal[off] ^ (n++ % 2 ? 0xFF : 0x20));
-        const fs::path dir = tmp.path / ("walflip-" + std::to_string(off));
-        lay_out(dir, t.wal_db, &wal);
-        open_damaged(dir, "log byte " + std::to_string(off) + " flipped", t.states.back(), t.states, true, &out);
-        if (HasFatalFailure()) return;
-        fs::remove_all(dir);
-    }
+    ASSERT_NO_FATAL_FAILURE(open_flipped_copies(tmp.path, {true, t.states.back(), t.states, true}, offsets, 0x20, &out));
     std::cout << "log flipped at " << offsets.size() << " offsets in " << ms_since(t0) << " ms: " << out.str() << "\n";
     EXPECT_GT(out.earlier, 0);
 }
@@ -1194,38 +877,6 @@ TEST(StateStoreDamage, RefuseDamagedLeavesTheFileInPlace)
 // A read-only and a full file system (small tmpfs mounts: root only)
 
 namespace {
-class TmpfsTest : public ::testing::Test {
-protected:
-    virtual const char* size() const = 0;
-    void SetUp() override
-    {
-        if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
-        std::string tmpl = (fs::temp_directory_path() / "nemo-state-mnt-XXXXXX").string();
-        ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-        mnt_ = tmpl;
-        const std::string opts = std::string("size=") + size() + ",mode=0700";
-        if (::mount("tmpfs", mnt_.c_str(), "tmpfs", 0, opts.c_str()) != 0)
-            GTEST_SKIP() << "cannot mount a tmpfs on " << mnt_ << ": " << std::strerror(errno);
-        mounted_ = true;
-    }
-    void TearDown() override
-    {
-        if (mounted_ && ::umount(mnt_.c_str()) != 0) {
-            ADD_FAILURE() << "umount " << mnt_ << ": " << std::strerror(errno);
-            ::umount2(mnt_.c_str(), MNT_DETACH);
-        }
-        std::error_code ec;
-        if (!mnt_.empty()) fs::remove(mnt_, ec);
-    }
-    bool remount_ro()
-    {
-        const std::string opts = std::string("size=") + size();
-        return ::mount("tmpfs", mnt_.c_str(), "tmpfs", MS_REMOUNT | MS_RDONLY, opts.c_str()) == 0;
-    }
-    fs::path mnt_;
-    bool mounted_ = false;
-};
-
 class ReadOnlyDir : public TmpfsTest {
     const char* size() const override { return "4m"; }
 };
@@ -1244,7 +895,7 @@ TEST_F(ReadOnlyDir, OpenSaysTheDirIsReadOnly)
         ASSERT_TRUE(st) << err;
         st->put_binding(make_binding(1));
     }
-    ASSERT_TRUE(remount_ro()) << std::strerror(errno);
+    ASSERT_TRUE(remount(true)) << std::strerror(errno);
     StateImage im;
     EXPECT_FALSE(open_store(dir, &im, &err));
     EXPECT_TRUE(contains(err, dir.string())) << err;
