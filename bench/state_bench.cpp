@@ -423,11 +423,11 @@ void BM_BuToBa(benchmark::State& state, uint32_t n, bool store)
 
 // ---- restart ----
 
-// Bytes of the files in dir (apparent, and allocated on the disk).
+// Bytes of the files under dir (apparent, and allocated on the disk): RocksDB keeps its in db/.
 std::pair<uint64_t, uint64_t> dir_bytes(const std::filesystem::path& dir)
 {
     uint64_t size = 0, blocks = 0;
-    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
         struct stat st{};
         if (::stat(e.path().c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
             size += static_cast<uint64_t>(st.st_size);

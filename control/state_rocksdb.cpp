@@ -137,6 +137,7 @@ private:
     int lock_fd_ = -1;
     std::unique_ptr<rocksdb::DB> db_;
     bool failed_ = false; // the last write failed: RocksDB stops writes until resumed
+    rocksdb::WriteBatch batch_;
 };
 
 bool RocksState::open_db(bool* damaged, std::string* error)
@@ -273,10 +274,14 @@ std::optional<StateBackend::CommitError> RocksState::commit(const StateBatch& b)
             return CommitError{path_ + ": cannot resume writing: " + r.ToString(), full};
         }
     }
-    rocksdb::WriteBatch wb;
+    rocksdb::WriteBatch& wb = batch_;
+    wb.Clear(); // its buffer is kept from one commit to the next
+    char k6[17];
     for (const auto& [hoa, rec] : b.bindings) {
-        if (rec) wb.Put(key6(kBinding, hoa), rocksdb::Slice(reinterpret_cast<const char*>(rec->data()), rec->size()));
-        else wb.Delete(key6(kBinding, hoa));
+        k6[0] = kBinding;
+        std::memcpy(k6 + 1, hoa.bytes.data(), 16);
+        if (rec) wb.Put(rocksdb::Slice(k6, sizeof k6), rocksdb::Slice(reinterpret_cast<const char*>(rec->data()), rec->size()));
+        else wb.Delete(rocksdb::Slice(k6, sizeof k6));
     }
     for (const auto& [hoa, rec] : b.mrs) wb.Put(key6(kMr, hoa), rocksdb::Slice(reinterpret_cast<const char*>(rec.data()), rec.size()));
     for (const auto& [spi, rec] : b.sas) wb.Put(key_spi(kSa, spi), rocksdb::Slice(reinterpret_cast<const char*>(rec.data()), rec.size()));

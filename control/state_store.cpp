@@ -38,6 +38,12 @@ const char* backend_name(StateConfig::Backend b)
 
 void StateBatch::merge(StateBatch&& later)
 {
+    // The common case, a writer that kept up: nothing to merge into, so the maps change hands.
+    if (empty()) {
+        std::swap(*this, later);
+        later = StateBatch{};
+        return;
+    }
     for (auto& [k, v] : later.bindings) bindings[k] = std::move(v);
     for (auto& [k, v] : later.mrs) mrs[k] = std::move(v);
     for (auto& [k, v] : later.sas) sas[k] = std::move(v);
@@ -123,12 +129,20 @@ void StateStore::writer_loop()
         if (pending_.empty()) wake_.wait(lk, [&] { return stop_ || !queued_.empty(); });
         else wake_.wait_for(lk, std::chrono::seconds(1), [&] { return stop_ || !queued_.empty(); });
         if (stop_ && queued_.empty() && pending_.empty()) return;
+        // Group commit: syncs at most every kMinCommitIntervalUs, so that one sync carries the changes
+        // of several control-loop turns (a BA waits that much longer at most).
+        if (!stop_ && last_commit_us_ != 0) {
+            const uint64_t since = steady_us() - last_commit_us_;
+            if (since < kMinCommitIntervalUs)
+                wake_.wait_for(lk, std::chrono::microseconds(kMinCommitIntervalUs - since), [&] { return stop_; });
+        }
         pending_.merge(std::move(queued_));
         queued_ = StateBatch{};
         if (queued_id_ > pending_id_) pending_id_ = queued_id_;
         lk.unlock();
 
         const uint64_t t0 = steady_us();
+        last_commit_us_ = t0;
         auto err = backend_->commit(pending_);
         const uint64_t us = steady_us() - t0;
 

@@ -105,6 +105,8 @@ struct StateStatus {
 
 class StateStore {
 public:
+    // The shortest time between the starts of two commits (group commit: see writer_loop).
+    static constexpr uint64_t kMinCommitIntervalUs = 2000;
     // Opens (creating when absent) the store of cfg, reads it into *image and starts the writer. Null
     // with *error (naming the path) when it cannot be used: another nemo-ha holds it, the directory is
     // not writable, it is of another version, or it is damaged and cfg.refuse_damaged.
@@ -158,6 +160,7 @@ private:
     std::atomic<uint64_t> syncs_{0}, failures_{0}, records_{0}, last_sync_ms_{0}, last_sync_us_{0}, max_sync_us_{0};
     std::atomic<uint64_t> syncs_last_second_{0};
     uint64_t second_start_ms_ = 0, second_syncs_ = 0;
+    uint64_t last_commit_us_ = 0; // when the last commit began (steady clock)
     std::thread writer_;
 };
 

@@ -15,12 +15,14 @@ using wire::load_be64;
 // Record kinds, the byte after the format: a record read under the wrong key is refused too.
 enum : uint8_t { kKindBinding = 1, kKindMr = 2, kKindSa = 3, kKindSeq = 4 };
 constexpr std::size_t kCrcLen = 4;
+constexpr std::size_t kTypicalRecord = 160;
 
 template <class Buf>
 class Writer {
 public:
     explicit Writer(uint8_t kind)
     {
+        b_.reserve(kTypicalRecord); // one allocation for a binding with a few prefixes
         u8(kStateRecordFormat);
         u8(kind);
     }
