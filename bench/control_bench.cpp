@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_routers.hpp"
 #include "bu_decision.hpp"
 #include "control_plane.hpp"
 #include "ipv6.hpp"
@@ -29,30 +30,12 @@ using namespace nemo::control;
 
 namespace {
 
-const Ipv6Addr kHa6 = *Ipv6Addr::parse("2001:db8:1::1");
-const Prefix6 kHome = *Prefix6::parse("2001:db8:1::/64");
+using nemo::bench::coa_of;
+using nemo::bench::hoa_of;
+using nemo::bench::kHa6;
+using nemo::bench::kHome;
+using nemo::bench::mnp_of;
 
-Ipv6Addr hoa_of(uint32_t i)
-{
-    Ipv6Addr a = kHome.addr;
-    a.bytes[12] = static_cast<uint8_t>(i >> 24);
-    a.bytes[13] = static_cast<uint8_t>(i >> 16);
-    a.bytes[14] = static_cast<uint8_t>(i >> 8);
-    a.bytes[15] = static_cast<uint8_t>(i + 1);
-    return a;
-}
-
-Prefix6 mnp_of(uint32_t i)
-{
-    Ipv6Addr a = *Ipv6Addr::parse("2001:db8::");
-    a.bytes[1] = static_cast<uint8_t>(0xB8 + (i >> 24));
-    a.bytes[2] = static_cast<uint8_t>(0x10 | ((i >> 16) & 0xFF));
-    a.bytes[4] = static_cast<uint8_t>(i >> 8);
-    a.bytes[5] = static_cast<uint8_t>(i);
-    return Prefix6::make(a, 48);
-}
-
-Ipv4Addr coa_of(uint32_t i) { return Ipv4Addr{0x0A000000u + i}; }
 
 // Built once per size and kept for every benchmark of that size; freed before EAL is.
 std::map<uint32_t, std::unique_ptr<ControlPlane>> g_planes;

@@ -39,6 +39,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_routers.hpp"
 #include "control_plane.hpp"
 #include "ipv6.hpp"
 #include "mobility_header.hpp"
@@ -54,8 +55,12 @@ using namespace nemo::control;
 
 namespace {
 
-const Ipv6Addr kHa6 = *Ipv6Addr::parse("2001:db8:1::1");
-const Prefix6 kHome = *Prefix6::parse("2001:db8:1::/64");
+using nemo::bench::coa_of;
+using nemo::bench::hoa_of;
+using nemo::bench::kHa6;
+using nemo::bench::kHome;
+using nemo::bench::mnp_of;
+
 constexpr uint64_t kNow = 1000;        // the control plane's clock, held still: nothing expires while timed
 constexpr std::size_t kTurnBus = 256;  // BUs per control-loop turn
 constexpr uint16_t kLifetime = 0x3FFF; // 4 s units (18 h): a store made for a restart is not expired by then
@@ -70,27 +75,6 @@ cpu_set_t g_all_cpus;   // the process's CPUs before EAL pinned this thread
 int g_writer_cpu = -1;  // --writer-cpu: the store's writer on this CPU alone (a diagnosis; the daemon's shares the main lcore)
 bool g_sqlite = false;  // --backend sqlite (default rocksdb, the daemon's default)
 
-Ipv6Addr hoa_of(uint32_t i)
-{
-    Ipv6Addr a = kHome.addr;
-    a.bytes[12] = static_cast<uint8_t>(i >> 24);
-    a.bytes[13] = static_cast<uint8_t>(i >> 16);
-    a.bytes[14] = static_cast<uint8_t>(i >> 8);
-    a.bytes[15] = static_cast<uint8_t>(i + 1);
-    return a;
-}
-
-Prefix6 mnp_of(uint32_t i)
-{
-    Ipv6Addr a = *Ipv6Addr::parse("2001:db8::");
-    a.bytes[1] = static_cast<uint8_t>(0xB8 + (i >> 24));
-    a.bytes[2] = static_cast<uint8_t>(0x10 | ((i >> 16) & 0xFF));
-    a.bytes[4] = static_cast<uint8_t>(i >> 8);
-    a.bytes[5] = static_cast<uint8_t>(i);
-    return Prefix6::make(a, 48);
-}
-
-Ipv4Addr coa_of(uint32_t i) { return Ipv4Addr{0x0A000000u + i}; }
 
 MrProvision provision_of(uint32_t i)
 {
