@@ -47,12 +47,13 @@ void ControlPlane::restore_state(StateImage& image)
     for (const SaChange& c : image.sas)
         if (!c.added) sas_->remove(c.sa.spi);
     for (SaChange& c : image.sas) {
-        if (!c.added) {
-        } else if (auto e = refuse_manual_gcm(c.sa, config_.allow_manual_gcm)) {
-            not_reapplied("add sa " + std::to_string(c.sa.spi), *e);
-        } else {
-            sas_->remove(c.sa.spi); // the stored one replaces the configuration's
-            if (auto e2 = sas_->add(c.sa)) not_reapplied("add sa " + std::to_string(c.sa.spi), *e2);
+        if (c.added) {
+            if (auto e = refuse_manual_gcm(c.sa, config_.allow_manual_gcm)) {
+                not_reapplied("add sa " + std::to_string(c.sa.spi), *e);
+            } else {
+                sas_->remove(c.sa.spi); // the stored one replaces the configuration's
+                if (auto e2 = sas_->add(c.sa)) not_reapplied("add sa " + std::to_string(c.sa.spi), *e2);
+            }
         }
         wipe(c.sa.enc_key);
         wipe(c.sa.auth_key);

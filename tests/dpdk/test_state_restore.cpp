@@ -6,10 +6,15 @@
 #include "../common/addresses.hpp"
 #include <gtest/gtest.h>
 
+#include <rte_eal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
@@ -199,6 +204,45 @@ TEST_F(StateRestoreTest, ARestartHasEveryBindingBackWithItsRemainingLifetime)
     auto r = register_bu(kMr1, 10, *Prefix6::parse("2001:db8:aaaa::/48"), TunnelMethod::gre);
     ASSERT_EQ(r.size(), 1u);
     EXPECT_EQ(status_of(r[0]), ba_status::sequence_out_of_window);
+}
+
+// `show state` (text and JSON) and telemetry /nemo/state say what the start restored and how the
+// store syncs.
+TEST_F(StateRestoreTest, ShowStateAndTelemetrySayWhatWasRestoredAndHowTheStoreSyncs)
+{
+    start();
+    auto a = register_bu(kMr1, 1, *Prefix6::parse("2001:db8:aaaa::/48"));
+    ASSERT_TRUE(turn_until_durable(a[0].after_batch));
+    cp.reset();
+    start();
+    auto json = cp->run_command({"--json", "show", "state"}, monotonic_seconds());
+    ASSERT_TRUE(json.ok);
+    EXPECT_NE(json.body.find("\"backend\":\"rocksdb\""), std::string::npos) << json.body;
+    EXPECT_NE(json.body.find("\"path\":\"" + dir + "/db\""), std::string::npos) << json.body;
+    EXPECT_NE(json.body.find("\"bindings\":1"), std::string::npos) << json.body;
+    EXPECT_NE(json.body.find("\"refusing\":false"), std::string::npos) << json.body;
+    auto text = cp->run_command({"show", "state"}, monotonic_seconds());
+    ASSERT_TRUE(text.ok);
+    EXPECT_NE(text.body.find("restored at start"), std::string::npos) << text.body;
+    EXPECT_NE(text.body.find("1 bindings in"), std::string::npos) << text.body;
+    EXPECT_FALSE(cp->run_command({"show", "state", "extra"}, monotonic_seconds()).ok);
+
+    const std::string path = std::string(rte_eal_get_runtime_dir()) + "/dpdk_telemetry.v2";
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
+    const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0) << path;
+    char buf[65536];
+    ASSERT_GT(::recv(fd, buf, sizeof buf, 0), 0); // the greeting
+    const char* cmd = "/nemo/state";
+    (void)!::send(fd, cmd, std::strlen(cmd), 0);
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    const std::string tel(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    ::close(fd);
+    EXPECT_NE(tel.find("\"backend\":\"rocksdb\""), std::string::npos) << tel;
+    EXPECT_NE(tel.find("\"restored_bindings\":1"), std::string::npos) << tel;
+    EXPECT_NE(tel.find("\"refusing\":0"), std::string::npos) << tel;
 }
 
 TEST_F(StateRestoreTest, AnnouncementsOfARestoreComeAShareAtATime)
