@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_eal.hpp"
 #include "bench_routers.hpp"
 #include "bu_decision.hpp"
 #include "control_plane.hpp"
@@ -280,20 +281,7 @@ BENCHMARK(BM_TableMemory)->Arg(100000)->Iterations(1)->Unit(benchmark::kMillisec
 // machines need. With hugepages set up, e.g. NEMO_EAL_ARGS="-m 2048 --no-pci --no-shconf -l 0".
 int main(int argc, char** argv)
 {
-    std::vector<std::string> args = {"control_bench"};
-    const char* env = getenv("NEMO_EAL_ARGS");
-    std::string spec = env ? env : "--no-huge -m 4096 --no-pci --no-shconf -l 0";
-    spec += " --log-level=lib.eal:error";
-    for (std::size_t i = 0; i < spec.size();) {
-        const auto j = spec.find(' ', i);
-        const std::string w = spec.substr(i, j == std::string::npos ? std::string::npos : j - i);
-        if (!w.empty()) args.push_back(w);
-        if (j == std::string::npos) break;
-        i = j + 1;
-    }
-    std::vector<char*> eal;
-    for (auto& a : args) eal.push_back(a.data());
-    if (rte_eal_init(static_cast<int>(eal.size()), eal.data()) < 0) return 1;
+    if (!nemo::bench::init_eal_from_env("control_bench")) return 1;
     benchmark::Initialize(&argc, argv);
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();

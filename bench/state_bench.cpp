@@ -39,6 +39,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_eal.hpp"
 #include "bench_routers.hpp"
 #include "control_plane.hpp"
 #include "ipv6.hpp"
@@ -523,23 +524,7 @@ void register_benchmarks()
                   [](benchmark::internal::Benchmark* b) { b->Iterations(1)->Unit(benchmark::kMillisecond); });
 }
 
-bool init_eal()
-{
-    std::vector<std::string> args = {"state_bench"};
-    const char* env = getenv("NEMO_EAL_ARGS");
-    std::string spec = env ? env : "--no-huge -m 4096 --no-pci --no-shconf -l 0";
-    spec += " --log-level=lib.eal:error";
-    for (std::size_t i = 0; i < spec.size();) {
-        const auto j = spec.find(' ', i);
-        const std::string w = spec.substr(i, j == std::string::npos ? std::string::npos : j - i);
-        if (!w.empty()) args.push_back(w);
-        if (j == std::string::npos) break;
-        i = j + 1;
-    }
-    std::vector<char*> eal;
-    for (auto& a : args) eal.push_back(a.data());
-    return rte_eal_init(static_cast<int>(eal.size()), eal.data()) >= 0;
-}
+bool init_eal() { return nemo::bench::init_eal_from_env("state_bench"); }
 
 // --make-store DIR --routers N --provisioning FILE
 int make_store_mode(const std::string& dir, uint32_t n, const std::string& file)
