@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 
 #include "state_rocksdb.hpp"
@@ -168,8 +169,13 @@ void StateStore::writer_loop()
             failures_.fetch_add(1, std::memory_order_relaxed);
             error_ = err->message;
             refusing_.store(true, std::memory_order_release);
-            // A stop with a store that cannot be written loses what was not durable; no BA named it.
-            if (stop_) return;
+            // A stop with a store that cannot be written loses what was not durable (no BA named it):
+            // said, with how much, rather than lost in silence.
+            if (stop_) {
+                std::fprintf(stderr, "nemo-ha: state: stopping with %zu changes not durable: %s\n", pending_.size(),
+                             error_.c_str());
+                return;
+            }
         }
         done_.notify_all();
     }

@@ -90,7 +90,7 @@ private:
     bool answers_our_question(const NeighborKey& k, uint64_t now);
     // Sends the held BAs whose change is durable now, drops those held too long.
     void release_held(uint64_t now_ms);
-    void hold(const control::Outbound& out, uint16_t port, const MacAddr& dst_mac);
+    void hold(control::Outbound&& out, uint16_t port, const MacAddr& dst_mac);
     void resolve(uint64_t now);
     void announce(uint64_t now_ms);
     void age_neighbors(uint64_t now);

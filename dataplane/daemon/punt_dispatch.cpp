@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include "punt.hpp"
 #include "punt_drain.hpp"
@@ -56,8 +57,8 @@ void ControlIo::on_signaling(rte_mbuf* m, uint64_t now)
     out_.clear();
     cp_.handle_signal(p, now, out_);
     const uint64_t durable = cp_.state_durable();
-    for (const auto& o : out_) {
-        if (o.after_batch > durable) hold(o, meta.in_port, meta.src_mac);
+    for (auto& o : out_) {
+        if (o.after_batch > durable) hold(std::move(o), meta.in_port, meta.src_mac);
         else send(o, meta.in_port, meta.src_mac);
     }
     if (!out_.empty()) ask_for_peer(meta, p.ipv6, now);

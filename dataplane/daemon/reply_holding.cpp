@@ -3,15 +3,17 @@
 // of a binding a crash could lose.
 #include "control_io.hpp"
 
+#include <utility>
+
 namespace nemo::dp {
 
-void ControlIo::hold(const control::Outbound& out, uint16_t port, const MacAddr& dst_mac)
+void ControlIo::hold(control::Outbound&& out, uint16_t port, const MacAddr& dst_mac)
 {
     if (held_.size() >= kMaxHeld) {
         ba_withheld_.fetch_add(1, std::memory_order_relaxed);
         return;
     }
-    held_.push_back(Held{out, port, dst_mac, turn_ms_});
+    held_.push_back(Held{std::move(out), port, dst_mac, turn_ms_}); // the packet is moved, not copied
     ba_held_.fetch_add(1, std::memory_order_relaxed);
 }
 

@@ -250,8 +250,12 @@ TEST(StateStoreWriter, StopWithAStoreThatCannotBeWrittenDoesNotHang)
     st->put_binding(make_binding(2)); // staged, never flushed: the destructor hands it over
     const int before = disk->started_count();
     const auto t0 = Clock::now();
+    testing::internal::CaptureStderr();
     st.reset();
+    const std::string said = testing::internal::GetCapturedStderr();
     EXPECT_LT(ms_since(t0), 1500u);
+    // What is lost is said, not lost in silence.
+    EXPECT_NE(said.find("stopping with 2 changes not durable"), std::string::npos) << said;
     // One last try at the stop (two when a retry was under way).
     EXPECT_GE(disk->started_count(), before + 1);
     EXPECT_LE(disk->started_count(), before + 2);
