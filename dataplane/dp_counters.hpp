@@ -12,6 +12,7 @@
 namespace nemo::dp {
 
 #define NEMO_DP_COUNTERS(X)                                                                       \
+    X(polls, "poll turns (both ports polled once a turn): a worker's heartbeat, read by the watchdog") \
     X(rx, "packets received")                                                                     \
     X(tx, "packets sent")                                                                         \
     X(tx_full, "dropped: TX queue full")                                                          \

@@ -81,6 +81,7 @@ void Worker::poll()
     }
     flush();
     cfg_.tables->quiescent(cfg_.reader_id);
+    cfg_.counters->inc(DpCounter::polls);
 }
 
 void Worker::handle_burst(uint16_t from_port, rte_mbuf** pkts, uint16_t n)

@@ -17,6 +17,10 @@ PACKAGES=(
   libpcap-dev
   librocksdb-dev libsqlite3-dev zlib1g-dev
   liblmdb-dev
+  libsystemd-dev libmicrohttpd-dev
+  prometheus
+  python3-matplotlib
+  dpkg-dev
 )
 
 missing=()
