@@ -39,11 +39,21 @@ _libc = ctypes.CDLL("libc.so.6", use_errno=True)
 _CLONE_NEWNET = 0x40000000
 
 
+# The topology's namespaces are nemo-mr, nemo-ha and nemo-cn; NEMO_NS_PREFIX (scripts/topology.sh reads it
+# too) renames them, so that two test runs on one machine do not share namespaces. Tests name them by their
+# default names; every place that hands a name to the system goes through ns_name().
+NS_PREFIX = os.environ.get("NEMO_NS_PREFIX", "nemo-")
+
+
+def ns_name(name):
+    return NS_PREFIX + name[len("nemo-"):] if name.startswith("nemo-") else name
+
+
 @contextlib.contextmanager
 def netns(name):
     """Runs the block (and threads it starts) in network namespace `name`."""
     back = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(f"/var/run/netns/{name}", os.O_RDONLY)
+    target = os.open(f"/var/run/netns/{ns_name(name)}", os.O_RDONLY)
     try:
         if _libc.setns(target, _CLONE_NEWNET) != 0:
             raise OSError(ctypes.get_errno(), f"setns {name}")
@@ -94,7 +104,7 @@ class HomeAgent:
         args = [binary("nemo-ha"), f"--cli.socket={self.socket}"]
         if not any(o.startswith("--state.dir=") for o in self.overrides):
             args.append(f"--state.dir={self.state_dir}")
-        return ["ip", "netns", "exec", "nemo-ha", *args, *self.overrides]
+        return ["ip", "netns", "exec", ns_name("nemo-ha"), *args, *self.overrides]
 
     def __enter__(self):
         return self.start()
@@ -213,7 +223,7 @@ def binding_update(seq, method, lifetime=100, coa=COA, port=5555, prefixes=(MNP_
 
 
 def mac_of(ns, iface):
-    out = subprocess.run(["ip", "-j", "-n", ns, "link", "show", iface], capture_output=True, text=True, check=True)
+    out = subprocess.run(["ip", "-j", "-n", ns_name(ns), "link", "show", iface], capture_output=True, text=True, check=True)
     return json.loads(out.stdout)[0]["address"]
 
 

@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from nemo_harness import (ANYCAST, CN, COA, HA4, HA6, HOA, MNP_A, MNP_B, NAT, V4_I, V4_U,  # noqa: E402
                           HomeAgent, Topology, binding_update, carries, exchange, inner_of, mac_of, register,
-                          send_from, send_many, tunnel, tunnel_filter)
+                          ns_name, send_from, send_many, tunnel, tunnel_filter)
 from scapy.all import ARP, GRE, IP, UDP, Ether, IPv6, raw  # noqa: E402
 from scapy.layers.inet6 import (HAO, ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6HAADReply,  # noqa: E402
                                 ICMPv6HAADRequest, ICMPv6MPAdv, ICMPv6MPSol, ICMPv6ND_NA, ICMPv6ND_NS,
@@ -291,7 +291,7 @@ class StartupErrors(unittest.TestCase):
     def run_ha(self, *args):
         import subprocess
         from nemo_harness import binary
-        return subprocess.run(["ip", "netns", "exec", "nemo-ha", binary("nemo-ha"), *args],
+        return subprocess.run(["ip", "netns", "exec", ns_name("nemo-ha"), binary("nemo-ha"), *args],
                               capture_output=True, text=True, timeout=60)
 
     def test_clear_startup_errors(self):
@@ -598,14 +598,14 @@ class SwitchIpv4Ipv6(HaTestCase):
     @classmethod
     def setUpClass(cls):
         import subprocess
-        subprocess.run(["ip", "-n", "nemo-cn", "-6", "addr", "add", cls.V6COA + "/64", "dev", "cn0", "nodad"], check=True)
+        subprocess.run(["ip", "-n", ns_name("nemo-cn"), "-6", "addr", "add", cls.V6COA + "/64", "dev", "cn0", "nodad"], check=True)
         super().setUpClass()
 
     @classmethod
     def tearDownClass(cls):
         import subprocess
         super().tearDownClass()
-        subprocess.run(["ip", "-n", "nemo-cn", "-6", "addr", "del", cls.V6COA + "/64", "dev", "cn0"], check=False)
+        subprocess.run(["ip", "-n", ns_name("nemo-cn"), "-6", "addr", "del", cls.V6COA + "/64", "dev", "cn0"], check=False)
 
     def test_switch_between_ipv4_and_ipv6_care_of(self):
         outer, inner = register("ipip", self.next_seq())
