@@ -138,7 +138,8 @@ po::options_description file_options()
                                         "section 2 forbids (nonces repeat after a restart or del sa/add sa): lab only")
         ("state.backend", s(), "rocksdb|sqlite|none (default rocksdb): where bindings, operator changes and ESP sequence numbers survive a restart")
         ("state.dir", s(), "directory of the state store (default /var/lib/nemo-ha)")
-        ("state.on_damage", s(), "salvage|refuse (default salvage): a damaged store is moved aside and what can be read restored, or the start is refused");
+        ("state.on_damage", s(), "salvage|refuse (default salvage): a damaged store is moved aside and what can be read restored, or the start is refused")
+        ("metrics.listen", s(), "ADDR:PORT or [IPv6]:PORT of the Prometheus metrics endpoint, GET /metrics (default: empty, none)");
     return d;
 }
 
@@ -471,6 +472,11 @@ std::variant<Config, std::string> build(const po::variables_map& vm, const Where
         if (*s == "salvage" || *s == "refuse") c.state.refuse_damaged = *s == "refuse";
         else return bad("state.on_damage", "'" + *s + "' is not salvage or refuse");
     }
+    if (auto s = str("metrics.listen"); s && !s->empty()) {
+        auto l = parse_listen_address(*s);
+        if (auto* e = std::get_if<std::string>(&l)) return bad("metrics.listen", *e);
+        c.metrics_listen = std::get<ListenAddress>(l);
+    }
     if (auto s = str("ipsec.allow_manual_gcm"); s && !parse_bool(*s, c.allow_manual_gcm))
         return bad("ipsec.allow_manual_gcm", "'" + *s + "' is not yes or no");
     if (vm.count("ipsec.sa")) {
@@ -571,6 +577,42 @@ std::variant<Config, std::string> load_config(int argc, const char* const* argv,
     return c;
 }
 
+std::string ListenAddress::str() const
+{
+    return (v6 ? "[" + ipv6.str() + "]" : ipv4.str()) + ":" + std::to_string(port);
+}
+
+std::variant<ListenAddress, std::string> parse_listen_address(std::string_view text)
+{
+    const std::string quoted = "'" + std::string(text) + "'";
+    ListenAddress l;
+    std::string_view host, port;
+    if (!text.empty() && text[0] == '[') {
+        const auto close = text.find(']');
+        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+            return quoted + " is not [IPv6]:PORT";
+        host = text.substr(1, close - 1);
+        port = text.substr(close + 2);
+        auto a = Ipv6Addr::parse(host);
+        if (!a) return quoted + ": '" + std::string(host) + "' is not an IPv6 address";
+        if (a->is_multicast()) return quoted + ": a multicast address cannot be listened on";
+        l.v6 = true;
+        l.ipv6 = *a;
+    } else {
+        const auto colon = text.rfind(':');
+        if (colon == std::string_view::npos) return quoted + " is not ADDR:PORT (an IPv6 address goes in brackets: [::1]:9464)";
+        host = text.substr(0, colon);
+        port = text.substr(colon + 1);
+        if (host.find(':') != std::string_view::npos) return quoted + ": an IPv6 address goes in brackets: [" + std::string(host) + "]:PORT";
+        auto a = Ipv4Addr::parse(host);
+        if (!a) return quoted + ": '" + std::string(host) + "' is not an IPv4 address";
+        if (a->is_multicast() || a->is_broadcast()) return quoted + ": a multicast or broadcast address cannot be listened on";
+        l.ipv4 = *a;
+    }
+    if (!parse_number<uint16_t>(port, l.port, 1, 65535)) return quoted + ": '" + std::string(port) + "' is not a port from 1 to 65535";
+    return l;
+}
+
 std::optional<std::string> methods_not_enabled(const MrProvision& mr, MethodSet ha_methods)
 {
     const MethodSet missing = mr.methods & static_cast<MethodSet>(~ha_methods);
@@ -661,6 +703,7 @@ std::string render_config(const Config& c)
       << "\n[cli]\nsocket = " << c.cli_socket << "\n" << (c.cli_group.empty() ? "" : "group = " + c.cli_group + "\n")
       << "\n[state]\nbackend = " << backend_name(c.state.backend) << "\ndir = " << c.state.dir
       << "\non_damage = " << (c.state.refuse_damaged ? "refuse" : "salvage") << "\n"
+      << "\n[metrics]\nlisten = " << (c.metrics_listen ? c.metrics_listen->str() : "") << "\n"
       << "\n[provisioning]\n";
     if (!c.provisioning_file.empty()) o << "file = " << c.provisioning_file << "\n";
     o << "# " << c.mrs.size() << " mr line(s) in the configuration; `show mr` lists what is provisioned now\n";

@@ -18,6 +18,7 @@
 //                  sa_text.hpp; on the command line keys only as @FILE, and a file with literal keys must
 //                  be private to its owner), allow_manual_gcm (lab switch, RFC 4106 section 2)
 //   [state]        backend (rocksdb|sqlite|none), dir, on_damage (salvage|refuse): state_store.hpp
+//   [metrics]      listen (ADDR:PORT or [IPv6]:PORT: the Prometheus endpoint; empty, the default: none)
 //
 // Any key can also be given on the command line as --section.key=value; the command line wins.
 #pragma once
@@ -44,6 +45,18 @@ struct PortConfig {
     std::optional<Ipv6Addr> gateway6;
 };
 
+// Where a TCP server listens: an IPv4 or IPv6 address and a port (metrics.listen).
+struct ListenAddress {
+    bool v6 = false;
+    Ipv4Addr ipv4;
+    Ipv6Addr ipv6;
+    uint16_t port = 0;
+    std::string str() const; // 127.0.0.1:9464, [::1]:9464
+};
+// "ADDR:PORT" with an IPv4 address, or "[ADDR]:PORT" with an IPv6 one; the port from 1 to 65535, the
+// address unicast or unspecified (every address). What is wrong, otherwise.
+std::variant<ListenAddress, std::string> parse_listen_address(std::string_view text);
+
 struct Config {
     HaParams ha;
     PortConfig access;
@@ -68,6 +81,7 @@ struct Config {
     std::vector<MrProvision> mrs;
     std::vector<std::string> eal_args;
     StateConfig state;
+    std::optional<ListenAddress> metrics_listen; // none: no metrics endpoint
     std::string origin; // the file it came from
 };
 

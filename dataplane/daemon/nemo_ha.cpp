@@ -25,6 +25,7 @@
 #include "dp_counters.hpp"
 #include "neighbors.hpp"
 #include "mempool_prefault.hpp"
+#include "metrics_collect.hpp"
 #include "punt.hpp"
 #include "version.hpp"
 #include "worker.hpp"
@@ -265,6 +266,9 @@ int main(int argc, char** argv)
         return out;
     });
 
+    auto metrics = dp::start_metrics(cfg, {&cp->stats(), &cp->cache(), cp->store(), &io, counters, &cp->sas(), access_port, home_port,
+                                           cfg.ha.status_tunnel_unsupported, cfg.ha.status_invalid_coa}, &err);
+    if (!metrics && !err.empty()) return fail(err);
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     for (std::size_t i = 0; i < workers.size(); ++i) rte_eal_remote_launch(dp::Worker::run, workers[i].get(), worker_lcores[i]);
@@ -288,10 +292,12 @@ int main(int argc, char** argv)
         const uint64_t now = control::monotonic_seconds();
         const unsigned handled = io.poll(now);
         cp->poll(now);
+        if (metrics) metrics->turn();
         if (handled == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
 
     std::printf("nemo-ha: stopping\n");
+    metrics.reset(); // its server reads the control plane
     rte_eal_mp_wait_lcore();
     for (uint16_t port : {access_port, home_port}) {
         rte_eth_dev_stop(port);
