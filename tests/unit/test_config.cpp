@@ -427,3 +427,66 @@ TEST(Config, PuntRatesPerClass)
     EXPECT_EQ(std::get<Config>(d).punt_priority_per_second, 50000u);
     EXPECT_EQ(std::get<Config>(d).punt_bulk_per_second, 10000u);
 }
+
+TEST(Config, MetricsListenOffByDefaultIpv4AndBracketedIpv6)
+{
+    auto d = parse_config_text(kGood, "ha.ini");
+    ASSERT_TRUE(std::holds_alternative<Config>(d));
+    EXPECT_FALSE(std::get<Config>(d).metrics_listen) << "no endpoint unless asked for";
+    auto empty = parse_config_text(std::string(kGood) + "[metrics]\nlisten =\n", "ha.ini");
+    ASSERT_TRUE(std::holds_alternative<Config>(empty)) << std::get<std::string>(empty);
+    EXPECT_FALSE(std::get<Config>(empty).metrics_listen) << "empty is off";
+
+    auto v4 = parse_config_text(std::string(kGood) + "[metrics]\nlisten = 127.0.0.1:9464\n", "ha.ini");
+    ASSERT_TRUE(std::holds_alternative<Config>(v4)) << std::get<std::string>(v4);
+    const auto& l4 = *std::get<Config>(v4).metrics_listen;
+    EXPECT_FALSE(l4.v6);
+    EXPECT_EQ(l4.ipv4.str(), "127.0.0.1");
+    EXPECT_EQ(l4.port, 9464);
+    EXPECT_EQ(l4.str(), "127.0.0.1:9464");
+    // render_config shows it, and what it shows reads back.
+    const std::string shown = render_config(std::get<Config>(v4));
+    EXPECT_NE(shown.find("[metrics]\nlisten = 127.0.0.1:9464\n"), std::string::npos) << shown;
+    auto again = parse_config_text(shown, "rendered");
+    ASSERT_TRUE(std::holds_alternative<Config>(again)) << std::get<std::string>(again);
+    EXPECT_EQ(std::get<Config>(again).metrics_listen->str(), "127.0.0.1:9464");
+
+    auto v6 = parse_config_text(std::string(kGood) + "[metrics]\nlisten = [2001:db8::5]:0x2000\n", "ha.ini");
+    ASSERT_TRUE(std::holds_alternative<Config>(v6)) << std::get<std::string>(v6);
+    const auto& l6 = *std::get<Config>(v6).metrics_listen;
+    EXPECT_TRUE(l6.v6);
+    EXPECT_EQ(l6.ipv6.str(), "2001:db8::5");
+    EXPECT_EQ(l6.port, 0x2000);
+    EXPECT_EQ(l6.str(), "[2001:db8::5]:8192");
+    auto any = parse_listen_address("[::]:9464");
+    ASSERT_TRUE(std::holds_alternative<ListenAddress>(any));
+    EXPECT_TRUE(std::get<ListenAddress>(any).ipv6.is_unspecified());
+    ASSERT_TRUE(std::holds_alternative<ListenAddress>(parse_listen_address("0.0.0.0:1")));
+}
+
+TEST(Config, MetricsListenErrorsNameTheLineAndWhatIsWrong)
+{
+    const std::string base = std::string(kGood) + "[metrics]\nlisten = "; // listen is line 23
+    auto err = [&](const std::string& v) { return error_of(base + v + "\n"); };
+    EXPECT_EQ(err("127.0.0.1:9464"), "");
+    EXPECT_EQ(err("127.0.0.1").rfind("ha.ini:23: metrics.listen: '127.0.0.1' is not ADDR:PORT", 0), 0u) << err("127.0.0.1");
+    EXPECT_NE(err("127.0.0.1:0").find("'0' is not a port from 1 to 65535"), std::string::npos) << err("127.0.0.1:0");
+    EXPECT_NE(err("127.0.0.1:65536").find("'65536' is not a port"), std::string::npos);
+    EXPECT_NE(err("127.0.0.1:").find("'' is not a port"), std::string::npos);
+    EXPECT_NE(err("127.0.0.1:http").find("'http' is not a port"), std::string::npos);
+    EXPECT_NE(err("localhost:9464").find("'localhost' is not an IPv4 address"), std::string::npos);
+    EXPECT_NE(err("::1:9464").find("an IPv6 address goes in brackets"), std::string::npos) << err("::1:9464");
+    EXPECT_NE(err("[::1]9464").find("is not [IPv6]:PORT"), std::string::npos);
+    EXPECT_NE(err("[::1]").find("is not [IPv6]:PORT"), std::string::npos);
+    EXPECT_NE(err("[::1:9464").find("is not [IPv6]:PORT"), std::string::npos);
+    EXPECT_NE(err("[1.2.3.4]:9464").find("'1.2.3.4' is not an IPv6 address"), std::string::npos);
+    EXPECT_NE(err("[ff02::1]:9464").find("multicast"), std::string::npos);
+    EXPECT_NE(err("224.0.0.1:9464").find("multicast"), std::string::npos);
+    EXPECT_NE(err("255.255.255.255:9464").find("broadcast"), std::string::npos);
+    // From the command line, it says so.
+    const char* argv[] = {"nemo-ha", "--metrics.listen=1.2.3:80"};
+    CommandLine cl;
+    auto r = load_config(2, argv, cl, kGood, "(built-in)");
+    ASSERT_TRUE(std::holds_alternative<std::string>(r));
+    EXPECT_EQ(std::get<std::string>(r).rfind("command line: --metrics.listen: '1.2.3:80'", 0), 0u) << std::get<std::string>(r);
+}
