@@ -70,15 +70,14 @@ int open_listener(const ListenAddress& at, uint16_t* bound, std::string* error)
 
 struct MetricsHandler {
     static MHD_Result on_request(void* cls, MHD_Connection* c, const char* url, const char* method, const char*,
-                                 const char*, std::size_t* upload_size, void** con_cls);
+                                 const char*, std::size_t* upload_size, void**);
 };
 
 MHD_Result MetricsHandler::on_request(void* cls, MHD_Connection* c, const char* url, const char* method, const char*,
-                                      const char*, std::size_t* upload_size, void** con_cls)
+                                      const char*, std::size_t* upload_size, void**)
 {
     auto* self = static_cast<MetricsServer*>(cls);
-    // The first call of a request has no body yet; answering then is allowed (MHD discards any body).
-    if (*con_cls == nullptr) *con_cls = self;
+    // Answered at the first call, before any body: MHD then discards what the client uploads.
     *upload_size = 0;
     const bool get = std::strcmp(method, MHD_HTTP_METHOD_GET) == 0 || std::strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     if (std::strcmp(url, "/metrics") != 0) {

@@ -38,7 +38,7 @@ public:
     uint64_t refused() const { return refused_.load(std::memory_order_relaxed); } // 404 and 405
 
 private:
-    MetricsServer(Render render) : render_(std::move(render)) {}
+    explicit MetricsServer(Render render) : render_(std::move(render)) {}
     friend struct MetricsHandler; // metrics_server.cpp: MHD's callback
 
     Render render_;
