@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <regex>
@@ -181,4 +182,48 @@ TEST(MetricsCollect, HeartbeatAgeRisesForTheStalledWorkerOnly)
     EXPECT_GE(value(text, "nemo_ha_control_loop_last_turn_age_seconds"), 1.1);
     c.turn();
     EXPECT_LT(value(c.render(), "nemo_ha_control_loop_last_turn_age_seconds"), 0.2);
+}
+
+// The server's thread renders while the control loop turns, changes the SA set and frees removed SAs:
+// render() reads only the copy (run under ASan or TSan, a read of a freed SA would show).
+TEST(MetricsCollect, RenderWhileTheControlLoopChangesTheSas)
+{
+    control::Stats stats;
+    std::vector<dp::LcoreCounters> workers(1);
+    Rcu rcu;
+    ASSERT_TRUE(rcu.v);
+    dp::SaTable sas(rcu.v, /*allow_manual_gcm=*/true);
+    dp::MetricsSources src;
+    src.stats = &stats;
+    src.workers = workers;
+    src.sas = &sas;
+    src.access_port = src.home_port = kNoPort;
+    dp::MetricsCollector c(src);
+    std::atomic<bool> stop{false};
+    std::atomic<int> renders{0}, bad{0};
+    std::thread server([&] {
+        while (!stop.load()) {
+            const std::string t = c.render();
+            if (t.find("# TYPE nemo_ha_sa_packets_total counter\n") == std::string::npos) ++bad;
+            ++renders;
+        }
+    });
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(2500);
+    uint32_t spi = 0x5000;
+    while (std::chrono::steady_clock::now() < until) {
+        ASSERT_FALSE(sas.add(sa(true, spi, 0x11)));
+        c.turn();
+        stats.inc(control::Counter::bus_received);
+        workers[0].inc(dp::DpCounter::polls);
+        ASSERT_TRUE(sas.remove(spi));
+        sas.reclaim();
+        c.turn();
+        ++spi;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    stop = true;
+    server.join();
+    EXPECT_GT(renders.load(), 10);
+    EXPECT_EQ(bad.load(), 0);
+    EXPECT_GT(value(c.render(), "nemo_ha_control_loop_turns_total"), 100);
 }
