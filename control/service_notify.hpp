@@ -15,7 +15,7 @@ namespace nemo::control {
 
 // A worker's heartbeat: bumped by the worker once per poll turn, read here with relaxed loads.
 struct Heartbeat {
-    std::string name; // for STATUS= and the log: "worker 0 (lcore-worker-1)", the thread's name
+    std::string name; // for STATUS= and the log: "worker 0 (lcore 1)" (DPDK 22.11 names its thread rte-worker-1)
     const std::atomic<uint64_t>* counter = nullptr;
 };
 

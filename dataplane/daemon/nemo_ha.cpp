@@ -288,7 +288,7 @@ int main(int argc, char** argv)
     std::fflush(stdout);
     std::vector<control::Heartbeat> beats; // the watchdog is fed while each worker's poll counter moves
     for (std::size_t i = 0; i < workers.size(); ++i)
-        beats.push_back({"worker " + std::to_string(i) + " (lcore-worker-" + std::to_string(worker_lcores[i]) + ")", &counters[i].c[static_cast<std::size_t>(dp::DpCounter::polls)]});
+        beats.push_back({"worker " + std::to_string(i) + " (lcore " + std::to_string(worker_lcores[i]) + ")", &counters[i].c[static_cast<std::size_t>(dp::DpCounter::polls)]});
     service.ready("forwarding: " + std::to_string(workers.size()) + " worker(s), access " + cfg.access.port + ", home " + cfg.home.port, std::move(beats));
     while (!g_stop.load()) {
         const uint64_t now = control::monotonic_seconds();
