@@ -27,6 +27,7 @@
 #include "mempool_prefault.hpp"
 #include "metrics_collect.hpp"
 #include "punt.hpp"
+#include "service_notify.hpp"
 #include "version.hpp"
 #include "worker.hpp"
 
@@ -99,6 +100,7 @@ int main(int argc, char** argv)
     }
 
     const auto started = std::chrono::steady_clock::now();
+    control::ServiceNotify service; // systemd (Type=notify): READY, STATUS, the watchdog, STOPPING
     std::vector<std::string> eal_args = {argv[0]};
     eal_args.insert(eal_args.end(), cfg.eal_args.begin(), cfg.eal_args.end());
     std::vector<char*> eal_argv;
@@ -288,14 +290,20 @@ int main(int argc, char** argv)
                 workers.size(), cfg.access.port.c_str(), cfg.home.port.c_str(), cfg.cli_socket.c_str(),
                 access_ipv4_cksum ? "NIC" : "CPU", static_cast<long long>(forwarding_ms));
     std::fflush(stdout);
+    std::vector<control::Heartbeat> beats; // the watchdog is fed while each worker's poll counter moves
+    for (std::size_t i = 0; i < workers.size(); ++i)
+        beats.push_back({"worker " + std::to_string(i) + " (lcore " + std::to_string(worker_lcores[i]) + ")", &counters[i].c[static_cast<std::size_t>(dp::DpCounter::polls)]});
+    service.ready("forwarding: " + std::to_string(workers.size()) + " worker(s), access " + cfg.access.port + ", home " + cfg.home.port, std::move(beats));
     while (!g_stop.load()) {
         const uint64_t now = control::monotonic_seconds();
         const unsigned handled = io.poll(now);
         cp->poll(now);
         if (metrics) metrics->turn();
+        service.tick();
         if (handled == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
 
+    service.stopping();
     std::printf("nemo-ha: stopping\n");
     metrics.reset(); // its server reads the control plane
     rte_eal_mp_wait_lcore();
