@@ -20,7 +20,7 @@ PACKAGES=(
   libsystemd-dev libmicrohttpd-dev
   prometheus
   python3-matplotlib
-  dpkg-dev
+  dpkg-dev binutils groff-base man-db systemd
 )
 
 missing=()
