@@ -18,6 +18,7 @@
 //                  sa_text.hpp; on the command line keys only as @FILE, and a file with literal keys must
 //                  be private to its owner), allow_manual_gcm (lab switch, RFC 4106 section 2)
 //   [state]        backend (rocksdb|sqlite|none), dir, on_damage (salvage|refuse): state_store.hpp
+//   [capture]      enabled (auto|yes|no): the capture framework for dpdk-dumpcap (dataplane/daemon/capture.hpp)
 //
 // Any key can also be given on the command line as --section.key=value; the command line wins.
 #pragma once
@@ -44,6 +45,10 @@ struct PortConfig {
     std::optional<Ipv6Addr> gateway6;
 };
 
+// Whether the daemon lets dpdk-dumpcap / dpdk-pdump capture its ports. auto: when the EAL arguments
+// allow it (capture_unavailable); yes: they must, or the configuration is refused.
+enum class CaptureMode { automatic, on, off };
+
 struct Config {
     HaParams ha;
     PortConfig access;
@@ -68,6 +73,7 @@ struct Config {
     std::vector<MrProvision> mrs;
     std::vector<std::string> eal_args;
     StateConfig state;
+    CaptureMode capture = CaptureMode::automatic;
     std::string origin; // the file it came from
 };
 
@@ -114,6 +120,15 @@ uint16_t min_home_mtu(MethodSet methods);
 // With no inbound SA and unprotected signaling not allowed, every Binding Update is dropped: the
 // start-up warning that says so, or nullopt when BUs can be accepted.
 std::optional<std::string> unprotected_signaling_warning(bool allow_unprotected_signaling, std::size_t inbound_sas);
+
+// Why EAL started with these arguments leaves capture tools (DPDK secondary processes) no way to
+// attach: no shared configuration (--no-shconf, --in-memory), or memory they cannot map (--no-huge).
+// Nullopt when they can.
+std::optional<std::string> capture_unavailable(const std::vector<std::string>& eal_args);
+
+// The --file-prefix of the EAL arguments ("" when they give none: EAL's own, "rte"); a capture tool
+// must be given the same.
+std::string eal_file_prefix(const std::vector<std::string>& eal_args);
 
 // The effective configuration as INI text (`show config`).
 std::string render_config(const Config& c);
