@@ -198,6 +198,13 @@ class CaptureTest(unittest.TestCase):
         refused = subprocess.run([binary("nemo-ha"), "--check", "--capture.enabled=yes"], capture_output=True, text=True)
         self.assertEqual(refused.returncode, 1)
         self.assertIn("capture.enabled: yes, but eal.args has --no-shconf", refused.stderr)
+        # Each option that leaves a secondary nothing to map or attach to is named on its own.
+        for eal, why in (("--no-huge -m 256 --no-pci -l 0-1 --vdev=net_null0 --vdev=net_null1", "--no-huge"),
+                         ("--in-memory --no-pci -l 0-1 --vdev=net_null0 --vdev=net_null1", "--in-memory")):
+            r = subprocess.run([binary("nemo-ha"), "--check", "--capture.enabled=yes", f"--eal.args={eal}",
+                                "--access.port=net_null0", "--home.port=net_null1"], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn(f"capture.enabled: yes, but eal.args has {why}", r.stderr)
         prefix = PREFIX + "-demo"
         eal = f"--no-huge -m 256 --no-pci --no-shconf -l 0-1 --file-prefix={prefix} --log-level=lib.eal:error {EAL_PORTS}"
         try:
