@@ -19,8 +19,13 @@ bool Capture::start(control::CaptureMode mode, const std::vector<std::string>& e
         return true;
     }
     if (rte_eal_process_type() != RTE_PROC_PRIMARY) {
-        *err = "capture: nemo-ha is not EAL's primary process (--proc-type): dumpcap attaches to the primary";
-        return false;
+        const char* why = "nemo-ha is not EAL's primary process (--proc-type), and dumpcap attaches to the primary";
+        if (mode == control::CaptureMode::on) {
+            *err = std::string("capture.enabled = yes, but ") + why;
+            return false;
+        }
+        std::printf("nemo-ha: capture: unavailable: %s\n", why);
+        return true;
     }
     if (rte_pdump_init() != 0) {
         *err = std::string("capture: rte_pdump_init failed: ") + rte_strerror(rte_errno);
