@@ -139,7 +139,9 @@ po::options_description file_options()
         ("state.backend", s(), "rocksdb|sqlite|none (default rocksdb): where bindings, operator changes and ESP sequence numbers survive a restart")
         ("state.dir", s(), "directory of the state store (default /var/lib/nemo-ha)")
         ("state.on_damage", s(), "salvage|refuse (default salvage): a damaged store is moved aside and what can be read restored, or the start is refused")
-        ("metrics.listen", s(), "ADDR:PORT or [IPv6]:PORT of the Prometheus metrics endpoint, GET /metrics (default: empty, none)");
+        ("metrics.listen", s(), "ADDR:PORT or [IPv6]:PORT of the Prometheus metrics endpoint, GET /metrics (default: empty, none)")
+        ("capture.enabled", s(), "auto|yes|no (default auto): let dpdk-dumpcap/dpdk-pdump capture the ports; needs EAL's shared "
+                                 "configuration (auto: when eal.args allow it; yes: refuse eal.args that do not)");
     return d;
 }
 
@@ -229,6 +231,8 @@ std::optional<unsigned> count_lcores(const std::string& opt, const std::string& 
 // What nemo-ha needs to know of its EAL arguments before EAL reads them.
 struct EalView {
     bool no_huge = false, in_memory = false, legacy_mem = false, no_pci = false, memory = false, socket_mem = false;
+    bool no_shconf = false;
+    std::string file_prefix;            // --file-prefix, "" when not given
     std::vector<std::string> vdevs;     // device names, without their arguments
     std::vector<std::string> allowed;   // -a / --allow, in the DDDD:BB:DD.F form
     std::optional<unsigned> lcores;     // as -l or -c count them
@@ -248,11 +252,13 @@ EalView read_eal(const std::vector<std::string>& args)
             val = opt.substr(2); // -m512
             opt.resize(2);
         }
-        static const char* const takes_value[] = {"--vdev", "--allow", "--socket-mem", "-a", "-l", "-c", "-m"};
+        static const char* const takes_value[] = {"--vdev", "--allow", "--socket-mem", "--file-prefix", "-a", "-l", "-c", "-m"};
         const bool wants = std::find(std::begin(takes_value), std::end(takes_value), opt) != std::end(takes_value);
         if (wants && val.empty() && i + 1 < args.size()) val = args[++i];
         if (opt == "--no-huge") v.no_huge = true;
         else if (opt == "--in-memory") v.in_memory = true;
+        else if (opt == "--no-shconf") v.no_shconf = true;
+        else if (opt == "--file-prefix") v.file_prefix = val;
         else if (opt == "--legacy-mem") v.legacy_mem = true;
         else if (opt == "--no-pci") v.no_pci = true;
         else if (opt == "-m") v.memory = true;
@@ -477,6 +483,13 @@ std::variant<Config, std::string> build(const po::variables_map& vm, const Where
         if (auto* e = std::get_if<std::string>(&l)) return bad("metrics.listen", *e);
         c.metrics_listen = std::get<ListenAddress>(l);
     }
+    if (auto s = str("capture.enabled")) {
+        if (*s == "auto") c.capture = CaptureMode::automatic;
+        else if (bool on = false; parse_bool(*s, on)) c.capture = on ? CaptureMode::on : CaptureMode::off;
+        else return bad("capture.enabled", "'" + *s + "' is not auto, yes or no");
+        if (auto why = capture_unavailable(c.eal_args); why && c.capture == CaptureMode::on)
+            return bad("capture.enabled", "yes, but " + *why);
+    }
     if (auto s = str("ipsec.allow_manual_gcm"); s && !parse_bool(*s, c.allow_manual_gcm))
         return bad("ipsec.allow_manual_gcm", "'" + *s + "' is not yes or no");
     if (vm.count("ipsec.sa")) {
@@ -680,6 +693,20 @@ std::optional<std::string> unprotected_signaling_warning(bool allow_unprotected_
            "nemoHaBuDropUnprotected) until one is added with `nemo-hactl add sa in ...`";
 }
 
+std::optional<std::string> capture_unavailable(const std::vector<std::string>& eal_args)
+{
+    const EalView eal = read_eal(eal_args);
+    // EAL's multi-process channel and the shared configuration file are what a secondary attaches by.
+    if (eal.no_shconf) return "eal.args has --no-shconf: no shared configuration for dpdk-dumpcap to attach to";
+    if (eal.in_memory) return "eal.args has --in-memory (it implies --no-shconf): no shared configuration for dpdk-dumpcap to attach to";
+    // DPDK 22.11 secondaries map the primary's memory by its hugepage files; --no-huge memory is anonymous
+    // (a memfd only the primary holds), and a secondary stops at "Cannot get hugepage information".
+    if (eal.no_huge) return "eal.args has --no-huge: dpdk-dumpcap cannot map memory that is not in hugepages";
+    return std::nullopt;
+}
+
+std::string eal_file_prefix(const std::vector<std::string>& eal_args) { return read_eal(eal_args).file_prefix; }
+
 std::string render_config(const Config& c)
 {
     const HaParams& ha = c.ha;
@@ -724,6 +751,8 @@ std::string render_config(const Config& c)
     if (!c.neighbors4.empty() || !c.neighbors6.empty()) o << "\n[neighbors]\n";
     for (const auto& [a, m] : c.neighbors4) o << "v4 = " << a.str() << " " << m.str() << "\n";
     for (const auto& [a, m] : c.neighbors6) o << "v6 = " << a.str() << " " << m.str() << "\n";
+    o << "\n[capture]\nenabled = "
+      << (c.capture == CaptureMode::automatic ? "auto" : c.capture == CaptureMode::on ? "yes" : "no") << "\n";
     o << "\n[ipsec]\nallow_manual_gcm = " << (c.allow_manual_gcm ? "yes" : "no") << "\n";
     if (!c.sas.empty()) o << "# " << c.sas.size() << " SA(s) configured; keys are not shown: `show sa` lists them\n";
     return o.str();

@@ -19,6 +19,7 @@
 //                  be private to its owner), allow_manual_gcm (lab switch, RFC 4106 section 2)
 //   [state]        backend (rocksdb|sqlite|none), dir, on_damage (salvage|refuse): state_store.hpp
 //   [metrics]      listen (ADDR:PORT or [IPv6]:PORT: the Prometheus endpoint; empty, the default: none)
+//   [capture]      enabled (auto|yes|no): the capture framework for dpdk-dumpcap (dataplane/daemon/capture.hpp)
 //
 // Any key can also be given on the command line as --section.key=value; the command line wins.
 #pragma once
@@ -56,6 +57,9 @@ struct ListenAddress {
 // "ADDR:PORT" with an IPv4 address, or "[ADDR]:PORT" with an IPv6 one; the port from 1 to 65535, the
 // address unicast or unspecified (every address). What is wrong, otherwise.
 std::variant<ListenAddress, std::string> parse_listen_address(std::string_view text);
+// Whether the daemon lets dpdk-dumpcap / dpdk-pdump capture its ports. auto: when the EAL arguments
+// allow it (capture_unavailable); yes: they must, or the configuration is refused.
+enum class CaptureMode { automatic, on, off };
 
 struct Config {
     HaParams ha;
@@ -82,6 +86,7 @@ struct Config {
     std::vector<std::string> eal_args;
     StateConfig state;
     std::optional<ListenAddress> metrics_listen; // none: no metrics endpoint
+    CaptureMode capture = CaptureMode::automatic;
     std::string origin; // the file it came from
 };
 
@@ -128,6 +133,15 @@ uint16_t min_home_mtu(MethodSet methods);
 // With no inbound SA and unprotected signaling not allowed, every Binding Update is dropped: the
 // start-up warning that says so, or nullopt when BUs can be accepted.
 std::optional<std::string> unprotected_signaling_warning(bool allow_unprotected_signaling, std::size_t inbound_sas);
+
+// Why EAL started with these arguments leaves capture tools (DPDK secondary processes) no way to
+// attach: no shared configuration (--no-shconf, --in-memory), or memory they cannot map (--no-huge).
+// Nullopt when they can.
+std::optional<std::string> capture_unavailable(const std::vector<std::string>& eal_args);
+
+// The --file-prefix of the EAL arguments ("" when they give none: EAL's own, "rte"); a capture tool
+// must be given the same.
+std::string eal_file_prefix(const std::vector<std::string>& eal_args);
 
 // The effective configuration as INI text (`show config`).
 std::string render_config(const Config& c);

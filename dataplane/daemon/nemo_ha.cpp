@@ -17,6 +17,7 @@
 #include <variant>
 #include <vector>
 
+#include "capture.hpp"
 #include "classify.hpp"
 #include "config.hpp"
 #include "control_io.hpp"
@@ -107,6 +108,8 @@ int main(int argc, char** argv)
     for (auto& a : eal_args) eal_argv.push_back(a.data());
     if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0)
         return fail("EAL initialisation failed (eal.args: check the --vdev and -l arguments)");
+    dp::Capture capture; // dpdk-dumpcap attaches over EAL's channel: up before the ports, down before EAL
+    if (std::string e; !capture.start(cfg.capture, cfg.eal_args, &e)) return fail(e);
 
     // The state store right after EAL, before any port: one that cannot be used (another nemo-ha holds
     // it, not writable, another version, damaged with state.on_damage = refuse) stops the start early,
@@ -318,6 +321,7 @@ int main(int argc, char** argv)
     rte_ring_free(punt);
     rte_ring_free(punt_bulk);
     rte_ring_free(inject);
+    capture.stop();
     rte_mempool_free(pool);
     rte_eal_cleanup();
     return 0;
