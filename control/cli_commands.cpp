@@ -560,7 +560,8 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
             j.field("changed", uint64_t{r.mr_changed}).field("unchanged", uint64_t{r.mr_unchanged}).end_object();
             j.key("sas").begin_object().field("added", uint64_t{r.sa_added}).field("removed", uint64_t{r.sa_removed});
             j.field("unchanged", uint64_t{r.sa_unchanged}).end_object();
-            j.field("bindings_removed", uint64_t{r.bindings_removed}).field("warning", r.warning);
+            j.field("bindings_removed", uint64_t{r.bindings_removed}).field("restart_needed", r.restart_needed);
+            j.field("warning", r.warning);
             return {true, j.end_object().str()};
         }
         std::vector<std::vector<std::string>> rows = {
@@ -570,6 +571,8 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
             {"SAs", std::to_string(r.sa_added) + " added, " + std::to_string(r.sa_removed) + " removed, " +
                         std::to_string(r.sa_unchanged) + " unchanged"},
             {"bindings removed", std::to_string(r.bindings_removed)}};
+        if (r.restart_needed)
+            rows.push_back({"not applied", "other settings of " + r.origin + " changed: they apply at the next restart"});
         if (!r.warning.empty()) rows.push_back({"warning", r.warning});
         return {true, table(rows)};
     }

@@ -93,6 +93,7 @@ public:
         std::size_t sa_added = 0, sa_removed = 0, sa_unchanged = 0;
         std::size_t bindings_removed = 0;
         std::string warning; // applied, but not yet durable (the store)
+        bool restart_needed = false; // other settings differ from the running ones: applied at the next start
     };
     // Re-reads the configuration from the source and applies the difference (README, "Reload"): all of
     // it or, on any error, nothing. Logged on stderr either way; counted.

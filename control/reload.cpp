@@ -12,6 +12,7 @@
 //    numbers, replay windows and counters stay as they are);
 //  - SAs removed and added are swapped in one snapshot (SaTable::change), the provisioning in one move;
 //  - bindings of removed mobile nodes, and of changed ones they no longer fit, are removed and counted.
+#include <algorithm>
 #include <cstdio>
 
 #include "control_plane.hpp"
@@ -21,6 +22,26 @@
 namespace nemo::control {
 
 namespace {
+// The settings a reload does not apply, as `show config` renders them: all but the origin line, the
+// [provisioning] section and the SA count.
+std::string settings_of(const Config& c)
+{
+    std::string out;
+    bool in_provisioning = false;
+    std::size_t n = 0;
+    const std::string text = render_config(c);
+    for (std::size_t at = 0; at < text.size();) {
+        const std::size_t eol = std::min(text.find('\n', at), text.size());
+        const std::string line = text.substr(at, eol - at);
+        at = eol + 1;
+        if (n++ == 0) continue;
+        if (line.starts_with("[")) in_provisioning = line == "[provisioning]";
+        if (in_provisioning || line.find("SA(s) configured") != std::string::npos) continue;
+        out += line + "\n";
+    }
+    return out;
+}
+
 // The SA lines just read hold keys: wiped on every way out.
 struct WipeSas {
     std::vector<SaConfig>& v;
@@ -57,9 +78,10 @@ ControlPlane::ReloadReport ControlPlane::reload(Config fresh)
         stats_.inc(Counter::reload_bindings_removed, r.bindings_removed);
         std::fprintf(stderr,
                      "nemo-ha: reloaded %s%s%s: mobile nodes %zu added, %zu removed, %zu changed, %zu unchanged; SAs %zu "
-                     "added, %zu removed, %zu unchanged; %zu binding(s) removed%s%s\n",
+                     "added, %zu removed, %zu unchanged; %zu binding(s) removed%s%s%s\n",
                      r.origin.c_str(), r.provisioning_file.empty() ? "" : " and ", r.provisioning_file.c_str(), r.mr_added,
                      r.mr_removed, r.mr_changed, r.mr_unchanged, r.sa_added, r.sa_removed, r.sa_unchanged, r.bindings_removed,
+                     r.restart_needed ? "; other settings changed, which apply at the next restart" : "",
                      r.warning.empty() ? "" : "; ", r.warning.c_str());
     } else {
         stats_.inc(Counter::reloads_refused);
@@ -159,6 +181,7 @@ ControlPlane::ReloadReport ControlPlane::apply_reload(Config& fresh)
         if (const BindingEntry* e = cache_.find(mr.hoa); e && !binding_fits(e->binding, mr, config_.ha.methods)) drop_binding(mr.hoa);
     signaling_.update_table_gauges();
 
+    r.restart_needed = settings_of(fresh) != settings_of(config_);
     config_.mrs = fresh.mrs;
     config_.provisioning_file = fresh.provisioning_file;
     r.ok = true;

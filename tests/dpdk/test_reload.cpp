@@ -83,7 +83,7 @@ protected:
     {
         return "[ha]\nipv6 = 2001:db8:1::1\nipv4 = 192.0.2.1\nhome_prefix = 2001:db8:1::/64\n"
                "allow_unprotected_signaling = yes\nbinding_capacity = 64\nmethods = ipip,gre,udp,esp\n"
-               "[cli]\nsocket = " + dir + "/cli.sock\n[provisioning]\nfile = " + file + "\n";
+               "[cli]\nsocket = " + dir + "/cli.sock\n[provisioning]\nfile = " + file + "\n" + extra;
     }
     Config config() const
     {
@@ -143,6 +143,7 @@ protected:
     }
 
     std::string dir, file;
+    std::string extra; // appended to the configuration
     std::unique_ptr<ControlPlane> cp;
 };
 
@@ -346,6 +347,26 @@ TEST_F(ReloadTest, ARekeyUnderANewSpiSwapsTheSasAtOnce)
     EXPECT_EQ(cp->sas().list().size(), 1u);
     // With a store its first sequence numbers are reserved durably by the time the reload answers.
     EXPECT_TRUE(now->take_seq());
+}
+
+TEST_F(ReloadTest, OtherSettingsChangedAreSaidToNeedARestartAndNotApplied)
+{
+    write_file(kMr1Line);
+    start();
+    auto r = ctl({"--json", "reload"});
+    ASSERT_TRUE(r.ok) << r.body;
+    EXPECT_NE(r.body.find("\"restart_needed\":false"), std::string::npos) << r.body;
+    // The configuration itself gains an mr line (applied) and another max_lifetime (not applied).
+    extra = "mr = 2001:db8:1::200 router\n[ha]\nmax_lifetime = 77\n";
+    const uint32_t lifetime = cp->config().ha.max_binding_lifetime;
+    r = ctl({"--json", "reload"});
+    ASSERT_TRUE(r.ok) << r.body;
+    EXPECT_NE(r.body.find("\"restart_needed\":true"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("\"added\":1"), std::string::npos) << r.body;
+    EXPECT_TRUE(cp->provisioning().find(kMr2));
+    EXPECT_EQ(cp->config().ha.max_binding_lifetime, lifetime);
+    r = ctl({"reload"});
+    EXPECT_NE(r.body.find("apply at the next restart"), std::string::npos) << r.body;
 }
 
 TEST_F(ReloadTest, WithoutAConfigurationSourceAReloadIsRefused)
