@@ -14,6 +14,7 @@
 //  - bindings of removed mobile nodes, and of changed ones they no longer fit, are removed and counted.
 #include <algorithm>
 #include <cstdio>
+#include <unordered_map>
 
 #include "control_plane.hpp"
 #include "provision_diff.hpp"
@@ -141,7 +142,10 @@ ControlPlane::ReloadReport ControlPlane::apply_reload(Config& fresh)
         for (SaConfig& sa : *from)
             if (!operator_sas_.count(sa.spi)) new_sas.push_back(sa);
     std::vector<SaDigest> after, before;
+    std::unordered_map<uint32_t, bool> spis;
     for (const SaConfig& sa : new_sas) {
+        // As at a start (SaTable::add_all): one SA per SPI, one outbound SA per home address.
+        if (!spis.emplace(sa.spi, true).second) return refuse(fresh.origin + ": " + format_sa(sa) + ": SPI " + std::to_string(sa.spi) + " is in use");
         std::string err;
         auto t = EspTransform::create(sa.algorithm, sa.enc_key, sa.auth_key, &err);
         if (!t) return refuse(fresh.origin + ": " + format_sa(sa) + ": " + err);

@@ -91,6 +91,7 @@ int main(int argc, char** argv)
         return 0;
     }
     if (auto* e = std::get_if<std::string>(&loaded)) return fail(*e);
+    std::signal(SIGHUP, on_hup); // from here on, not fatal: a SIGHUP during the start is acted on once running
     control::Config cfg = std::move(std::get<control::Config>(loaded)); // moved: no copy of the keys stays behind
     // What can be told before EAL starts is told the same way by --check and by a start.
     if (auto e = control::check_startable(cfg, control::free_hugepages())) return fail(*e);
@@ -275,7 +276,6 @@ int main(int argc, char** argv)
         control::CommandLine again;
         return control::load_config(argc, argv, again, kDefaultConfig, "(built-in demo configuration)");
     });
-    std::signal(SIGHUP, on_hup);
     for (std::size_t i = 0; i < workers.size(); ++i) rte_eal_remote_launch(dp::Worker::run, workers[i].get(), worker_lcores[i]);
 
     if (control::StateStore* st = cp->store()) {

@@ -239,6 +239,8 @@ TEST_F(ReloadTest, AFileWithAnErrorIsRefusedWholeAndTheOldStateStays)
         {kMr1Line + "2001:db8:2::300 router\n", "not on the home prefix"},
         // An SA changed under its SPI: new keys.
         {kMr1Line + kMr3Line + sa_line("in", 0x1001, kMr1, 9), "0x1001 changes (keys)"},
+        // Two SAs under one SPI (the first unchanged).
+        {kMr1Line + kMr2Line + sa_line("in", 0x1001, kMr1, 1) + sa_line("in", 0x1001, kMr2, 5), "is in use"},
         // Two SAs sharing a key.
         {kMr1Line + kMr2Line + sa_line("in", 0x1001, kMr1, 1) + sa_line("in", 0x1005, kMr2, 1), "shares key material"},
     };
