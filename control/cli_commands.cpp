@@ -37,6 +37,7 @@ const char* kUsage =
     "  show sa [SPI]\n"
     "  add sa in|out SPI HOA ALGORITHM enc=HEX|@FILE|- [auth=HEX|@FILE|-] [esn] [window=N] [life-bytes=N] [life-packets=N]\n"
     "  del sa SPI\n"
+    "  reload\n"
     "  show version\n"
     "  help\n"
     "numbers (SPI, N) are decimal, or hexadecimal after 0x; a leading zero is still decimal\n";
@@ -449,6 +450,7 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
             return fail(mr.hoa.str() + " is not on the home prefix " + config_.ha.home_prefix.str());
         if (auto e = refuse_while_store_fails()) return *e;
         if (auto e = provisioning_.add(mr, replace)) return {false, "error: " + *e + "\n"};
+        operator_mrs_[mr.hoa] = MrChange{true, mr};
         if (store_) store_->put_mr(MrChange{true, mr});
         return durable({true, json ? Json().begin_object().field("provisioned", format_provision(mr)).end_object().str()
                                    : "provisioned " + format_provision(mr) + "\n"});
@@ -460,6 +462,7 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
         if (!hoa) return fail("'" + w[2] + "' is not an IPv6 address");
         if (auto e = refuse_while_store_fails()) return *e;
         if (!provisioning_.remove(*hoa)) return {false, "error: " + hoa->str() + " is not provisioned\n"};
+        operator_mrs_[*hoa] = MrChange{false, MrProvision{*hoa, false, {}, 0}};
         if (store_) store_->put_mr(MrChange{false, MrProvision{*hoa, false, {}, 0}});
         // No longer served: its binding goes too.
         const bool had_binding = cache_.clear(*hoa);
@@ -521,6 +524,7 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
         }
         auto added = sas_->add(cfg);
         // The store keeps the keys (a restart must not lose the SA); its directory is nemo-ha's alone.
+        if (!added) operator_sas_[cfg.spi] = true;
         if (!added && store_) store_->put_sa(SaChange{true, cfg});
         const std::string shown = format_sa(cfg);
         wipe(cfg.enc_key);
@@ -536,12 +540,41 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
         const auto spi = static_cast<uint32_t>(std::get<uint64_t>(n));
         if (auto e = refuse_while_store_fails()) return *e;
         if (!sas_->remove(spi)) return {false, "error: no SA with SPI " + spi_text(spi) + "\n"};
+        operator_sas_[spi] = false;
         if (store_) {
             SaChange gone{false, {}};
             gone.sa.spi = spi;
             store_->put_sa(gone);
         }
         return durable({true, "removed SA " + spi_text(spi) + "\n"});
+    }
+
+    if (is({"reload"})) {
+        if (w.size() != 1) return fail("'reload' takes no arguments");
+        const ReloadReport r = reload();
+        if (!r.ok) return {false, "error: reload refused, nothing changed: " + r.error + "\n"};
+        if (json) {
+            Json j;
+            j.begin_object().field("reloaded", r.origin).field("provisioning_file", r.provisioning_file);
+            j.key("mobile_nodes").begin_object().field("added", uint64_t{r.mr_added}).field("removed", uint64_t{r.mr_removed});
+            j.field("changed", uint64_t{r.mr_changed}).field("unchanged", uint64_t{r.mr_unchanged}).end_object();
+            j.key("sas").begin_object().field("added", uint64_t{r.sa_added}).field("removed", uint64_t{r.sa_removed});
+            j.field("unchanged", uint64_t{r.sa_unchanged}).end_object();
+            j.field("bindings_removed", uint64_t{r.bindings_removed}).field("restart_needed", r.restart_needed);
+            j.field("warning", r.warning);
+            return {true, j.end_object().str()};
+        }
+        std::vector<std::vector<std::string>> rows = {
+            {"reloaded", r.origin + (r.provisioning_file.empty() ? "" : " and " + r.provisioning_file)},
+            {"mobile nodes", std::to_string(r.mr_added) + " added, " + std::to_string(r.mr_removed) + " removed, " +
+                                 std::to_string(r.mr_changed) + " changed, " + std::to_string(r.mr_unchanged) + " unchanged"},
+            {"SAs", std::to_string(r.sa_added) + " added, " + std::to_string(r.sa_removed) + " removed, " +
+                        std::to_string(r.sa_unchanged) + " unchanged"},
+            {"bindings removed", std::to_string(r.bindings_removed)}};
+        if (r.restart_needed)
+            rows.push_back({"not applied", "other settings of " + r.origin + " changed: they apply at the next restart"});
+        if (!r.warning.empty()) rows.push_back({"warning", r.warning});
+        return {true, table(rows)};
     }
 
     std::string joined;

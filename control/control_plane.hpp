@@ -6,8 +6,10 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <map>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "binding_cache.hpp"
@@ -78,6 +80,27 @@ public:
     void set_extra_stats(ExtraStats f);
     std::vector<std::pair<std::string, uint64_t>> extra_stats() const { return extra_ ? extra_() : decltype(extra_())(); }
 
+    // ---- reload (reload.cpp) ----
+    // Where a reload reads the configuration again (the daemon: the same command line and --config
+    // file as at start). Only its provisioning (mr lines, the provisioning file) and SA lines are used.
+    using ConfigSource = std::function<std::variant<Config, std::string>()>;
+    void set_config_source(ConfigSource f) { config_source_ = std::move(f); }
+    struct ReloadReport {
+        bool ok = false;
+        std::string error; // why it was refused (nothing changed)
+        std::string origin, provisioning_file;
+        std::size_t mr_added = 0, mr_removed = 0, mr_changed = 0, mr_unchanged = 0;
+        std::size_t sa_added = 0, sa_removed = 0, sa_unchanged = 0;
+        std::size_t bindings_removed = 0;
+        std::string warning; // applied, but not yet durable (the store)
+        bool restart_needed = false; // other settings differ from the running ones: applied at the next start
+    };
+    // Re-reads the configuration from the source and applies the difference (README, "Reload"): all of
+    // it or, on any error, nothing. Logged on stderr either way; counted.
+    ReloadReport reload();
+    // The same with the configuration already read (tests); its keys are wiped.
+    ReloadReport reload(Config fresh);
+
     const Config& config() const { return config_; }
     HaParams& params() { return config_.ha; }
     Stats& stats() { return stats_; }
@@ -106,6 +129,13 @@ private:
     // An operator change staged: made durable before the CLI answers; the message when it could not be.
     std::optional<std::string> persist_operator_change();
     std::string show_state(bool json) const;
+    ReloadReport apply_reload(Config& fresh);
+
+    // The operator's changes (add/del mr, add/del sa) since the store began, the last per key: what a
+    // start applies over the configuration (restore_state), and a reload over the files read again.
+    std::map<Ipv6Addr, MrChange> operator_mrs_;
+    std::map<uint32_t, bool> operator_sas_; // SPI -> added (true) or deleted
+    ConfigSource config_source_;
 
     Config config_;
     Stats stats_;

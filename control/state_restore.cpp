@@ -33,6 +33,8 @@ void ControlPlane::restore_state(StateImage& image)
         ++report.not_reapplied;
         std::fprintf(stderr, "nemo-ha: state: %s not applied again: %s\n", what.c_str(), why.c_str());
     };
+    for (const MrChange& c : image.mrs) operator_mrs_[c.mr.hoa] = c;
+    for (const SaChange& c : image.sas) operator_sas_[c.sa.spi] = c.added;
     // Removals first: an added entry may hold the prefixes of one removed.
     for (const MrChange& c : image.mrs)
         if (!c.added) provisioning_.remove(c.mr.hoa);

@@ -65,6 +65,9 @@ namespace nemo::control {
     X(state_bindings_unprovisioned, "nemoHaStateBindingsUnprovisioned", "stored bindings not restored: home address no longer provisioned, or the tables refused it") \
     X(state_records_damaged, "nemoHaStateRecordsDamaged", "stored records that did not decode (and a damaged file, one), not restored") \
     X(state_changes_not_reapplied, "nemoHaStateChangesNotReapplied", "stored operator changes (add mr, add sa) that could not be applied again at start") \
+    X(reloads, "nemoHaReloads", "reloads of the provisioning and SA lines applied (SIGHUP, nemo-hactl reload)") \
+    X(reloads_refused, "nemoHaReloadsRefused", "reloads refused whole: an error in the files, nothing changed") \
+    X(reload_bindings_removed, "nemoHaReloadBindingsRemoved", "bindings removed by a reload: entry gone, or changed so that the binding no longer fits") \
     X(dhaad_requests, "nemoHaDhaadRequestsRecd", "DHAAD Requests received")                                   \
     X(dhaad_replies, "nemoHaDhaadRepliesSent", "DHAAD Replies sent")                                          \
     X(dhaad_no_ipv4, "nemoHaDhaadIgnoredNoIpv4", "DHAAD Requests with I unanswered: no IPv4 address (draft 6)") \

@@ -39,11 +39,22 @@ SaEntry* SaTable::outbound_for(const Ipv6Addr& hoa) const
 
 std::optional<std::string> SaTable::add(const SaConfig& sa) { return add_all({&sa, 1}); }
 
-std::optional<std::string> SaTable::add_all(std::span<const SaConfig> sas)
+std::optional<std::string> SaTable::add_all(std::span<const SaConfig> sas) { return change({}, sas); }
+
+std::optional<std::string> SaTable::change(std::span<const uint32_t> gone_spis, std::span<const SaConfig> sas)
 {
     const Snapshot* cur = current_.load(std::memory_order_relaxed);
     auto next = std::make_unique<Snapshot>(*cur);
     KeyOwners owners = key_owner_;
+    std::vector<SaEntry*> gone;
+    for (uint32_t spi : gone_spis) {
+        auto it = next->by_spi.find(spi);
+        if (it == next->by_spi.end()) return "no SA with SPI " + std::to_string(spi);
+        gone.push_back(it->second);
+        if (!it->second->cfg.inbound) next->outbound_by_hoa.erase(it->second->cfg.hoa);
+        for (const KeyId& id : it->second->transform->key_ids()) owners.erase(id);
+        next->by_spi.erase(it);
+    }
     std::vector<std::unique_ptr<SaEntry>> made;
     made.reserve(sas.size());
     for (const SaConfig& sa : sas) {
@@ -72,6 +83,13 @@ std::optional<std::string> SaTable::add_all(std::span<const SaConfig> sas)
     for (auto& e : made) owned_.push_back(std::move(e));
     key_owner_ = std::move(owners);
     publish(std::move(next), nullptr);
+    // The removed entries wait for the same grace period as the snapshot that last held them.
+    const uint64_t token = retired_.back().token;
+    for (SaEntry* g : gone) {
+        auto it = std::find_if(owned_.begin(), owned_.end(), [&](const auto& e) { return e.get() == g; });
+        retired_.push_back(Retired{token, nullptr, std::move(*it)});
+        owned_.erase(it);
+    }
     return std::nullopt;
 }
 

@@ -119,6 +119,9 @@ public:
     // Many at once, published as one snapshot (a start-up with many SAs would otherwise copy the table
     // once per SA). All or nothing; the message names the SA at fault.
     std::optional<std::string> add_all(std::span<const SaConfig> sas);
+    // Removes the SAs of `gone` and adds `sas` in one snapshot (a reload: a rekey under a new SPI may
+    // reuse the home address of an outbound SA removed). All or nothing, as add_all.
+    std::optional<std::string> change(std::span<const uint32_t> gone, std::span<const SaConfig> sas);
     bool remove(uint32_t spi);
     void reclaim();
     std::vector<const SaEntry*> list() const;

@@ -1,5 +1,5 @@
 // nemo-ha: the home agent daemon. EAL and ports from the configuration, the control plane on the main
-// lcore, one worker on every other lcore; stops cleanly on SIGINT or SIGTERM.
+// lcore, one worker on every other lcore; stops cleanly on SIGINT or SIGTERM; SIGHUP reloads the provisioning.
 //
 //   nemo-ha [--config FILE] [--section.key=value ...] [--check] [--help] [--version]
 #include <rte_eal.h>
@@ -38,6 +38,9 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 void on_signal(int) { g_stop.store(true); }
+// SIGHUP: the control loop reloads the provisioning and SA lines between two turns (control/reload.cpp).
+std::atomic<bool> g_reload{false};
+void on_hup(int) { g_reload.store(true); }
 
 int fail(const std::string& msg)
 {
@@ -91,6 +94,7 @@ int main(int argc, char** argv)
         return 0;
     }
     if (auto* e = std::get_if<std::string>(&loaded)) return fail(*e);
+    std::signal(SIGHUP, on_hup); // from here on, not fatal: a SIGHUP during the start is acted on once running
     control::Config cfg = std::move(std::get<control::Config>(loaded)); // moved: no copy of the keys stays behind
     // What can be told before EAL starts is told the same way by --check and by a start.
     if (auto e = control::check_startable(cfg, control::free_hugepages())) return fail(*e);
@@ -276,6 +280,11 @@ int main(int argc, char** argv)
     if (!metrics && !err.empty()) return fail(err);
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
+    // A reload reads the same command line and --config file again.
+    cp->set_config_source([argc, argv] {
+        control::CommandLine again;
+        return control::load_config(argc, argv, again, kDefaultConfig, "(built-in demo configuration)");
+    });
     for (std::size_t i = 0; i < workers.size(); ++i) rte_eal_remote_launch(dp::Worker::run, workers[i].get(), worker_lcores[i]);
 
     if (control::StateStore* st = cp->store()) {
@@ -303,6 +312,7 @@ int main(int argc, char** argv)
         cp->poll(now);
         if (metrics) metrics->turn();
         service.tick();
+        if (g_reload.exchange(false)) cp->reload();
         if (handled == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
 
