@@ -18,6 +18,8 @@
 //                  sa_text.hpp; on the command line keys only as @FILE, and a file with literal keys must
 //                  be private to its owner), allow_manual_gcm (lab switch, RFC 4106 section 2)
 //   [state]        backend (rocksdb|sqlite|none), dir, on_damage (salvage|refuse): state_store.hpp
+//   [log]          target (auto|stderr|journal|syslog), level (err|warning|notice|info|debug),
+//                  binding_events_per_second: log.hpp, binding_log.hpp
 //
 // Any key can also be given on the command line as --section.key=value; the command line wins.
 #pragma once
@@ -32,6 +34,7 @@
 
 #include "binding.hpp"
 #include "ha_params.hpp"
+#include "log.hpp"
 #include "sa_text.hpp"
 #include "state_store.hpp"
 
@@ -42,6 +45,12 @@ struct PortConfig {
     uint16_t mtu = 1500;
     std::optional<Ipv4Addr> gateway4;
     std::optional<Ipv6Addr> gateway6;
+};
+
+struct LogConfig {
+    log::TargetSetting target = log::TargetSetting::automatic;
+    log::Level level = log::Level::info;
+    uint32_t binding_events_per_second = 100; // 0: binding events are not logged
 };
 
 struct Config {
@@ -68,6 +77,7 @@ struct Config {
     std::vector<MrProvision> mrs;
     std::vector<std::string> eal_args;
     StateConfig state;
+    LogConfig log;
     std::string origin; // the file it came from
 };
 

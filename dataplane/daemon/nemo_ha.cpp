@@ -12,6 +12,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <thread>
 #include <variant>
@@ -23,6 +24,8 @@
 #include "control_plane.hpp"
 #include "default_config.hpp"
 #include "dp_counters.hpp"
+#include "dpdk_log.hpp"
+#include "log.hpp"
 #include "neighbors.hpp"
 #include "mempool_prefault.hpp"
 #include "punt.hpp"
@@ -38,7 +41,7 @@ void on_signal(int) { g_stop.store(true); }
 
 int fail(const std::string& msg)
 {
-    std::fprintf(stderr, "nemo-ha: %s\n", msg.c_str());
+    log::err("nemo-ha: " + msg);
     return 1;
 }
 
@@ -77,6 +80,7 @@ std::string start_port(uint16_t port, uint16_t queues, uint16_t mtu, rte_mempool
 
 int main(int argc, char** argv)
 {
+    dp::route_dpdk_log(); // before anything of DPDK's speaks
     control::CommandLine cl;
     auto loaded = control::load_config(argc, argv, cl, kDefaultConfig, "(built-in demo configuration)");
     if (cl.help) {
@@ -89,6 +93,9 @@ int main(int argc, char** argv)
     }
     if (auto* e = std::get_if<std::string>(&loaded)) return fail(*e);
     control::Config cfg = std::move(std::get<control::Config>(loaded)); // moved: no copy of the keys stays behind
+    // --check answers on the terminal it was run from; a start logs where log.target says.
+    const log::Target log_target = log::choose_target(cfg.log.target, std::getenv("JOURNAL_STREAM"), 2);
+    if (!cl.check_only) log::configure(log_target, cfg.log.level);
     // What can be told before EAL starts is told the same way by --check and by a start.
     if (auto e = control::check_startable(cfg, control::free_hugepages())) return fail(*e);
     if (auto e = control::check_provisioning_file(cfg)) return fail(*e);
@@ -104,6 +111,7 @@ int main(int argc, char** argv)
     for (auto& a : eal_args) eal_argv.push_back(a.data());
     if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0)
         return fail("EAL initialisation failed (eal.args: check the --vdev and -l arguments)");
+    log::configure(log_target, cfg.log.level); // EAL opened syslog under its own name and facility
 
     // The state store right after EAL, before any port: one that cannot be used (another nemo-ha holds
     // it, not writable, another version, damaged with state.on_damage = refuse) stops the start early,
@@ -146,7 +154,7 @@ int main(int argc, char** argv)
         std::size_t inbound = 0;
         for (const dp::SaEntry* sa : cp->sas().list()) inbound += sa->cfg.inbound ? 1 : 0;
         if (auto w = control::unprotected_signaling_warning(cfg.ha.allow_unprotected_signaling, inbound))
-            std::fprintf(stderr, "nemo-ha: %s\n", w->c_str());
+            log::warning("nemo-ha: " + *w);
     }
     // Entries the control thread removes wait for the workers' RCU grace period (the binding tables').
     auto neighbors = dp::Neighbors::create("nemo", 65536, &err, cp->tables().rcu());
@@ -271,19 +279,18 @@ int main(int argc, char** argv)
 
     if (control::StateStore* st = cp->store()) {
         const control::StateStatus ss = st->status();
-        std::printf("nemo-ha: state: restored %llu bindings from %s in %llu ms (%llu expired while down, %llu no longer "
-                    "provisioned, %llu damaged records)\n",
+        log::printf(log::Level::info, "nemo-ha: state: restored %llu bindings from %s in %llu ms (%llu expired while down, %llu no longer "
+                    "provisioned, %llu damaged records)",
                     static_cast<unsigned long long>(ss.restored_bindings), ss.path.c_str(),
                     static_cast<unsigned long long>(ss.load_ms + ss.restore_ms), static_cast<unsigned long long>(ss.expired_while_down),
                     static_cast<unsigned long long>(ss.unprovisioned), static_cast<unsigned long long>(ss.damaged));
     } else {
-        std::printf("nemo-ha: state: none (state.backend = none): nothing survives a restart\n");
+        log::notice("nemo-ha: state: none (state.backend = none): nothing survives a restart");
     }
     const auto forwarding_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-    std::printf("nemo-ha %s: %zu worker(s), access %s, home %s, CLI %s, outer IPv4 checksums by the %s; forwarding %lld ms after start\n", kVersion,
+    log::printf(log::Level::notice, "nemo-ha %s: %zu worker(s), access %s, home %s, CLI %s, outer IPv4 checksums by the %s; forwarding %lld ms after start", kVersion,
                 workers.size(), cfg.access.port.c_str(), cfg.home.port.c_str(), cfg.cli_socket.c_str(),
                 access_ipv4_cksum ? "NIC" : "CPU", static_cast<long long>(forwarding_ms));
-    std::fflush(stdout);
     while (!g_stop.load()) {
         const uint64_t now = control::monotonic_seconds();
         const unsigned handled = io.poll(now);
@@ -291,7 +298,7 @@ int main(int argc, char** argv)
         if (handled == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
 
-    std::printf("nemo-ha: stopping\n");
+    log::notice("nemo-ha: stopping");
     rte_eal_mp_wait_lcore();
     for (uint16_t port : {access_port, home_port}) {
         rte_eth_dev_stop(port);
