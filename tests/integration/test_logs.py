@@ -92,7 +92,8 @@ class JournalTarget(unittest.TestCase):
         self.assertEqual(inner[MIP6MH_BA].status, 0)
         m = wait_for(ha, rf"^<6>nemo-ha: binding created hoa={re.escape(HOA)} coa={re.escape(COA)} method=udp lifetime=(\d+) seq=11 router prefixes=2001:db8:aaaa::/48$")
         self.assertTrue(m, ha.output())
-        self.assertEqual(int(m.group(1)), ha.bindings()[HOA]["lifetime"] if "lifetime" in ha.bindings()[HOA] else int(m.group(1)))
+        b = ha.bindings()[HOA]
+        self.assertEqual((int(m.group(1)), b["sequence"], b["care_of"]), (b["lifetime"], 11, COA), "the line says what the cache holds")
         # Moved: the same router from behind a NAT (the option still names COA:5555).
         _, inner = register("udp", 12, outer_src=NAT, sport=40000)
         self.assertIsNotNone(inner, "no BA")
