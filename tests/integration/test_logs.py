@@ -20,8 +20,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from nemo_harness import (COA, HA6, HOA, NAT, BU_A, BU_H, BU_R, HomeAgent, Topology, binary, register,  # noqa: E402
-                          exchange, tunnel, tunnel_filter, carries)
+from nemo_harness import (COA, HA6, HOA, NAT, BU_A, BU_H, BU_R, HomeAgent, Topology, binary, binding_update,  # noqa: E402
+                          carries, exchange, register, send_many, tunnel, tunnel_filter)
 from scapy.all import IPv6  # noqa: E402
 from scapy.layers.inet6 import MIP6MH_BA, MIP6MH_BU  # noqa: E402
 
@@ -133,6 +133,33 @@ class JournalTarget(unittest.TestCase):
         for key in (ENC_KEY, AUTH_KEY):
             self.assertNotIn(key.hex(), out)
             self.assertNotIn(key.hex()[:16], out)  # nor a part of one
+
+    def test_4_rate_limited_and_counted(self):
+        # A home agent of its own, allowing 2 events a second, and a burst of 10 registrations.
+        code = self.ha.stop()
+        self.assertEqual(code, 0, self.ha.output())
+        prefix = os.environ.get("NEMO_NS_PREFIX", "nemo-") + "logs"
+        ha = type(self).ha = HomeAgent(f"--eal.args={EAL.format(prefix=prefix)}", "--log.target=journal",
+                                       "--log.binding_events_per_second=2").start()
+        send_many("nemo-mr", [tunnel("udp", binding_update(seq, "udp")) for seq in range(1, 11)])
+        deadline = time.time() + 5
+        while time.time() < deadline and ha.stats()["mip6HaBUsAccepted"] < 10:
+            time.sleep(0.1)
+        self.assertEqual(ha.stats()["mip6HaBUsAccepted"], 10)
+        held = ha.stats()["nemoHaBindingEventsNotLogged"]
+        self.assertGreater(held, 0)
+        self.assertTrue(wait_for(ha, r"^<5>nemo-ha: \d+ binding events not logged \(over log.binding_events_per_second\)$"), ha.output())
+        # What was held back after the first report is said at the next, up to 10 s later.
+        deadline = time.time() + 12
+        while True:
+            out = ha.output()
+            said = sum(int(n) for n in re.findall(r"(?m)^<5>nemo-ha: (\d+) binding events not logged", out))
+            if said >= held or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        logged = len(re.findall(r"(?m)^<6>nemo-ha: binding (created|refreshed) ", out))
+        self.assertEqual(logged + held, 10, out)
+        self.assertEqual(said, held, "the reports say how many the counter counted")
 
 
 class SyslogTarget(unittest.TestCase):
