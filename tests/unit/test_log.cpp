@@ -157,7 +157,7 @@ TEST(Log, ThreadsWriteWholeLines)
 {
     LogFile f;
     log::configure(log::Target::journal, log::Level::info, f.fd());
-    constexpr int kThreads = 4, kLines = 2000;
+    constexpr int kThreads = 4, kLines = 10000;
     std::vector<std::thread> ts;
     for (int t = 0; t < kThreads; ++t)
         ts.emplace_back([t] {
