@@ -20,7 +20,10 @@ std::optional<BindingCache::Refusal> BindingCache::apply(const BuDecision& d, ui
 {
     if (d.change == BindingChangeKind::remove) {
         auto it = entries_.find(d.binding.hoa);
-        if (it != entries_.end()) remove(it);
+        if (it != entries_.end()) {
+            remove(it);
+            tell(BindingEvent::deregistered, d.binding, nullptr, now);
+        }
         stage_removal(d.binding.hoa);
         return std::nullopt;
     }
@@ -40,11 +43,19 @@ std::optional<BindingCache::Refusal> BindingCache::apply(const BuDecision& d, ui
     case PE::too_many_lengths: return Refusal{wire::ba_status::invalid_prefix, e};
     default: return Refusal{wire::ba_status::insufficient_resources, e};
     }
+    BindingEvent event = BindingEvent::created;
+    std::optional<CareOf> before;
     if (is_new) {
         free_slots_.pop_back();
         it = entries_.emplace(d.binding.hoa, BindingEntry{d.binding, slot, 0}).first;
     } else {
         account(it->second.binding, -1);
+        if (it->second.binding.coa != d.binding.coa) {
+            event = BindingEvent::moved;
+            before = it->second.binding.coa;
+        } else {
+            event = BindingEvent::refreshed;
+        }
         it->second.binding = d.binding;
     }
     account(d.binding, +1);
@@ -52,6 +63,7 @@ std::optional<BindingCache::Refusal> BindingCache::apply(const BuDecision& d, ui
     it->second.last_status = d.ba.status;
     expiry_.schedule(d.binding.hoa, d.binding.expires, now);
     stage(d.binding, now);
+    tell(event, d.binding, before ? &*before : nullptr, now);
     return std::nullopt;
 }
 
@@ -68,7 +80,9 @@ bool BindingCache::restore(const Binding& b, uint64_t now, std::string* why)
     d.change = BindingChangeKind::upsert;
     d.binding = b;
     StateStore* store = std::exchange(store_, nullptr); // what is restored is in the store already
+    restoring_ = true; // and is no event: the start's "state: restored N bindings" line counts them
     const auto refused = apply(d, now, why);
+    restoring_ = false;
     store_ = store;
     return !refused;
 }
@@ -91,6 +105,7 @@ std::vector<Binding> BindingCache::expire(uint64_t now)
         gone.push_back(it->second.binding);
         remove(it);
         stage_removal(hoa);
+        tell(BindingEvent::expired, gone.back(), nullptr, now);
     });
     return gone;
 }
@@ -103,12 +118,14 @@ void BindingCache::note_rejection(const Ipv6Addr& hoa, uint8_t status)
     it->second.last_status = status;
 }
 
-bool BindingCache::clear(const Ipv6Addr& hoa)
+bool BindingCache::clear(const Ipv6Addr& hoa, uint64_t now)
 {
     auto it = entries_.find(hoa);
     if (it == entries_.end()) return false;
+    const Binding gone = it->second.binding;
     remove(it);
     stage_removal(hoa);
+    tell(BindingEvent::cleared, gone, nullptr, now);
     return true;
 }
 

@@ -13,6 +13,7 @@
 
 #include "addr_hash.hpp"
 #include "binding.hpp"
+#include "binding_log.hpp"
 #include "binding_tables.hpp"
 #include "bu_decision.hpp"
 #include "expiry_wheel.hpp"
@@ -61,6 +62,11 @@ public:
         store_ = store;
         sa_of_ = std::move(sa_of);
     }
+    // Told of every change as it is made (the log's binding events): the binding as it is now (as it
+    // was, for a removal), the care-of address it moved from (moved only) and `now`. Not for restore().
+    using Observer = std::function<void(BindingEvent, const Binding&, const CareOf* before, uint64_t now)>;
+    void set_observer(Observer o) { observer_ = std::move(o); }
+
     // Publishes a binding read back from the store (its times on `now`'s clock). The tables may refuse it
     // (capacity or prefix lengths lowered since): false with *why.
     bool restore(const Binding& b, uint64_t now, std::string* why);
@@ -70,8 +76,8 @@ public:
 
     // Removes bindings whose lifetime ended at or before `now`; returns them.
     std::vector<Binding> expire(uint64_t now);
-    // Removes one binding (operator's `clear binding`).
-    bool clear(const Ipv6Addr& hoa);
+    // Removes one binding (operator's `clear binding`, `del mr`); `now` for the event's remaining lifetime.
+    bool clear(const Ipv6Addr& hoa, uint64_t now = 0);
     // Frees table records (and emptied prefix tables) whose grace period is over.
     void reclaim() { tables_.reclaim(); }
     std::size_t prefix_tables() const { return tables_.prefix_tables(); }
@@ -89,6 +95,10 @@ private:
     void remove(std::unordered_map<Ipv6Addr, BindingEntry, Ipv6Hash>::iterator it);
     void account(const Binding& b, int sign);
     void stage(const Binding& b, uint64_t now);
+    void tell(BindingEvent e, const Binding& b, const CareOf* before, uint64_t now)
+    {
+        if (observer_ && !restoring_) observer_(e, b, before, now);
+    }
     void stage_removal(const Ipv6Addr& hoa)
     {
         if (store_) store_->erase_binding(hoa);
@@ -100,6 +110,8 @@ private:
     std::vector<uint32_t> free_slots_;
     StateStore* store_ = nullptr;
     std::function<uint32_t(const Ipv6Addr&)> sa_of_;
+    Observer observer_;
+    bool restoring_ = false;
     struct {
         std::atomic<std::size_t> total{0}, mobile_routers{0}, behind_nat{0}, prefixes{0};
         std::atomic<std::size_t> by_method[kTunnelMethodCount] = {};

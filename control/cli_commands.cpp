@@ -311,7 +311,7 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
         const BindingEntry* e = cache_.find(*hoa);
         if (!e) return {false, "error: no binding for " + hoa->str() + "\n"};
         if (w[0] == "clear") {
-            cache_.clear(*hoa);
+            cache_.clear(*hoa, now);
             stats_.inc(Counter::bindings_cleared);
             return {true, json ? Json().begin_object().field("cleared", hoa->str()).end_object().str()
                                : "binding for " + hoa->str() + " cleared\n"};
@@ -465,7 +465,7 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
         operator_mrs_[*hoa] = MrChange{false, MrProvision{*hoa, false, {}, 0}};
         if (store_) store_->put_mr(MrChange{false, MrProvision{*hoa, false, {}, 0}});
         // No longer served: its binding goes too.
-        const bool had_binding = cache_.clear(*hoa);
+        const bool had_binding = cache_.clear(*hoa, now);
         if (had_binding) stats_.inc(Counter::bindings_cleared);
         std::string msg = "removed " + hoa->str() + (had_binding ? " and its binding" : "");
         return durable({true, json ? Json().begin_object().field("removed", hoa->str()).field("binding_cleared", had_binding).end_object().str()

@@ -141,7 +141,10 @@ po::options_description file_options()
         ("state.on_damage", s(), "salvage|refuse (default salvage): a damaged store is moved aside and what can be read restored, or the start is refused")
         ("metrics.listen", s(), "ADDR:PORT or [IPv6]:PORT of the Prometheus metrics endpoint, GET /metrics (default: empty, none)")
         ("capture.enabled", s(), "auto|yes|no (default auto): let dpdk-dumpcap/dpdk-pdump capture the ports; needs EAL's shared "
-                                 "configuration (auto: when eal.args allow it; yes: refuse eal.args that do not)");
+                                 "configuration (auto: when eal.args allow it; yes: refuse eal.args that do not)")
+        ("log.target", s(), "auto|stderr|journal|syslog (default auto: journal when JOURNAL_STREAM names stderr, else stderr)")
+        ("log.level", s(), "err|warning|notice|info|debug (default info): the least severe messages logged")
+        ("log.binding_events_per_second", s(), "binding events (created, moved, refreshed, removed, expired) logged a second; 0: none (default 100)");
     return d;
 }
 
@@ -490,6 +493,19 @@ std::variant<Config, std::string> build(const po::variables_map& vm, const Where
         if (auto why = capture_unavailable(c.eal_args); why && c.capture == CaptureMode::on)
             return bad("capture.enabled", "yes, but " + *why);
     }
+    if (auto s = str("log.target")) {
+        auto t = log::parse_target(*s);
+        if (!t) return bad("log.target", "'" + *s + "' is not auto, stderr, journal or syslog");
+        c.log.target = *t;
+    }
+    if (auto s = str("log.level")) {
+        auto l = log::parse_level(*s);
+        if (!l) return bad("log.level", "'" + *s + "' is not err, warning, notice, info or debug");
+        c.log.level = *l;
+    }
+    if (auto s = str("log.binding_events_per_second");
+        s && !parse_number<uint32_t>(*s, c.log.binding_events_per_second, 0, 1'000'000))
+        return bad("log.binding_events_per_second", "'" + *s + "' is not a number from 0 to 1000000");
     if (auto s = str("ipsec.allow_manual_gcm"); s && !parse_bool(*s, c.allow_manual_gcm))
         return bad("ipsec.allow_manual_gcm", "'" + *s + "' is not yes or no");
     if (vm.count("ipsec.sa")) {
@@ -731,6 +747,8 @@ std::string render_config(const Config& c)
       << "\n[state]\nbackend = " << backend_name(c.state.backend) << "\ndir = " << c.state.dir
       << "\non_damage = " << (c.state.refuse_damaged ? "refuse" : "salvage") << "\n"
       << "\n[metrics]\nlisten = " << (c.metrics_listen ? c.metrics_listen->str() : "") << "\n"
+      << "\n[log]\ntarget = " << log::target_name(c.log.target) << "\nlevel = " << log::level_name(c.log.level)
+      << "\nbinding_events_per_second = " << c.log.binding_events_per_second << "\n"
       << "\n[provisioning]\n";
     if (!c.provisioning_file.empty()) o << "file = " << c.provisioning_file << "\n";
     o << "# " << c.mrs.size() << " mr line(s) in the configuration; `show mr` lists what is provisioned now\n";

@@ -20,6 +20,8 @@
 //   [state]        backend (rocksdb|sqlite|none), dir, on_damage (salvage|refuse): state_store.hpp
 //   [metrics]      listen (ADDR:PORT or [IPv6]:PORT: the Prometheus endpoint; empty, the default: none)
 //   [capture]      enabled (auto|yes|no): the capture framework for dpdk-dumpcap (dataplane/daemon/capture.hpp)
+//   [log]          target (auto|stderr|journal|syslog), level (err|warning|notice|info|debug),
+//                  binding_events_per_second: log.hpp, binding_log.hpp
 //
 // Any key can also be given on the command line as --section.key=value; the command line wins.
 #pragma once
@@ -34,6 +36,7 @@
 
 #include "binding.hpp"
 #include "ha_params.hpp"
+#include "log.hpp"
 #include "sa_text.hpp"
 #include "state_store.hpp"
 
@@ -60,6 +63,11 @@ std::variant<ListenAddress, std::string> parse_listen_address(std::string_view t
 // Whether the daemon lets dpdk-dumpcap / dpdk-pdump capture its ports. auto: when the EAL arguments
 // allow it (capture_unavailable); yes: they must, or the configuration is refused.
 enum class CaptureMode { automatic, on, off };
+struct LogConfig {
+    log::TargetSetting target = log::TargetSetting::automatic;
+    log::Level level = log::Level::info;
+    uint32_t binding_events_per_second = 100; // 0: binding events are not logged
+};
 
 struct Config {
     HaParams ha;
@@ -87,6 +95,7 @@ struct Config {
     StateConfig state;
     std::optional<ListenAddress> metrics_listen; // none: no metrics endpoint
     CaptureMode capture = CaptureMode::automatic;
+    LogConfig log;
     std::string origin; // the file it came from
 };
 

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "cli_server.hpp"
+#include "log.hpp"
 #include "telemetry.hpp"
 
 namespace nemo::control {
@@ -68,6 +69,15 @@ std::unique_ptr<ControlPlane> ControlPlane::create(const Config& config, std::st
     }
     // The transforms hold the keys now: the kept configuration's copies go.
     wipe_keys(cp->config_.sas);
+    ControlPlane* self = cp.get();
+    cp->cache_.set_observer([self](BindingEvent e, const Binding& b, const CareOf* before, uint64_t now) {
+        if (!log::enabled(log::Level::info)) return;
+        if (!self->binding_events_.take(now, self->config_.log.binding_events_per_second)) {
+            self->stats_.inc(Counter::binding_events_not_logged);
+            return;
+        }
+        log::info(format_binding_event(e, b, before, now));
+    });
     if (store) {
         cp->store_ = std::move(store);
         StateImage empty;
@@ -109,6 +119,7 @@ void ControlPlane::poll(uint64_t now)
 {
     const auto expired = cache_.expire(now);
     if (!expired.empty()) stats_.inc(Counter::bindings_expired, expired.size());
+    if (auto held = binding_events_.report_due(now)) log::notice(format_events_not_logged(*held));
     cache_.reclaim();
     signaling_.update_table_gauges(); // emptied prefix tables are freed by reclaim()
     sas_->reclaim();

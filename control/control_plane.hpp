@@ -150,6 +150,7 @@ private:
     std::unique_ptr<CliServer> cli_;
     uint64_t cli_now_ = 0; // the clock of the turn serving the CLI, for replies built over several turns
     ExtraStats extra_;
+    BindingEventLimiter binding_events_;
 };
 
 } // namespace nemo::control

@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "control_plane.hpp"
+#include "log.hpp"
 #include "provision_diff.hpp"
 #include "provision_text.hpp"
 
@@ -56,7 +57,7 @@ ControlPlane::ReloadReport ControlPlane::reload()
         ReloadReport r;
         r.error = "this nemo-ha has no configuration to read again";
         stats_.inc(Counter::reloads_refused);
-        std::fprintf(stderr, "nemo-ha: reload refused: %s\n", r.error.c_str());
+        log::printf(log::Level::warning, "nemo-ha: reload refused: %s", r.error.c_str());
         return r;
     }
     auto fresh = config_source_();
@@ -64,7 +65,7 @@ ControlPlane::ReloadReport ControlPlane::reload()
         ReloadReport r;
         r.error = *e;
         stats_.inc(Counter::reloads_refused);
-        std::fprintf(stderr, "nemo-ha: reload refused, nothing changed: %s\n", r.error.c_str());
+        log::printf(log::Level::warning, "nemo-ha: reload refused, nothing changed: %s", r.error.c_str());
         return r;
     }
     return reload(std::move(std::get<Config>(fresh)));
@@ -77,16 +78,15 @@ ControlPlane::ReloadReport ControlPlane::reload(Config fresh)
     if (r.ok) {
         stats_.inc(Counter::reloads);
         stats_.inc(Counter::reload_bindings_removed, r.bindings_removed);
-        std::fprintf(stderr,
-                     "nemo-ha: reloaded %s%s%s: mobile nodes %zu added, %zu removed, %zu changed, %zu unchanged; SAs %zu "
-                     "added, %zu removed, %zu unchanged; %zu binding(s) removed%s%s%s\n",
+        log::printf(log::Level::notice, "nemo-ha: reloaded %s%s%s: mobile nodes %zu added, %zu removed, %zu changed, %zu unchanged; SAs %zu "
+                     "added, %zu removed, %zu unchanged; %zu binding(s) removed%s%s%s",
                      r.origin.c_str(), r.provisioning_file.empty() ? "" : " and ", r.provisioning_file.c_str(), r.mr_added,
                      r.mr_removed, r.mr_changed, r.mr_unchanged, r.sa_added, r.sa_removed, r.sa_unchanged, r.bindings_removed,
                      r.restart_needed ? "; other settings changed, which apply at the next restart" : "",
                      r.warning.empty() ? "" : "; ", r.warning.c_str());
     } else {
         stats_.inc(Counter::reloads_refused);
-        std::fprintf(stderr, "nemo-ha: reload refused, nothing changed: %s\n", r.error.c_str());
+        log::printf(log::Level::warning, "nemo-ha: reload refused, nothing changed: %s", r.error.c_str());
     }
     return r;
 }

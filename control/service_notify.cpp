@@ -1,4 +1,5 @@
 #include "service_notify.hpp"
+#include "log.hpp"
 
 #include <systemd/sd-daemon.h>
 
@@ -39,7 +40,7 @@ ServiceNotify::ServiceNotify()
         feed_every_us_ = watchdog_feed_every_us(usec);
         stall_after_us_ = watchdog_stall_after_us(usec);
     } else if (wd < 0) {
-        std::fprintf(stderr, "nemo-ha: WATCHDOG_USEC: %s; no watchdog\n", std::strerror(-wd));
+        log::printf(log::Level::warning, "nemo-ha: WATCHDOG_USEC: %s; no watchdog", std::strerror(-wd));
     }
     status("starting: EAL, ports, state store");
 }
@@ -51,7 +52,7 @@ void ServiceNotify::notify(const std::string& message)
     const int rc = sd_notify(0, message.c_str());
     if (rc < 0 && !send_failed_) {
         send_failed_ = true; // said once: a service manager that went away is not news every turn
-        std::fprintf(stderr, "nemo-ha: cannot notify the service manager (NOTIFY_SOCKET): %s\n", std::strerror(-rc));
+        log::printf(log::Level::warning, "nemo-ha: cannot notify the service manager (NOTIFY_SOCKET): %s", std::strerror(-rc));
     }
 }
 
@@ -83,14 +84,14 @@ void ServiceNotify::tick()
             const std::string what = "WATCHDOG WITHHELD: " + workers_[*v.stalled].name + " has made no progress for " +
                                      seconds_text(v.stalled_for_us) +
                                      (v.stalled_workers > 1 ? " (" + std::to_string(v.stalled_workers) + " workers stalled)" : "");
-            std::fprintf(stderr, "nemo-ha: %s\n", what.c_str());
+            log::printf(log::Level::err, "nemo-ha: %s", what.c_str());
             status(what);
         }
         return;
     }
     if (withheld_) {
         withheld_ = false;
-        std::fprintf(stderr, "nemo-ha: watchdog fed again: %s is making progress\n", workers_[withheld_for_].name.c_str());
+        log::printf(log::Level::notice, "nemo-ha: watchdog fed again: %s is making progress", workers_[withheld_for_].name.c_str());
         status(ready_status_);
         last_feed_us_ = 0; // feed at once: the last one may be almost an interval old
     }

@@ -1,4 +1,5 @@
 #include "state_dir.hpp"
+#include "log.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -34,7 +35,7 @@ int open_dir_and_lock(const std::string& dir, std::string* error)
                      errno_text(errno) + "): it holds SA keys";
             return -1;
         }
-        std::fprintf(stderr, "nemo-ha: state.dir %s: was mode %03o, made 0700 (it holds SA keys)\n", dir.c_str(),
+        log::printf(log::Level::warning, "nemo-ha: state.dir %s: was mode %03o, made 0700 (it holds SA keys)", dir.c_str(),
                      static_cast<unsigned>(st.st_mode & 0777));
     }
     const std::string lock = dir + "/lock";

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "control_plane.hpp"
+#include "log.hpp"
 
 namespace nemo::control {
 
@@ -24,14 +25,14 @@ void ControlPlane::restore_state(StateImage& image)
     report.load_ms = image.load_ms;
     report.damaged = image.damaged;
     report.salvaged_from = image.salvaged_from;
-    for (const std::string& d : image.damage) std::fprintf(stderr, "nemo-ha: %s: damaged record: %s\n", store_->status().path.c_str(), d.c_str());
+    for (const std::string& d : image.damage) log::printf(log::Level::warning, "nemo-ha: %s: damaged record: %s", store_->status().path.c_str(), d.c_str());
     if (!image.salvaged_from.empty())
-        std::fprintf(stderr, "nemo-ha: %s: damaged; what could be read was restored, the damaged file kept as %s\n",
+        log::printf(log::Level::warning, "nemo-ha: %s: damaged; what could be read was restored, the damaged file kept as %s",
                      store_->status().path.c_str(), image.salvaged_from.c_str());
 
     auto not_reapplied = [&](const std::string& what, const std::string& why) {
         ++report.not_reapplied;
-        std::fprintf(stderr, "nemo-ha: state: %s not applied again: %s\n", what.c_str(), why.c_str());
+        log::printf(log::Level::warning, "nemo-ha: state: %s not applied again: %s", what.c_str(), why.c_str());
     };
     for (const MrChange& c : image.mrs) operator_mrs_[c.mr.hoa] = c;
     for (const SaChange& c : image.sas) operator_sas_[c.sa.spi] = c.added;
@@ -65,7 +66,7 @@ void ControlPlane::restore_state(StateImage& image)
     seq_ = std::make_unique<SeqReserver>(*sas_, *store_);
     std::string err;
     if (!seq_->start(image.seqs, steady_ms(), &err))
-        std::fprintf(stderr, "nemo-ha: state: outbound SAs send nothing until their sequence numbers are reserved: %s\n", err.c_str());
+        log::printf(log::Level::err, "nemo-ha: state: outbound SAs send nothing until their sequence numbers are reserved: %s", err.c_str());
 
     const uint64_t now = monotonic_seconds();
     const uint64_t wall = wall_seconds();

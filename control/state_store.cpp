@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "state_rocksdb.hpp"
+#include "log.hpp"
 #include "state_sqlite.hpp"
 
 namespace nemo::control {
@@ -172,7 +173,7 @@ void StateStore::writer_loop()
             // A stop with a store that cannot be written loses what was not durable (no BA named it):
             // said, with how much, rather than lost in silence.
             if (stop_) {
-                std::fprintf(stderr, "nemo-ha: state: stopping with %zu changes not durable: %s\n", pending_.size(),
+                log::printf(log::Level::err, "nemo-ha: state: stopping with %zu changes not durable: %s", pending_.size(),
                              error_.c_str());
                 return;
             }

@@ -51,6 +51,7 @@ namespace nemo::control {
     X(bindings_deregistered, "nemoHaBindingsDeregistered", "bindings removed by de-registration")              \
     X(bindings_expired, "nemoHaBindingsExpired", "bindings removed at the end of their lifetime")              \
     X(bindings_cleared, "nemoHaBindingsCleared", "bindings removed by the operator")                           \
+    X(binding_events_not_logged, "nemoHaBindingEventsNotLogged", "binding events not logged: over log.binding_events_per_second") \
     X(cli_refused_peer, "nemoHaCliPeersRefused", "CLI connections refused: not root, nemo-ha's user or in the socket's group") \
     X(cli_refused_busy, "nemoHaCliBusy", "CLI connections refused: every slot, or the user's share of them, taken") \
     X(cli_timeouts, "nemoHaCliTimeouts", "CLI clients closed: no request, or reply not read, within the deadline") \

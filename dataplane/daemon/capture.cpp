@@ -4,18 +4,19 @@
 #include <rte_pdump.h>
 
 #include <cstdio>
+#include "log.hpp"
 
 namespace nemo::dp {
 
 bool Capture::start(control::CaptureMode mode, const std::vector<std::string>& eal_args, std::string* err)
 {
     if (mode == control::CaptureMode::off) {
-        std::printf("nemo-ha: capture: off (capture.enabled = no)\n");
+        log::printf(log::Level::info, "nemo-ha: capture: off (capture.enabled = no)");
         return true;
     }
     if (auto why = control::capture_unavailable(eal_args)) {
         // With yes, the configuration check refused this already; auto says why there is no capture.
-        std::printf("nemo-ha: capture: unavailable: %s\n", why->c_str());
+        log::printf(log::Level::info, "nemo-ha: capture: unavailable: %s", why->c_str());
         return true;
     }
     if (rte_eal_process_type() != RTE_PROC_PRIMARY) {
@@ -24,7 +25,7 @@ bool Capture::start(control::CaptureMode mode, const std::vector<std::string>& e
             *err = std::string("capture.enabled = yes, but ") + why;
             return false;
         }
-        std::printf("nemo-ha: capture: unavailable: %s\n", why);
+        log::printf(log::Level::info, "nemo-ha: capture: unavailable: %s", why);
         return true;
     }
     if (rte_pdump_init() != 0) {
@@ -33,7 +34,7 @@ bool Capture::start(control::CaptureMode mode, const std::vector<std::string>& e
     }
     running_ = true;
     const std::string prefix = control::eal_file_prefix(eal_args);
-    std::printf("nemo-ha: capture: ready (dpdk-dumpcap%s%s -i PORT)\n", prefix.empty() ? "" : " --file-prefix=",
+    log::printf(log::Level::info, "nemo-ha: capture: ready (dpdk-dumpcap%s%s -i PORT)", prefix.empty() ? "" : " --file-prefix=",
                 prefix.c_str());
     return true;
 }

@@ -1,4 +1,5 @@
 #include "metrics_collect.hpp"
+#include "log.hpp"
 
 #include <rte_ethdev.h>
 
@@ -393,7 +394,7 @@ std::unique_ptr<MetricsEndpoint> start_metrics(const control::Config& cfg, const
     MetricsCollector* c = &ep->collector;
     ep->server = control::MetricsServer::start(*cfg.metrics_listen, [c] { return c->render(); }, error);
     if (!ep->server) return nullptr;
-    std::printf("nemo-ha: metrics at http://%s/metrics\n", cfg.metrics_listen->str().c_str());
+    log::printf(log::Level::info, "nemo-ha: metrics at http://%s/metrics", cfg.metrics_listen->str().c_str());
     return ep;
 }
 

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <thread>
 #include <variant>
@@ -24,6 +25,8 @@
 #include "control_plane.hpp"
 #include "default_config.hpp"
 #include "dp_counters.hpp"
+#include "dpdk_log.hpp"
+#include "log.hpp"
 #include "neighbors.hpp"
 #include "mempool_prefault.hpp"
 #include "metrics_collect.hpp"
@@ -44,7 +47,7 @@ void on_hup(int) { g_reload.store(true); }
 
 int fail(const std::string& msg)
 {
-    std::fprintf(stderr, "nemo-ha: %s\n", msg.c_str());
+    log::err("nemo-ha: " + msg);
     return 1;
 }
 
@@ -83,6 +86,7 @@ std::string start_port(uint16_t port, uint16_t queues, uint16_t mtu, rte_mempool
 
 int main(int argc, char** argv)
 {
+    dp::route_dpdk_log(); // before anything of DPDK's speaks
     control::CommandLine cl;
     auto loaded = control::load_config(argc, argv, cl, kDefaultConfig, "(built-in demo configuration)");
     if (cl.help) {
@@ -96,6 +100,9 @@ int main(int argc, char** argv)
     if (auto* e = std::get_if<std::string>(&loaded)) return fail(*e);
     std::signal(SIGHUP, on_hup); // from here on, not fatal: a SIGHUP during the start is acted on once running
     control::Config cfg = std::move(std::get<control::Config>(loaded)); // moved: no copy of the keys stays behind
+    // --check answers on the terminal it was run from; a start logs where log.target says.
+    const log::Target log_target = log::choose_target(cfg.log.target, std::getenv("JOURNAL_STREAM"), 2);
+    if (!cl.check_only) log::configure(log_target, cfg.log.level);
     // What can be told before EAL starts is told the same way by --check and by a start.
     if (auto e = control::check_startable(cfg, control::free_hugepages())) return fail(*e);
     if (auto e = control::check_provisioning_file(cfg)) return fail(*e);
@@ -112,6 +119,7 @@ int main(int argc, char** argv)
     for (auto& a : eal_args) eal_argv.push_back(a.data());
     if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0)
         return fail("EAL initialisation failed (eal.args: check the --vdev and -l arguments)");
+    log::configure(log_target, cfg.log.level); // EAL opened syslog under its own name and facility
     dp::Capture capture; // dpdk-dumpcap attaches over EAL's channel: up before the ports, down before EAL
     if (std::string e; !capture.start(cfg.capture, cfg.eal_args, &e)) return fail(e);
 
@@ -156,7 +164,7 @@ int main(int argc, char** argv)
         std::size_t inbound = 0;
         for (const dp::SaEntry* sa : cp->sas().list()) inbound += sa->cfg.inbound ? 1 : 0;
         if (auto w = control::unprotected_signaling_warning(cfg.ha.allow_unprotected_signaling, inbound))
-            std::fprintf(stderr, "nemo-ha: %s\n", w->c_str());
+            log::warning("nemo-ha: " + *w);
     }
     // Entries the control thread removes wait for the workers' RCU grace period (the binding tables').
     auto neighbors = dp::Neighbors::create("nemo", 65536, &err, cp->tables().rcu());
@@ -289,19 +297,18 @@ int main(int argc, char** argv)
 
     if (control::StateStore* st = cp->store()) {
         const control::StateStatus ss = st->status();
-        std::printf("nemo-ha: state: restored %llu bindings from %s in %llu ms (%llu expired while down, %llu no longer "
-                    "provisioned, %llu damaged records)\n",
+        log::printf(log::Level::info, "nemo-ha: state: restored %llu bindings from %s in %llu ms (%llu expired while down, %llu no longer "
+                    "provisioned, %llu damaged records)",
                     static_cast<unsigned long long>(ss.restored_bindings), ss.path.c_str(),
                     static_cast<unsigned long long>(ss.load_ms + ss.restore_ms), static_cast<unsigned long long>(ss.expired_while_down),
                     static_cast<unsigned long long>(ss.unprovisioned), static_cast<unsigned long long>(ss.damaged));
     } else {
-        std::printf("nemo-ha: state: none (state.backend = none): nothing survives a restart\n");
+        log::notice("nemo-ha: state: none (state.backend = none): nothing survives a restart");
     }
     const auto forwarding_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-    std::printf("nemo-ha %s: %zu worker(s), access %s, home %s, CLI %s, outer IPv4 checksums by the %s; forwarding %lld ms after start\n", kVersion,
+    log::printf(log::Level::notice, "nemo-ha %s: %zu worker(s), access %s, home %s, CLI %s, outer IPv4 checksums by the %s; forwarding %lld ms after start", kVersion,
                 workers.size(), cfg.access.port.c_str(), cfg.home.port.c_str(), cfg.cli_socket.c_str(),
                 access_ipv4_cksum ? "NIC" : "CPU", static_cast<long long>(forwarding_ms));
-    std::fflush(stdout);
     std::vector<control::Heartbeat> beats; // the watchdog is fed while each worker's poll counter moves
     for (std::size_t i = 0; i < workers.size(); ++i)
         beats.push_back({"worker " + std::to_string(i) + " (lcore " + std::to_string(worker_lcores[i]) + ")", &counters[i].c[static_cast<std::size_t>(dp::DpCounter::polls)]});
@@ -317,7 +324,7 @@ int main(int argc, char** argv)
     }
 
     service.stopping();
-    std::printf("nemo-ha: stopping\n");
+    log::notice("nemo-ha: stopping");
     metrics.reset(); // its server reads the control plane
     rte_eal_mp_wait_lcore();
     for (uint16_t port : {access_port, home_port}) {

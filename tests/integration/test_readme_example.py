@@ -87,7 +87,7 @@ class ReadmeExample(unittest.TestCase):
                     proc.wait()
         self.assertEqual(proc.returncode, 0, read(log + ".err"))
         stdout, stderr = read(log), read(log + ".err")
-        self.assertIn("access net_null0, home net_null1", stdout)
+        self.assertIn("access net_null0, home net_null1", stdout + stderr)  # the log is on stderr
         # The example has no SA and does not allow unprotected signaling: said at start, once.
         self.assertEqual(stderr.count("EVERY Binding Update will be dropped"), 1, stderr)
 

@@ -490,3 +490,54 @@ TEST(Config, MetricsListenErrorsNameTheLineAndWhatIsWrong)
     ASSERT_TRUE(std::holds_alternative<std::string>(r));
     EXPECT_EQ(std::get<std::string>(r).rfind("command line: --metrics.listen: '1.2.3:80'", 0), 0u) << std::get<std::string>(r);
 }
+
+TEST(Config, LogSection)
+{
+    auto defaults = parse_config_text(kGood, "ha.ini");
+    ASSERT_TRUE(std::holds_alternative<Config>(defaults)) << std::get<std::string>(defaults);
+    EXPECT_EQ(std::get<Config>(defaults).log.target, log::TargetSetting::automatic);
+    EXPECT_EQ(std::get<Config>(defaults).log.level, log::Level::info);
+    EXPECT_EQ(std::get<Config>(defaults).log.binding_events_per_second, 100u);
+
+    const std::string t = std::string(kGood) + "[log]\ntarget = journal\nlevel = debug\nbinding_events_per_second = 0\n";
+    auto r = parse_config_text(t, "ha.ini");
+    ASSERT_TRUE(std::holds_alternative<Config>(r)) << std::get<std::string>(r);
+    const Config& c = std::get<Config>(r);
+    EXPECT_EQ(c.log.target, log::TargetSetting::journal);
+    EXPECT_EQ(c.log.level, log::Level::debug);
+    EXPECT_EQ(c.log.binding_events_per_second, 0u);
+    for (auto [text, target] : {std::pair{"auto", log::TargetSetting::automatic}, std::pair{"stderr", log::TargetSetting::stderr_plain},
+                                std::pair{"syslog", log::TargetSetting::syslog}}) {
+        auto x = parse_config_text(std::string(kGood) + "[log]\ntarget = " + text + "\n", "ha.ini");
+        ASSERT_TRUE(std::holds_alternative<Config>(x)) << text;
+        EXPECT_EQ(std::get<Config>(x).log.target, target) << text;
+    }
+    // render_config shows the section, and it reads back.
+    const std::string shown = render_config(c);
+    EXPECT_NE(shown.find("[log]\ntarget = journal\nlevel = debug\nbinding_events_per_second = 0\n"), std::string::npos) << shown;
+    auto again = parse_config_text(shown, "rendered");
+    ASSERT_TRUE(std::holds_alternative<Config>(again)) << std::get<std::string>(again);
+    EXPECT_EQ(std::get<Config>(again).log.level, log::Level::debug);
+    EXPECT_EQ(std::get<Config>(again).log.target, log::TargetSetting::journal);
+
+    // Errors name the line and say what is accepted.
+    const std::string base = std::string(kGood) + "[log]\n";
+    EXPECT_EQ(error_of(base + "target = console\n"), "ha.ini:23: log.target: 'console' is not auto, stderr, journal or syslog");
+    EXPECT_EQ(error_of(base + "level = loud\n"), "ha.ini:23: log.level: 'loud' is not err, warning, notice, info or debug");
+    EXPECT_EQ(error_of(base + "level = info\nbinding_events_per_second = -1\n"),
+              "ha.ini:24: log.binding_events_per_second: '-1' is not a number from 0 to 1000000");
+    EXPECT_NE(error_of(base + "binding_events_per_second = 1000001\n").find("log.binding_events_per_second"), std::string::npos);
+    EXPECT_NE(error_of(base + "colour = blue\n").find("log.colour"), std::string::npos);
+
+    // The command line wins, as for every key.
+    const char* argv[] = {"nemo-ha", "--log.level=err", "--log.target=syslog"};
+    CommandLine cl;
+    auto cmd = load_config(3, argv, cl, kGood, "(built-in)");
+    ASSERT_TRUE(std::holds_alternative<Config>(cmd)) << std::get<std::string>(cmd);
+    EXPECT_EQ(std::get<Config>(cmd).log.level, log::Level::err);
+    EXPECT_EQ(std::get<Config>(cmd).log.target, log::TargetSetting::syslog);
+    const char* bad_argv[] = {"nemo-ha", "--log.level=verbose"};
+    auto bad = load_config(2, bad_argv, cl, kGood, "(built-in)");
+    ASSERT_TRUE(std::holds_alternative<std::string>(bad));
+    EXPECT_EQ(std::get<std::string>(bad), "command line: --log.level: 'verbose' is not err, warning, notice, info or debug");
+}
