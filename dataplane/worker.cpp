@@ -17,7 +17,7 @@ namespace nemo::dp {
 
 using namespace wire;
 
-Worker::Worker(const WorkerConfig& cfg) : cfg_(cfg)
+Worker::Worker(const WorkerConfig& cfg) : cfg_(cfg), rt_(cfg.runtime ? cfg.runtime : &own_runtime_)
 {
     classify_.ha_ipv4 = cfg_.self.ipv4;
     classify_.ha_ipv6 = cfg_.ha_ipv6;
@@ -88,6 +88,8 @@ void Worker::handle_burst(uint16_t from_port, rte_mbuf** pkts, uint16_t n)
 {
     LcoreCounters& ctr = *cfg_.counters;
     ctr.inc(DpCounter::rx, n);
+    WorkerRuntime::bump(rt_->bursts, 1);
+    tsc_ = rte_rdtsc();
     rte_mbuf* down[kBurst];
     uint16_t down_l3[kBurst];
     uint16_t n_down = 0;
@@ -157,7 +159,12 @@ void Worker::handle_burst(uint16_t from_port, rte_mbuf** pkts, uint16_t n)
         ctr.inc(DpCounter::frag_dropped, frag_dr_->cnt);
         rte_ip_frag_free_death_row(frag_dr_.get(), 0);
     }
-    if (open_.n) n_up = static_cast<uint16_t>(n_up + open_esp(up + n_up));
+    tsc_ = rt_->stage(Stage::classify, tsc_, n);
+    if (open_.n) {
+        const uint16_t opened = open_.n;
+        n_up = static_cast<uint16_t>(n_up + open_esp(up + n_up));
+        tsc_ = rt_->stage(Stage::esp, tsc_, opened);
+    }
     if (n_down) downstream(down, down_l3, n_down);
     if (n_up) upstream(up, n_up);
 }
@@ -193,6 +200,9 @@ rte_mbuf* Worker::reassemble(rte_mbuf* m, const Classified& c)
 
 void Worker::flush()
 {
+    if (!tx_access_.n && !tx_home_.n) return;
+    const uint64_t start = rte_rdtsc();
+    const uint64_t queued = tx_access_.n + tx_home_.n;
     for (auto [buf, side] : {std::pair{&tx_access_, &cfg_.access}, std::pair{&tx_home_, &cfg_.home}}) {
         if (!buf->n) continue;
         const uint16_t sent = rte_eth_tx_burst(side->port, side->queue, buf->pkts, buf->n);
@@ -203,6 +213,7 @@ void Worker::flush()
         }
         buf->n = 0;
     }
+    rt_->stage(Stage::tx, start, queued);
 }
 
 } // namespace nemo::dp

@@ -25,6 +25,7 @@
 #include "punt.hpp"
 #include "rate_limiter.hpp"
 #include "sa_table.hpp"
+#include "worker_runtime.hpp"
 
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
@@ -68,6 +69,7 @@ struct WorkerConfig {
     uint32_t reassembly_flows = 0;
     uint32_t reassembly_timeout_ms = 2000;
     LcoreCounters* counters = nullptr;
+    WorkerRuntime* runtime = nullptr; // `show runtime`; null: the worker keeps its own, unread
     const std::atomic<bool>* stop = nullptr;
 };
 
@@ -154,6 +156,9 @@ private:
     RateLimiter ptb_limit_, te_limit_; // ICMPv6 errors, each type at ptb_per_second
     RateLimiter punt_priority_limit_, punt_bulk_limit_;
     uint32_t polls_ = 0;
+    WorkerRuntime own_runtime_;
+    WorkerRuntime* rt_; // cfg_.runtime, or own_runtime_: never null, no test on the fast path
+    uint64_t tsc_ = 0;  // where the running stage of the burst began (rte_rdtsc)
 };
 
 // Whether a packet to forward (hop limit still to be decremented) may leave on a link with `room` bytes
