@@ -24,7 +24,8 @@ namespace nemo::dp {
 // encap:    downstream, the tunnel headers written and queued; upstream, the inner packet forwarded
 //           (Ethernet header, or into another binding's tunnel);
 // esp:      the intel-ipsec-mb bursts with their preparation and finish (seal, open);
-// tx:       rte_eth_tx_burst of what the turn queued.
+// tx:       rte_eth_tx_burst of what the turn queued (a TX buffer that fills mid-stage is sent there,
+//           and counts in that stage too: rare, 64 packets queued to one port in one turn).
 #define NEMO_RUNTIME_STAGES(X) \
     X(classify)                \
     X(lookup)                  \
