@@ -109,7 +109,9 @@ std::string runtime_text(const std::vector<dp::RuntimeSample>& now, const std::v
     const uint64_t hz = rte_get_tsc_hz();
     Json j;
     if (json) j.begin_object().field("tsc_hz", hz).key("workers").begin_array();
-    std::string text = "TSC " + fixed(static_cast<double>(hz) / 1e6) + " MHz; cycles per packet of each stage, per burst-timed stage\n";
+    const uint64_t every = now.empty() ? 1 : now[0].timed_one_burst_in;
+    std::string text = "TSC " + fixed(static_cast<double>(hz) / 1e6) + " MHz; TSC cycles per packet of each stage, timed on one burst in " +
+                       std::to_string(every) + "\n";
     std::vector<std::vector<std::string>> rows = {{"WORKER", "POLLS", "BURSTS", "PACKETS", "PKTS/BURST"}};
     for (std::size_t s = 0; s < dp::kStageCount; ++s) rows[0].push_back(dp::stage_name(static_cast<dp::Stage>(s)));
     rows[0].push_back("total");
@@ -125,12 +127,15 @@ std::string runtime_text(const std::vector<dp::RuntimeSample>& now, const std::v
                 d.packets[s] -= b.packets[s];
             }
         }
+        // Stage packets are those of the timed bursts; the total is over them too (classify saw every
+        // packet of a timed burst).
         uint64_t total = 0;
         for (uint64_t c : d.cycles) total += c;
+        const uint64_t timed_packets = d.packets[static_cast<std::size_t>(dp::Stage::classify)];
         if (json) {
             j.begin_object().field("worker", uint64_t{w}).field("polls", d.polls).field("bursts", d.bursts);
-            j.field("packets", d.rx).field("packets_per_burst", ratio(d.rx, d.bursts));
-            j.field("cycles", total).field("cycles_per_packet", ratio(total, d.rx)).key("stages").begin_object();
+            j.field("packets", d.rx).field("packets_per_burst", ratio(d.rx, d.bursts)).field("timed_one_burst_in", d.timed_one_burst_in);
+            j.field("cycles", total).field("cycles_per_packet", ratio(total, timed_packets)).key("stages").begin_object();
             for (std::size_t s = 0; s < dp::kStageCount; ++s) {
                 j.key(dp::stage_name(static_cast<dp::Stage>(s))).begin_object();
                 j.field("packets", d.packets[s]).field("cycles", d.cycles[s]).field("cycles_per_packet", ratio(d.cycles[s], d.packets[s]));
@@ -142,7 +147,7 @@ std::string runtime_text(const std::vector<dp::RuntimeSample>& now, const std::v
         std::vector<std::string> r = {std::to_string(w), std::to_string(d.polls), std::to_string(d.bursts), std::to_string(d.rx),
                                       fixed(ratio(d.rx, d.bursts))};
         for (std::size_t s = 0; s < dp::kStageCount; ++s) r.push_back(d.packets[s] ? fixed(ratio(d.cycles[s], d.packets[s])) : "-");
-        r.push_back(d.rx ? fixed(ratio(total, d.rx)) : "-");
+        r.push_back(timed_packets ? fixed(ratio(total, timed_packets)) : "-");
         rows.push_back(std::move(r));
     }
     if (json) return j.end_array().end_object().str();

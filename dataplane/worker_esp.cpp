@@ -54,7 +54,7 @@ void Worker::seal_esp()
         LcoreCounters::bump(ctr.encap[static_cast<std::size_t>(p.peer.method)]);
         queue_tx(cfg_.access, m);
     }
-    tsc_ = rt_->stage(Stage::esp, tsc_, n);
+    stage_done(Stage::esp, n);
 }
 
 // ESP in (S, S+U), first half: find the SA by SPI, check the sequence number against the window and the

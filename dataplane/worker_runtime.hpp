@@ -2,8 +2,11 @@
 // worker the TSC cycles it spent and the packets it handled. One cache-line-aligned block per worker,
 // written only by it (relaxed stores, as LcoreCounters), read by the control thread at any time.
 //
-// Timed per burst and stage, never per packet: a burst costs a few rte_rdtsc reads (about 20-40 cycles
-// each), cheap enough to stay on (bench/README.md, "show runtime").
+// Timed per burst and stage, never per packet, and only one burst in `timed_one_burst_in` (16 by
+// default, WorkerConfig): a timed burst reads the TSC five or six times, which on every burst cost up to
+// a tenth of the 64-byte rate in the pipeline benchmark; sampled it is cheap enough to stay on
+// (bench/README.md, "show runtime"). Stage packets are those of the timed bursts: cycles over packets
+// estimates every burst's.
 #pragma once
 
 #include <array>
@@ -52,7 +55,8 @@ inline const char* stage_name(Stage s)
 }
 
 struct alignas(64) WorkerRuntime {
-    std::atomic<uint64_t> bursts{0}; // non-empty RX bursts
+    std::atomic<uint64_t> bursts{0}; // non-empty RX bursts, all of them
+    std::atomic<uint32_t> timed_one_burst_in{1}; // set by the worker at start
     std::array<std::atomic<uint64_t>, kStageCount> cycles{};
     std::array<std::atomic<uint64_t>, kStageCount> packets{};
 
@@ -72,7 +76,7 @@ struct alignas(64) WorkerRuntime {
 
 // What the control thread reads of one worker: the block's values and the worker's poll and RX counters.
 struct RuntimeSample {
-    uint64_t polls = 0, bursts = 0, rx = 0;
+    uint64_t polls = 0, bursts = 0, rx = 0, timed_one_burst_in = 1;
     std::array<uint64_t, kStageCount> cycles{}, packets{};
 };
 
@@ -82,6 +86,7 @@ inline RuntimeSample runtime_sample(const WorkerRuntime& rt, const LcoreCounters
     s.polls = c.c[static_cast<std::size_t>(DpCounter::polls)].load(std::memory_order_relaxed);
     s.rx = c.c[static_cast<std::size_t>(DpCounter::rx)].load(std::memory_order_relaxed);
     s.bursts = rt.bursts.load(std::memory_order_relaxed);
+    s.timed_one_burst_in = rt.timed_one_burst_in.load(std::memory_order_relaxed);
     for (std::size_t i = 0; i < kStageCount; ++i) {
         s.cycles[i] = rt.cycles[i].load(std::memory_order_relaxed);
         s.packets[i] = rt.packets[i].load(std::memory_order_relaxed);

@@ -62,8 +62,10 @@ struct Runtime : ::testing::Test {
     WorkerRig rig;
     dp::WorkerRuntime rt;
     std::string name;
+    uint32_t time_one_burst_in = 1; // every burst timed, unless a test says otherwise
 
-    void SetUp() override
+    void SetUp() override { start(); }
+    void start()
     {
         static int instance = 0;
         name = "rt" + std::to_string(instance++);
@@ -72,7 +74,10 @@ struct Runtime : ::testing::Test {
         ASSERT_TRUE(rig.bind(TunnelMethod::ipip, &err)) << err;
         ASSERT_TRUE(rig.open_ring_port(name, &err)) << err;
         rig.neighbors->set(kCn, kGwMac, true);
-        rig.start_worker(rig.ring_port, nullptr, false, 64, [this](dp::WorkerConfig& wc) { wc.runtime = &rt; });
+        rig.start_worker(rig.ring_port, nullptr, false, 64, [this](dp::WorkerConfig& wc) {
+            wc.runtime = &rt;
+            wc.time_one_burst_in = time_one_burst_in;
+        });
     }
     void TearDown() override
     {
@@ -109,6 +114,29 @@ TEST_F(Runtime, DownstreamBurstMovesClassifyLookupEncapAndTx)
     EXPECT_EQ(stage_packets(rt, dp::Stage::encap), 12u);
     EXPECT_GT(stage_cycles(rt, dp::Stage::classify), classify_before);
     rig.sent_frames();
+}
+
+// The default: one burst in 16 timed, the first among them; bursts and packets counted on every one.
+struct SampledRuntime : Runtime {
+    void SetUp() override {}
+};
+
+TEST_F(SampledRuntime, OneBurstInNIsTimed)
+{
+    time_one_burst_in = 3; // rounded up to 4
+    start();
+    EXPECT_EQ(rt.timed_one_burst_in.load(), 4u);
+    for (int burst = 0; burst < 9; ++burst) {
+        receive(down_frame(), burst + 1);
+        rig.worker->poll();
+        rig.sent_frames();
+    }
+    EXPECT_EQ(rt.bursts.load(), 9u);
+    EXPECT_EQ(rig.counters.c[static_cast<std::size_t>(dp::DpCounter::rx)].load(), 45u);
+    // Timed: bursts 0, 4 and 8, of 1, 5 and 9 packets.
+    for (dp::Stage s : {dp::Stage::classify, dp::Stage::lookup, dp::Stage::encap, dp::Stage::tx})
+        EXPECT_EQ(stage_packets(rt, s), 15u) << dp::stage_name(s);
+    EXPECT_EQ(dp::runtime_sample(rt, rig.counters).timed_one_burst_in, 4u);
 }
 
 TEST_F(Runtime, UpstreamBurstMovesLookupAndForwarding)
@@ -170,11 +198,12 @@ TEST_F(Runtime, ShowRuntimeTextJsonAndClear)
     // Worker 0: 1 poll, 1 burst, 10 packets, 10.0 a burst.
     EXPECT_NE(text.body.find("\n0  "), std::string::npos) << text.body;
     EXPECT_NE(text.body.find("10.0"), std::string::npos) << text.body;
+    EXPECT_NE(text.body.find("one burst in 1\n"), std::string::npos) << text.body;
 
     auto json = cp->run_command({"--json", "show", "runtime"}, 0);
     ASSERT_TRUE(json.ok) << json.body;
     EXPECT_NE(json.body.find("\"tsc_hz\":" + std::to_string(rte_get_tsc_hz())), std::string::npos) << json.body;
-    EXPECT_NE(json.body.find("\"bursts\":1,\"packets\":10,\"packets_per_burst\":10.000"), std::string::npos) << json.body;
+    EXPECT_NE(json.body.find("\"bursts\":1,\"packets\":10,\"packets_per_burst\":10.000,\"timed_one_burst_in\":1"), std::string::npos) << json.body;
     EXPECT_NE(json.body.find("\"encap\":{\"packets\":10,\"cycles\":"), std::string::npos) << json.body;
     EXPECT_NE(json.body.find("\"esp\":{\"packets\":0,\"cycles\":0,\"cycles_per_packet\":0.000}"), std::string::npos) << json.body;
 
