@@ -4,6 +4,8 @@
 #include <cstring>
 #include <memory>
 #include <cstdio>
+
+#include <rte_cycles.h>
 #include <sstream>
 #include <variant>
 
@@ -29,6 +31,9 @@ const char* kUsage =
     "  show binding HOA\n"
     "  clear binding HOA\n"
     "  show stats\n"
+    "  show stats rate [--interval S] [--count N]   (nemo-hactl: the counters that moved, per second)\n"
+    "  show runtime\n"
+    "  clear runtime\n"
     "  show state\n"
     "  show config\n"
     "  show mr [HOA]\n"
@@ -90,6 +95,64 @@ std::string spi_text(uint32_t spi)
     char buf[32];
     std::snprintf(buf, sizeof buf, "0x%x (%u)", spi, spi);
     return buf;
+}
+
+// `show runtime`: per worker, its samples less the baseline `clear runtime` took (a worker that is
+// not in the baseline counts from zero).
+std::string runtime_text(const std::vector<dp::RuntimeSample>& now, const std::vector<dp::RuntimeSample>& base, bool json)
+{
+    auto ratio = [](uint64_t a, uint64_t b) { return b ? static_cast<double>(a) / static_cast<double>(b) : 0.0; };
+    auto fixed = [](double v) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.1f", v);
+        return std::string(buf);
+    };
+    const uint64_t hz = rte_get_tsc_hz();
+    Json j;
+    if (json) j.begin_object().field("tsc_hz", hz).key("workers").begin_array();
+    const uint64_t every = now.empty() ? 1 : now[0].timed_one_burst_in;
+    std::string text = "TSC " + fixed(static_cast<double>(hz) / 1e6) + " MHz; TSC cycles per packet of each stage, timed on one burst in " +
+                       std::to_string(every) + "\n";
+    std::vector<std::vector<std::string>> rows = {{"WORKER", "POLLS", "BURSTS", "PACKETS", "PKTS/BURST"}};
+    for (std::size_t s = 0; s < dp::kStageCount; ++s) rows[0].push_back(dp::stage_name(static_cast<dp::Stage>(s)));
+    rows[0].push_back("total");
+    for (std::size_t w = 0; w < now.size(); ++w) {
+        dp::RuntimeSample d = now[w];
+        if (w < base.size()) {
+            const dp::RuntimeSample& b = base[w];
+            d.polls -= b.polls;
+            d.bursts -= b.bursts;
+            d.rx -= b.rx;
+            for (std::size_t s = 0; s < dp::kStageCount; ++s) {
+                d.cycles[s] -= b.cycles[s];
+                d.packets[s] -= b.packets[s];
+            }
+        }
+        // Stage packets are those of the timed bursts; the total is over them too (classify saw every
+        // packet of a timed burst).
+        uint64_t total = 0;
+        for (uint64_t c : d.cycles) total += c;
+        const uint64_t timed_packets = d.packets[static_cast<std::size_t>(dp::Stage::classify)];
+        if (json) {
+            j.begin_object().field("worker", uint64_t{w}).field("polls", d.polls).field("bursts", d.bursts);
+            j.field("packets", d.rx).field("packets_per_burst", ratio(d.rx, d.bursts)).field("timed_one_burst_in", d.timed_one_burst_in);
+            j.field("cycles", total).field("cycles_per_packet", ratio(total, timed_packets)).key("stages").begin_object();
+            for (std::size_t s = 0; s < dp::kStageCount; ++s) {
+                j.key(dp::stage_name(static_cast<dp::Stage>(s))).begin_object();
+                j.field("packets", d.packets[s]).field("cycles", d.cycles[s]).field("cycles_per_packet", ratio(d.cycles[s], d.packets[s]));
+                j.end_object();
+            }
+            j.end_object().end_object();
+            continue;
+        }
+        std::vector<std::string> r = {std::to_string(w), std::to_string(d.polls), std::to_string(d.bursts), std::to_string(d.rx),
+                                      fixed(ratio(d.rx, d.bursts))};
+        for (std::size_t s = 0; s < dp::kStageCount; ++s) r.push_back(d.packets[s] ? fixed(ratio(d.cycles[s], d.packets[s])) : "-");
+        r.push_back(timed_packets ? fixed(ratio(total, timed_packets)) : "-");
+        rows.push_back(std::move(r));
+    }
+    if (json) return j.end_array().end_object().str();
+    return text + table(rows);
 }
 
 uint64_t left(uint64_t expires, uint64_t now) { return expires > now ? expires - now : 0; }
@@ -375,6 +438,16 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
         rows.push_back({"provisioned", std::to_string(provisioning_.size()), "mobile nodes provisioned"});
         for (const auto& [name, value] : extra_stats()) rows.push_back({"dataplane." + name, std::to_string(value), ""});
         return {true, table(rows)};
+    }
+
+    if (is({"show", "runtime"}) || is({"clear", "runtime"})) {
+        if (w.size() != 2) return fail("'" + w[0] + " runtime' takes no arguments");
+        if (!runtime_) return {false, "error: no workers report their runtime here\n"};
+        if (w[0] == "clear") {
+            runtime_base_ = runtime_();
+            return {true, json ? Json().begin_object().field("cleared", "runtime").end_object().str() : "runtime counters cleared\n"};
+        }
+        return {true, runtime_text(runtime_(), runtime_base_, json)};
     }
 
     if (is({"show", "config"})) {

@@ -22,6 +22,7 @@
 #include "signaling.hpp"
 #include "state_store.hpp"
 #include "stats.hpp"
+#include "worker_runtime.hpp"
 
 namespace nemo::control {
 
@@ -79,6 +80,9 @@ public:
     using ExtraStats = std::function<std::vector<std::pair<std::string, uint64_t>>()>;
     void set_extra_stats(ExtraStats f);
     std::vector<std::pair<std::string, uint64_t>> extra_stats() const { return extra_ ? extra_() : decltype(extra_())(); }
+    // Each worker's runtime block (worker_runtime.hpp) for `show runtime`; must be thread-safe.
+    using RuntimeStats = std::function<std::vector<dp::RuntimeSample>()>;
+    void set_runtime_stats(RuntimeStats f) { runtime_ = std::move(f); }
 
     // ---- reload (reload.cpp) ----
     // Where a reload reads the configuration again (the daemon: the same command line and --config
@@ -151,6 +155,8 @@ private:
     uint64_t cli_now_ = 0; // the clock of the turn serving the CLI, for replies built over several turns
     ExtraStats extra_;
     BindingEventLimiter binding_events_;
+    RuntimeStats runtime_;
+    std::vector<dp::RuntimeSample> runtime_base_; // `clear runtime`: the workers' blocks are theirs to write
 };
 
 } // namespace nemo::control

@@ -1,5 +1,6 @@
 #include "json.hpp"
 
+#include <cmath>
 #include <cstdio>
 
 namespace nemo::control {
@@ -74,6 +75,18 @@ Json& Json::value(int64_t n)
 {
     separator();
     out_ += std::to_string(n);
+    return *this;
+}
+Json& Json::value(double d)
+{
+    separator();
+    if (!std::isfinite(d)) {
+        out_ += "null";
+        return *this;
+    }
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.3f", d);
+    out_ += buf;
     return *this;
 }
 Json& Json::value(bool b)

@@ -23,6 +23,7 @@ public:
     Json& value(int n) { return value(static_cast<int64_t>(n)); }
     Json& value(unsigned n) { return value(static_cast<uint64_t>(n)); }
     Json& value(bool b);
+    Json& value(double d); // finite values, to three decimals (ratios); others as null
     template <class T>
     Json& field(std::string_view k, const T& v)
     {

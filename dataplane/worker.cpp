@@ -4,6 +4,9 @@
 #define ALLOW_EXPERIMENTAL_API 1
 #include "worker.hpp"
 
+#include <algorithm>
+#include <bit>
+
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_ip.h>
@@ -17,8 +20,11 @@ namespace nemo::dp {
 
 using namespace wire;
 
-Worker::Worker(const WorkerConfig& cfg) : cfg_(cfg)
+Worker::Worker(const WorkerConfig& cfg)
+    : cfg_(cfg), rt_(cfg.runtime ? cfg.runtime : &own_runtime_),
+      time_mask_(std::bit_ceil(std::max<uint32_t>(cfg.time_one_burst_in, 1)) - 1)
 {
+    rt_->timed_one_burst_in.store(time_mask_ + 1, std::memory_order_relaxed);
     classify_.ha_ipv4 = cfg_.self.ipv4;
     classify_.ha_ipv6 = cfg_.ha_ipv6;
     classify_.dhaad_anycast = cfg_.dhaad_anycast;
@@ -88,6 +94,9 @@ void Worker::handle_burst(uint16_t from_port, rte_mbuf** pkts, uint16_t n)
 {
     LcoreCounters& ctr = *cfg_.counters;
     ctr.inc(DpCounter::rx, n);
+    WorkerRuntime::bump(rt_->bursts, 1);
+    timed_ = (burst_seq_++ & time_mask_) == 0;
+    if (timed_) tsc_ = rte_rdtsc();
     rte_mbuf* down[kBurst];
     uint16_t down_l3[kBurst];
     uint16_t n_down = 0;
@@ -157,7 +166,12 @@ void Worker::handle_burst(uint16_t from_port, rte_mbuf** pkts, uint16_t n)
         ctr.inc(DpCounter::frag_dropped, frag_dr_->cnt);
         rte_ip_frag_free_death_row(frag_dr_.get(), 0);
     }
-    if (open_.n) n_up = static_cast<uint16_t>(n_up + open_esp(up + n_up));
+    stage_done(Stage::classify, n);
+    if (open_.n) {
+        const uint16_t opened = open_.n;
+        n_up = static_cast<uint16_t>(n_up + open_esp(up + n_up));
+        stage_done(Stage::esp, opened);
+    }
     if (n_down) downstream(down, down_l3, n_down);
     if (n_up) upstream(up, n_up);
 }
@@ -193,6 +207,10 @@ rte_mbuf* Worker::reassemble(rte_mbuf* m, const Classified& c)
 
 void Worker::flush()
 {
+    if (!tx_access_.n && !tx_home_.n) return;
+    const bool timed = timed_; // the last burst's choice: what it queued is most of what leaves
+    const uint64_t start = timed ? rte_rdtsc() : 0;
+    const uint64_t queued = tx_access_.n + tx_home_.n;
     for (auto [buf, side] : {std::pair{&tx_access_, &cfg_.access}, std::pair{&tx_home_, &cfg_.home}}) {
         if (!buf->n) continue;
         const uint16_t sent = rte_eth_tx_burst(side->port, side->queue, buf->pkts, buf->n);
@@ -203,6 +221,7 @@ void Worker::flush()
         }
         buf->n = 0;
     }
+    if (timed) rt_->stage(Stage::tx, start, queued);
 }
 
 } // namespace nemo::dp

@@ -25,6 +25,7 @@
 #include "punt.hpp"
 #include "rate_limiter.hpp"
 #include "sa_table.hpp"
+#include "worker_runtime.hpp"
 
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
@@ -68,6 +69,10 @@ struct WorkerConfig {
     uint32_t reassembly_flows = 0;
     uint32_t reassembly_timeout_ms = 2000;
     LcoreCounters* counters = nullptr;
+    WorkerRuntime* runtime = nullptr; // `show runtime`; null: the worker keeps its own, unread
+    // One burst in this many (a power of two, rounded up) is timed for `show runtime`: reading the TSC
+    // a few times a burst cost up to 10 % at 64 bytes in the pipeline benchmark (bench/README.md).
+    uint32_t time_one_burst_in = 16;
     const std::atomic<bool>* stop = nullptr;
 };
 
@@ -154,6 +159,16 @@ private:
     RateLimiter ptb_limit_, te_limit_; // ICMPv6 errors, each type at ptb_per_second
     RateLimiter punt_priority_limit_, punt_bulk_limit_;
     uint32_t polls_ = 0;
+    WorkerRuntime own_runtime_;
+    WorkerRuntime* rt_; // cfg_.runtime, or own_runtime_: never null, no test on the fast path
+    uint64_t tsc_ = 0;  // where the running stage of the burst began (rte_rdtsc)
+    uint32_t burst_seq_ = 0, time_mask_;
+    bool timed_ = false; // this burst is timed (one in time_mask_ + 1)
+    // The running stage of a timed burst ends here; the next begins.
+    void stage_done(Stage s, uint64_t n)
+    {
+        if (timed_) tsc_ = rt_->stage(s, tsc_, n);
+    }
 };
 
 // Whether a packet to forward (hop limit still to be decremented) may leave on a link with `room` bytes

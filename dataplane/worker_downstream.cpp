@@ -36,6 +36,7 @@ void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
     // Records, where the method needs one, are spread over memory: ask for all before reading the first.
     for (uint16_t i = 0; i < n; ++i)
         if (routes[i].needs_record() && routes[i].rec) rte_prefetch0(routes[i].rec);
+    stage_done(Stage::lookup, n);
     for (uint16_t i = 0; i < n; ++i) {
         rte_mbuf* m = pkts[i];
         const Route& r = routes[i];
@@ -57,6 +58,7 @@ void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
         if (rte_pktmbuf_pkt_len(m) > ip_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - ip_len));
         to_tunnel(m, r);
     }
+    stage_done(Stage::encap, n);
     if (seal_.n) seal_esp();
 }
 
@@ -110,7 +112,10 @@ bool Worker::refuse_forward(const uint8_t* ip, uint32_t ip_len, uint32_t room, r
     }
     if (esp) {
         // Sealed with the rest of the burst's ESP packets.
-        if (seal_.full()) seal_esp();
+        if (seal_.full()) {
+            stage_done(Stage::encap, 0); // seal_esp's time is the ESP stage's
+            seal_esp();
+        }
         const uint8_t tc = inner_traffic_class(m);
         if (!esp_seal_prepare(m, *sa, seal_.jobs[seal_.n])) {
             // Out of sequence numbers (RFC 4303 3.3.3: never cycled; counted on the SA too), or of room.

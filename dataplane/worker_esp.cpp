@@ -30,7 +30,8 @@ SaCounter replay_drop(ReplayWindow::Verdict v)
 } // namespace
 
 // The downstream ESP packets of a burst: encrypted together (intel-ipsec-mb fills its lanes), then
-// wrapped in UDP (S+U) and IPv4 and sent from the access port.
+// wrapped in UDP (S+U) and IPv4 and sent from the access port. Its callers have closed their stage
+// (tsc_ is now): the time from there is the ESP stage's.
 void Worker::seal_esp()
 {
     LcoreCounters& ctr = *cfg_.counters;
@@ -53,6 +54,7 @@ void Worker::seal_esp()
         LcoreCounters::bump(ctr.encap[static_cast<std::size_t>(p.peer.method)]);
         queue_tx(cfg_.access, m);
     }
+    stage_done(Stage::esp, n);
 }
 
 // ESP in (S, S+U), first half: find the SA by SPI, check the sequence number against the window and the

@@ -150,6 +150,7 @@ void Worker::upstream(UpstreamItem* items, uint16_t n)
         }
     Route found[kBurst];
     if (n_ask) cfg_.tables->route_bulk(dst_ptrs, n_ask, found);
+    stage_done(Stage::lookup, n);
     for (uint16_t k = 0, j = 0; k < n_kept; ++k) {
         const uint16_t i = kept[k];
         const Route* d = j < n_ask && ask[j] == k ? &found[j++] : nullptr;
@@ -191,6 +192,7 @@ void Worker::upstream(UpstreamItem* items, uint16_t n)
         LcoreCounters::bump(ctr.decap[static_cast<std::size_t>(items[i].c.method)]);
         queue_tx(cfg_.home, m);
     }
+    stage_done(Stage::encap, n_kept);
     if (seal_.n) seal_esp();
 }
 

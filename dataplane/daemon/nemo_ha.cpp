@@ -193,6 +193,7 @@ int main(int argc, char** argv)
     // IPv4 tunnels leave from the access port: its checksum offload decides who computes the outer header's.
     dp::TunnelSelf self{cfg.ha.ipv4_addresses.front(), cfg.ha.ipv6_addresses.front(), cfg.ha.udp_port, access_ipv4_cksum};
     std::vector<dp::LcoreCounters> counters(worker_lcores.size());
+    std::vector<dp::WorkerRuntime> runtimes(worker_lcores.size());
     std::vector<std::unique_ptr<dp::Worker>> workers;
     for (std::size_t i = 0; i < worker_lcores.size(); ++i) {
         dp::WorkerConfig wc;
@@ -215,6 +216,7 @@ int main(int argc, char** argv)
         wc.reassembly_flows = cfg.reassembly_flows;
         wc.reassembly_timeout_ms = cfg.reassembly_timeout_ms;
         wc.counters = &counters[i];
+        wc.runtime = &runtimes[i];
         wc.stop = &g_stop;
         workers.push_back(std::make_unique<dp::Worker>(wc));
         if (!workers.back()->ok())
@@ -286,6 +288,12 @@ int main(int argc, char** argv)
     auto metrics = dp::start_metrics(cfg, {&cp->stats(), &cp->cache(), cp->store(), &io, counters, &cp->sas(), access_port, home_port,
                                            cfg.ha.status_tunnel_unsupported, cfg.ha.status_invalid_coa}, &err);
     if (!metrics && !err.empty()) return fail(err);
+    cp->set_runtime_stats([&counters, &runtimes] {
+        std::vector<dp::RuntimeSample> out;
+        for (std::size_t w = 0; w < runtimes.size(); ++w) out.push_back(dp::runtime_sample(runtimes[w], counters[w]));
+        return out;
+    });
+
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     // A reload reads the same command line and --config file again.

@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <functional>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <variant>
 
@@ -358,15 +359,15 @@ TEST_F(CliTest, AddSaReadsKeysFromFilesAndStandardInput)
     // Readable by others: refused by nemo-hactl, naming the file.
     ASSERT_EQ(::chmod(enc.c_str(), 0644), 0);
     auto open = ctl("add sa in 0x1002 2001:db8:1::100 aes-cbc-128-hmac-sha256 enc=@" + enc + " auth=@" + auth);
-    EXPECT_EQ(open.status, 2);
+    EXPECT_EQ(open.status, 1);
     EXPECT_NE(open.out.find(enc), std::string::npos) << open.out;
     EXPECT_NE(open.out.find("chmod 600"), std::string::npos) << open.out;
     EXPECT_EQ(open.out.find("0102030405"), std::string::npos) << open.out;
-    EXPECT_EQ(ctl("add sa in 0x1002 2001:db8:1::100 aes-cbc-128-hmac-sha256 enc=@" + dir_ + "/absent auth=@" + auth).status, 2);
+    EXPECT_EQ(ctl("add sa in 0x1002 2001:db8:1::100 aes-cbc-128-hmac-sha256 enc=@" + dir_ + "/absent auth=@" + auth).status, 1);
     // From standard input (a pipe here; a terminal gets a prompt without echo).
     auto piped = run("echo 1112131415161718191a1b1c1d1e1f20 | " + std::string(NEMO_HACTL) + " -s " + socket_ +
                      " add sa out 0x2001 2001:db8:1::100 aes-cbc-128-hmac-sha256 enc=- auth=@" + dir_ + "/auth2.key");
-    EXPECT_EQ(piped.status, 2) << "no such auth file";
+    EXPECT_EQ(piped.status, 1) << "no such auth file";
     write(dir_ + "/auth2.key", "505152535455565758595a5b5c5d5e5f606162636465666768696a6b6c6d6e6f", 0400);
     piped = run("echo 1112131415161718191a1b1c1d1e1f20 | " + std::string(NEMO_HACTL) + " -s " + socket_ +
                 " add sa out 0x2001 2001:db8:1::100 aes-cbc-128-hmac-sha256 enc=- auth=@" + dir_ + "/auth2.key");
@@ -425,10 +426,128 @@ TEST_F(CliTest, BadCommandsGetMessageAndUsage)
         EXPECT_NE(r.out.find("error:"), std::string::npos) << cmd;
     }
     auto none = run(std::string(NEMO_HACTL) + " -s " + socket_);
-    EXPECT_EQ(none.status, 2);
+    EXPECT_EQ(none.status, 1) << "bad usage is refused, not unreachable";
     auto absent = run(std::string(NEMO_HACTL) + " -s " + dir_ + "/nothing.sock show stats");
     EXPECT_EQ(absent.status, 2);
     EXPECT_NE(absent.out.find("cannot reach"), std::string::npos);
+}
+
+// The exit statuses nemo-hactl documents, which scripts branch on: 0 done, 1 refused (by nemo-ha or by
+// nemo-hactl itself: retrying will not help), 2 nemo-ha not reached or silent (retrying may).
+TEST_F(CliTest, ExitStatusesScriptsCanRelyOn)
+{
+    struct Case {
+        std::string args;
+        int status;
+    };
+    const std::string absent = " -s " + dir_ + "/nothing.sock ";
+    const std::vector<Case> cases = {
+        {"show stats", 0},
+        {"--json show bindings", 0},
+        {"show version", 0},
+        {"help", 0},
+        {"add mr 2001:db8:1::300 host", 0},
+        {"frobnicate", 1},                               // unknown command
+        {"show bindings limit x", 1},                    // bad argument
+        {"show binding not-an-address", 1},
+        {"add mr 2001:db8:1::300 host", 1},              // refused add: already provisioned
+        {"add mr 2001:db8:9::1", 1},                     // refused add: off the home prefix
+        {"add sa in 0x1 2001:db8:1::100 aes-gcm-128 enc=@/nonexistent", 1}, // refused by nemo-hactl
+        {"show runtime", 1},                             // no workers behind this control plane
+        {"show stats rate --interval 0", 1},             // refused by nemo-hactl
+        {"show stats rate --count", 1},
+        {"show stats rate --colour red", 1},
+        {"-s", 1},                                       // bad usage
+        {"'show stats'", 1},                             // white space in an argument
+        {"clear binding 2001:db8:1::999", 1},            // nothing to clear
+    };
+    for (const auto& c : cases) {
+        auto r = c.args.rfind("-s", 0) == 0 ? run(std::string(NEMO_HACTL) + " " + c.args) : ctl(c.args);
+        EXPECT_EQ(r.status, c.status) << c.args << ": " << r.out;
+        if (c.status == 1) {
+            EXPECT_FALSE(r.out.empty()) << c.args << ": a refusal says why";
+        }
+    }
+    for (const char* args : {"show stats", "add mr 2001:db8:1::301 host", "frobnicate", "show stats rate"}) {
+        auto r = run(std::string(NEMO_HACTL) + absent + args);
+        EXPECT_EQ(r.status, 2) << args << ": " << r.out;
+        EXPECT_NE(r.out.find("cannot reach"), std::string::npos) << args;
+    }
+    // A server that accepts and never answers: 2 as well (nemo-hactl waits 10 s).
+    const std::string silent = dir_ + "/silent.sock";
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", silent.c_str());
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ASSERT_EQ(::listen(fd, 4), 0);
+    auto hung = run(std::string(NEMO_HACTL) + " -s " + silent + " show stats");
+    EXPECT_EQ(hung.status, 2) << hung.out;
+    EXPECT_NE(hung.out.find("no answer"), std::string::npos) << hung.out;
+    ::close(fd);
+}
+
+// `show stats rate`: nemo-hactl reads `show stats --json` twice, an interval apart, and prints what
+// moved with its rate; the real binary against a control plane whose data-plane counter a thread moves
+// at a known pace.
+TEST_F(CliTest, ShowStatsRatePrintsWhatMovedPerSecond)
+{
+    std::atomic<uint64_t> rx{0};
+    std::atomic<bool> done{false};
+    cp_->set_extra_stats([&rx] {
+        return std::vector<std::pair<std::string, uint64_t>>{{"rx", rx.load()}, {"still", 42}};
+    });
+    // 1000 every 10 ms: about 100 000 a second.
+    std::thread mover([&] {
+        while (!done) {
+            rx += 1000;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    });
+    auto r = ctl("show stats rate --interval 0.5");
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("over 0.5"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("PER SECOND"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("dataplane.still"), std::string::npos) << "did not move: " << r.out;
+    const auto at = r.out.find("dataplane.rx");
+    ASSERT_NE(at, std::string::npos) << r.out;
+    {
+        std::istringstream line(r.out.substr(at));
+        std::string name;
+        uint64_t delta = 0;
+        double rate = 0;
+        line >> name >> delta >> rate;
+        EXPECT_GT(rate, 40000) << r.out;  // a loaded machine sleeps longer than asked: a wide band
+        EXPECT_LT(rate, 150000) << r.out;
+        EXPECT_NEAR(rate, static_cast<double>(delta) / 0.5, static_cast<double>(delta) / 0.5 * 0.2) << r.out;
+    }
+    // --count: one report per interval; --json: one object a line.
+    auto j = ctl("--json show stats rate --interval 0.2 --count 3");
+    ASSERT_EQ(j.status, 0) << j.out;
+    std::istringstream lines(j.out);
+    std::string line;
+    int reports = 0;
+    while (std::getline(lines, line)) {
+        ++reports;
+        EXPECT_EQ(line.rfind("{\"interval_s\":", 0), 0u) << line;
+        EXPECT_NE(line.find("\"dataplane.rx\":{\"delta\":"), std::string::npos) << line;
+        EXPECT_EQ(line.find("dataplane.still"), std::string::npos) << line;
+    }
+    EXPECT_EQ(reports, 3) << j.out;
+    done = true;
+    mover.join();
+    // Nothing moves: said so.
+    cp_->set_extra_stats([] { return std::vector<std::pair<std::string, uint64_t>>{{"rx", 7}}; });
+    auto idle = ctl("show stats rate --interval 0.2");
+    ASSERT_EQ(idle.status, 0) << idle.out;
+    EXPECT_EQ(idle.out.find("dataplane.rx"), std::string::npos) << idle.out;
+    // Bad options: refused with the reason.
+    auto bad = ctl("show stats rate --interval soon");
+    EXPECT_EQ(bad.status, 1);
+    EXPECT_NE(bad.out.find("--interval takes seconds"), std::string::npos) << bad.out;
+    bad = ctl("show stats rate --count 0");
+    EXPECT_EQ(bad.status, 1);
+    EXPECT_NE(bad.out.find("--count takes a whole number"), std::string::npos) << bad.out;
 }
 
 TEST_F(CliTest, HostileClientsDoNotStallOthers)
@@ -922,4 +1041,43 @@ TEST(CliRefusals, KeptConfigurationHoldsNoKeys)
     ASSERT_EQ(cp->sas().list().size(), 1u);
     EXPECT_TRUE(cp->sas().list()[0]->cfg.enc_key.empty());
     EXPECT_NE(cp->run_command({"show", "config"}, 0).body.find("1 SA(s) configured"), std::string::npos);
+}
+
+namespace {
+
+// Completes the words as bash would: the completion script sourced, COMP_WORDS set, its function run.
+CmdResult complete_words(const std::string& words, int cword)
+{
+    const std::string script = std::string(NEMO_FIXTURE_DIR) + "/../../scripts/nemo-hactl.bash-completion";
+    const std::string body = "set -e; source '" + script + "'; spec=$(complete -p nemo-hactl); fn=${spec#*-F }; fn=${fn%% *}; "
+                             "COMP_WORDS=(" + words + "); COMP_CWORD=" + std::to_string(cword) + "; COMP_LINE=\"${COMP_WORDS[*]}\"; "
+                             "$fn nemo-hactl \"${COMP_WORDS[COMP_CWORD]}\" \"${COMP_WORDS[COMP_CWORD-1]}\"; printf '%s\\n' \"${COMPREPLY[@]}\"";
+    return run("bash -c '" + [&] {
+        std::string quoted;
+        for (char c : body) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+        return quoted;
+    }() + "'");
+}
+
+} // namespace
+
+// scripts/nemo-hactl.bash-completion loads in bash, registers for nemo-hactl, and completes commands
+// and subcommands (past -s SOCKET and --json).
+TEST(CliCompletion, BashCompletesCommandsAndSubcommands)
+{
+    auto sh = complete_words("nemo-hactl sh", 1);
+    ASSERT_EQ(sh.status, 0) << sh.out;
+    EXPECT_EQ(sh.out, "show\n");
+    auto st = complete_words("nemo-hactl -s /run/x.sock --json show st", 5);
+    ASSERT_EQ(st.status, 0) << st.out;
+    EXPECT_EQ(st.out, "stats\nstate\n");
+    EXPECT_EQ(complete_words("nemo-hactl show stats ''", 3).out, "rate\n");
+    EXPECT_EQ(complete_words("nemo-hactl show ru", 2).out, "runtime\n");
+    EXPECT_EQ(complete_words("nemo-hactl clear ''", 2).out, "binding\nruntime\n");
+    EXPECT_EQ(complete_words("nemo-hactl show stats rate --i", 4).out, "--interval\n");
+    EXPECT_EQ(complete_words("nemo-hactl add sa ''", 3).out, "in\nout\n");
+    // Every command the usage lists is offered after `show`.
+    auto show = complete_words("nemo-hactl show ''", 2);
+    for (const char* c : {"bindings", "binding", "stats", "runtime", "state", "config", "mr", "sa", "version"})
+        EXPECT_NE(show.out.find(std::string(c) + "\n"), std::string::npos) << c << ": " << show.out;
 }
