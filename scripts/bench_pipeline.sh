@@ -85,8 +85,9 @@ context = {"date": started, "host_name": platform.node(), "executable": "build-r
 benchmarks = []
 for line in open(cases):
     f = line.split()
-    rep, dirn, method, size, routers, fwd, nemo = f[:7]
-    name = f"Pipeline/direction:{dirn}/method:{method}/size:{size}/bindings:{routers}"
+    rep, dirn, label, size, routers, fwd, nemo = f[:7]
+    method, _, alg = label.partition("/")  # esp/aes-gcm-128: the method and its algorithm
+    name = f"Pipeline/direction:{dirn}/method:{method}{f'/esp_alg:{alg}' if alg else ''}/size:{size}/bindings:{routers}"
     b = {"name": f"{name}/rep:{rep}", "run_name": name, "run_type": "iteration", "repetition_index": int(rep),
          "threads": 1, "iterations": 1, "bare_forward_mpps": float(fwd), "nemo_mpps": float(nemo)}
     if len(f) > 7:

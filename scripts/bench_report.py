@@ -89,7 +89,8 @@ def pipeline(runs):
         if not name.startswith("Pipeline/"):
             continue
         f = fields(name)
-        key = (f["direction"], f["method"], int(f["size"]), int(f["bindings"]))
+        method = f["method"] + (f"/{f['esp_alg']}" if "esp_alg" in f else "")
+        key = (f["direction"], method, int(f["size"]), int(f["bindings"]))
         for b in r["iterations"]:
             cases[key][b.get("repetition_index", 0)] = (b["bare_forward_mpps"], b["nemo_mpps"],
                                                         b.get("touch_forward_mpps"))
@@ -178,43 +179,59 @@ def method_name(m):
 
 
 def plot_pipeline(rows, plots, fmt):
+    """A grid of panels, a row per bindings count and a column per direction; a colour per method, the
+    same in every panel; the bare forward (and, for the ratios, the touch ceiling) in black and grey."""
     groups = defaultdict(list)
     for r in rows:
-        groups[(r["key"][0], r["key"][3])].append(r)
-    keys = sorted(groups, key=lambda k: (k[1], k[0] != "down"))
+        groups[(r["key"][3], r["key"][0])].append(r)
+    bindings = sorted({k[0] for k in groups})
+    directions = sorted({k[1] for k in groups}, key=lambda d: d != "down")
+    methods = sorted({r["key"][1] for r in rows}, key=lambda m: ("/" in m, m))
+    colour = {m: f"C{i % 10}" for i, m in enumerate(methods)}
     made = []
     for stem, what in (("pipeline_mpps", "mpps"), ("pipeline_ratio", "ratio")):
-        fig, axes = plt.subplots(1, len(keys), figsize=(5.2 * len(keys), 4.2), squeeze=False, sharey=True)
-        for ax, k in zip(axes[0], keys):
-            by_method = defaultdict(list)
-            for r in groups[k]:
-                by_method[r["key"][1]].append(r)
-            sizes = sorted({r["key"][2] for r in groups[k]})
-            for m in sorted(by_method, key=lambda m: ("/" in m, m)):
-                pts = sorted(by_method[m], key=lambda r: r["key"][2])
-                x = [r["key"][2] for r in pts]
-                y = [r["nemo"] if what == "mpps" else statistics.median(r["ratio"]) for r in pts]
-                ax.plot(x, y, marker="o", label=method_name(m))
-            # The baseline (the bare forward, measured with every case: its median over the cases of a
-            # size) and the touch ceiling.
-            base = [statistics.median(r["bare"] for r in groups[k] if r["key"][2] == s) for s in sizes]
-            touch = [[t for r in groups[k] if r["key"][2] == s for t in r["touch"]] for s in sizes]
+        fig, axes = plt.subplots(len(bindings), len(directions), figsize=(5.6 * len(directions), 3.9 * len(bindings)),
+                                 squeeze=False, sharey=True)
+        for (i, n), (j, d) in ((a, b) for a in enumerate(bindings) for b in enumerate(directions)):
+            ax = axes[i][j]
+            cases = groups.get((n, d), [])
+            ax.set_title(f"{'downstream (encapsulation)' if d == 'down' else 'upstream (decapsulation)'}, "
+                         f"{group(n)} bindings", fontsize=10)
+            ax.grid(True, alpha=0.3)
+            if not cases:
+                continue
+            sizes = sorted({r["key"][2] for r in cases})
+            for m in methods:
+                pts = sorted((r for r in cases if r["key"][1] == m), key=lambda r: r["key"][2])
+                if pts:
+                    y = [r["nemo"] if what == "mpps" else statistics.median(r["ratio"]) for r in pts]
+                    ax.plot([r["key"][2] for r in pts], y, marker="o", color=colour[m], label=method_name(m))
+            # The baseline is measured with every case: its median over the cases of a size.
             if what == "mpps":
+                base = [statistics.median(r["bare"] for r in cases if r["key"][2] == s) for s in sizes]
                 ax.plot(sizes, base, "k--", marker="s", label="bare forward (baseline)")
             else:
                 ax.axhline(1.0, color="k", linestyle="--", label="bare forward (baseline)")
+                touch = [[t for r in cases if r["key"][2] == s for t in r["touch"]] for s in sizes]
                 if all(touch):
                     ax.plot(sizes, [statistics.median(t) for t in touch], ":", color="grey", marker="^",
-                            label="touch ceiling")
-            ax.set_title(f"{'downstream (encapsulation)' if k[0] == 'down' else 'upstream (decapsulation)'}, "
-                         f"{k[1]:,} bindings".replace(",", " "))
-            ax.set_xlabel("frame size (bytes)")
+                            label="touch ceiling (bare forward + one table line a packet)")
             ax.set_xticks(sizes)
-            ax.grid(True, alpha=0.3)
-        axes[0][0].set_ylabel("Mpps, one worker lcore" if what == "mpps" else "ratio to the bare forward, same run")
+            if i == len(bindings) - 1:
+                ax.set_xlabel("frame size (bytes)")
+            if j == 0:
+                ax.set_ylabel("Mpps, one worker lcore" if what == "mpps" else "ratio to the bare forward")
         if what == "ratio":
             axes[0][0].set_ylim(bottom=0)
-        axes[0][-1].legend(fontsize=8, loc="best")
+        handles = {}
+        for ax in axes.flat:
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                handles.setdefault(lab, h)
+        fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=4, fontsize=8,
+                   bbox_to_anchor=(0.5, 0.0))
+        fig.suptitle("nemo-ha's worker against a bare rx->tx forward of the same run" +
+                     (" (Mpps)" if what == "mpps" else " (ratio)"), fontsize=11)
+        fig.tight_layout(rect=(0, 0.06, 1, 1))
         made.append(save(fig, plots, stem, fmt))
     return made
 
@@ -261,7 +278,12 @@ def plot_esp(cases, plots, fmt):
         ax.set_xlabel("payload (bytes)")
         ax.grid(True, alpha=0.3)
     axes[0].set_ylabel("Gbps (payload)")
-    axes[1].legend(fontsize=7)
+    handles, labels = {}, {}
+    for ax in axes:  # one legend for both panels: decryption may lack a baseline encryption has
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=3, fontsize=8,
+               bbox_to_anchor=(0.5, -0.12))
     return [save(fig, plots, "esp_gbps", fmt)]
 
 
