@@ -4,9 +4,14 @@
 # intel-ipsec-mb crypto PMDs (crypto_aesni_gcm, crypto_aesni_mb; bursts of 32), in the same run. Prints
 # a table with the ratio nemo-ha / crypto-perf (millions of packets per second).
 #
-#   scripts/bench_esp.sh          (root, for crypto-perf's EAL)
+#   scripts/bench_esp.sh [--json DIR]         (root, for crypto-perf's EAL)
+# --json DIR also writes DIR/esp.json (esp_bench's Google Benchmark JSON) and DIR/crypto_perf.json
+# (crypto-perf's figures in the same layout: CryptoPerf/ALGORITHM/encrypt|decrypt/SIZE, items_per_second)
+# for scripts/bench_report.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+json_dir=""
+if [ "${1:-}" = --json ]; then json_dir=$2; shift 2; mkdir -p "$json_dir"; fi
 scripts/build_release.sh bench/esp_bench
 build=build-release
 out=$(mktemp -d)
@@ -52,8 +57,8 @@ cbc="--cipher-algo aes-cbc --cipher-key-sz 16 --cipher-iv-sz 16 --auth-algo sha2
   done
 } >"$out/perf.txt"
 
-/usr/bin/python3 - "$out/nemo.json" "$out/perf.txt" <<'PY'
-import json, sys
+/usr/bin/python3 - "$out/nemo.json" "$out/perf.txt" "$json_dir" <<'PY'
+import json, os, shutil, sys
 nemo = {}
 for b in json.load(open(sys.argv[1]))["benchmarks"]:
     _, alg, size = b["name"].split("/")[:3]
@@ -75,4 +80,16 @@ for label, alg, key in rows:
                 continue
             print(f"| {label} | {'encrypt' if kind == 'enc' else 'decrypt'} | {size} B | {ours:.2f} | {theirs:.2f} | "
                   f"**{ours / theirs:.2f}** |")
+if sys.argv[3]:
+    shutil.copy(sys.argv[1], os.path.join(sys.argv[3], "esp.json"))
+    algs = {"gcm128": "aes-gcm-128", "gcm256": "aes-gcm-256", "cbc": "aes-cbc-128-hmac-sha256"}
+    ctx = json.load(open(sys.argv[1]))["context"]
+    ctx = {**ctx, "executable": "dpdk-test-crypto-perf", "script": "scripts/bench_esp.sh"}
+    runs = [{"name": f"CryptoPerf/{algs[k.rsplit('-', 1)[0]]}/{'encrypt' if k.endswith('enc') else 'decrypt'}/{size}",
+             "run_type": "iteration", "iterations": 1, "items_per_second": mops * 1e6,
+             "crypto_perf_buffer": 1424 if size == 1420 and k.startswith("cbc") else size}
+            for (k, size), mops in sorted(perf.items())]
+    for r in runs:
+        r["run_name"] = r["name"]
+    json.dump({"context": ctx, "benchmarks": runs}, open(os.path.join(sys.argv[3], "crypto_perf.json"), "w"), indent=1)
 PY

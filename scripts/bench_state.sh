@@ -6,12 +6,15 @@
 # the baseline of the same run. Stores go to a directory under /var/tmp (the real disk), removed after.
 # EAL --no-huge throughout. Medians and ranges over REPS alternated repetitions (default 3).
 #
-#   scripts/bench_state.sh [state_bench flags]     (as root)
+#   scripts/bench_state.sh [--json DIR] [state_bench flags]     (as root)
 #   REPS=5 DAEMON_SIZES="100000 1000000" SKIP_BENCH=1 scripts/bench_state.sh
 # state_bench flags: Google Benchmark's, and --writer-cpu C (the store's writer pinned to CPU C, to tell
 # its CPU time from the control thread's), --iterations / --iterations-big / --turns (bench/state_bench.cpp).
+# --json DIR keeps state_bench's Google Benchmark JSON as DIR/state.json (for scripts/bench_report.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+json_dir=""
+if [ "${1:-}" = --json ]; then json_dir=$2; shift 2; mkdir -p "$json_dir"; fi
 scripts/build_release.sh bench/state_bench dataplane/daemon/nemo-ha
 build=build-release
 reps=${REPS:-3}
@@ -29,6 +32,7 @@ if [ -z "${SKIP_BENCH:-}" ]; then
   echo "== state store (bench/state_bench), EAL: $eal, store in $tmp; load average $(cut -d' ' -f1-3 /proc/loadavg)"
   NEMO_EAL_ARGS="$eal" "$build/bench/state_bench" --dir "$tmp" --reps "$reps" \
     --benchmark_out="$tmp/state.json" --benchmark_out_format=json "$@"
+  [ -z "$json_dir" ] || cp "$tmp/state.json" "$json_dir/state.json"
   python3 - "$tmp/state.json" <<'EOF'
 import json, re, statistics, sys
 runs = json.load(open(sys.argv[1]))["benchmarks"]
