@@ -426,11 +426,12 @@ class Package(unittest.TestCase):
                             "--access.port=net_null0", "--home.port=net_null1"], capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
-        # systemd-analyze on the installed unit: its ExecStart pointed at the scratch root's binary (verify
-        # checks that it exists), the man pages looked up in the scratch root's.
+        # systemd-analyze on the installed unit: its ExecStart and ExecReload pointed at the scratch root's
+        # binaries (verify checks that they exist), the man pages looked up in the scratch root's.
         unit_copy = os.path.join(self.dir, "nemo-ha.service")
         with open(unit_copy, "w") as f:
-            f.write(read(unit_path).replace("ExecStart=/usr/sbin/nemo-ha", "ExecStart=" + self.path("/usr/sbin/nemo-ha")))
+            f.write(read(unit_path).replace("ExecStart=/usr/sbin/nemo-ha", "ExecStart=" + self.path("/usr/sbin/nemo-ha"))
+                    .replace("ExecReload=/usr/bin/nemo-hactl", "ExecReload=" + self.path("/usr/bin/nemo-hactl")))
         env = dict(os.environ, MANPATH=self.path("/usr/share/man"))
         r = subprocess.run(["systemd-analyze", "verify", unit_copy], capture_output=True, text=True, env=env, timeout=60)
         self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""), "systemd-analyze verify")
