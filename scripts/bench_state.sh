@@ -87,12 +87,13 @@ port = net_null1
 EOF
 daemon_eal="--no-huge -m 2048 --no-pci --no-shconf -l 0-1 --file-prefix=nemo-state-bench --log-level=lib.eal:error --vdev=net_null0 --vdev=net_null1"
 
-# Starts the daemon with the given options, waits for its "forwarding" line, stops it with SIGTERM.
+# Starts the daemon with the given options, waits for its "forwarding" line, stops it with SIGTERM. The
+# daemon logs on stderr: tee keeps a copy for the error messages and hands the lines to the loop.
 # Prints: forwarding_ms wall_ms stop_ms restored restored_ms
 run_daemon() {
   local t0 t1 t2 t3 line fwd="" restored="-" restored_ms="-" rc=0
   t0=$(date +%s%N)
-  coproc DAEMON { exec "$build/dataplane/daemon/nemo-ha" --config "$conf" --eal.args="$daemon_eal" --cli.socket="$tmp/cli.sock" "$@" 2>>"$tmp/daemon.err"; }
+  coproc DAEMON { exec "$build/dataplane/daemon/nemo-ha" --config "$conf" --eal.args="$daemon_eal" --cli.socket="$tmp/cli.sock" "$@" 2> >(tee -a "$tmp/daemon.err"); }
   daemon_pid=$DAEMON_PID
   while IFS= read -r line <&"${DAEMON[0]}"; do
     if [[ $line =~ restored\ ([0-9]+)\ bindings\ from\ .*\ in\ ([0-9]+)\ ms ]]; then
