@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "forward_table.hpp"
+#include "rcu_fixture.hpp"
 #include "unpin.hpp"
 
 using namespace nemo;
@@ -24,16 +25,7 @@ namespace {
 
 using Key = ForwardTable::Key;
 
-struct Rcu {
-    rte_rcu_qsbr* v;
-    Rcu()
-    {
-        const std::size_t sz = rte_rcu_qsbr_get_memsize(4);
-        v = static_cast<rte_rcu_qsbr*>(rte_zmalloc("ft_rcu", sz, 64));
-        rte_rcu_qsbr_init(v, 4);
-    }
-    ~Rcu() { rte_free(v); }
-};
+using test::Rcu;
 
 std::unique_ptr<ForwardTable> make(uint32_t max_keys, rte_rcu_qsbr* rcu)
 {

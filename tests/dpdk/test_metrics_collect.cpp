@@ -17,21 +17,13 @@
 #include <vector>
 
 #include "metrics_collect.hpp"
+#include "rcu_fixture.hpp"
 
 using namespace nemo;
 
 namespace {
 
-struct Rcu {
-    rte_rcu_qsbr* v = nullptr;
-    Rcu()
-    {
-        const std::size_t size = rte_rcu_qsbr_get_memsize(4);
-        v = static_cast<rte_rcu_qsbr*>(rte_zmalloc("metrics_test_rcu", size, RTE_CACHE_LINE_SIZE));
-        if (v) rte_rcu_qsbr_init(v, 4);
-    }
-    ~Rcu() { rte_free(v); }
-};
+using test::Rcu;
 
 // The value of the one series `name{labels}` (labels as written, in order), or -1.
 double value(const std::string& text, const std::string& series)

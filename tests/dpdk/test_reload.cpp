@@ -19,6 +19,7 @@
 #include "ipv6.hpp"
 #include "mobility_header.hpp"
 #include "proto.hpp"
+#include "router_bu.hpp"
 #include "state_store.hpp"
 
 using namespace nemo;
@@ -112,18 +113,7 @@ protected:
 
     uint8_t register_bu(const Ipv6Addr& hoa, uint16_t seq, const Prefix6& mnp, TunnelMethod via = TunnelMethod::ipip)
     {
-        BindingUpdate bu;
-        bu.seq = seq;
-        bu.flags = bu_flag::A | bu_flag::H | bu_flag::R;
-        bu.lifetime = 100;
-        const uint16_t f = via == TunnelMethod::udp ? v4flag::U : via == TunnelMethod::gre ? v4flag::R : v4flag::I;
-        bu.options.ipv4_coa = Ipv4CoaOption{f, 0, kCoa4};
-        bu.options.add_prefix(mnp);
-        std::vector<uint8_t> pkt(1280);
-        auto mh = build_binding_update(std::span(pkt).subspan(kIpv6HeaderLen), bu, hoa, kHa6);
-        EXPECT_TRUE(mh);
-        write_ipv6_header(pkt.data(), Ipv6Header{0, 0, static_cast<uint16_t>(*mh), ipproto::mobility, 64, hoa, kHa6});
-        pkt.resize(kIpv6HeaderLen + *mh);
+        const std::vector<uint8_t> pkt = tunneled_router_bu(hoa, seq, mnp, via);
         Punted p;
         p.ipv6 = pkt;
         p.via = via;

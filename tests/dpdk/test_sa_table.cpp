@@ -6,21 +6,13 @@
 #include <vector>
 
 #include "sa_table.hpp"
+#include "rcu_fixture.hpp"
 
 using namespace nemo;
 
 namespace {
 
-struct Rcu {
-    rte_rcu_qsbr* v = nullptr;
-    Rcu()
-    {
-        const std::size_t size = rte_rcu_qsbr_get_memsize(4);
-        v = static_cast<rte_rcu_qsbr*>(rte_zmalloc("sa_test_rcu", size, RTE_CACHE_LINE_SIZE));
-        if (v) rte_rcu_qsbr_init(v, 4);
-    }
-    ~Rcu() { rte_free(v); }
-};
+using test::Rcu;
 
 SaConfig sa(bool inbound, uint32_t spi, uint32_t router)
 {

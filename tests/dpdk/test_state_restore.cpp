@@ -25,6 +25,7 @@
 #include "ipv6.hpp"
 #include "mobility_header.hpp"
 #include "proto.hpp"
+#include "router_bu.hpp"
 #include "seq_reserve.hpp"
 #include "state_rocksdb.hpp"
 #include "state_store.hpp"
@@ -106,18 +107,7 @@ protected:
     std::vector<Outbound> register_bu(const Ipv6Addr& hoa, uint16_t seq, const Prefix6& mnp, TunnelMethod via = TunnelMethod::ipip,
                                       Ipv4Addr outer = kCoa4, uint16_t lifetime = 100, uint16_t sport = 0)
     {
-        BindingUpdate bu;
-        bu.seq = seq;
-        bu.flags = bu_flag::A | bu_flag::H | bu_flag::R;
-        bu.lifetime = lifetime;
-        const uint16_t f = via == TunnelMethod::udp ? v4flag::U : via == TunnelMethod::gre ? v4flag::R : v4flag::I;
-        bu.options.ipv4_coa = Ipv4CoaOption{f, 0, kCoa4};
-        bu.options.add_prefix(mnp);
-        std::vector<uint8_t> pkt(1280);
-        auto mh = build_binding_update(std::span(pkt).subspan(kIpv6HeaderLen), bu, hoa, kHa6);
-        EXPECT_TRUE(mh);
-        write_ipv6_header(pkt.data(), Ipv6Header{0, 0, static_cast<uint16_t>(*mh), ipproto::mobility, 64, hoa, kHa6});
-        pkt.resize(kIpv6HeaderLen + *mh);
+        const std::vector<uint8_t> pkt = tunneled_router_bu(hoa, seq, mnp, via, lifetime);
         Punted p;
         p.ipv6 = pkt;
         p.via = via;
