@@ -77,7 +77,7 @@ public:
     // Removes bindings whose lifetime ended at or before `now`; returns them.
     std::vector<Binding> expire(uint64_t now);
     // Removes one binding (operator's `clear binding`, `del mr`); `now` for the event's remaining lifetime.
-    bool clear(const Ipv6Addr& hoa, uint64_t now = 0);
+    bool clear(const Ipv6Addr& hoa, uint64_t now);
     // Frees table records (and emptied prefix tables) whose grace period is over.
     void reclaim() { tables_.reclaim(); }
     std::size_t prefix_tables() const { return tables_.prefix_tables(); }

@@ -532,6 +532,25 @@ void wipe_sa_lines(po::variables_map& vm)
         for (std::string& l : *lines) wipe(l);
 }
 
+// The number of the first line that is neither blank, a comment, a [section] nor `key = value`: what
+// Boost refuses as invalid syntax (0 if every line looks right).
+std::size_t first_line_not_ini(std::string_view text)
+{
+    std::size_t number = 0;
+    while (!text.empty()) {
+        ++number;
+        const std::size_t nl = text.find('\n');
+        std::string_view line = text.substr(0, nl);
+        text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+        const std::size_t first = line.find_first_not_of(" \t\r");
+        if (first == std::string_view::npos) continue;
+        line.remove_prefix(first);
+        if (line[0] == '#' || line[0] == ';' || line[0] == '[' || line.find('=') != std::string_view::npos) continue;
+        return number;
+    }
+    return 0;
+}
+
 std::variant<Config, std::string> parse_with(std::string_view text, std::string_view name,
                                              const po::variables_map* cmdline_vm, po::variables_map vm,
                                              bool* keys_in_text = nullptr)
@@ -543,6 +562,11 @@ std::variant<Config, std::string> parse_with(std::string_view text, std::string_
         std::istringstream in{std::string(text)};
         po::store(po::parse_config_file(in, desc, /*allow_unregistered=*/false), vm);
         po::notify(vm);
+    } catch (const po::invalid_config_file_syntax&) {
+        // Boost's message quotes the line, which may be a key an editor wrapped off its `sa =` line: say
+        // where it is, never what it holds.
+        return std::string(name) + ":" + std::to_string(first_line_not_ini(text)) +
+               ": not a `key = value` line, a [section] or a comment (the line is not shown: it may hold a key)";
     } catch (const po::error_with_option_name& e) {
         return where.of(e.get_option_name().empty() ? "?" : e.get_option_name()) + ": " + e.what();
     } catch (const po::error& e) {

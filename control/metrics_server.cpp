@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <exception>
 
 namespace nemo::control {
 
@@ -88,8 +89,17 @@ MHD_Result MetricsHandler::on_request(void* cls, MHD_Connection* c, const char* 
         self->refused_.fetch_add(1, std::memory_order_relaxed);
         return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET (and HEAD) /metrics\n", "GET, HEAD");
     }
+    // An exception must not unwind through libmicrohttpd's C frames (that ends the process): a scrape
+    // that cannot be built (out of memory) is a 500, and the next one is tried afresh.
+    std::string body;
+    try {
+        body = self->render_();
+    } catch (const std::exception&) {
+        self->refused_.fetch_add(1, std::memory_order_relaxed);
+        return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "the metrics could not be rendered\n");
+    }
     self->served_.fetch_add(1, std::memory_order_relaxed);
-    return reply(c, MHD_HTTP_OK, self->render_());
+    return reply(c, MHD_HTTP_OK, std::move(body));
 }
 
 std::unique_ptr<MetricsServer> MetricsServer::start(const ListenAddress& at, Render render, std::string* error,

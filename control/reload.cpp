@@ -14,7 +14,9 @@
 //  - bindings of removed mobile nodes, and of changed ones they no longer fit, are removed and counted.
 #include <algorithm>
 #include <cstdio>
+#include <exception>
 #include <unordered_map>
+#include <variant>
 
 #include "control_plane.hpp"
 #include "log.hpp"
@@ -60,14 +62,22 @@ ControlPlane::ReloadReport ControlPlane::reload()
         log::printf(log::Level::warning, "nemo-ha: reload refused: %s", r.error.c_str());
         return r;
     }
-    auto fresh = config_source_();
-    if (auto* e = std::get_if<std::string>(&fresh)) {
+    auto refused = [this](std::string error) {
         ReloadReport r;
-        r.error = *e;
+        r.error = std::move(error);
         stats_.inc(Counter::reloads_refused);
         log::printf(log::Level::warning, "nemo-ha: reload refused, nothing changed: %s", r.error.c_str());
         return r;
+    };
+    // Reading and parsing allocate as the files ask (read_file caps their size): an exception there
+    // refuses the reload instead of ending a nemo-ha that forwards. Nothing has been applied yet.
+    std::variant<Config, std::string> fresh;
+    try {
+        fresh = config_source_();
+    } catch (const std::exception& ex) {
+        return refused(std::string("cannot read the configuration again: ") + ex.what());
     }
+    if (auto* e = std::get_if<std::string>(&fresh)) return refused(*e);
     return reload(std::move(std::get<Config>(fresh)));
 }
 
@@ -177,8 +187,9 @@ ControlPlane::ReloadReport ControlPlane::apply_reload(Config& fresh)
     if (!sd.added.empty() || !sd.removed.empty())
         if (auto e = sas_->change(sd.removed, added)) return refuse(fresh.origin + ": ipsec.sa " + *e);
     provisioning_ = std::move(next);
+    const uint64_t now = monotonic_seconds(); // the removals' events say how long each binding had left
     auto drop_binding = [&](const Ipv6Addr& hoa) {
-        if (cache_.clear(hoa)) ++r.bindings_removed;
+        if (cache_.clear(hoa, now)) ++r.bindings_removed;
     };
     for (const Ipv6Addr& hoa : md.removed) drop_binding(hoa);
     for (const MrProvision& mr : md.changed)

@@ -47,12 +47,18 @@ std::optional<std::string> SaTable::change(std::span<const uint32_t> gone_spis, 
     auto next = std::make_unique<Snapshot>(*cur);
     KeyOwners owners = key_owner_;
     std::vector<SaEntry*> gone;
+    // Keys of the SAs this change removes: one of them under a new SPI would start its sequence numbers
+    // at 1 again under the same key (a GCM nonce repeated), so it is refused like a key two SAs share.
+    KeyOwners retiring;
     for (uint32_t spi : gone_spis) {
         auto it = next->by_spi.find(spi);
         if (it == next->by_spi.end()) return "no SA with SPI " + std::to_string(spi);
         gone.push_back(it->second);
         if (!it->second->cfg.inbound) next->outbound_by_hoa.erase(it->second->cfg.hoa);
-        for (const KeyId& id : it->second->transform->key_ids()) owners.erase(id);
+        for (const KeyId& id : it->second->transform->key_ids()) {
+            owners.erase(id);
+            retiring.emplace(id, spi);
+        }
         next->by_spi.erase(it);
     }
     std::vector<std::unique_ptr<SaEntry>> made;
@@ -68,6 +74,13 @@ std::optional<std::string> SaTable::change(std::span<const uint32_t> gone_spis, 
         auto t = EspTransform::create(sa.algorithm, sa.enc_key, sa.auth_key, &err);
         if (!t) return refuse(err);
         for (const KeyId& id : t->key_ids()) {
+            if (auto r = retiring.find(id); r != retiring.end()) {
+                char spi[16];
+                std::snprintf(spi, sizeof spi, "0x%x", r->second);
+                return refuse(std::string("has the key of the SA of SPI ") + spi +
+                              " it replaces: a rekey needs new keys (its sequence numbers would start at 1 again under the "
+                              "same key; " + kSharedKeyRule + ")");
+            }
             auto [it, fresh] = owners.emplace(id, sa.spi);
             if (!fresh) {
                 char spi[16];

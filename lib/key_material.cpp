@@ -48,6 +48,9 @@ std::optional<std::string> read_file(const std::string& path, std::string& text,
     std::optional<std::string> err;
     if (::fstat(fd, &st) != 0) err = path + ": " + std::strerror(errno);
     else if (!S_ISREG(st.st_mode)) err = path + ": not a regular file";
+    else if (static_cast<uint64_t>(st.st_size) > kMaxTextFileBytes)
+        err = path + ": " + std::to_string(st.st_size) + " bytes, more than the " + std::to_string(kMaxTextFileBytes >> 20) +
+              " MiB a configuration, provisioning or key file may have";
     if (!err) {
         if (mode) *mode = st.st_mode;
         // Sized once, so that no reallocation leaves a copy behind; a file growing meanwhile is cut.

@@ -55,7 +55,10 @@ bool private_to_owner(mode_t mode);
 std::optional<std::string> check_private(const std::string& path, mode_t mode);
 
 // Reads a whole file into `text` without copies left behind (the caller wipes `text`); `mode` gets the
-// mode of the file read. On error a message naming the path.
+// mode of the file read. On error a message naming the path. A file larger than kMaxTextFileBytes is
+// refused before anything is read: a path pointed at a log or a disk image by mistake must be an error,
+// not an allocation that ends a running nemo-ha (a reload reads these files while it forwards).
+inline constexpr std::size_t kMaxTextFileBytes = std::size_t{512} << 20; // a million routers' lines: ~80 MiB
 std::optional<std::string> read_file(const std::string& path, std::string& text, mode_t* mode = nullptr);
 
 // Reads a key file (enc=@FILE): hexadecimal digits, blanks and line ends around them ignored. The file

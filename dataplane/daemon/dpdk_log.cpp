@@ -11,19 +11,27 @@ namespace {
 
 // rte_vlog formats a message into the stream and flushes it; a long message may arrive in parts, and a
 // message may hold several lines: whole lines are logged, each with the level of the message being
-// written (rte_log_cur_msg_loglevel, per thread, as DPDK's own syslog stream reads it).
+// written (rte_log_cur_msg_loglevel, per thread, as DPDK's own syslog stream reads it). Empty lines are
+// not logged.
 ssize_t write_dpdk(void*, const char* buf, size_t size)
 {
-    thread_local std::string pending;
-    pending.append(buf, size);
-    std::size_t start = 0;
-    for (std::size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1)
-        if (nl > start) log::write(dpdk_level(rte_log_cur_msg_loglevel()), std::string_view(pending).substr(start, nl - start));
-    pending.erase(0, start);
-    // A part without its newline waits for the rest, within reason.
-    if (pending.size() > 4096) {
-        log::write(dpdk_level(rte_log_cur_msg_loglevel()), pending);
-        pending.clear();
+    // A plain buffer, not a std::string: trivially destructible, so it is still there when DPDK logs
+    // from a destructor that runs after exit() has destroyed this thread's thread_local objects.
+    thread_local char pending[4096];
+    thread_local std::size_t held = 0;
+    const log::Level level = dpdk_level(rte_log_cur_msg_loglevel());
+    for (std::size_t i = 0; i < size; ++i) {
+        if (buf[i] == '\n') {
+            if (held) log::write(level, std::string_view(pending, held));
+            held = 0;
+            continue;
+        }
+        // A part without its newline waits for the rest, within reason: a full buffer is a line.
+        if (held == sizeof pending) {
+            log::write(level, std::string_view(pending, held));
+            held = 0;
+        }
+        pending[held++] = buf[i];
     }
     return static_cast<ssize_t>(size);
 }

@@ -6,17 +6,22 @@
 #include "../common/addresses.hpp"
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <regex>
+#include <sstream>
+#include <new>
 #include <variant>
 
 #include "config.hpp"
 #include "control_plane.hpp"
 #include "ipv6.hpp"
+#include "log.hpp"
 #include "mobility_header.hpp"
 #include "proto.hpp"
 #include "router_bu.hpp"
@@ -321,6 +326,65 @@ TEST_F(ReloadTest, TheOperatorsChangesStayAppliedOverTheFilesAsAtARestart)
     EXPECT_TRUE(cp->provisioning().find(kMr3));
     EXPECT_TRUE(cp->provisioning().find(*Ipv6Addr::parse("2001:db8:1::400")));
     EXPECT_EQ(cp->provisioning().size(), 3u);
+}
+
+// The event of a binding a reload removes says how long it had left (the removal's clock, not 0: with
+// 0 it printed the binding's absolute expiry, and reset the binding events' rate limiter's second).
+TEST_F(ReloadTest, ABindingARemovalDropsIsLoggedWithTheLifetimeItHadLeft)
+{
+    write_file(kMr1Line + kMr2Line);
+    start();
+    ASSERT_EQ(register_bu(kMr2, 20, kMnp2), 0);
+    const std::string log_path = dir + "/events.log";
+    const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ASSERT_GE(fd, 0);
+    log::configure(log::Target::stderr_plain, log::Level::info, fd);
+    write_file(kMr1Line);
+    const auto r = ctl({"reload"});
+    log::configure(log::Target::stderr_plain, log::Level::info, 2);
+    ::close(fd);
+    ASSERT_TRUE(r.ok) << r.body;
+    std::ifstream in(log_path);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::smatch m;
+    const std::string all = text.str();
+    ASSERT_TRUE(std::regex_search(all, m, std::regex("binding removed hoa=" + kMr2.str() + " .*remaining=([0-9]+)"))) << all;
+    // The BU asked for 100 units of 4 s; without the removal's clock this was the absolute expiry (400 +
+    // the machine's uptime in seconds).
+    EXPECT_LE(std::stoul(m[1].str()), 400u) << all;
+    EXPECT_GE(std::stoul(m[1].str()), 390u) << all;
+}
+
+// What reading the files again throws (here the allocation a huge file would ask for) refuses the reload;
+// it used to escape to the main loop and end the process.
+TEST_F(ReloadTest, AnExceptionWhileReadingTheFilesRefusesTheReload)
+{
+    write_file(kMr1Line);
+    start();
+    ASSERT_EQ(register_bu(kMr1, 10, kMnp1), 0);
+    cp->set_config_source([]() -> std::variant<Config, std::string> { throw std::bad_alloc(); });
+    const auto r = ctl({"reload"});
+    EXPECT_FALSE(r.ok);
+    EXPECT_NE(r.body.find("cannot read the configuration again"), std::string::npos) << r.body;
+    EXPECT_EQ(cp->stats().get(Counter::reloads_refused), 1u);
+    EXPECT_TRUE(cp->cache().find(kMr1)); // nothing changed
+}
+
+// A rekey with the old SA's key under the new SPI would start the sequence numbers at 1 again under that
+// key (with GCM, nonces repeated): refused, and the old SA stays.
+TEST_F(ReloadTest, ARekeyThatKeepsTheOldKeyIsRefused)
+{
+    write_file(kMr1Line + sa_line("out", 0x2001, kMr1, 1));
+    start();
+    dp::SaEntry* old = cp->sas().outbound_for(kMr1);
+    ASSERT_TRUE(old);
+    write_file(kMr1Line + sa_line("out", 0x2002, kMr1, 1)); // a new SPI, the same keys
+    auto r = ctl({"reload"});
+    EXPECT_FALSE(r.ok);
+    EXPECT_NE(r.body.find("has the key of the SA of SPI 0x2001 it replaces"), std::string::npos) << r.body;
+    EXPECT_EQ(r.body.find(hex_of(1, 16)), std::string::npos) << "no key in the answer";
+    EXPECT_EQ(cp->sas().outbound_for(kMr1), old);
 }
 
 TEST_F(ReloadTest, ARekeyUnderANewSpiSwapsTheSasAtOnce)

@@ -541,3 +541,14 @@ TEST(Config, LogSection)
     ASSERT_TRUE(std::holds_alternative<std::string>(bad));
     EXPECT_EQ(std::get<std::string>(bad), "command line: --log.level: 'verbose' is not err, warning, notice, info or debug");
 }
+
+// A key an editor wrapped off its `sa =` line is a line without `=`: Boost's own message would quote it.
+TEST(Config, ALineThatIsNotIniNamesItsNumberNeverItsText)
+{
+    const std::string key = "00112233445566778899aabbccddeeff";
+    const std::string t = std::string(kGood) + "[ipsec]\nsa = in 0x1001 2001:db8:1::100 aes-cbc-128-hmac-sha256 enc=\n" + key + "\n";
+    const std::string e = error_of(t);
+    ASSERT_FALSE(e.empty());
+    EXPECT_EQ(e.find(key), std::string::npos) << e;
+    EXPECT_EQ(e.find("ha.ini:24: not a `key = value` line"), 0u) << e;
+}

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <new>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -145,6 +146,24 @@ TEST(MetricsServer, ServesGetMetricsOnly)
     EXPECT_EQ(renders.load(), 2) << "only GET and HEAD /metrics render";
     EXPECT_EQ(s->served(), 2u);
     EXPECT_GE(s->refused(), 6u);
+}
+
+// A render that throws (out of memory) is a 500, not an exception unwound through libmicrohttpd's C
+// frames (std::terminate); the next scrape is served.
+TEST(MetricsServer, ARenderThatThrowsIsA500AndTheServerGoesOn)
+{
+    std::atomic<int> renders{0};
+    std::string err;
+    auto s = MetricsServer::start(loopback(free_port()), [&]() -> std::string {
+        if (++renders == 1) throw std::bad_alloc();
+        return "# HELP x_total h\n# TYPE x_total counter\nx_total 1\n";
+    }, &err);
+    ASSERT_TRUE(s) << err;
+    const std::string failed = request(s->port(), "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(failed.rfind("HTTP/1.1 500", 0), 0u) << failed;
+    const std::string ok = request(s->port(), "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(ok.rfind("HTTP/1.1 200", 0), 0u) << ok;
+    EXPECT_EQ(renders.load(), 2);
 }
 
 TEST(MetricsServer, AddressInUseIsAClearStartError)

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "key_material.hpp"
 #include "sa_text.hpp"
 
 using namespace nemo;
@@ -164,4 +165,21 @@ TEST(SaText, WipeKeys)
     wipe_keys(sas);
     EXPECT_TRUE(sas[0].enc_key.empty());
     EXPECT_EQ(format_sa(sas[0]), "in 0x1001 2001:db8:1::100 aes-gcm-128 enc=<hidden>");
+}
+
+// A path pointed at something huge by mistake is refused by its size, before any allocation (a sparse
+// file: nothing is written to the disk).
+TEST(KeyMaterial, ReadFileRefusesAFileLargerThanTheCap)
+{
+    char path[] = "/tmp/nemo-huge-XXXXXX";
+    const int fd = ::mkstemp(path);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(nemo::kMaxTextFileBytes + 1)), 0);
+    ::close(fd);
+    std::string text;
+    const auto e = nemo::read_file(path, text);
+    ::unlink(path);
+    ASSERT_TRUE(e);
+    EXPECT_NE(e->find("more than the 512 MiB"), std::string::npos) << *e;
+    EXPECT_TRUE(text.empty());
 }
