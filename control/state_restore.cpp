@@ -34,11 +34,15 @@ void ControlPlane::restore_state(StateImage& image)
         ++report.not_reapplied;
         log::printf(log::Level::warning, "nemo-ha: state: %s not applied again: %s", what.c_str(), why.c_str());
     };
-    for (const MrChange& c : image.mrs) operator_mrs_[c.mr.hoa] = c;
-    for (const SaChange& c : image.sas) operator_sas_[c.sa.spi] = c.added;
+    // What a reload applies over the files again (operator_mrs_, operator_sas_): the changes this start
+    // applied, not those it could not (still stored, tried again at the next start). A change that did
+    // not apply here would otherwise refuse every reload, and `del mr` could not take it back.
     // Removals first: an added entry may hold the prefixes of one removed.
     for (const MrChange& c : image.mrs)
-        if (!c.added) provisioning_.remove(c.mr.hoa);
+        if (!c.added) {
+            provisioning_.remove(c.mr.hoa);
+            operator_mrs_[c.mr.hoa] = c;
+        }
     for (const MrChange& c : image.mrs) {
         if (!c.added) continue;
         if (!config_.ha.home_prefix.contains(c.mr.hoa)) {
@@ -46,9 +50,13 @@ void ControlPlane::restore_state(StateImage& image)
             continue;
         }
         if (auto e = provisioning_.add(c.mr, true)) not_reapplied("add mr " + c.mr.hoa.str(), *e);
+        else operator_mrs_[c.mr.hoa] = c;
     }
     for (const SaChange& c : image.sas)
-        if (!c.added) sas_->remove(c.sa.spi);
+        if (!c.added) {
+            sas_->remove(c.sa.spi);
+            operator_sas_[c.sa.spi] = false;
+        }
     for (SaChange& c : image.sas) {
         if (c.added) {
             if (auto e = refuse_manual_gcm(c.sa, config_.allow_manual_gcm)) {
@@ -56,6 +64,7 @@ void ControlPlane::restore_state(StateImage& image)
             } else {
                 sas_->remove(c.sa.spi); // the stored one replaces the configuration's
                 if (auto e2 = sas_->add(c.sa)) not_reapplied("add sa " + std::to_string(c.sa.spi), *e2);
+                else operator_sas_[c.sa.spi] = true;
             }
         }
         wipe(c.sa.enc_key);

@@ -328,6 +328,26 @@ TEST_F(ReloadTest, TheOperatorsChangesStayAppliedOverTheFilesAsAtARestart)
     EXPECT_EQ(cp->provisioning().size(), 3u);
 }
 
+// A stored `add mr` that a start could not apply again (the files now give its prefix to another router)
+// is not applied over the files by a reload either: before, every reload was refused for it, and `del mr`
+// could not take it back (not provisioned).
+TEST_F(ReloadTest, AStoredChangeTheStartCouldNotApplyDoesNotBlockReloads)
+{
+    write_file(kMr1Line);
+    start(/*with_store=*/true);
+    ASSERT_TRUE(ctl({"add", "mr", "2001:db8:1::300", "router", "prefixes=2001:db8:dddd::/48"}).ok);
+    // The files give MR3's prefix to another router: the stored add mr no longer applies at the start.
+    write_file(kMr1Line + "2001:db8:1::400 router prefixes=2001:db8:dddd::/48\n");
+    start(/*with_store=*/true);
+    EXPECT_FALSE(cp->provisioning().find(kMr3));
+    EXPECT_EQ(cp->stats().get(Counter::state_changes_not_reapplied), 1u);
+    write_file(kMr1Line + "2001:db8:1::400 router prefixes=2001:db8:dddd::/48\n" + kMr2Line);
+    const auto r = ctl({"reload"});
+    ASSERT_TRUE(r.ok) << r.body;
+    EXPECT_TRUE(cp->provisioning().find(kMr2));
+    EXPECT_FALSE(cp->provisioning().find(kMr3));
+}
+
 // The event of a binding a reload removes says how long it had left (the removal's clock, not 0: with
 // 0 it printed the binding's absolute expiry, and reset the binding events' rate limiter's second).
 TEST_F(ReloadTest, ABindingARemovalDropsIsLoggedWithTheLifetimeItHadLeft)
