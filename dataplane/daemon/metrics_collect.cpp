@@ -179,8 +179,9 @@ void MetricsCollector::publish(Clock::time_point now)
     };
     port("access", src_.access_port);
     if (src_.home_port != src_.access_port) port("home", src_.home_port);
+    auto fresh = std::make_shared<const Snapshot>(std::move(next));
     const std::lock_guard lock(mu_);
-    snap_ = std::move(next);
+    snap_.swap(fresh); // the old copy is freed after the lock, or by the last scrape that holds it
     observe_workers(now);
 }
 
@@ -327,17 +328,23 @@ std::string MetricsCollector::render()
     }
 
     {
-        const std::lock_guard lock(mu_);
-        observe_workers(now);
+        std::shared_ptr<const Snapshot> snap;
+        std::vector<double> ages;
+        {
+            const std::lock_guard lock(mu_);
+            observe_workers(now);
+            for (std::size_t w = 0; w < src_.workers.size(); ++w) ages.push_back(seconds_since(advanced_at_[w], now));
+            snap = snap_;
+        }
         auto age = t.gauge(metric("worker_heartbeat_age_seconds"),
                            "seconds since the worker's poll count (nemo_ha_worker_polls_total) last advanced, as seen once a second and at each scrape");
-        for (std::size_t w = 0; w < src_.workers.size(); ++w) age.add({{"worker", std::to_string(w)}}, seconds_since(advanced_at_[w], now));
+        for (std::size_t w = 0; w < ages.size(); ++w) age.add({{"worker", std::to_string(w)}}, ages[w]);
         t.gauge(metric("snapshot_age_seconds"), "age of the control loop's copy the port and SA metrics come from (published once a second)")
-            .add({}, seconds_since(snap_.taken, now));
+            .add({}, seconds_since(snap->taken, now));
 
         auto port = [&](const char* name, const char* help, uint64_t PortSnap::*field) {
             auto f = t.counter(metric(name), help);
-            for (const PortSnap& p : snap_.ports)
+            for (const PortSnap& p : snap->ports)
                 if (p.ok) f.add({{"port", p.side}}, p.*field);
         };
         port("port_received_packets", "packets the port received", &PortSnap::ipackets);
@@ -363,7 +370,7 @@ std::string MetricsCollector::render()
         auto seq = t.gauge(metric("sa_sequence_numbers_used"), "outbound SA: sequence numbers handed out");
         auto exhausted = t.gauge(metric("sa_exhausted"), "outbound SA: 1 once its last sequence number was sent (RFC 4303 3.3.3)");
         auto expired = t.gauge(metric("sa_expired"), "1 once the SA is past its packet or byte lifetime");
-        for (const SaSnap& s : snap_.sas) {
+        for (const SaSnap& s : snap->sas) {
             const std::string spi = spi_label(s.spi);
             const std::string_view dir = s.inbound ? "in" : "out";
             info.add({{"spi", spi}, {"direction", dir}, {"hoa", s.hoa}, {"algorithm", s.algorithm}}, 1.0);

@@ -83,8 +83,10 @@ private:
     std::atomic<int64_t> last_turn_ns_{0};
     Clock::time_point next_publish_{};
     const double start_unix_;
-    std::mutex mu_; // guards snap_ and the heartbeat state
-    Snapshot snap_;
+    // Guards snap_ (the pointer: a scrape takes a reference and formats outside the lock, so a slow or
+    // large scrape never holds up the control loop's publish) and the heartbeat state.
+    std::mutex mu_;
+    std::shared_ptr<const Snapshot> snap_ = std::make_shared<const Snapshot>();
     std::vector<uint64_t> last_polls_;
     std::vector<Clock::time_point> advanced_at_;
 };
