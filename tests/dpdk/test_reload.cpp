@@ -13,7 +13,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <new>
 #include <variant>
@@ -367,13 +366,17 @@ TEST_F(ReloadTest, ABindingARemovalDropsIsLoggedWithTheLifetimeItHadLeft)
     std::ifstream in(log_path);
     std::stringstream text;
     text << in.rdbuf();
-    std::smatch m;
     const std::string all = text.str();
-    ASSERT_TRUE(std::regex_search(all, m, std::regex("binding removed hoa=" + kMr2.str() + " .*remaining=([0-9]+)"))) << all;
+    // (std::string searches, not <regex>: GCC 12 warns inside <regex> under ASan, and warnings are errors.)
+    const std::size_t line = all.find("binding removed hoa=" + kMr2.str() + " ");
+    ASSERT_NE(line, std::string::npos) << all;
+    const std::size_t at = all.find("remaining=", line);
+    ASSERT_NE(at, std::string::npos) << all;
+    const unsigned long remaining = std::stoul(all.substr(at + 10));
     // The BU asked for 100 units of 4 s; without the removal's clock this was the absolute expiry (400 +
     // the machine's uptime in seconds).
-    EXPECT_LE(std::stoul(m[1].str()), 400u) << all;
-    EXPECT_GE(std::stoul(m[1].str()), 390u) << all;
+    EXPECT_LE(remaining, 400u) << all;
+    EXPECT_GE(remaining, 390u) << all;
 }
 
 // What reading the files again throws (here the allocation a huge file would ask for) refuses the reload;
