@@ -22,6 +22,7 @@ from scapy.all import GRE, IP, UDP, AsyncSniffer, Ether, IPv6, conf, raw, sendp 
 from scapy.layers.inet6 import MIP6MH_BA, MIP6MH_BU, MIP6OptMobNetPrefix  # noqa: E402
 
 from nemo_scapy import BU_A, BU_H, BU_R, V4_I, V4_R, V4_U, MIP6OptIPv4CoA  # noqa: E402,F401
+from procs import stop_process  # noqa: E402
 
 conf.verb = 0
 
@@ -141,14 +142,7 @@ class HomeAgent:
             shutil.rmtree(self.dir, ignore_errors=True)  # kept, with its log, when anything went wrong
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_process(self.proc)
 
     def kill(self):
         """SIGKILL: a crash, nothing flushed on the way out."""

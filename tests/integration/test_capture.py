@@ -25,6 +25,7 @@ from nemo_harness import (CN, COA, HA4, HA6, HOA, MNP_A, NS_PREFIX, AsyncSniffer
                           binary, carries, inner_of, netns, ns_name, register, send_from)
 from scapy.all import IP, IPv6, raw, rdpcap  # noqa: E402
 from scapy.layers.inet6 import ICMPv6EchoRequest, MIP6MH_BA, MIP6MH_BU  # noqa: E402
+from procs import stop_process  # noqa: E402
 
 NR_HUGEPAGES = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
 PAGES = 128  # 256 MB: the daemon takes about 50 MB, dumpcap's packet pool a few more
@@ -106,14 +107,7 @@ class Dumpcap:
             return f.read()
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_process(self.proc, signal.SIGINT, timeout=10)
 
     def __exit__(self, *exc):
         self.stop()

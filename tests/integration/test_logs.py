@@ -10,7 +10,6 @@ socket the test binds over /dev/log in a private mount namespace (the host's sys
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nemo_harness import (COA, HA6, HOA, NAT, BU_A, BU_H, BU_R, HomeAgent, Topology, binary, binding_update,  # noqa: E402
                           carries, exchange, register, send_many, tunnel, tunnel_filter)
 from scapy.all import IPv6  # noqa: E402
+from procs import stop_process  # noqa: E402
 from scapy.layers.inet6 import MIP6MH_BA, MIP6MH_BU  # noqa: E402
 
 SA_HOA = "2001:db8:1::200"
@@ -196,13 +196,7 @@ class SyslogTarget(unittest.TestCase):
                 if any("forwarding" in g for g in got):
                     break
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc, timeout=20)
             try:
                 while True:
                     got.append(sock.recv(65536).decode(errors="replace"))

@@ -24,6 +24,7 @@ from nemo_harness import (HomeAgent, Topology, binary, binding_update, carries, 
                           ns_name, register, send_from, tunnel, tunnel_filter)
 from scapy.all import IP, IPv6, raw  # noqa: E402
 from scapy.layers.inet6 import MIP6MH_BA  # noqa: E402
+from procs import stop_process  # noqa: E402
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
@@ -134,13 +135,7 @@ class Prometheus:
             return f.read()
 
     def __exit__(self, *exc):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
 
     def query(self, expr):

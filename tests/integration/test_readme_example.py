@@ -7,12 +7,13 @@ Needs no network namespace. Runs under /usr/bin/python3, as root (EAL).
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
+
+from procs import stop_process
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -78,13 +79,7 @@ class ReadmeExample(unittest.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("home_prefix = 2001:db8:1::/64", r.stdout)
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc, timeout=20)
         self.assertEqual(proc.returncode, 0, read(log + ".err"))
         stdout, stderr = read(log), read(log + ".err")
         self.assertIn("access net_null0, home net_null1", stdout + stderr)  # the log is on stderr
