@@ -21,6 +21,7 @@ PACKAGES=(
   prometheus
   python3-matplotlib
   dpkg-dev binutils groff-base man-db systemd
+  etcd-server etcd-client libcurl4-openssl-dev nlohmann-json3-dev libssl-dev
 )
 
 missing=()
