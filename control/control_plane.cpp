@@ -55,6 +55,8 @@ std::unique_ptr<ControlPlane> ControlPlane::create(const Config& config, std::st
     if (!config.provisioning_file.empty()) {
         auto add_sa = [&sas, &config](const SaConfig& sa) -> std::optional<std::string> {
             if (auto e = refuse_manual_gcm(sa, config.allow_manual_gcm)) return e; // FILE:LINE first
+            if (config.state.backend == StateConfig::Backend::etcd)
+                return std::optional<std::string>("ESP SAs are not kept in a cluster (state.backend = etcd)");
             sas.push_back(sa);
             return std::nullopt;
         };
@@ -80,8 +82,14 @@ std::unique_ptr<ControlPlane> ControlPlane::create(const Config& config, std::st
     });
     if (store) {
         cp->store_ = std::move(store);
+        cp->cluster_ = cp->store_->backend().cluster();
+        if (cp->cluster_) {
+            cp->cache_.set_cluster(cp->cluster_->instance());
+            cp->signaling_.set_clustered(true);
+        }
         StateImage empty;
         cp->restore_state(image ? *image : empty);
+        if (cp->cluster_) cp->cluster_start();
     }
     register_telemetry(&cp->stats_, &cp->cache_);
     set_telemetry_store(cp->store_.get());
@@ -131,6 +139,7 @@ void ControlPlane::poll(uint64_t now)
             return CliReply{r.ok, std::move(r.body), std::move(r.more)};
         }, monotonic_ms());
     }
+    if (cluster_) cluster_poll(now);
     // The turn's changes (BUs, expiries, the CLI's) go to the writer as one batch.
     if (store_) store_->flush();
 }

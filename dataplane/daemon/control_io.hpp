@@ -90,6 +90,8 @@ private:
     bool answers_our_question(const NeighborKey& k, uint64_t now);
     // Sends the held BAs whose change is durable now, drops those held too long.
     void release_held(uint64_t now_ms);
+    // A cluster's BAs answered again (ControlPlane::take_ba_rewrites): replaced or dropped where held.
+    void rewrite_held();
     void hold(control::Outbound&& out, uint16_t port, const MacAddr& dst_mac);
     void resolve(uint64_t now);
     void announce(uint64_t now_ms);
@@ -129,6 +131,7 @@ private:
     std::deque<Held> held_; // in batch order
     uint64_t turn_ms_ = 0;
     std::atomic<uint64_t> ba_held_{0}, ba_withheld_{0};
+    std::atomic<uint64_t> ba_answered_again_{0}, ba_superseded_{0};
     // Gateways that are not static are resolved at start and every dataplane.gateway_refresh_s after, so that
     // the first packets find them and a changed MAC is learned.
     uint64_t next_gateway_probe_ = 0;
