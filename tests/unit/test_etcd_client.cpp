@@ -559,8 +559,13 @@ TEST(EtcdFailover, NoQuorumIsAnErrorNotAHang)
     ASSERT_TRUE(cl.ok()) << cl.error();
     EtcdClient c(cl.options(300, 1000));
     ASSERT_FALSE(c.put("q/warm", "v").has_value());
-    cl.kill(1);
-    cl.kill(2);
+    WatchLog log;
+    EtcdWatch w(cl.options(300, 1000), "q/", 0, log.callbacks());
+    ASSERT_TRUE(log.wait(connected_somewhere));
+    const std::size_t survivor = cl.index_of(log.connected_endpoint());
+    ASSERT_LT(survivor, cl.size());
+    for (std::size_t i = 0; i < 3; ++i)
+        if (i != survivor) cl.kill(i);
     const std::vector<std::string> secrets = {"q/key-no-quorum", "value-no-quorum"};
     auto t0 = Clock::now();
     EtcdTxn t;
@@ -577,6 +582,19 @@ TEST(EtcdFailover, NoQuorumIsAnErrorNotAHang)
     EXPECT_TRUE(std::holds_alternative<EtcdError>(rr));
     EXPECT_LT(ms_since(t0), 3 * 1000 + 1500);
     expect_clean(error_of(rr).message, secrets);
+    // The watch on the member left alone is ended by it ("require leader"): it does not sit on a member
+    // that can no longer see the cluster's changes.
+    ASSERT_TRUE(log.wait([](WatchLog& l) { return !l.states.back().connected; }, 10000))
+        << "the watch on a member without a leader was not broken";
+    std::lock_guard lk(log.mu);
+    const std::string ep = cl.endpoint(survivor);
+    std::string all;
+    bool no_leader = false;
+    for (const auto& s : log.states) {
+        all += (s.connected ? "up " : "down ") + s.endpoint + " " + s.error + "\n";
+        if (!s.connected && s.endpoint == ep && s.error.find("leader") != std::string::npos) no_leader = true;
+    }
+    EXPECT_TRUE(no_leader) << all;
 }
 
 TEST(EtcdFailover, NoMemberLeftIsUnreachable)
