@@ -202,11 +202,14 @@ void EtcdCluster::housekeeping()
         const bool compacted = compacted_;
         lk.unlock();
         if (compacted) resync(c);
-        const uint64_t now = wall_ms();
-        keep_membership(c, now);
+        // Health first: BUs are refused on it (StateBackend::available) and membership may wait on etcd.
         std::vector<EtcdEndpointStatus> st = c.status_all();
         bool healthy = false;
         for (const auto& s : st) healthy = healthy || (s.reachable && s.leader != 0);
+        if (healthy != healthy_.exchange(healthy, std::memory_order_acq_rel))
+            log::printf(healthy ? log::Level::notice : log::Level::err, "nemo-ha: cluster: etcd %s",
+                        healthy ? "has a leader again: changes are made durable again" : "has no leader any more: BUs that would change a binding get BA 130");
+        keep_membership(c, wall_ms());
         std::vector<ClusterMemberView> members;
         const std::string mp = cluster_member_key(prefix_, "");
         auto r = c.range(mp, etcd_prefix_end(mp));

@@ -85,6 +85,8 @@ public:
 
     // ---- any thread ----
     ClusterView view() const;
+    // The last health check found a member that answers and names a leader (true until the first one).
+    bool healthy() const { return healthy_.load(std::memory_order_acquire); }
 
 private:
     void housekeeping();
@@ -108,6 +110,7 @@ private:
     std::deque<uint64_t> lag_; // the last kLagSamples
     ClusterView view_;          // endpoints, members, errors (housekeeping's)
     std::atomic<uint64_t> accepted_{0}, events_{0}, damaged_{0}, resyncs_{0};
+    std::atomic<bool> healthy_{true};
     std::string watch_endpoint_, watch_error_;
     int64_t member_lease_ = 0;
     uint64_t started_ms_ = 0;

@@ -84,6 +84,13 @@ EtcdBackend::EtcdBackend(const StateConfig& cfg, int64_t read_revision)
     cluster_ = std::make_unique<EtcdCluster>(cfg_, etcd_options(cfg_), read_revision + 1);
 }
 
+bool EtcdBackend::available(std::string* why) const
+{
+    if (cluster_->healthy()) return true;
+    if (why) *why = "etcd: no member answers with a leader (quorum lost, or every member unreachable)";
+    return false;
+}
+
 uint64_t EtcdBackend::size_bytes() const
 {
     uint64_t n = 0;

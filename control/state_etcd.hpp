@@ -39,6 +39,7 @@ public:
     const std::string& path() const override { return path_; }
     const char* name() const override { return "etcd"; }
     EtcdCluster* cluster() override { return cluster_.get(); }
+    bool available(std::string* why) const override;
 
 private:
     struct Item {

@@ -261,6 +261,7 @@ StateStatus StateStore::status() const
     s.staged = staged_id_.load();
     s.durable = durable();
     s.refusing = refusing();
+    if (std::string why; s.error.empty() && !backend_->available(&why)) s.error = why;
     return s;
 }
 

@@ -143,6 +143,13 @@ public:
     }
     // The cluster behind a shared store (null: none).
     virtual EtcdCluster* cluster() { return nullptr; }
+    // Whether changes can be made durable now, as far as the backend can tell without a commit (a
+    // cluster: some etcd member answers and names a leader); why not, when not. Any thread.
+    virtual bool available(std::string* why) const
+    {
+        (void)why;
+        return true;
+    }
     virtual uint64_t size_bytes() const = 0;
     virtual const std::string& path() const = 0;
     virtual const char* name() const = 0;
@@ -194,7 +201,8 @@ public:
 
     // ---- any thread ----
     uint64_t durable() const { return durable_.load(std::memory_order_acquire); }
-    bool refusing() const { return refusing_.load(std::memory_order_acquire); }
+    // A commit failed and none has succeeded since, or the backend says it cannot take changes now.
+    bool refusing() const { return refusing_.load(std::memory_order_acquire) || !backend_->available(nullptr); }
     StateStatus status() const;
     // What commits settled since the last call (a cluster store's only; empty otherwise). Reported
     // before durable() moves past them.
