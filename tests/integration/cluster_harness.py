@@ -32,7 +32,7 @@ import nemo_harness  # noqa: E402
 from nemo_harness import (CN, HA4, ROOT, HomeAgent, binary, binding_update, mac_of, netns, ns_name,  # noqa: E402,F401
                           tunnel)
 from procs import stop_process  # noqa: E402
-from scapy.all import IP, IPv6, raw  # noqa: E402
+from scapy.all import IP, raw  # noqa: E402
 
 NS_PREFIX = nemo_harness.NS_PREFIX
 HA_NS, MR_NS, CN_NS = "nemo-ha", "nemo-mr", "nemo-cn"   # as nemo_harness names them; ns_name() maps them
@@ -199,9 +199,22 @@ class ClusterInstance(HomeAgent):
         super().__init__(*mine, *overrides, state_dir=state_dir)
         self.access, self.home = access(k), home(k)
 
+    killed = False  # set by kill(): the test ended it, its exit status says nothing
+
     def start(self, wait=True):
         _LIVE.add(self)
+        self.killed = False
         return super().start(wait=wait)
+
+    def kill(self):
+        self.killed = True
+        return super().kill()
+
+    def crashed(self):
+        """The exit status if the process ended without the test ending it, else None."""
+        if self.proc is None or self.killed:
+            return None
+        return self.proc.poll()
 
     def stop(self):
         code = super().stop()
