@@ -45,8 +45,9 @@ atexit.register(_stop_leftovers)
 
 
 class EtcdCluster:
-    def __init__(self, ns, size=3, client_base=23791, peer_base=23801, max_txn_ops=10000, token=None):
+    def __init__(self, ns, size=3, client_base=23791, peer_base=23801, max_txn_ops=10000, token=None, tls=False):
         self.ns = ns
+        self.tls = tls
         self.size = size
         self.client_ports = [client_base + i for i in range(size)]
         self.peer_ports = [peer_base + i for i in range(size)]
@@ -56,6 +57,50 @@ class EtcdCluster:
         self.names = [f"m{i}" for i in range(size)]
         self.procs = [None] * size
         self.ok = False  # set by the test once it passed: only then is the directory removed
+        if tls:
+            self.make_certs()
+
+    # ------------------------------------------------------------------------------------------------
+    # TLS: with tls=True clients must show a certificate of the cluster's own CA (--client-cert-auth);
+    # the members talk to each other in the clear (peers are not what the tests exercise).
+    def make_certs(self):
+        """A CA, the members' certificate (for 127.0.0.1) and a client certificate, made with openssl in
+        the cluster's directory; the private keys are files only their owner may read, never printed."""
+        d = os.path.join(self.dir, "pki")
+        os.makedirs(d, mode=0o700)
+        self.ca_file = os.path.join(d, "ca.crt")
+        self.server_cert, self.server_key = os.path.join(d, "server.crt"), os.path.join(d, "server.key")
+        self.client_cert, self.client_key = os.path.join(d, "client.crt"), os.path.join(d, "client.key")
+        ca_key = os.path.join(d, "ca.key")
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        old = os.umask(0o077)
+        try:
+            self._openssl("req", "-x509", *ec, "-keyout", ca_key, "-out", self.ca_file, "-days", "2",
+                          "-subj", "/CN=nemo-ha test etcd CA")
+            for name, cert, key, usage in (("127.0.0.1", self.server_cert, self.server_key, "serverAuth,clientAuth"),
+                                           ("nemo-ha", self.client_cert, self.client_key, "clientAuth")):
+                csr, ext = cert + ".csr", cert + ".ext"
+                with open(ext, "w") as f:
+                    f.write(f"subjectAltName = IP:127.0.0.1\nextendedKeyUsage = {usage}\n")
+                self._openssl("req", *ec, "-keyout", key, "-out", csr, "-subj", f"/CN={name}")
+                self._openssl("x509", "-req", "-in", csr, "-CA", self.ca_file, "-CAkey", ca_key, "-CAcreateserial",
+                              "-out", cert, "-days", "2", "-extfile", ext)
+        finally:
+            os.umask(old)
+
+    @staticmethod
+    def _openssl(*args):
+        r = subprocess.run(["openssl", *args], capture_output=True, text=True)
+        if r.returncode != 0:  # openssl's messages name files, never a key's contents
+            raise RuntimeError(f"openssl {args[0]} failed: {r.stderr.strip()[-500:]}")
+
+    def secret_texts(self):
+        """The private keys' PEM bodies: what must never show up in a log or a command's output."""
+        out = []
+        for key in (self.server_key, self.client_key) if self.tls else ():
+            with open(key) as f:
+                out += [line.strip() for line in f if line.strip() and not line.startswith("-----")]
+        return out
 
     # ------------------------------------------------------------------------------------------------
     def data_dir(self, i):
@@ -72,9 +117,11 @@ class EtcdCluster:
 
     def args(self, i):
         initial = ",".join(f"{n}=http://127.0.0.1:{p}" for n, p in zip(self.names, self.peer_ports))
-        client = f"http://127.0.0.1:{self.client_ports[i]}"
+        client = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.client_ports[i]}"
         peer = f"http://127.0.0.1:{self.peer_ports[i]}"
-        return ["ip", "netns", "exec", self.ns, ETCD,
+        tls = ["--cert-file", self.server_cert, "--key-file", self.server_key, "--trusted-ca-file", self.ca_file,
+               "--client-cert-auth"] if self.tls else []
+        return ["ip", "netns", "exec", self.ns, ETCD, *tls,
                 "--name", self.names[i],
                 "--data-dir", self.data_dir(i),
                 "--listen-client-urls", client, "--advertise-client-urls", client,
@@ -152,8 +199,11 @@ class EtcdCluster:
     def etcdctl(self, *args, members=None, timeout=10):
         """etcdctl (API 3) in the namespace against `members` (default: every member); CompletedProcess."""
         env = dict(os.environ, ETCDCTL_API="3")
-        cmd = ["ip", "netns", "exec", self.ns, ETCDCTL, "--endpoints=" + ",".join(self.endpoints(members)),
-               "--dial-timeout=1s", "--command-timeout=2s", *args]
+        scheme = "https://" if self.tls else "http://"
+        tls = [f"--cacert={self.ca_file}", f"--cert={self.client_cert}", f"--key={self.client_key}"] if self.tls else []
+        cmd = ["ip", "netns", "exec", self.ns, ETCDCTL,
+               "--endpoints=" + ",".join(scheme + e for e in self.endpoints(members)),
+               "--dial-timeout=1s", "--command-timeout=2s", *tls, *args]
         try:
             return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
         except subprocess.TimeoutExpired as e:
@@ -167,7 +217,7 @@ class EtcdCluster:
             rows = json.loads(r.stdout) if r.stdout.strip() else []
         except json.JSONDecodeError:
             rows = []
-        by_ep = {row.get("endpoint", "").replace("http://", ""): row for row in rows}
+        by_ep = {row.get("endpoint", "").replace("https://", "").replace("http://", ""): row for row in rows}
         out = {}
         for i in members:
             row = by_ep.get(self.endpoint(i))

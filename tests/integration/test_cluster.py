@@ -85,8 +85,8 @@ class ClusterCase(unittest.TestCase):
                 c.close()
 
     @classmethod
-    def start_instances(cls, make):
-        cls.instances = {k: make(k) for k in range(1, N + 1)}
+    def start_instances(cls, make, ks=range(1, N + 1)):
+        cls.instances = {k: make(k) for k in ks}
         for inst in cls.instances.values():
             inst.start(wait=False)
         for inst in cls.instances.values():
@@ -290,37 +290,78 @@ class Links(ClusterCase):
         say("each instance forwards on its own links what it accepted, and only that")
 
 
-class Cluster(ClusterCase):
-    """Three instances in cluster `ncl` on a 3-member etcd cluster."""
+class EtcdHarness(unittest.TestCase):
+    """The etcd cluster the cluster tests stand on (etcd_cluster.py), without nemo-ha: a leader, another
+    one when it is killed, no quorum with two members gone, everything back with both restarted."""
+
+    def test_members_killed_and_restarted(self):
+        with EtcdCluster(ns_name(HA_NS)) as etcd:
+            leader = etcd.wait_healthy()
+            self.assertEqual(etcd.etcdctl("put", "/t/a", "1").returncode, 0)
+            etcd.kill(leader)
+            t0 = time.time()
+            second = etcd.wait_healthy(timeout=10)
+            self.assertNotEqual(second, leader)
+            say(f"etcd: m{leader} killed, m{second} leads {time.time() - t0:.2f} s later")
+            self.assertEqual(etcd.etcdctl("put", "/t/b", "2", members=etcd.running()).returncode, 0)
+            third = next(i for i in etcd.running() if i != second)
+            etcd.kill(third)
+            etcd.wait_unhealthy(timeout=10)
+            self.assertNotEqual(etcd.etcdctl("put", "/t/c", "3", members=etcd.running()).returncode, 0,
+                                "a write without quorum")
+            etcd.restart(leader)
+            etcd.restart(third)
+            t0 = time.time()
+            etcd.wait_healthy(timeout=20)
+            self.assertEqual(sorted(etcd.running()), [0, 1, 2])
+            say(f"etcd: m{leader} and m{third} restarted on their data, healthy {time.time() - t0:.2f} s later")
+            self.assertEqual(etcd.get_prefix("/t/"), {"/t/a": b"1", "/t/b": b"2"})
+            etcd.ok = True
+        self.assertEqual([p.poll() is not None for p in etcd.procs], [True] * 3, "members left running")
+
+
+class EtcdClusterCase(ClusterCase):
+    """Instances `KS` in cluster `NAME` on a 3-member etcd cluster of the class's own."""
+
+    KS = range(1, N + 1)
+    NAME = CLUSTER
+    TLS = False
 
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="nemo-cluster-")
         cls.failed = False
-        cls.etcd = EtcdCluster(ns_name(HA_NS)).__enter__()
+        cls.etcd = EtcdCluster(ns_name(HA_NS), tls=cls.TLS).__enter__()
         try:
-            cls.routers = [Router(i, METHODS[i % 3]) for i in range(ROUTERS)]
-            cls.spare = [Router(200 + i, METHODS[i % 3]) for i in range(4)]  # registered in test_3
-            cls.contested = Router(300, "udp", hoa="2001:db8:1::c:1", prefix="2001:db8:c000::", coa="100.65.0.1")
+            cls.make_routers()
             prov = os.path.join(cls.dir, "routers.txt")
-            write_provisioning(prov, cls.routers + cls.spare + [cls.contested])
+            write_provisioning(prov, cls.provisioned())
             cls.open_links()
-            cls.start_instances(lambda k: ClusterInstance(k, f"--provisioning.file={prov}", etcd=cls.etcd,
-                                                          cluster=CLUSTER))
+            extra = [f"--provisioning.file={prov}"]
+            if cls.TLS:
+                extra += [f"--state.etcd_ca={cls.etcd.ca_file}", f"--state.etcd_cert={cls.etcd.client_cert}",
+                          f"--state.etcd_key={cls.etcd.client_key}"]
+            cls.start_instances(lambda k: ClusterInstance(k, *extra, etcd=cls.etcd, cluster=cls.NAME), cls.KS)
         except BaseException:
             cls.failed = True
-            cls.tearDownClass()
+            cls.cleanup()
             raise
         cls.registered = []   # routers whose registration every instance must keep
 
     @classmethod
-    def tearDownClass(cls):
+    def cleanup(cls):
+        """Stops the instances and etcd; returns the instances that did not exit 0 on SIGTERM."""
         bad = cls.stop_instances(cls.failed)
         cls.close_links()
         cls.etcd.ok = not cls.failed and not bad
         cls.etcd.__exit__(None, None, None)
         if cls.etcd.ok:
             shutil.rmtree(cls.dir, ignore_errors=True)
+        return bad
+
+    @classmethod
+    def tearDownClass(cls):
+        bad = cls.cleanup()
         assert not bad, f"instances did not stop cleanly: {bad}"
 
     def run(self, result=None):
@@ -333,6 +374,20 @@ class Cluster(ClusterCase):
         crashed = {k: (inst.crashed(), inst.output()[-3000:]) for k, inst in self.instances.items()
                    if inst.crashed() is not None}
         self.assertEqual(crashed, {}, "instances that exited during the test (status, the end of the log)")
+
+
+class Cluster(EtcdClusterCase):
+    """Three instances in cluster `ncl` on a 3-member etcd cluster."""
+
+    @classmethod
+    def make_routers(cls):
+        cls.routers = [Router(i, METHODS[i % 3]) for i in range(ROUTERS)]
+        cls.spare = [Router(200 + i, METHODS[i % 3]) for i in range(4)]  # registered in test_3
+        cls.contested = Router(300, "udp", hoa="2001:db8:1::c:1", prefix="2001:db8:c000::", coa="100.65.0.1")
+
+    @classmethod
+    def provisioned(cls):
+        return cls.routers + cls.spare + [cls.contested]
 
     def ensure_registered(self):
         if not self.registered:
@@ -545,6 +600,45 @@ class Cluster(ClusterCase):
         say(f"every instance's binding for {c.hoa} has the last winner's care-of port {last_port} and sequence "
             f"{c.seq} ({took:.2f} s)")
         type(self).registered = self.registered + [c]
+
+
+
+class ClusterTls(EtcdClusterCase):
+    """Two instances on an etcd cluster that serves TLS only and wants a client certificate
+    (--client-cert-auth): state.etcd_ca, etcd_cert, etcd_key."""
+
+    KS = (1, 2)
+    NAME = "ncltls"
+    TLS = True
+
+    @classmethod
+    def make_routers(cls):
+        cls.routers = [Router(400 + i, METHODS[i % 3]) for i in range(3)]
+
+    @classmethod
+    def provisioned(cls):
+        return cls.routers
+
+    def test_bindings_shared_over_tls(self):
+        self.register(1, self.routers)
+        took = self.wait_bindings((2,), self.routers, REPLICATION_BOUND_S, "registration through instance 1 (TLS)")
+        say(f"TLS: {len(self.routers)} routers registered through instance 1, listed by instance 2 {took:.2f} s later")
+        for r in self.routers:
+            self.check_down(2, r, f"tls-down-{r.i}")
+            self.check_up(2, r, f"tls-up-{r.i}")
+        outputs = []
+        for k, inst in self.instances.items():
+            c = inst.show_cluster()
+            self.assertTrue(c["etcd"]["healthy"], dump(c))
+            self.assertTrue(all(e["reachable"] for e in c["etcd"]["endpoints"]), dump(c))
+            outputs += [inst.output()] + [inst.ctl_raw(*cmd).stdout for cmd in
+                                          (("show", "state"), ("show", "cluster"), ("show", "config"),
+                                           ("--json", "show", "config"), ("--json", "show", "cluster"))]
+        leaked = [i for i, text in enumerate(outputs) for secret in self.etcd.secret_texts() if secret in text]
+        self.assertEqual(leaked, [], "a private key's text in a log or a command's output")
+        keys = self.etcd.get_prefix(f"/nemo-ha/{self.NAME}/")
+        self.assertGreaterEqual(len(keys), 1, f"keys under /nemo-ha/{self.NAME}/")
+        say("TLS: forwarding through instance 2; show cluster healthy on both; no key text in logs or show output")
 
 
 if __name__ == "__main__":
