@@ -25,6 +25,7 @@ Bounds are printed with what was measured.
 """
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -645,4 +646,13 @@ if __name__ == "__main__":
     if os.geteuid() != 0:
         print("integration tests need root (network namespaces)", file=sys.stderr)
         sys.exit(77)
-    unittest.main(verbosity=2)
+    # meson's timeout sends SIGTERM: end as on ^C, so that the atexit hooks stop every nemo-ha and etcd
+    # member this run started (and the namespaces go below), not leave them for the next run to find.
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, interrupted)
+    try:
+        unittest.main(verbosity=2)
+    finally:
+        if TOPOLOGY is not None:
+            TOPOLOGY.__exit__(None, None, None)
