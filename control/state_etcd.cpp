@@ -135,10 +135,7 @@ std::optional<StateBackend::CommitError> EtcdBackend::commit_chunk(std::vector<I
             const Item& it = items[i];
             if (it.base.kind == CasBase::Kind::absent) t.compare.push_back({it.key, EtcdCompare::Target::version, 0});
             else if (it.base.kind == CasBase::Kind::revision) t.compare.push_back({it.key, EtcdCompare::Target::mod_revision, it.base.revision});
-            if (it.base.kind == CasBase::Kind::absent || it.base.kind == CasBase::Kind::revision) {
-                compared.push_back(i);
-                t.failure.push_back({EtcdOp::Kind::range, it.key, {}, {}, 0});
-            }
+            if (it.base.kind == CasBase::Kind::absent || it.base.kind == CasBase::Kind::revision) compared.push_back(i);
             if (it.record) t.success.push_back({EtcdOp::Kind::put, it.key, it.value, {}, it.lease});
             else t.success.push_back({EtcdOp::Kind::del, it.key, {}, {}, 0});
         }
@@ -153,11 +150,18 @@ std::optional<StateBackend::CommitError> EtcdBackend::commit_chunk(std::vector<I
             items.clear();
             return std::nullopt;
         }
-        // Some compare failed: find which, settle those, send the rest again.
+        // Some compare failed (rare: two instances changed one binding at once). The compared keys are
+        // read in a second request, rather than by a failure branch every transaction would carry.
+        EtcdTxn read;
+        for (std::size_t i : compared) read.success.push_back({EtcdOp::Kind::range, items[i].key, {}, {}, 0});
+        auto rr = client_.txn(read);
+        if (auto* e = std::get_if<EtcdError>(&rr)) return CommitError{"etcd: " + e->message, false};
+        const auto& now = std::get<EtcdTxnResult>(rr);
+        // Find which compares failed, settle those, send the rest again.
         std::vector<bool> gone(items.size(), false);
-        for (std::size_t j = 0; j < compared.size() && j < res.ranges.size(); ++j) {
+        for (std::size_t j = 0; j < compared.size() && j < now.ranges.size(); ++j) {
             Item& it = items[compared[j]];
-            const EtcdKv* cur = res.ranges[j].empty() ? nullptr : &res.ranges[j].front();
+            const EtcdKv* cur = now.ranges[j].empty() ? nullptr : &now.ranges[j].front();
             const bool held = it.base.kind == CasBase::Kind::absent ? cur == nullptr
                                                                     : cur != nullptr && cur->mod_revision == it.base.revision;
             if (held) continue;
