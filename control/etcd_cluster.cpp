@@ -209,10 +209,13 @@ void EtcdCluster::housekeeping()
         if (healthy != healthy_.exchange(healthy, std::memory_order_acq_rel))
             log::printf(healthy ? log::Level::notice : log::Level::err, "nemo-ha: cluster: etcd %s",
                         healthy ? "has a leader again: changes are made durable again" : "has no leader any more: BUs that would change a binding get BA 130");
-        keep_membership(c, wall_ms());
+        // Without a leader every write and linearizable read would only wait out its timeout: the
+        // next health check comes sooner instead, and membership is renewed once etcd is back.
+        if (healthy) keep_membership(c, wall_ms());
         std::vector<ClusterMemberView> members;
         const std::string mp = cluster_member_key(prefix_, "");
-        auto r = c.range(mp, etcd_prefix_end(mp));
+        std::variant<EtcdRange, EtcdError> r = EtcdError{"etcd has no leader", false, false};
+        if (healthy) r = c.range(mp, etcd_prefix_end(mp));
         if (auto* rg = std::get_if<EtcdRange>(&r)) {
             for (const EtcdKv& kv : rg->kvs) {
                 ClusterMemberView m;
