@@ -99,6 +99,8 @@ void ControlPlane::cluster_poll(uint64_t now)
             e.mod_revision = c.mod_revision;
             e.origin = c.origin;
             // The winner first, as the cache would have had it had its BU come first; then ours again.
+            // The own change is settled (lost) even if the winner cannot be published here.
+            cache_.settle_written(c.hoa, e.record ? CasBase::at(e.mod_revision) : CasBase::absent_key(), UINT64_MAX);
             std::optional<Binding> none;
             std::string why;
             if (!e.record) (void)cache_.apply_remote(e.hoa, none, e.mod_revision, e.origin, now, &why);
