@@ -385,7 +385,11 @@ struct EtcdClient::Impl {
     {
         auto* s = static_cast<std::string*>(self);
         if (s->size() + size * n > (1u << 30)) return 0;
-        s->append(p, size * n);
+        try {
+            s->append(p, size * n);
+        } catch (const std::exception&) { // nothing may unwind through curl
+            return 0;
+        }
         return size * n;
     }
 
@@ -431,9 +435,9 @@ struct EtcdClient::Impl {
         }
         long status = 0;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-        json j;
+        json j = json::parse(body, nullptr, false);
         try {
-            j = first_object(body);
+            if (j.is_discarded()) j = first_object(body); // a stream of one (the lease keep-alive)
         } catch (const std::exception&) {
             a.message = "HTTP " + std::to_string(status) + " without a JSON body (not an etcd gateway?)";
             return a;
@@ -762,7 +766,12 @@ struct EtcdWatch::Impl {
     static std::size_t on_write(char* p, std::size_t size, std::size_t n, void* arg)
     {
         auto* me = static_cast<Impl*>(arg);
-        const bool ok = me->st.splitter.feed(p, size * n, [me](std::string_view text) { return me->on_message(text); });
+        bool ok = false;
+        try {
+            ok = me->st.splitter.feed(p, size * n, [me](std::string_view text) { return me->on_message(text); });
+        } catch (const std::exception& e) { // nothing may unwind through curl
+            me->st.error = std::string("the watch stream: ") + e.what();
+        }
         if (!ok) {
             if (me->st.error.empty() && me->st.compact_revision == 0) me->st.error = "the watch stream is not JSON";
             return 0; // ends the transfer
@@ -939,11 +948,16 @@ struct EtcdWatch::Impl {
                 break;
             }
             const auto began = std::chrono::steady_clock::now();
-            const std::string error = run_stream(ep);
+            std::string error;
+            try {
+                error = run_stream(ep);
+            } catch (const std::exception& e) {
+                error = std::string("the watch: ") + e.what();
+            }
             const bool was_created = st.created;
             if (stop.load(std::memory_order_acquire)) break;
             if (st.compact_revision != 0) {
-                self.connected_.store(false, std::memory_order_release);
+                state(false, opts.endpoints[ep], "the revision asked for has been compacted");
                 {
                     std::lock_guard lk(mu);
                     waiting = true;
