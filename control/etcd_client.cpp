@@ -553,7 +553,8 @@ std::variant<EtcdRange, EtcdError> EtcdClient::range(const std::string& key, con
         add_secret(secrets, range_end);
         EtcdRange out;
         out.revision = revision;
-        std::string from = key;
+        // etcd wants a key: "\0" is the first of all ("" with a range_end would be refused).
+        std::string from = key.empty() && !range_end.empty() ? std::string(1, '\0') : key;
         for (;;) {
             json req = {{"key", b64_encode(from)}};
             if (!range_end.empty()) {
@@ -863,7 +864,7 @@ struct EtcdWatch::Impl {
         CURL* h = handle(ep);
         if (!h || !multi) return "cannot make a curl handle";
         const json req = {{"create_request",
-                           {{"key", b64_encode(prefix)},
+                           {{"key", b64_encode(prefix.empty() ? std::string(1, '\0') : prefix)},
                             {"range_end", b64_encode(prefix_end)},
                             {"start_revision", std::to_string(next_rev)},
                             {"progress_notify", true}}}};

@@ -366,6 +366,8 @@ TEST_F(EtcdShared, RangePagesAreOneSnapshot)
     ASSERT_EQ(one.kvs.size(), 1u);
     EXPECT_EQ(one.kvs[0].key, key(7));
     EXPECT_TRUE(value_of(c.range("page-none", "")).kvs.empty());
+    // Every key of the store: an empty key with range_end "\0".
+    EXPECT_GE(value_of(c.range("", std::string(1, '\0'), 0, 1000)).kvs.size(), whole.kvs.size());
 }
 
 TEST_F(EtcdShared, LeasesExpireAndRevoke)
