@@ -385,7 +385,11 @@ struct EtcdClient::Impl {
     {
         auto* s = static_cast<std::string*>(self);
         if (s->size() + size * n > (1u << 30)) return 0;
-        s->append(p, size * n);
+        try {
+            s->append(p, size * n);
+        } catch (const std::exception&) { // nothing may unwind through curl
+            return 0;
+        }
         return size * n;
     }
 
@@ -431,9 +435,9 @@ struct EtcdClient::Impl {
         }
         long status = 0;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-        json j;
+        json j = json::parse(body, nullptr, false);
         try {
-            j = first_object(body);
+            if (j.is_discarded()) j = first_object(body); // a stream of one (the lease keep-alive)
         } catch (const std::exception&) {
             a.message = "HTTP " + std::to_string(status) + " without a JSON body (not an etcd gateway?)";
             return a;
@@ -549,7 +553,8 @@ std::variant<EtcdRange, EtcdError> EtcdClient::range(const std::string& key, con
         add_secret(secrets, range_end);
         EtcdRange out;
         out.revision = revision;
-        std::string from = key;
+        // etcd wants a key: "\0" is the first of all ("" with a range_end would be refused).
+        std::string from = key.empty() && !range_end.empty() ? std::string(1, '\0') : key;
         for (;;) {
             json req = {{"key", b64_encode(from)}};
             if (!range_end.empty()) {
@@ -762,7 +767,12 @@ struct EtcdWatch::Impl {
     static std::size_t on_write(char* p, std::size_t size, std::size_t n, void* arg)
     {
         auto* me = static_cast<Impl*>(arg);
-        const bool ok = me->st.splitter.feed(p, size * n, [me](std::string_view text) { return me->on_message(text); });
+        bool ok = false;
+        try {
+            ok = me->st.splitter.feed(p, size * n, [me](std::string_view text) { return me->on_message(text); });
+        } catch (const std::exception& e) { // nothing may unwind through curl
+            me->st.error = std::string("the watch stream: ") + e.what();
+        }
         if (!ok) {
             if (me->st.error.empty() && me->st.compact_revision == 0) me->st.error = "the watch stream is not JSON";
             return 0; // ends the transfer
@@ -854,7 +864,7 @@ struct EtcdWatch::Impl {
         CURL* h = handle(ep);
         if (!h || !multi) return "cannot make a curl handle";
         const json req = {{"create_request",
-                           {{"key", b64_encode(prefix)},
+                           {{"key", b64_encode(prefix.empty() ? std::string(1, '\0') : prefix)},
                             {"range_end", b64_encode(prefix_end)},
                             {"start_revision", std::to_string(next_rev)},
                             {"progress_notify", true}}}};
@@ -939,11 +949,16 @@ struct EtcdWatch::Impl {
                 break;
             }
             const auto began = std::chrono::steady_clock::now();
-            const std::string error = run_stream(ep);
+            std::string error;
+            try {
+                error = run_stream(ep);
+            } catch (const std::exception& e) {
+                error = std::string("the watch: ") + e.what();
+            }
             const bool was_created = st.created;
             if (stop.load(std::memory_order_acquire)) break;
             if (st.compact_revision != 0) {
-                self.connected_.store(false, std::memory_order_release);
+                state(false, opts.endpoints[ep], "the revision asked for has been compacted");
                 {
                     std::lock_guard lk(mu);
                     waiting = true;

@@ -47,7 +47,7 @@ public:
             error_ = etcd_ + " is not there (Debian package etcd-server)";
             return;
         }
-        char tmpl[] = "/tmp/nemo-etcd-XXXXXX";
+        char tmpl[] = "/tmp/nemo-etcd-unit-XXXXXX";
         if (!mkdtemp(tmpl)) {
             error_ = "mkdtemp failed";
             return;
