@@ -71,6 +71,7 @@ std::optional<BindingCache::Refusal> BindingCache::apply(const BuDecision& d, ui
         if (clustered_) {
             it->second.pending_batch = store_->staged_batch();
             expired_rev_.erase(d.binding.hoa);
+            deleted_rev_.erase(d.binding.hoa);
         }
     }
     tell(event, d.binding, before ? &*before : nullptr, now);
@@ -125,11 +126,29 @@ void BindingCache::settle_written(const Ipv6Addr& hoa, CasBase now, uint64_t bat
 {
     if (auto t = tombs_.find(hoa); t != tombs_.end() && t->second <= batch) tombs_.erase(t);
     auto it = entries_.find(hoa);
-    if (it == entries_.end()) return;
+    if (it == entries_.end()) {
+        // A settled removal: a put older than it (a watch running late) must not bring it back.
+        if (now.kind == CasBase::Kind::absent && now.revision > 0) deleted_rev_[hoa] = now.revision;
+        return;
+    }
     BindingEntry& e = it->second;
     if (e.pending_batch == 0 || e.pending_batch > batch) return; // a later change of its own still waits
     e.pending_batch = 0;
     if (now.kind == CasBase::Kind::revision) e.rev = now.revision;
+}
+
+bool BindingCache::change_pending_after(const Ipv6Addr& hoa, uint64_t batch) const
+{
+    if (auto t = tombs_.find(hoa); t != tombs_.end() && t->second > batch) return true;
+    auto it = entries_.find(hoa);
+    return it != entries_.end() && it->second.pending_batch > batch;
+}
+
+void BindingCache::drop_unusable(const Ipv6Addr& hoa, int64_t rev)
+{
+    if (auto it = entries_.find(hoa); it != entries_.end()) remove(it);
+    deleted_rev_.erase(hoa);
+    expired_rev_[hoa] = rev;
 }
 
 bool BindingCache::change_pending(const Ipv6Addr& hoa) const
@@ -142,8 +161,10 @@ bool BindingCache::change_pending(const Ipv6Addr& hoa) const
 int64_t BindingCache::known_revision(const Ipv6Addr& hoa) const
 {
     if (auto it = entries_.find(hoa); it != entries_.end()) return it->second.rev;
-    auto x = expired_rev_.find(hoa);
-    return x == expired_rev_.end() ? 0 : x->second;
+    int64_t r = 0;
+    if (auto x = expired_rev_.find(hoa); x != expired_rev_.end()) r = x->second;
+    if (auto d = deleted_rev_.find(hoa); d != deleted_rev_.end() && d->second > r) r = d->second;
+    return r;
 }
 
 void BindingCache::set_revision(const Ipv6Addr& hoa, int64_t rev, const std::string& origin)
@@ -159,9 +180,11 @@ bool BindingCache::apply_remote(const Ipv6Addr& hoa, const std::optional<Binding
 {
     auto it = entries_.find(hoa);
     expired_rev_.erase(hoa);
+    deleted_rev_.erase(hoa);
     if (!b || b->expires <= now) {
         if (it != entries_.end()) remove(it);
         if (b) expired_rev_[hoa] = rev; // over, but etcd has not dropped it yet
+        else if (rev > 0) deleted_rev_[hoa] = rev;
         return true;
     }
     BuDecision d;
@@ -173,7 +196,12 @@ bool BindingCache::apply_remote(const Ipv6Addr& hoa, const std::optional<Binding
     const auto refused = apply(d, now, why);
     restoring_ = false;
     store_ = store;
-    if (refused) return false;
+    if (refused) {
+        // The binding it replaces is superseded: forwarding to its care-of address would be wrong.
+        if (auto old = entries_.find(hoa); old != entries_.end()) remove(old);
+        expired_rev_[hoa] = rev;
+        return false;
+    }
     BindingEntry& e = entries_.find(hoa)->second;
     e.rev = rev;
     e.pending_batch = 0;

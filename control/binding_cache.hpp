@@ -86,6 +86,14 @@ public:
     void settle_written(const Ipv6Addr& hoa, CasBase now, uint64_t batch);
     // Whether a change of this instance to `hoa` waits to be settled (a watch event then waits too).
     bool change_pending(const Ipv6Addr& hoa) const;
+    // Whether one staged after `batch` waits (a loss of `batch` is then that later change's to report).
+    bool change_pending_after(const Ipv6Addr& hoa, uint64_t batch) const;
+    // The stored binding of `hoa` at `rev` cannot be used here (it does not decode, or this instance
+    // does not serve it): the local one goes, and the next change is compared against `rev`.
+    void drop_unusable(const Ipv6Addr& hoa, int64_t rev);
+    // A binding stored at `rev` that this instance did not publish (expired, not provisioned): the next
+    // change is compared against it.
+    void note_stored(const Ipv6Addr& hoa, int64_t rev) { expired_rev_[hoa] = rev; }
     // Another instance's binding (times on `now`'s clock; nullopt: none) at revision `rev`, published
     // (or withdrawn) here without being staged. The tables may refuse it: false with *why.
     bool apply_remote(const Ipv6Addr& hoa, const std::optional<Binding>& b, int64_t rev, const std::string& origin,
@@ -141,6 +149,7 @@ private:
     bool clustered_ = false;
     std::unordered_map<Ipv6Addr, uint64_t, Ipv6Hash> tombs_;       // own removals not yet settled: batch
     std::unordered_map<Ipv6Addr, int64_t, Ipv6Hash> expired_rev_;  // expired here, maybe still in etcd
+    std::unordered_map<Ipv6Addr, int64_t, Ipv6Hash> deleted_rev_;  // known absent as of this revision
     std::vector<std::string> origins_{std::string()};
     std::vector<uint64_t> origin_counts_{0};
     struct {

@@ -26,7 +26,7 @@ void ControlPlane::cluster_start()
                 config_.state.etcd.cluster.c_str(), store_->status().path.c_str());
 }
 
-void ControlPlane::apply_cluster_binding(const ClusterEvent& e, uint64_t now)
+bool ControlPlane::apply_cluster_binding(const ClusterEvent& e, uint64_t now)
 {
     std::optional<Binding> b;
     if (e.record) {
@@ -34,13 +34,16 @@ void ControlPlane::apply_cluster_binding(const ClusterEvent& e, uint64_t now)
         auto sb = decode_binding(*e.record, &why);
         if (!sb || sb->binding.hoa != e.hoa) {
             stats_.inc(Counter::cluster_records_damaged);
-            return;
+            cache_.drop_unusable(e.hoa, e.mod_revision);
+            return false;
         }
         b = binding_to_mono(sb->binding, now, wall_seconds());
-        // A binding this instance cannot serve (its provisioning differs) is counted, not published.
+        // A binding this instance cannot serve (its provisioning differs) is counted, not published;
+        // what this instance had for it is superseded.
         if (!provisioning_.find(e.hoa)) {
             stats_.inc(Counter::cluster_changes_refused);
-            return;
+            cache_.drop_unusable(e.hoa, e.mod_revision);
+            return false;
         }
     }
     const BindingEntry* before = cache_.find(e.hoa);
@@ -50,7 +53,7 @@ void ControlPlane::apply_cluster_binding(const ClusterEvent& e, uint64_t now)
         stats_.inc(Counter::cluster_changes_refused);
         log::printf(log::Level::warning, "nemo-ha: cluster: %s's binding of %s not published here: %s", e.origin.c_str(),
                     e.hoa.str().c_str(), why.c_str());
-        return;
+        return false;
     }
     stats_.inc(Counter::cluster_changes_applied);
     if (e.written_ms && e.origin != cluster_->instance()) {
@@ -59,17 +62,25 @@ void ControlPlane::apply_cluster_binding(const ClusterEvent& e, uint64_t now)
     }
     // The home link learns of a binding new or moved here as of one accepted here (RFC 6275 10.4.1).
     if (b && b->proxy_nd && (!old_coa || *old_coa != b->coa)) restored_announce_.push_back(NdAnnounce{e.hoa, b->mobile_router});
+    return true;
 }
 
-void ControlPlane::apply_cluster_mr(const ClusterEvent& e)
+void ControlPlane::apply_cluster_mr(const ClusterEvent& e, uint64_t now)
 {
-    if (!e.record || e.origin == cluster_->instance()) return; // this instance's own: applied when made
+    if (!e.record) return;
+    // In revision order, this instance's own included (made here at once, and again here in etcd's
+    // order): two instances' changes to one entry end alike everywhere.
+    int64_t& seen = mr_revisions_[e.hoa];
+    if (e.mod_revision <= seen) return;
+    seen = e.mod_revision;
     std::string why;
     auto c = decode_mr_change(*e.record, &why);
     if (!c || c->mr.hoa != e.hoa) {
         stats_.inc(Counter::cluster_records_damaged);
         return;
     }
+    // A removal takes the binding with it here too (the instance that removed it deletes it in etcd).
+    if (!c->added && cache_.find(c->mr.hoa)) (void)cache_.apply_remote(c->mr.hoa, std::nullopt, 0, {}, now, &why);
     provisioning_.remove(c->mr.hoa);
     if (c->added) {
         if (auto err = provisioning_.add(c->mr, true)) {
@@ -85,6 +96,11 @@ void ControlPlane::cluster_poll(uint64_t now)
 {
     // Read first: every loss settled up to it is in what take_settled returns below.
     const uint64_t durable = store_->durable();
+    cluster_events_.clear();
+    cluster_->take_events(cluster_events_);
+    // The provisioning first: a BU decided again below is decided on the cluster's.
+    for (const ClusterEvent& e : cluster_events_)
+        if (e.kind == ClusterEvent::Kind::mr) apply_cluster_mr(e, now);
     settled_.clear();
     store_->take_settled(settled_);
     for (CasSettled& s : settled_) {
@@ -93,24 +109,32 @@ void ControlPlane::cluster_poll(uint64_t now)
             signaling_.settled(hoa, s.batch);
         }
         for (CasConflict& c : s.conflicts) {
+            // A later change of this instance was decided on the lost one: it loses too and reports
+            // for itself; only the BAs of what lost here are dropped.
+            if (cache_.change_pending_after(c.hoa, s.batch)) {
+                signaling_.lost(c.hoa, now, s.batch, rewrites_);
+                continue;
+            }
             ClusterEvent e;
             e.hoa = c.hoa;
             e.record = std::move(c.current);
             e.mod_revision = c.mod_revision;
             e.origin = c.origin;
             // The winner first, as the cache would have had it had its BU come first; then ours again.
-            // The own change is settled (lost) even if the winner cannot be published here.
-            cache_.settle_written(c.hoa, e.record ? CasBase::at(e.mod_revision) : CasBase::absent_key(), UINT64_MAX);
-            std::optional<Binding> none;
+            cache_.settle_written(c.hoa, c.exists ? CasBase::at(e.mod_revision) : CasBase{CasBase::Kind::absent, e.mod_revision}, s.batch);
             std::string why;
-            if (!e.record) (void)cache_.apply_remote(e.hoa, none, e.mod_revision, e.origin, now, &why);
-            else apply_cluster_binding(e, now);
-            signaling_.lost(c.hoa, now, rewrites_);
+            if (!c.exists) (void)cache_.apply_remote(e.hoa, std::nullopt, e.mod_revision, e.origin, now, &why);
+            else if (!e.record) {
+                // Stored but not decodable (another envelope version, damage): the next change overwrites it.
+                stats_.inc(Counter::cluster_records_damaged);
+                cache_.drop_unusable(e.hoa, e.mod_revision);
+            } else {
+                (void)apply_cluster_binding(e, now);
+            }
+            signaling_.lost(c.hoa, now, s.batch, rewrites_);
         }
     }
 
-    cluster_events_.clear();
-    cluster_->take_events(cluster_events_);
     for (ClusterEvent& e : cluster_events_) {
         switch (e.kind) {
         case ClusterEvent::Kind::resync_begin:
@@ -119,10 +143,12 @@ void ControlPlane::cluster_poll(uint64_t now)
             stats_.inc(Counter::cluster_resyncs);
             continue;
         case ClusterEvent::Kind::resync_end: {
-            // What the full read no longer holds is gone (its deletion was compacted away).
+            // What the full read no longer holds is gone (its deletion was compacted away); what was
+            // written after the read is not.
             std::vector<Ipv6Addr> gone;
             cache_.for_each([&](const BindingEntry& be) {
-                if (be.rev > 0 && be.pending_batch == 0 && !resync_seen_.count(be.binding.hoa)) gone.push_back(be.binding.hoa);
+                if (be.rev > 0 && be.rev <= e.mod_revision && be.pending_batch == 0 && !resync_seen_.count(be.binding.hoa))
+                    gone.push_back(be.binding.hoa);
             });
             std::string why;
             for (const Ipv6Addr& hoa : gone) (void)cache_.apply_remote(hoa, std::nullopt, e.mod_revision, {}, now, &why);
@@ -130,7 +156,7 @@ void ControlPlane::cluster_poll(uint64_t now)
             resync_seen_.clear();
             continue;
         }
-        case ClusterEvent::Kind::mr: apply_cluster_mr(e); continue;
+        case ClusterEvent::Kind::mr: continue; // applied above
         case ClusterEvent::Kind::binding: break;
         }
         if (resyncing_) resync_seen_.insert(e.hoa);
@@ -144,7 +170,7 @@ void ControlPlane::cluster_poll(uint64_t now)
             continue;
         }
         if (e.mod_revision <= cache_.known_revision(e.hoa)) continue; // this instance's own, or older
-        apply_cluster_binding(e, now);
+        (void)apply_cluster_binding(e, now);
     }
     // Events that waited for an own change now settled: applied if they came after it.
     for (auto it = deferred_.begin(); it != deferred_.end();) {
@@ -152,7 +178,7 @@ void ControlPlane::cluster_poll(uint64_t now)
             ++it;
             continue;
         }
-        if (it->second.mod_revision > cache_.known_revision(it->first)) apply_cluster_binding(it->second, now);
+        if (it->second.mod_revision > cache_.known_revision(it->first)) (void)apply_cluster_binding(it->second, now);
         it = deferred_.erase(it);
     }
     cluster_durable_ = durable;
@@ -211,6 +237,7 @@ std::string ControlPlane::show_cluster(bool json) const
             .field("events", v.events)
             .field("damaged", v.damaged)
             .field("resyncs", v.resyncs)
+            .field("restarts", v.watch_restarts)
             .field("lag_samples", v.lag_samples)
             .field("lag_ms_median", v.lag_ms_median)
             .field("lag_ms_p99", v.lag_ms_p99)

@@ -149,7 +149,9 @@ std::optional<std::string> ControlPlane::persist_operator_change()
     if (!store_) return std::nullopt;
     if (seq_) seq_->poll(monotonic_ms(), true); // an added outbound SA gets its first block in the same sync
     std::string err;
-    if (store_->sync_now(&err)) {
+    // In a cluster the wait is short: etcd may take a while, and the control thread must go on (BAs,
+    // the watch); the change is retried and the answer says it is not yet durable.
+    if (store_->sync_now(&err, cluster_ ? kClusterSyncWaitMs : 10000)) {
         if (seq_) seq_->poll(monotonic_ms(), true); // that SA may send at once
         return std::nullopt;
     }

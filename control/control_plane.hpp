@@ -82,6 +82,8 @@ public:
     };
     // Bindings built per part of `show bindings`: what one control-loop turn may build for it.
     static constexpr std::size_t kCliPageBindings = 256;
+    // How long an operator change waits for a cluster's etcd before the CLI answers (not yet durable).
+    static constexpr unsigned kClusterSyncWaitMs = 1500;
     CliResult run_command(const std::vector<std::string>& words, uint64_t now);
 
     // Counters kept elsewhere (the data plane's, summed over lcores) that `show stats` and telemetry add.
@@ -144,8 +146,8 @@ private:
     // cluster_sync.cpp: a cluster store's turn (settled commits, the watch's events) and its view.
     void cluster_start();
     void cluster_poll(uint64_t now);
-    void apply_cluster_binding(const ClusterEvent& e, uint64_t now);
-    void apply_cluster_mr(const ClusterEvent& e);
+    bool apply_cluster_binding(const ClusterEvent& e, uint64_t now);
+    void apply_cluster_mr(const ClusterEvent& e, uint64_t now);
     std::string show_cluster(bool json) const;
     ReloadReport apply_reload(Config& fresh);
 
@@ -170,6 +172,7 @@ private:
     std::vector<ClusterEvent> cluster_events_;
     std::unordered_map<Ipv6Addr, ClusterEvent, Ipv6Hash> deferred_; // events for keys with an own change waiting
     std::unordered_set<Ipv6Addr, Ipv6Hash> resync_seen_;
+    std::unordered_map<Ipv6Addr, int64_t, Ipv6Hash> mr_revisions_; // the last mr/ event applied, per entry
     bool resyncing_ = false;
     uint64_t cluster_second_ = 0;
     std::unique_ptr<SeqReserver> seq_;

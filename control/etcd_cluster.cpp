@@ -83,10 +83,16 @@ void EtcdCluster::start(ClusterSelf self)
         wake_.notify_all();
     };
     cb.state = [this](bool connected, const std::string& endpoint, const std::string& error) {
-        std::lock_guard lk(mu_);
-        watch_endpoint_ = endpoint;
-        watch_error_ = connected ? std::string() : error;
-        if (!connected && !error.empty()) log::printf(log::Level::warning, "nemo-ha: cluster: watch lost (%s): %s", endpoint.c_str(), error.c_str());
+        bool was_connected = false;
+        {
+            std::lock_guard lk(mu_);
+            was_connected = watch_error_.empty();
+            watch_endpoint_ = endpoint;
+            watch_error_ = connected ? std::string() : error.empty() ? std::string("connecting") : error;
+        }
+        // Once per outage, not once per reconnect attempt; never under the lock the control thread takes.
+        if (!connected && was_connected) log::printf(log::Level::warning, "nemo-ha: cluster: watch lost (%s): %s", endpoint.c_str(), error.c_str());
+        else if (connected && !was_connected) log::printf(log::Level::notice, "nemo-ha: cluster: watch connected (%s)", endpoint.c_str());
     };
     watch_ = std::make_unique<EtcdWatch>(opts_, prefix_, start_revision_, std::move(cb));
     thread_ = std::thread([this] { housekeeping(); });
@@ -127,6 +133,7 @@ ClusterView EtcdCluster::view() const
     v.events = events_.load(std::memory_order_relaxed);
     v.damaged = damaged_.load(std::memory_order_relaxed);
     v.resyncs = resyncs_.load(std::memory_order_relaxed);
+    v.watch_restarts = watch_restarts_.load(std::memory_order_relaxed);
     v.lag_samples = lag.size();
     if (!lag.empty()) {
         std::sort(lag.begin(), lag.end());
@@ -172,7 +179,9 @@ void EtcdCluster::resync(EtcdClient& c)
     auto r = c.range(prefix_, etcd_prefix_end(prefix_));
     if (auto* e = std::get_if<EtcdError>(&r)) {
         log::printf(log::Level::warning, "nemo-ha: cluster: the watch's revision was compacted and the full read failed: %s", e->message.c_str());
-        return; // tried again at the next turn
+        std::lock_guard lk(mu_);
+        resync_retry_ms_ = wall_ms() + kHousekeepingMs; // tried again after a pause, not in a spin
+        return;
     }
     auto& rg = std::get<EtcdRange>(r);
     std::vector<ClusterEvent> evs;
@@ -194,18 +203,44 @@ void EtcdCluster::resync(EtcdClient& c)
     watch_->restart(rg.revision + 1);
 }
 
+// The members' records are rewritten every second under the prefix, so a live watch's revision moves
+// every second; one that stays behind etcd's for kWatchStallS while connected is stuck on a member that
+// no longer sends (a frozen process, a hung disk) and is started again, from where it was.
+void EtcdCluster::check_watch_progress(int64_t etcd_rev)
+{
+    if (!watch_) return;
+    const int64_t w = watch_->revision();
+    const uint64_t now = wall_ms();
+    if (!watch_->connected() || etcd_rev <= w || w != stalled_at_rev_) {
+        stalled_at_rev_ = w;
+        stalled_since_ms_ = now;
+        return;
+    }
+    if (now - stalled_since_ms_ < kWatchStallS * 1000) return;
+    log::printf(log::Level::warning, "nemo-ha: cluster: the watch stayed at revision %lld for %u s while etcd reached %lld: reconnecting",
+                static_cast<long long>(w), kWatchStallS, static_cast<long long>(etcd_rev));
+    watch_restarts_.fetch_add(1, std::memory_order_relaxed);
+    watch_->restart(w + 1);
+    stalled_since_ms_ = now;
+}
+
 void EtcdCluster::housekeeping()
 {
     EtcdClient c(opts_);
     std::unique_lock lk(mu_);
     while (!stop_) {
-        const bool compacted = compacted_;
+        const bool compacted = compacted_ && wall_ms() >= resync_retry_ms_;
         lk.unlock();
         if (compacted) resync(c);
         // Health first: BUs are refused on it (StateBackend::available) and membership may wait on etcd.
         std::vector<EtcdEndpointStatus> st = c.status_all();
         bool healthy = false;
-        for (const auto& s : st) healthy = healthy || (s.reachable && s.leader != 0);
+        int64_t etcd_rev = 0;
+        for (const auto& s : st) {
+            healthy = healthy || (s.reachable && s.leader != 0);
+            if (s.reachable && s.revision > etcd_rev) etcd_rev = s.revision;
+        }
+        check_watch_progress(etcd_rev);
         if (healthy != healthy_.exchange(healthy, std::memory_order_acq_rel))
             log::printf(healthy ? log::Level::notice : log::Level::err, "nemo-ha: cluster: etcd %s",
                         healthy ? "has a leader again: changes are made durable again" : "has no leader any more: BUs that would change a binding get BA 130");
@@ -254,7 +289,7 @@ void EtcdCluster::housekeeping()
             std::sort(members.begin(), members.end(), [](const auto& a, const auto& b) { return a.instance < b.instance; });
             view_.members = std::move(members);
         }
-        wake_.wait_for(lk, std::chrono::milliseconds(kHousekeepingMs), [&] { return stop_ || compacted_; });
+        wake_.wait_for(lk, std::chrono::milliseconds(kHousekeepingMs), [&] { return stop_ || (compacted_ && wall_ms() >= resync_retry_ms_); });
     }
     lk.unlock();
     // A clean stop says so at once: the others need not wait for the lease.

@@ -53,7 +53,7 @@ struct ClusterView {
     bool watch_connected = false;
     std::string watch_endpoint, watch_error;
     int64_t watch_revision = 0;
-    uint64_t events = 0, damaged = 0, resyncs = 0;
+    uint64_t events = 0, damaged = 0, resyncs = 0, watch_restarts = 0;
     uint64_t lag_samples = 0;
     double lag_ms_median = 0, lag_ms_p99 = 0, lag_ms_max = 0;
     std::vector<ClusterMemberView> members;
@@ -69,6 +69,7 @@ public:
     static constexpr unsigned kMemberTtlS = 5;       // an instance is gone this long after it stopped
     static constexpr unsigned kHousekeepingMs = 1000; // keep-alive, member record, health
     static constexpr std::size_t kLagSamples = 4096;
+    static constexpr unsigned kWatchStallS = 10;      // a connected watch behind etcd this long is restarted
 
     EtcdCluster(const EtcdStateConfig& cfg, EtcdOptions opts, int64_t start_revision);
     ~EtcdCluster();
@@ -92,6 +93,7 @@ private:
     void housekeeping();
     void keep_membership(EtcdClient& c, uint64_t now_ms);
     void resync(EtcdClient& c);
+    void check_watch_progress(int64_t etcd_rev);
     void push(std::vector<ClusterEvent>&& evs);
     ClusterEvent event_of(const EtcdKv& kv, bool deleted);
 
@@ -111,6 +113,10 @@ private:
     ClusterView view_;          // endpoints, members, errors (housekeeping's)
     std::atomic<uint64_t> accepted_{0}, events_{0}, damaged_{0}, resyncs_{0};
     std::atomic<bool> healthy_{true};
+    std::atomic<uint64_t> watch_restarts_{0};
+    uint64_t resync_retry_ms_ = 0;            // under mu_
+    int64_t stalled_at_rev_ = 0;              // housekeeping's
+    uint64_t stalled_since_ms_ = 0;
     std::string watch_endpoint_, watch_error_;
     int64_t member_lease_ = 0;
     uint64_t started_ms_ = 0;

@@ -200,7 +200,7 @@ void SignalingEndpoint::decide_and_answer(const wire::BindingUpdate& bu, const B
     uint64_t token = 0;
     if (waiting) {
         token = ++next_token_;
-        waiting->tokens.push_back(token);
+        waiting->tokens.emplace_back(token, waiting->batch);
     }
     out.push_back(Outbound{std::move(pkt), d.route.via, d.route.v4_dst, d.route.v4_dst_port, after, token});
 }
@@ -208,26 +208,40 @@ void SignalingEndpoint::decide_and_answer(const wire::BindingUpdate& bu, const B
 void SignalingEndpoint::settled(const Ipv6Addr& hoa, uint64_t batch)
 {
     auto it = cas_pending_.find(hoa);
-    if (it != cas_pending_.end() && it->second.batch <= batch) cas_pending_.erase(it);
+    if (it == cas_pending_.end()) return;
+    if (it->second.batch <= batch) {
+        cas_pending_.erase(it);
+        return;
+    }
+    // A later change still waits; the BAs of the settled ones leave as they are.
+    auto& t = it->second.tokens;
+    t.erase(std::remove_if(t.begin(), t.end(), [&](const auto& tb) { return tb.second <= batch; }), t.end());
 }
 
-void SignalingEndpoint::lost(const Ipv6Addr& hoa, uint64_t now, std::vector<BaRewrite>& rewrites)
+void SignalingEndpoint::lost(const Ipv6Addr& hoa, uint64_t now, uint64_t batch, std::vector<BaRewrite>& rewrites)
 {
     auto it = cas_pending_.find(hoa);
     if (it == cas_pending_.end()) return;
+    if (it->second.batch > batch) {
+        // The router's later BU waits in a later batch, which reports for itself; the BAs of the lost
+        // changes go nowhere (the later BU is the one the router waits for).
+        auto& t = it->second.tokens;
+        for (const auto& [token, b] : t)
+            if (b <= batch) rewrites.push_back(BaRewrite{token, std::nullopt});
+        t.erase(std::remove_if(t.begin(), t.end(), [&](const auto& tb) { return tb.second <= batch; }), t.end());
+        return;
+    }
     WaitingBu w = std::move(it->second);
     cas_pending_.erase(it);
     stats_.inc(Counter::cluster_bus_lost);
     std::vector<Outbound> again;
     decide_and_answer(w.bu, w.arrival, hoa, now, again, nullptr, nullptr);
-    // The last BU's BA is replaced by the new answer; any earlier one's goes nowhere (the router's
-    // later BU is the one it waits for).
+    // The last BU's BA is replaced by the new answer; any earlier one's goes nowhere.
     for (std::size_t i = 0; i < w.tokens.size(); ++i) {
-        BaRewrite r{w.tokens[i], std::nullopt};
+        BaRewrite r{w.tokens[i].first, std::nullopt};
         if (i + 1 == w.tokens.size() && !again.empty()) r.replacement = std::move(again.front());
         rewrites.push_back(std::move(r));
     }
-    if (w.tokens.empty() && !again.empty()) rewrites.push_back(BaRewrite{0, std::move(again.front())});
 }
 
 void SignalingEndpoint::account(const BuDecision& d, bool existed, bool router)

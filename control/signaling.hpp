@@ -73,7 +73,8 @@ public:
     void settled(const Ipv6Addr& hoa, uint64_t batch);
     // Another instance's change of `hoa` came first (the cache holds it now): the waiting BU is decided
     // again against it, as if it had come first; its held BAs are rewritten.
-    void lost(const Ipv6Addr& hoa, uint64_t now, std::vector<BaRewrite>& rewrites);
+    // `batch`: the batch that lost; a BU of a later batch waits for that one's own report.
+    void lost(const Ipv6Addr& hoa, uint64_t now, uint64_t batch, std::vector<BaRewrite>& rewrites);
     std::size_t waiting_bus() const { return cas_pending_.size(); }
     // What DHAAD replies list after this instance's own addresses: the other live instances'.
     void set_peer_addresses(std::vector<Ipv6Addr> v6, std::vector<Ipv4Addr> v4)
@@ -112,7 +113,8 @@ private:
         wire::BindingUpdate bu;
         BuArrival arrival;
         uint64_t batch = 0;               // the batch its change went in
-        std::vector<uint64_t> tokens;     // its BAs (and those of earlier BUs of the same change) held
+        // Its BA and those of earlier BUs of the same router still held, each with its change's batch.
+        std::vector<std::pair<uint64_t, uint64_t>> tokens;
     };
     std::unordered_map<Ipv6Addr, WaitingBu, Ipv6Hash> cas_pending_;
     uint64_t next_token_ = 0;

@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include <nlohmann/json.hpp>
+
 #include "cluster_record.hpp"
 #include "log.hpp"
 
@@ -15,6 +17,7 @@ uint64_t steady_ms()
 }
 constexpr std::size_t kMaxDamageReported = 8;
 constexpr int kCasRounds = 4; // a chunk whose compares failed is sent again without the losers
+constexpr uint64_t kInstanceFreshMs = 3000; // a member record rewritten this recently: its instance runs
 } // namespace
 
 EtcdOptions etcd_options(const EtcdStateConfig& cfg)
@@ -46,6 +49,22 @@ std::unique_ptr<StateBackend> open_etcd_state(const StateConfig& cfg, StateImage
     };
     for (const EtcdKv& kv : rg.kvs) {
         const ParsedClusterKey k = parse_cluster_key(prefix, kv.key);
+        if (k.kind == ClusterKey::member && k.name == cfg.etcd.instance) {
+            // Two instances of one name would take each other's changes for their own: refused while
+            // the other one's record is fresh (rewritten every second while it runs).
+            auto j = nlohmann::json::parse(kv.value, nullptr, false);
+            const uint64_t now = wall_ms();
+            if (j.is_object() && j.contains("updated_ms") && j["updated_ms"].is_number_unsigned()) {
+                const uint64_t at = j["updated_ms"].get<uint64_t>();
+                if (at + kInstanceFreshMs > now && at <= now + kInstanceFreshMs) {
+                    *error = "state.instance " + cfg.etcd.instance + ": another instance of that name is alive in cluster " +
+                             cfg.etcd.cluster + " (its record was rewritten " + std::to_string(now > at ? now - at : 0) +
+                             " ms ago); give each instance a name of its own";
+                    return nullptr;
+                }
+            }
+            continue;
+        }
         if (k.kind != ClusterKey::binding && k.kind != ClusterKey::mr) continue;
         std::string why;
         auto env = decode_cluster_value(kv.value, &why);
@@ -146,7 +165,7 @@ std::optional<StateBackend::CommitError> EtcdBackend::commit_chunk(std::vector<I
         }
         const auto& res = std::get<EtcdTxnResult>(r);
         if (res.succeeded) {
-            for (const Item& it : items) settle_written(it, it.record ? CasBase::at(res.revision) : CasBase::absent_key());
+            for (const Item& it : items) settle_written(it, it.record ? CasBase::at(res.revision) : CasBase{CasBase::Kind::absent, res.revision});
             items.clear();
             return std::nullopt;
         }
@@ -174,11 +193,13 @@ std::optional<StateBackend::CommitError> EtcdBackend::commit_chunk(std::vector<I
                 continue;
             }
             if (!it.record && !cur) {
-                settle_written(it, CasBase::absent_key());
+                settle_written(it, CasBase{CasBase::Kind::absent, now.revision});
                 continue;
             }
             CasConflict c;
             c.hoa = it.hoa;
+            c.exists = cur != nullptr;
+            c.mod_revision = now.revision; // absent: the revision it was absent at
             if (cur) {
                 c.mod_revision = cur->mod_revision;
                 if (env) {
@@ -203,23 +224,24 @@ std::optional<StateBackend::CommitError> EtcdBackend::commit_chunk(std::vector<I
 
 std::optional<StateBackend::CommitError> EtcdBackend::commit_cas(StateBatch& b, CasSettled* settled)
 {
-    if (!b.sas.empty() || !b.seqs.empty()) {
-        // Refused before they get here (config, `add sa`): said, never written to etcd.
-        log::printf(log::Level::err, "nemo-ha: state: %zu SA records not kept: ESP SAs are not kept in a cluster", b.sas.size() + b.seqs.size());
-        b.sas.clear();
-        b.seqs.clear();
-    }
+    // Refused before they get here (config, reload, `add sa`); never written to etcd, and never called
+    // durable: an SA whose sequence numbers were not reserved must not send.
+    if (!b.sas.empty() || !b.seqs.empty()) return CommitError{"state: ESP SAs are not kept in a cluster (state.backend = etcd)", false};
     const uint64_t now_ms = wall_ms();
-    if (!b.mrs.empty()) {
+    const std::size_t chunk = cfg_.max_txn_ops == 0 ? 128 : cfg_.max_txn_ops;
+    while (!b.mrs.empty()) {
         EtcdTxn t;
-        for (const auto& [hoa, rec] : b.mrs)
+        std::vector<Ipv6Addr> sent;
+        for (const auto& [hoa, rec] : b.mrs) {
+            if (sent.size() == chunk) break;
             t.success.push_back({EtcdOp::Kind::put, cluster_mr_key(prefix_, hoa), encode_cluster_value(now_ms, cfg_.instance, rec), {}, 0});
+            sent.push_back(hoa);
+        }
         auto r = client_.txn(t);
         if (auto* e = std::get_if<EtcdError>(&r)) return CommitError{"etcd: " + e->message, false};
-        b.mrs.clear();
+        for (const Ipv6Addr& hoa : sent) b.mrs.erase(hoa);
     }
     std::vector<Item> items;
-    const std::size_t chunk = cfg_.max_txn_ops == 0 ? 128 : cfg_.max_txn_ops;
     items.reserve(std::min(chunk, b.bindings.size()));
     std::vector<Ipv6Addr> keys;
     keys.reserve(b.bindings.size());
@@ -234,7 +256,7 @@ std::optional<StateBackend::CommitError> EtcdBackend::commit_cas(StateBatch& b, 
         if (it.base.kind == CasBase::Kind::own) {
             auto lw = last_written_.find(hoa);
             if (lost_.count(hoa)) it.base = CasBase::at(-1); // decided on a change that lost: loses too
-            else it.base = lw == last_written_.end() ? CasBase{} : lw->second;
+            else it.base = lw == last_written_.end() ? CasBase::at(-1) : lw->second; // none: never written unconditionally
         }
         it.key = cluster_binding_key(prefix_, hoa);
         if (it.record) {

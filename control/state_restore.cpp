@@ -84,19 +84,21 @@ void ControlPlane::restore_state(StateImage& image)
     const bool shared = cluster_ != nullptr;
     for (std::size_t i = 0; i < image.bindings.size(); ++i) {
         const Binding& b = image.bindings[i].binding;
+        const int64_t rev = shared && i < image.binding_revisions.size() ? image.binding_revisions[i] : 0;
         if (b.expires <= wall) {
             ++report.expired_while_down;
             if (!shared) store_->erase_binding(b.hoa);
+            else cache_.note_stored(b.hoa, rev); // still in etcd until its lease ends
             continue;
         }
         std::string why;
         if (!provisioning_.find(b.hoa) || !cache_.restore(binding_to_mono(b, now, wall), now, &why)) {
             ++report.unprovisioned;
             if (!shared) store_->erase_binding(b.hoa);
+            else cache_.note_stored(b.hoa, rev);
             continue;
         }
-        if (shared && i < image.binding_revisions.size())
-            cache_.set_revision(b.hoa, image.binding_revisions[i], i < image.binding_origins.size() ? image.binding_origins[i] : "");
+        if (shared) cache_.set_revision(b.hoa, rev, i < image.binding_origins.size() ? image.binding_origins[i] : "");
         ++report.restored_bindings;
         if (b.proxy_nd) restored_announce_.push_back(NdAnnounce{b.hoa, b.mobile_router});
     }

@@ -86,13 +86,14 @@ struct StateBatch {
 // What a cluster store's commit settled, reported to the control thread (StateStore::take_settled).
 struct CasConflict {
     Ipv6Addr hoa;
-    std::optional<std::vector<uint8_t>> current; // the binding record stored now (nullopt: none)
-    int64_t mod_revision = 0;                    // of the stored one (0: none)
+    bool exists = false;                         // a value is stored (current: its record, when it decodes)
+    std::optional<std::vector<uint8_t>> current; // the binding record stored now (nullopt: none, or undecodable)
+    int64_t mod_revision = 0;                    // of the stored one; absent: the revision it was read at
     std::string origin;                          // the instance that wrote it
 };
 struct CasSettled {
     uint64_t batch = 0;   // every change of batches up to this one that is named here is settled
-    // Written: the key's revision now (absent: deleted).
+    // Written: the key's revision now (absent: deleted, `revision` the deletion's).
     std::vector<std::pair<Ipv6Addr, CasBase>> written;
     // Not written: another instance's change came first. The BU is answered against that one.
     std::vector<CasConflict> conflicts;

@@ -247,6 +247,61 @@ TEST_F(StateEtcd, OperatorChangesAreSharedAndADamagedValueIsReportedNotUsed)
     EXPECT_TRUE(ib.bindings.empty());
 }
 
+TEST_F(StateEtcd, AValueThatDoesNotDecodeIsAConflictThatSaysItExists)
+{
+    StateImage ia;
+    auto a = open_ok(config_of(*etcd_, "ha-a"), &ia);
+    EtcdClient c(etcd_->options());
+    ASSERT_FALSE(c.put(cluster_binding_key(cluster_prefix("t"), hoa_of(6)), "written by a later envelope version"));
+    StateBatch s = put(live_binding(6, 1), CasBase::absent_key());
+    CasSettled st;
+    ASSERT_FALSE(a->commit_cas(s, &st));
+    ASSERT_EQ(st.conflicts.size(), 1u);
+    EXPECT_TRUE(st.conflicts[0].exists) << "an undecodable value is not an absent one: comparing on absence would lose for ever";
+    EXPECT_FALSE(st.conflicts[0].current);
+    EXPECT_GT(st.conflicts[0].mod_revision, 0);
+    // Decided again on that revision, the change overwrites it.
+    StateBatch again = put(live_binding(6, 2), CasBase::at(st.conflicts[0].mod_revision));
+    CasSettled st2;
+    ASSERT_FALSE(a->commit_cas(again, &st2));
+    EXPECT_EQ(st2.written.size(), 1u);
+}
+
+TEST_F(StateEtcd, EspRecordsAreRefusedNeverCalledDurable)
+{
+    StateImage ia;
+    auto a = open_ok(config_of(*etcd_, "ha-a"), &ia);
+    StateBatch s;
+    s.seqs[7] = encode_seq(SeqReservation{1, 65536});
+    CasSettled st;
+    auto e = a->commit_cas(s, &st);
+    ASSERT_TRUE(e);
+    EXPECT_NE(e->message.find("not kept in a cluster"), std::string::npos);
+}
+
+TEST_F(StateEtcd, ASecondLiveInstanceOfOneNameIsRefusedAndAStoppedOnesNameIsFree)
+{
+    StateImage ia;
+    auto a = open_ok(config_of(*etcd_, "ha-a"), &ia);
+    ASSERT_TRUE(a && a->cluster());
+    a->cluster()->start(ClusterSelf{{"198.51.100.1"}, {"2001:db8:1::1"}});
+    // Its membership is written by its housekeeping thread within a second.
+    EtcdClient c(etcd_->options());
+    ASSERT_TRUE(wait_until([&] {
+        auto r = c.range(cluster_member_key(cluster_prefix("t"), "ha-a"), "");
+        return std::holds_alternative<EtcdRange>(r) && !std::get<EtcdRange>(r).kvs.empty();
+    }, 5000));
+    StateImage ib;
+    std::string err;
+    EXPECT_FALSE(open_etcd_state(config_of(*etcd_, "ha-a"), &ib, &err));
+    EXPECT_NE(err.find("another instance of that name is alive"), std::string::npos) << err;
+    StateImage ic;
+    EXPECT_TRUE(open_ok(config_of(*etcd_, "ha-c"), &ic)) << "another name is welcome";
+    a.reset(); // a clean stop revokes its membership
+    StateImage id;
+    EXPECT_TRUE(open_ok(config_of(*etcd_, "ha-a"), &id));
+}
+
 TEST(StateEtcdDown, NoEtcdRefusesTheStartAndFailsACommitKeepingTheChange)
 {
     test::EtcdCluster etcd(1);

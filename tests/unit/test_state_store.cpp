@@ -189,7 +189,7 @@ TEST(StateStoreWriter, SettledReportsComeBeforeDurable)
         std::optional<CommitError> commit_cas(StateBatch& b, CasSettled* s) override
         {
             for (const auto& [hoa, rec] : b.bindings) {
-                if (rec && seq_in(rec) == 13) s->conflicts.push_back(CasConflict{hoa, std::nullopt, 42, "other"});
+                if (rec && seq_in(rec) == 13) s->conflicts.push_back(CasConflict{hoa, false, std::nullopt, 42, "other"});
                 else s->written.emplace_back(hoa, CasBase::at(100));
             }
             b = StateBatch{};
