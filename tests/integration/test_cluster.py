@@ -48,6 +48,7 @@ CLUSTER = "ncl"
 REPLICATION_BOUND_S = 10.0   # a binding accepted by one instance is listed by the others
 REFUSING_BOUND_S = 10.0      # after quorum is lost, `show state` says refusing (etcd_timeout_ms is 2 s)
 RECOVERY_BOUND_S = 20.0      # after quorum is back, a BU is accepted again
+EXPIRY_SLACK_S = 4.0         # a binding is gone from every instance this long after its lifetime ran out
 ONE_DOWN_BOUND_S = 5.0       # with one etcd member down, a registration is accepted (BUs resent until then)
 RESTORE_BOUND_S = 15.0       # a restarted instance lists every binding
 CONFLICT_ROUNDS = 20
@@ -110,13 +111,14 @@ class ClusterCase(unittest.TestCase):
         return bad
 
     # --- signaling ---------------------------------------------------------------------------------
-    def send_bus(self, k, routers, timeout=5.0, port=None):
+    def send_bus(self, k, routers, timeout=5.0, port=None, lifetime=None):
+        # lifetime: in 4 s units (default: Router.bu's 100)
         """Each router's BU with its current sequence number into instance k's access link; returns
         {hoa: (status, sequence number in the BA)} of the first BA for each (None: no BA in `timeout`)."""
         cap = self.acc_rx[k]
         mark = cap.mark()
         for r in routers:
-            self.acc_tx[k].send(r.bu(port=port))
+            self.acc_tx[k].send(r.bu(port=port) if lifetime is None else r.bu(port=port, lifetime=lifetime))
         want = {r.hoa for r in routers}
         deadline = time.time() + timeout
         got = {}
@@ -592,6 +594,54 @@ class Cluster(EtcdClusterCase):
         say(f"every instance lists every binding ({len(self.registered)}: the {ROUTERS}, the one accepted with a "
             f"member down, the two after) {took:.2f} s later; none lost")
         self.assertEqual(deferred, [], "changes made that were not durable")
+
+    # ---------------------------------------------------------------------------------------------
+    def test_5_lifetimes_and_clear(self):
+        self.ensure_registered()
+        # The remaining lifetime, as each instance shows it, is one clock's: within 2 s of each other.
+        shown = {k: inst.bindings(limit=10000) for k, inst in self.instances.items()}
+        apart = {r.hoa: [shown[k][r.hoa]["expires_in"] for k in self.instances] for r in self.registered
+                 if all(r.hoa in shown[k] for k in self.instances)}
+        apart = {h: v for h, v in apart.items() if max(v) - min(v) > 2}
+        self.assertEqual(apart, {}, "remaining lifetimes (instances 1, 2, 3) more than 2 s apart")
+        say(f"the remaining lifetimes of {len(self.registered)} bindings agree on every instance (within 2 s)")
+
+        # A short registration through instance 1 (2 units: 8 s) expires on every instance.
+        short = self.spare[3]
+        short.seq += 1
+        got = self.send_bus(1, [short], timeout=5, lifetime=2)[short.hoa]
+        self.assertEqual(got, (0, short.seq), f"{short.hoa}: the short registration through instance 1")
+        t0 = time.time()
+        self.wait_bindings(range(1, N + 1), [short], REPLICATION_BOUND_S, "the short registration")
+        for k, inst in self.instances.items():
+            left = inst.bindings()[short.hoa]["expires_in"]
+            self.assertLessEqual(left, 8, f"instance {k}: {short.hoa} granted 8 s")
+        self.check_down(3, short, "t5-short-down3")
+        for k, inst in self.instances.items():
+            wait_for(f"instance {k}: {short.hoa} (8 s) expired", inst.bindings, lambda b: short.hoa not in b,
+                     max(0.5, 8 + EXPIRY_SLACK_S - (time.time() - t0)), 0.2)
+        say(f"{short.hoa}: registered for 8 s through instance 1, gone from every instance {time.time() - t0:.1f} s "
+            f"later (bound 8 + {EXPIRY_SLACK_S} s)")
+        for k in self.instances:
+            self.nothing_down(k, short, f"t5-expired-{k}")
+        say("no instance forwards for it any more")
+
+        # The operator clears, on instance 3, a binding instance 1 accepted. (A BU with the IPv4 care-of
+        # address option and lifetime 0 is ignored: the draft deregisters from the home link.)
+        gone = self.registered[1]
+        r = self.instances[3].ctl_raw("clear", "binding", gone.hoa)
+        self.assertEqual(r.returncode, 0, f"nemo-hactl clear binding {gone.hoa} on instance 3: {r.stdout}{r.stderr}")
+        type(self).registered = [r for r in self.registered if r is not gone]
+        t0 = time.time()
+        for k, inst in self.instances.items():
+            wait_for(f"instance {k}: {gone.hoa} cleared", inst.bindings, lambda b: gone.hoa not in b,
+                     max(0.5, REPLICATION_BOUND_S - (time.time() - t0)), 0.2)
+        took = time.time() - t0
+        for k in self.instances:
+            self.nothing_down(k, gone, f"t5-cleared-{k}")
+        self.assertEqual(self.binding_problems(self.instances[2], self.registered), [], "the other bindings stay")
+        say(f"{gone.hoa}: cleared on instance 3, gone from every instance within {took:.2f} s; "
+            f"none forwards for it; the others stay")
 
     def until_accepted(self, k, r, bound, interval=0.0):
         """Sends r's BU through instance k, each time with the next sequence number, until one gets BA 0 or
