@@ -21,6 +21,11 @@ What it checks (the issue's proof):
   Cluster.test_4 the same BU sequence number with two care-of ports to instances 1 and 2 at once, 20
                  rounds: one BA 0, one BA 135 carrying that sequence number; every instance ends on the
                  last round's winner.
+  Cluster.test_5 remaining lifetimes agree across instances; an 8 s registration expires on every
+                 instance; `clear binding` on one instance clears it on all.
+  ClusterTls     etcd serving TLS only, with client certificates: two instances share bindings; no
+                 private key's text in their logs or show output.
+  EtcdHarness    the etcd cluster alone (leader killed, quorum lost, both back, data kept).
 Bounds are printed with what was measured.
 """
 import os
