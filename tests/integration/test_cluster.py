@@ -21,6 +21,9 @@ What it checks (the issue's proof):
   Cluster.test_4 the same BU sequence number with two care-of ports to instances 1 and 2 at once, 20
                  rounds: one BA 0, one BA 135 carrying that sequence number; every instance ends on the
                  last round's winner.
+                 Then 6 rounds of the same to all three instances: one BA 0, two BAs 135.
+  Cluster.test_6 sequence numbers n and n + 1 at once to instances 1 and 2: n + 1 always accepted, n
+                 accepted or 135 naming n + 1; every instance on n + 1's care-of port.
   Cluster.test_5 remaining lifetimes agree across instances; an 8 s registration expires on every
                  instance; `clear binding` on one instance clears it on all.
   ClusterTls     etcd serving TLS only, with client certificates: two instances share bindings; no
@@ -669,53 +672,87 @@ class Cluster(EtcdClusterCase):
         raise AssertionError(f"no state_bus_refused counter in show stats: {sorted(s)[:50]}")
 
     # ---------------------------------------------------------------------------------------------
+    def race(self, r, sends, timeout=8.0):
+        """r's BUs, {instance: (sequence, care-of port)}, sent at one moment (a thread each, released by
+        one barrier) into those instances' access links; returns {instance: (status, sequence, BA's port)}
+        of the first BA from each (asserting each answered within `timeout`)."""
+        frames = {k: self.acc_tx[k].frame(r.bu(seq=seq, port=port)) for k, (seq, port) in sends.items()}
+        marks = {k: self.acc_rx[k].mark() for k in sends}
+        go = threading.Barrier(len(sends))
+
+        def fire(k):
+            go.wait()
+            self.acc_tx[k].send(frames[k])
+        threads = [threading.Thread(target=fire, args=(k,)) for k in sends]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        bas = {}
+        deadline = time.time() + timeout
+        while time.time() < deadline and len(bas) < len(sends):
+            for k in sends:
+                if k not in bas:
+                    got = [b for b in self.acc_rx[k].find(binding_ack, marks[k]) if b[0] == r.hoa]
+                    if got:
+                        bas[k] = (got[0][1], got[0][2], got[0][4])
+            time.sleep(0.02)
+        self.assertEqual(sorted(bas), sorted(sends), f"{r.hoa} {sends}: BAs only from instances {sorted(bas)}: {bas}")
+        return bas
+
     def test_4_conflicting_bus_one_winner(self):
         c = self.contested
-        ports = {1: 20000, 2: 30000}
-        winners = {1: 0, 2: 0}
+        ports = {1: 20000, 2: 30000, 3: 40000}
+        winners = {1: 0, 2: 0, 3: 0}
         last_port = None
-        for rnd in range(CONFLICT_ROUNDS):
+        rounds = [(1, 2) if rnd % 2 == 0 else (2, 1) for rnd in range(CONFLICT_ROUNDS)] + [(1, 2, 3), (3, 2, 1)] * 3
+        for rnd, ks in enumerate(rounds):
             c.seq += 1
-            frames = {k: self.acc_tx[k].frame(c.bu(port=ports[k] + rnd)) for k in (1, 2)}
-            marks = {k: self.acc_rx[k].mark() for k in (1, 2)}
-            order = (1, 2) if rnd % 2 == 0 else (2, 1)
-            go = threading.Barrier(2)
-
-            def fire(k):
-                go.wait()
-                self.acc_tx[k].send(frames[k])
-            threads = [threading.Thread(target=fire, args=(k,)) for k in order]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            bas = {}
-            deadline = time.time() + 8
-            while time.time() < deadline and len(bas) < 2:
-                for k in (1, 2):
-                    if k not in bas:
-                        got = [b for b in self.acc_rx[k].find(binding_ack, marks[k]) if b[0] == c.hoa]
-                        if got:
-                            bas[k] = got[0]
-                time.sleep(0.02)
-            self.assertEqual(sorted(bas), [1, 2], f"round {rnd} (sequence {c.seq}): BAs from instances {sorted(bas)} "
-                                                  f"only: {bas}")
-            statuses = {k: (b[1], b[2]) for k, b in bas.items()}
-            won = [k for k, (status, _) in statuses.items() if status == 0]
-            self.assertEqual(len(won), 1, f"round {rnd} (sequence {c.seq}): exactly one BA 0: {statuses}")
-            winner, loser = won[0], 3 - won[0]
-            self.assertEqual(statuses[loser], (135, c.seq),
-                             f"round {rnd}: the other BA is 135 with the winner's sequence {c.seq}: {statuses}")
-            self.assertEqual(bas[winner][4], ports[winner] + rnd, f"round {rnd}: the BA 0 went to the winner's port")
+            bas = self.race(c, {k: (c.seq, ports[k] + rnd) for k in ks})
+            won = [k for k, (status, _, _) in bas.items() if status == 0]
+            self.assertEqual(len(won), 1, f"round {rnd} (sequence {c.seq}, instances {ks}): exactly one BA 0: {bas}")
+            winner = won[0]
+            for k in ks:
+                if k != winner:
+                    self.assertEqual(bas[k][:2], (135, c.seq),
+                                     f"round {rnd}: instance {k}'s BA is 135 with the winner's sequence {c.seq}: {bas}")
+            self.assertEqual(bas[winner][2], ports[winner] + rnd, f"round {rnd}: the BA 0 went to the winner's port")
             winners[winner] += 1
             last_port = ports[winner] + rnd
-        say(f"{CONFLICT_ROUNDS} rounds of one sequence number, two care-of ports, instances 1 and 2 at once: each "
-            f"one BA 0 and one BA 135 with that sequence number; instance 1 won {winners[1]}, instance 2 {winners[2]}")
+        say(f"{len(rounds)} rounds of one sequence number with a care-of port per instance, sent to instances 1 and 2 "
+            f"({CONFLICT_ROUNDS} rounds) or 1, 2 and 3 (6) at once: each one BA 0, the others BA 135 with that "
+            f"sequence number; won by instance 1 {winners[1]}, 2 {winners[2]}, 3 {winners[3]}")
         c.port = last_port
         took = self.wait_bindings(range(1, N + 1), [c], REPLICATION_BOUND_S, "the last conflicting round")
         say(f"every instance's binding for {c.hoa} has the last winner's care-of port {last_port} and sequence "
             f"{c.seq} ({took:.2f} s)")
         type(self).registered = self.registered + [c]
+
+    def test_6_a_newer_sequence_number_wins_the_race(self):
+        """Sequence numbers n (instance 1) and n + 1 (instance 2) at one moment: n + 1 is accepted whatever
+        came first; n is accepted only if it came first (then overwritten), else 135 naming n + 1; every
+        instance ends on n + 1's care-of port."""
+        c = self.contested
+        if c not in self.registered:
+            c.seq += 1
+            self.assertEqual(self.send_bus(1, [c])[c.hoa], (0, c.seq), "the contested router's registration")
+            type(self).registered = self.registered + [c]
+        older_won = 0
+        for rnd in range(10):
+            older, newer = c.seq + 1, c.seq + 2
+            pairs = [(1, older, 21000 + rnd), (2, newer, 31000 + rnd)]
+            if rnd % 2:
+                pairs = [(2, older, 31000 + rnd), (1, newer, 21000 + rnd)]
+            (k_old, _, p_old), (k_new, _, p_new) = pairs
+            bas = self.race(c, {k: (seq, port) for k, seq, port in pairs})
+            self.assertEqual(bas[k_new][:2], (0, newer), f"round {rnd}: sequence {newer} through instance {k_new}: {bas}")
+            self.assertIn(bas[k_old][:2], ((0, older), (135, newer)),
+                          f"round {rnd}: sequence {older} through instance {k_old}: 0, or 135 naming {newer}: {bas}")
+            older_won += bas[k_old][0] == 0
+            c.seq, c.port = newer, p_new
+            self.wait_bindings(range(1, N + 1), [c], REPLICATION_BOUND_S, f"round {rnd}: sequence {newer}")
+        say(f"10 rounds of sequence numbers n and n + 1 at once to instances 1 and 2: n + 1 accepted each time "
+            f"(n first and accepted {older_won} times), every instance on n + 1's care-of port after each round")
 
 
 
