@@ -28,6 +28,7 @@ What it checks (the issue's proof):
                  instance; `clear binding` on one instance clears it on all.
   ClusterTls     etcd serving TLS only, with client certificates: two instances share bindings; no
                  private key's text in their logs or show output.
+  ClusterSmallTransactions  60 BUs at once through one instance with state.etcd_max_txn_ops = 4.
   EtcdHarness    the etcd cluster alone (leader killed, quorum lost, both back, data kept).
 Bounds are printed with what was measured.
 """
@@ -342,6 +343,7 @@ class EtcdClusterCase(ClusterCase):
     KS = range(1, N + 1)
     NAME = CLUSTER
     TLS = False
+    TXN_OPS = None  # state.etcd_max_txn_ops (None: what etcd allows)
 
     @classmethod
     def setUpClass(cls):
@@ -357,7 +359,8 @@ class EtcdClusterCase(ClusterCase):
             if cls.TLS:
                 extra += [f"--state.etcd_ca={cls.etcd.ca_file}", f"--state.etcd_cert={cls.etcd.client_cert}",
                           f"--state.etcd_key={cls.etcd.client_key}"]
-            cls.start_instances(lambda k: ClusterInstance(k, *extra, etcd=cls.etcd, cluster=cls.NAME), cls.KS)
+            cls.start_instances(lambda k: ClusterInstance(k, *extra, etcd=cls.etcd, cluster=cls.NAME,
+                                                          max_txn_ops=cls.TXN_OPS), cls.KS)
         except BaseException:
             cls.failed = True
             cls.cleanup()
@@ -754,6 +757,38 @@ class Cluster(EtcdClusterCase):
         say(f"10 rounds of sequence numbers n and n + 1 at once to instances 1 and 2: n + 1 accepted each time "
             f"(n first and accepted {older_won} times), every instance on n + 1's care-of port after each round")
 
+
+
+class ClusterSmallTransactions(EtcdClusterCase):
+    """state.etcd_max_txn_ops = 4: a burst of registrations through one instance goes to etcd in many
+    transactions of at most 4 bindings; every one is accepted and shared."""
+
+    KS = (1, 2)
+    NAME = "ncltxn"
+    TXN_OPS = 4
+    COUNT = 60
+
+    @classmethod
+    def make_routers(cls):
+        cls.routers = [Router(500 + i, METHODS[i % 3]) for i in range(cls.COUNT)]
+
+    @classmethod
+    def provisioned(cls):
+        return cls.routers
+
+    def test_a_burst_in_small_transactions(self):
+        before = max(st["revision"] for st in self.etcd.status().values() if st)
+        t0 = time.time()
+        self.register(1, self.routers, timeout=10)
+        took = time.time() - t0
+        after = max(st["revision"] for st in self.etcd.status().values() if st)
+        # Every transaction that changes something is one revision: at least COUNT / 4 of them.
+        self.assertGreaterEqual(after - before, self.COUNT // self.TXN_OPS, f"etcd revisions {before} -> {after}")
+        shared = self.wait_bindings((2,), self.routers, REPLICATION_BOUND_S, "a burst in transactions of 4")
+        for r in sample(self.routers, 1):
+            self.check_down(2, r, f"txn-down-{r.i}")
+        say(f"{self.COUNT} BUs back to back through instance 1 with etcd_max_txn_ops = 4: all BA 0 in {took:.2f} s, "
+            f"listed by instance 2 {shared:.2f} s later, forwarded by it; etcd went {after - before} revisions on")
 
 
 class ClusterTls(EtcdClusterCase):
