@@ -110,9 +110,9 @@ class ClusterCase(unittest.TestCase):
     def stop_instances(cls, keep_logs):
         bad = []
         for k, inst in cls.instances.items():
-            if inst.proc is None or (inst.killed and inst.proc.poll() is not None):
+            if inst.proc is None:
                 continue
-            code = inst.stop()
+            code = 0 if inst.killed and inst.proc.poll() is not None else inst.stop()  # killed by the test
             if code != 0:
                 bad.append((k, code))
             if keep_logs or code != 0:
@@ -123,9 +123,9 @@ class ClusterCase(unittest.TestCase):
 
     # --- signaling ---------------------------------------------------------------------------------
     def send_bus(self, k, routers, timeout=5.0, port=None, lifetime=None):
-        # lifetime: in 4 s units (default: Router.bu's 100)
-        """Each router's BU with its current sequence number into instance k's access link; returns
-        {hoa: (status, sequence number in the BA)} of the first BA for each (None: no BA in `timeout`)."""
+        """Each router's BU with its current sequence number (and `lifetime` in 4 s units, default Router.bu's)
+        into instance k's access link; returns {hoa: (status, sequence number in the BA)} of the first BA for
+        each (None: no BA in `timeout`)."""
         cap = self.acc_rx[k]
         mark = cap.mark()
         for r in routers:
