@@ -184,9 +184,10 @@ def _stop_leftovers():
 class ClusterInstance(HomeAgent):
     """nemo-ha instance k (1-based) in the HA namespace on its own links, on the built-in configuration
     plus overrides. With `etcd` (an EtcdCluster) it joins cluster `cluster` as instance `ha{k}`; without,
-    it keeps its own state (the default backend)."""
+    it keeps its own state (the default backend). max_txn_ops: state.etcd_max_txn_ops (default: what the
+    etcd members allow)."""
 
-    def __init__(self, k, *overrides, etcd=None, cluster="ncl", state_dir=None):
+    def __init__(self, k, *overrides, etcd=None, cluster="ncl", state_dir=None, max_txn_ops=None):
         self.k = k
         self.name = f"ha{k}"
         self.cluster = cluster
@@ -195,7 +196,8 @@ class ClusterInstance(HomeAgent):
             mine += ["--state.backend=etcd",
                      "--state.etcd_endpoints=" + ",".join(etcd.endpoints()),
                      f"--state.cluster={cluster}", f"--state.instance={self.name}",
-                     "--state.etcd_timeout_ms=2000", f"--state.etcd_max_txn_ops={etcd.max_txn_ops}"]
+                     "--state.etcd_timeout_ms=2000",
+                     f"--state.etcd_max_txn_ops={max_txn_ops or etcd.max_txn_ops}"]
         super().__init__(*mine, *overrides, state_dir=state_dir)
         self.access, self.home = access(k), home(k)
 
