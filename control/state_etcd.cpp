@@ -1,6 +1,7 @@
 #include "state_etcd.hpp"
 
 #include <chrono>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -17,7 +18,8 @@ uint64_t steady_ms()
 }
 constexpr std::size_t kMaxDamageReported = 8;
 constexpr int kCasRounds = 4; // a chunk whose compares failed is sent again without the losers
-constexpr uint64_t kInstanceFreshMs = 3000; // a member record rewritten this recently: its instance runs
+constexpr uint64_t kInstanceFreshMs = 3000;
+constexpr std::size_t kMinSplit = 128; // a commit of fewer bindings is one transaction // a member record rewritten this recently: its instance runs
 } // namespace
 
 EtcdOptions etcd_options(const EtcdStateConfig& cfg)
@@ -95,7 +97,7 @@ std::unique_ptr<StateBackend> open_etcd_state(const StateConfig& cfg, StateImage
 }
 
 EtcdBackend::EtcdBackend(const StateConfig& cfg, int64_t read_revision)
-    : cfg_(cfg.etcd), prefix_(cluster_prefix(cfg.etcd.cluster)), client_(etcd_options(cfg.etcd))
+    : cfg_(cfg.etcd), prefix_(cluster_prefix(cfg.etcd.cluster)), client_(etcd_options(cfg.etcd)), second_(etcd_options(cfg.etcd))
 {
     path_ = "etcd ";
     for (std::size_t i = 0; i < cfg_.endpoints.size(); ++i) path_ += (i ? "," : "") + cfg_.endpoints[i];
@@ -138,7 +140,22 @@ std::optional<StateBackend::CommitError> EtcdBackend::lease_for(uint64_t expires
     return std::nullopt;
 }
 
-std::optional<StateBackend::CommitError> EtcdBackend::commit_chunk(std::vector<Item>& items, StateBatch& b, CasSettled* settled)
+EtcdTxn EtcdBackend::txn_of(const std::vector<Item>& items, std::vector<std::size_t>* compared)
+{
+    EtcdTxn t;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        const Item& it = items[i];
+        if (it.base.kind == CasBase::Kind::absent) t.compare.push_back({it.key, EtcdCompare::Target::version, 0});
+        else if (it.base.kind == CasBase::Kind::revision) t.compare.push_back({it.key, EtcdCompare::Target::mod_revision, it.base.revision});
+        if (compared && (it.base.kind == CasBase::Kind::absent || it.base.kind == CasBase::Kind::revision)) compared->push_back(i);
+        if (it.record) t.success.push_back({EtcdOp::Kind::put, it.key, it.value, {}, it.lease});
+        else t.success.push_back({EtcdOp::Kind::del, it.key, {}, {}, 0});
+    }
+    return t;
+}
+
+std::optional<StateBackend::CommitError> EtcdBackend::commit_chunk(std::vector<Item>& items, StateBatch& b, CasSettled* settled,
+                                                                   std::optional<TxnAnswer> first)
 {
     auto settle_written = [&](const Item& it, CasBase now) {
         if (settled) settled->written.emplace_back(it.hoa, now);
@@ -148,17 +165,15 @@ std::optional<StateBackend::CommitError> EtcdBackend::commit_chunk(std::vector<I
         b.binding_base.erase(it.hoa);
     };
     for (int round = 0; round < kCasRounds && !items.empty(); ++round) {
-        EtcdTxn t;
-        std::vector<std::size_t> compared; // items with a compare, in the order of the failure branch's ranges
-        for (std::size_t i = 0; i < items.size(); ++i) {
-            const Item& it = items[i];
-            if (it.base.kind == CasBase::Kind::absent) t.compare.push_back({it.key, EtcdCompare::Target::version, 0});
-            else if (it.base.kind == CasBase::Kind::revision) t.compare.push_back({it.key, EtcdCompare::Target::mod_revision, it.base.revision});
-            if (it.base.kind == CasBase::Kind::absent || it.base.kind == CasBase::Kind::revision) compared.push_back(i);
-            if (it.record) t.success.push_back({EtcdOp::Kind::put, it.key, it.value, {}, it.lease});
-            else t.success.push_back({EtcdOp::Kind::del, it.key, {}, {}, 0});
+        std::vector<std::size_t> compared; // items with a compare, in the order of the compares
+        TxnAnswer r = EtcdError{};
+        if (round == 0 && first) {
+            for (std::size_t i = 0; i < items.size(); ++i)
+                if (items[i].base.kind == CasBase::Kind::absent || items[i].base.kind == CasBase::Kind::revision) compared.push_back(i);
+            r = std::move(*first);
+        } else {
+            r = client_.txn(txn_of(items, &compared));
         }
-        auto r = client_.txn(t);
         if (auto* e = std::get_if<EtcdError>(&r)) {
             leases_.clear(); // one may be gone (etcd restored from a snapshot): granted again on the retry
             return CommitError{"etcd: " + e->message, false};
@@ -241,10 +256,14 @@ std::optional<StateBackend::CommitError> EtcdBackend::commit_cas(StateBatch& b, 
         if (auto* e = std::get_if<EtcdError>(&r)) return CommitError{"etcd: " + e->message, false};
         for (const Ipv6Addr& hoa : sent) b.mrs.erase(hoa);
     }
-    std::vector<Item> items;
-    items.reserve(std::min(chunk, b.bindings.size()));
+    // Two transactions in flight at once (each on its connection): etcd parses one while it applies the
+    // other, and batches both into one raft fsync. A commit big enough is split in two for that.
+    const std::size_t n = b.bindings.size();
+    const std::size_t per_txn = n >= 2 * kMinSplit && n <= 2 * chunk ? (n + 1) / 2 : chunk;
+    std::vector<std::vector<Item>> chunks(1);
+    chunks.back().reserve(std::min(per_txn, n));
     std::vector<Ipv6Addr> keys;
-    keys.reserve(b.bindings.size());
+    keys.reserve(n);
     for (const auto& kv : b.bindings) keys.push_back(kv.first);
     for (std::size_t i = 0; i < keys.size(); ++i) {
         const Ipv6Addr& hoa = keys[i];
@@ -266,11 +285,24 @@ std::optional<StateBackend::CommitError> EtcdBackend::commit_cas(StateBatch& b, 
             if (auto e = lease_for(sb->binding.expires, &it.lease)) return e;
             it.value = encode_cluster_value(now_ms, cfg_.instance, *it.record);
         }
-        items.push_back(std::move(it));
-        if (items.size() == chunk || i + 1 == keys.size()) {
-            if (auto e = commit_chunk(items, b, settled)) return e;
-            items.clear();
+        if (chunks.back().size() == per_txn) chunks.emplace_back();
+        chunks.back().push_back(std::move(it));
+    }
+    for (std::size_t c = 0; c < chunks.size(); c += 2) {
+        if (chunks[c].empty()) continue;
+        if (c + 1 == chunks.size() || chunks[c + 1].empty()) {
+            if (auto e = commit_chunk(chunks[c], b, settled)) return e;
+            continue;
         }
+        // Both answers are settled, whichever failed: what one of them wrote must be reported.
+        TxnAnswer other = EtcdError{};
+        std::thread beside([&] { other = second_.txn(txn_of(chunks[c + 1], nullptr)); });
+        TxnAnswer mine = client_.txn(txn_of(chunks[c], nullptr));
+        beside.join();
+        auto e1 = commit_chunk(chunks[c], b, settled, std::move(mine));
+        auto e2 = commit_chunk(chunks[c + 1], b, settled, std::move(other));
+        if (e1) return e1;
+        if (e2) return e2;
     }
     return std::nullopt;
 }

@@ -49,12 +49,17 @@ private:
         std::string key, value;
         int64_t lease = 0;
     };
-    std::optional<CommitError> commit_chunk(std::vector<Item>& items, StateBatch& b, CasSettled* settled);
+    using TxnAnswer = std::variant<EtcdTxnResult, EtcdError>;
+    static EtcdTxn txn_of(const std::vector<Item>& items, std::vector<std::size_t>* compared);
+    // `first`: the first round's answer when the chunk was already sent (two chunks at once).
+    std::optional<CommitError> commit_chunk(std::vector<Item>& items, StateBatch& b, CasSettled* settled,
+                                            std::optional<TxnAnswer> first = std::nullopt);
     std::optional<CommitError> lease_for(uint64_t expires_wall, int64_t* lease);
 
     EtcdStateConfig cfg_;
     std::string prefix_, path_;
     EtcdClient client_; // the writer thread's
+    EtcdClient second_; // a second transaction in flight beside client_'s (its own connection)
     std::unique_ptr<EtcdCluster> cluster_;
     std::map<uint64_t, int64_t> leases_; // expiry second -> lease
     // What this instance last wrote of each binding (its revision, or absent), for changes decided on

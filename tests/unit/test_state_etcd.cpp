@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <set>
 #include <thread>
 
 #include "cluster_record.hpp"
@@ -165,6 +166,35 @@ TEST_F(StateEtcd, ALosingKeyDoesNotHoldBackTheOthersOfItsTransaction)
         }
     }
     EXPECT_EQ(by_b, 1u);
+}
+
+// A commit of 256 bindings or more goes as two transactions at once (two connections): both halves are
+// settled, the losers of each reported, whichever half a loser is in.
+TEST_F(StateEtcd, TwoTransactionsAtOnceAreBothSettled)
+{
+    StateImage ia, ib;
+    auto a = open_ok(config_of(*etcd_, "ha-a", 1024), &ia);
+    auto b = open_ok(config_of(*etcd_, "ha-b"), &ib);
+    for (uint32_t i : {1u, 300u}) {
+        StateBatch first = put(live_binding(i, 1), CasBase::absent_key());
+        ASSERT_FALSE(b->commit_cas(first, nullptr));
+    }
+    StateBatch many;
+    for (uint32_t i = 1; i <= 300; ++i) {
+        many.bindings[hoa_of(i)] = encode_binding(live_binding(i, 2));
+        many.binding_base[hoa_of(i)] = CasBase::absent_key();
+    }
+    CasSettled s;
+    ASSERT_FALSE(a->commit_cas(many, &s));
+    EXPECT_TRUE(many.empty());
+    EXPECT_EQ(s.written.size(), 298u);
+    ASSERT_EQ(s.conflicts.size(), 2u);
+    std::set<int64_t> revisions;
+    for (const auto& [h, at] : s.written) revisions.insert(at.revision);
+    EXPECT_EQ(revisions.size(), 2u) << "two transactions, each at its own revision";
+    StateImage ic;
+    auto c = open_ok(config_of(*etcd_, "ha-c"), &ic);
+    EXPECT_EQ(ic.bindings.size(), 300u);
 }
 
 TEST_F(StateEtcd, AnAnswerLostToATimeoutIsRecognisedAsItsOwnWrite)
