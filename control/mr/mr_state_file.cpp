@@ -1,0 +1,43 @@
+// The state file: the last sequence number sent for each home address, so that a restarted router goes
+// on from it (RFC 6275 9.5.1: the HA rejects numbers not newer than the last it accepted). One line each,
+// "HOA SEQ"; written to a temporary file and renamed over the old one.
+#include "mr.hpp"
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "number.hpp"
+
+namespace nemo::mr {
+
+std::map<Ipv6Addr, uint16_t> load_sequences(const std::string& path)
+{
+    std::map<Ipv6Addr, uint16_t> out;
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream ls(line);
+        std::string hoa, seq;
+        if (!(ls >> hoa >> seq)) continue;
+        auto a = Ipv6Addr::parse(hoa);
+        uint16_t n = 0;
+        if (a && parse_number(seq, n)) out[*a] = n;
+    }
+    return out;
+}
+
+bool save_sequences(const std::string& path, const std::vector<Router>& routers)
+{
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::trunc);
+        if (!out) return false;
+        for (const Router& r : routers) out << r.hoa.str() << ' ' << r.state.seq << '\n';
+        out.flush();
+        if (!out) return false;
+    }
+    return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+} // namespace nemo::mr
