@@ -95,7 +95,7 @@ public:
     CareOf current_coa(const Options& o) const;
 
 private:
-    int raw41_ = -1, raw47_ = -1, raw6_ = -1, packet6_ = -1;
+    int raw41_ = -1, raw47_ = -1, raw_out_ = -1, raw6_ = -1, packet6_ = -1;
     int ifindex_ = 0;
     uint16_t ip_id_ = 1;
 };

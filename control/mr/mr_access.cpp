@@ -29,7 +29,7 @@ namespace {
 
 std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
-int raw_v4(uint8_t proto, const std::string& dev, std::string& err)
+int raw_v4(int proto, const std::string& dev, std::string& err)
 {
     int fd = ::socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
     if (fd < 0) { err = errno_text("raw IPv4 socket"); return -1; }
@@ -62,6 +62,8 @@ bool Access::open(const Options& o, std::string& err)
     if (raw41_ < 0) return false;
     raw47_ = raw_v4(wire::ipproto::gre, o.access_interface, err);
     if (raw47_ < 0) return false;
+    raw_out_ = raw_v4(IPPROTO_RAW, o.access_interface, err);
+    if (raw_out_ < 0) return false;
     // IPv6 care-of addresses: optional (an IPv4-only access network may have IPv6 disabled).
     raw6_ = ::socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_RAW);
     if (raw6_ >= 0)
@@ -131,49 +133,35 @@ bool Access::send(const Router& r, TunnelMethod via, const CareOf& coa, Ipv4Addr
     }
     if (!coa.is_v4()) return false;
     const uint8_t tclass = inner.size() >= 2 ? static_cast<uint8_t>(((inner[0] & 0x0F) << 4) | (inner[1] >> 4)) : 0;
-    if (via == TunnelMethod::udp) {
-        // Draft 9: IPv6 in UDP to the HA's port, from the CoA (IP_PKTINFO picks it among the interface's).
-        sockaddr_in sa = sin_of(ha4, kHaUdpPort);
-        iovec iov{const_cast<uint8_t*>(inner.data()), inner.size()};
-        alignas(cmsghdr) uint8_t cbuf[CMSG_SPACE(sizeof(in_pktinfo))]{};
-        msghdr msg{};
-        msg.msg_name = &sa;
-        msg.msg_namelen = sizeof sa;
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf;
-        msg.msg_controllen = sizeof cbuf;
-        cmsghdr* c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = IPPROTO_IP;
-        c->cmsg_type = IP_PKTINFO;
-        c->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
-        in_pktinfo pi{};
-        pi.ipi_spec_dst.s_addr = htonl(coa.v4.value);
-        std::memcpy(CMSG_DATA(c), &pi, sizeof pi);
-        return ::sendmsg(r.udp_fd, &msg, 0) == static_cast<ssize_t>(inner.size());
-    }
+    // Every IPv4 packet is written whole (lib/ipv4, gre, udp) and sent on one IPPROTO_RAW socket: the
+    // kernel adds nothing, and no checksum is left to an offload a veth would never finish.
     const bool gre = via == TunnelMethod::gre;
-    const std::size_t hdr = wire::kIpv4MinHeaderLen + (gre ? 4 : 0);
+    const bool udp = via == TunnelMethod::udp;
+    const std::size_t hdr = wire::kIpv4MinHeaderLen + (gre ? 4 : 0) + (udp ? wire::kUdpHeaderLen : 0);
     if (inner.size() + hdr > sizeof buf) return false;
     std::copy(inner.begin(), inner.end(), buf + hdr);
+    std::span<uint8_t> l4(buf + wire::kIpv4MinHeaderLen, inner.size() + hdr - wire::kIpv4MinHeaderLen);
     if (gre) {
         wire::GreHeader g;
         g.protocol = wire::ethertype::ipv6;
-        wire::write_gre(std::span<uint8_t>(buf + wire::kIpv4MinHeaderLen, inner.size() + 4), g);
+        wire::write_gre(l4, g);
+    } else if (udp) {
+        // Draft 9: IPv6 in UDP to the HA's port, from the router's port.
+        wire::write_udp_header(l4, r.settings.udp_port, kHaUdpPort);
+        wire::fill_udp_checksum_v4(l4, coa.v4, ha4);
     }
     wire::Ipv4Header h;
     h.tos = tclass; // RFC 6040 normal mode: the inner DSCP and ECN
     h.total_len = static_cast<uint16_t>(inner.size() + hdr);
     h.id = ip_id_++;
     h.ttl = 64;
-    h.protocol = gre ? wire::ipproto::gre : wire::ipproto::ipv6;
+    h.protocol = gre ? wire::ipproto::gre : udp ? wire::ipproto::udp : wire::ipproto::ipv6;
     h.src = coa.v4;
     h.dst = ha4;
     wire::write_ipv4_header(buf, h);
     sockaddr_in sa = sin_of(ha4, 0);
     const std::size_t n = inner.size() + hdr;
-    return ::sendto(gre ? raw47_ : raw41_, buf, n, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa) ==
-           static_cast<ssize_t>(n);
+    return ::sendto(raw_out_, buf, n, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == static_cast<ssize_t>(n);
 }
 
 std::span<const uint8_t> Access::receive(int fd, TunnelMethod kind, std::span<uint8_t> buf, const Options& o,
