@@ -4,7 +4,7 @@ the router provisioned with --provisioning.mr), the real mobile router in the ne
 a TUN device for its mobile network prefix and a host address on it. Checks registration over I, R and U
 (nemo-hactl lists the binding with its method), a ping from the MNP host address through the TUN to the
 correspondent (2001:db8:1::cc in nemo-cn) and back, de-registration on `nemo-mr stop`, the sequence
-number carried over a restart by the state file, and the draft's 144 fallback (7.4).
+number carried over a restart by the state file, the draft's 144 fallback (7.4), and --routers N.
 
     /usr/bin/python3 tests/integration/test_mr.py   (as root) [-v] [TestClass.test_name]
 """
@@ -81,13 +81,13 @@ def wait_for(what, check, timeout=8.0, interval=0.1):
 class MobileRouter:
     """nemo-mr in the nemo-mr namespace, its control socket and state file in a directory of its own."""
 
-    def __init__(self, *args, state_file=None):
+    def __init__(self, *args, state_file=None, hoa=MR_HOA, prefix=MR_MNP, tun=True):
         self.dir = tempfile.mkdtemp(prefix="nemo-mr-test-")
         self.socket = os.path.join(self.dir, "mr.sock")
         self.state_file = state_file or os.path.join(self.dir, "seq")
         self.log = os.path.join(self.dir, "nemo-mr.log")
-        self.args = ["--interface", "mr0", "--home-address", MR_HOA, "--prefix", MR_MNP, "--ha6", HA6,
-                     "--ha4", HA4, "--tun", TUN, "--socket", self.socket, "--state-file", self.state_file, *args]
+        self.args = ["--interface", "mr0", "--home-address", hoa, "--prefix", prefix, "--ha6", HA6, "--ha4", HA4,
+                     *(["--tun", TUN] if tun else []), "--socket", self.socket, "--state-file", self.state_file, *args]
         self.proc = None
 
     def __enter__(self):
@@ -110,11 +110,14 @@ class MobileRouter:
         with open(self.log) as f:
             return f.read()
 
-    def status(self):
+    def status(self, index=0):
+        return self.status_all()[index]
+
+    def status_all(self):
         r = in_mr(mr_binary(), "status", "--socket", self.socket, "--json")
         if r.returncode != 0:
             raise AssertionError(f"nemo-mr status: {r.returncode} {r.stderr}")
-        return json.loads(r.stdout)["routers"][0]
+        return json.loads(r.stdout)["routers"]
 
     def stop(self):
         r = in_mr(mr_binary(), "stop", "--socket", self.socket)
@@ -220,6 +223,28 @@ class TunnelMethodFallback(MrTestCase):
             self.assertEqual(mr.status()["counters"]["bu_sent"], sent, "no BU after giving up")
             self.assertEqual(mr.stop(), 0)
             self.assertIn("nothing to de-register", mr.output())
+
+
+MANY = [(f"2001:db8:1::{0x160 + i:x}", f"2001:db8:eee{i}::/48") for i in range(3)]
+
+
+class ManyRoutersInOneProcess(MrTestCase):
+    # --routers N: home address, prefix and UDP port derived from the base and the index.
+    overrides = tuple(f"--provisioning.mr={hoa} router prefixes={pfx}" for hoa, pfx in MANY)
+
+    def test_three_routers_register_with_their_own_address_prefix_and_port(self):
+        with MobileRouter("--methods", "udp", "--routers", "3", "--udp-port", "5000", hoa=MANY[0][0],
+                          prefix=MANY[0][1], tun=False) as mr:
+            got = wait_for("three udp bindings", lambda: (b := self.ha.bindings()) and
+                           all(h in b and b[h]["method"] == "udp" for h, _ in MANY) and b)
+            for i, (hoa, pfx) in enumerate(MANY):
+                self.assertEqual(got[hoa]["prefixes"], [pfx])
+                self.assertEqual(got[hoa]["care_of_port"], 5000 + i)
+            st = mr.status_all()
+            self.assertEqual([r["home_address"] for r in st], [h for h, _ in MANY])
+            self.assertTrue(all(r["phase"] == "registered" for r in st), st)
+            self.assertEqual(mr.stop(), 0)
+            wait_for("the three bindings gone", lambda: not any(h in self.ha.bindings() for h, _ in MANY), timeout=5)
 
 
 if __name__ == "__main__":
