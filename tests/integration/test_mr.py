@@ -225,6 +225,37 @@ class TunnelMethodFallback(MrTestCase):
             self.assertIn("nothing to de-register", mr.output())
 
 
+class HomeAgentLists(MrTestCase):
+    def test_an_unanswering_home_agent_is_legacy_and_the_next_ipv4_one_is_tried(self):
+        # Draft 4.3: no BA after legacy_after BUs with the IPv4 CoA option: stop sending them to that HA;
+        # the next IPv4 home agent of the list is tried. 198.51.100.99 answers nothing (not even ARP).
+        mr = MobileRouter("--methods", "gre", "--legacy-after", "2")
+        mr.args[mr.args.index("--ha4") + 1] = "198.51.100.99"
+        mr.args += ["--ha4", HA4]
+        with mr:
+            self.wait_binding("gre")
+            out = mr.output()
+            self.assertIn("legacy-ha: no BA after 2 BUs with the IPv4 CoA option", out)
+            self.assertIn(f"trying the next home agent, {HA4}", out)
+            self.assertEqual(mr.status()["home_agent_ipv4"], HA4)
+            self.assertEqual(mr.stop(), 0)
+
+    def test_dhaad_with_the_i_flag_finds_both_addresses(self):
+        # Draft 6: no --ha6; the DHAAD Request goes from the home address to the home agents' anycast
+        # address through an IPv6-in-IPv4 tunnel to the configured IPv4 HA; the reply's IPv6 and IPv4
+        # lists replace the configured ones.
+        mr = MobileRouter("--methods", "ipip", "--dhaad")
+        i = mr.args.index("--ha6")
+        del mr.args[i:i + 2]
+        with mr:
+            self.wait_binding("ipip")
+            self.assertIn("DHAAD reply: 1 IPv6, 1 IPv4 home agents", mr.output())
+            st = mr.status()
+            self.assertEqual((st["home_agent_ipv6"], st["home_agent_ipv4"]), (HA6, HA4))
+            self.assertEqual(st["counters"]["dhaad_replies"], 1)
+            self.assertEqual(mr.stop(), 0)
+
+
 MANY = [(f"2001:db8:1::{0x160 + i:x}", f"2001:db8:eee{i}::/48") for i in range(3)]
 
 
