@@ -81,18 +81,19 @@ def wait_for(what, check, timeout=8.0, interval=0.1):
 class MobileRouter:
     """nemo-mr in the nemo-mr namespace, its control socket and state file in a directory of its own."""
 
-    def __init__(self, *args, state_file=None, hoa=MR_HOA, prefix=MR_MNP, tun=True):
+    def __init__(self, *args, state_file=None, hoa=MR_HOA, prefix=MR_MNP, tun=True, ns="nemo-mr", iface="mr0"):
         self.dir = tempfile.mkdtemp(prefix="nemo-mr-test-")
         self.socket = os.path.join(self.dir, "mr.sock")
         self.state_file = state_file or os.path.join(self.dir, "seq")
         self.log = os.path.join(self.dir, "nemo-mr.log")
-        self.args = ["--interface", "mr0", "--home-address", hoa, "--prefix", prefix, "--ha6", HA6, "--ha4", HA4,
+        self.ns = ns
+        self.args = ["--interface", iface, "--home-address", hoa, "--prefix", prefix, "--ha6", HA6, "--ha4", HA4,
                      *(["--tun", TUN] if tun else []), "--socket", self.socket, "--state-file", self.state_file, *args]
         self.proc = None
 
     def __enter__(self):
         with open(self.log, "w") as log:
-            self.proc = subprocess.Popen(["ip", "netns", "exec", ns_name("nemo-mr"), mr_binary(), *self.args],
+            self.proc = subprocess.Popen(["ip", "netns", "exec", ns_name(self.ns), mr_binary(), *self.args],
                                          stdout=log, stderr=subprocess.STDOUT)
         wait_for("nemo-mr's control socket", lambda: self.proc.poll() is not None or os.path.exists(self.socket))
         if self.proc.poll() is not None:
@@ -114,13 +115,15 @@ class MobileRouter:
         return self.status_all()[index]
 
     def status_all(self):
-        r = in_mr(mr_binary(), "status", "--socket", self.socket, "--json")
+        r = subprocess.run(["ip", "netns", "exec", ns_name(self.ns), mr_binary(), "status", "--socket", self.socket,
+                            "--json"], capture_output=True, text=True)
         if r.returncode != 0:
             raise AssertionError(f"nemo-mr status: {r.returncode} {r.stderr}")
         return json.loads(r.stdout)["routers"]
 
     def stop(self):
-        r = in_mr(mr_binary(), "stop", "--socket", self.socket)
+        r = subprocess.run(["ip", "netns", "exec", ns_name(self.ns), mr_binary(), "stop", "--socket", self.socket],
+                           capture_output=True, text=True)
         if r.returncode != 0:
             raise AssertionError(f"nemo-mr stop: {r.returncode} {r.stderr}")
         self.proc.wait(timeout=15)
@@ -254,6 +257,35 @@ class HomeAgentLists(MrTestCase):
             self.assertEqual((st["home_agent_ipv6"], st["home_agent_ipv4"]), (HA6, HA4))
             self.assertEqual(st["counters"]["dhaad_replies"], 1)
             self.assertEqual(mr.stop(), 0)
+
+
+class Ipv6CareOf(MrTestCase):
+    # Plain NEMO (RFC 3963) from an IPv6 care-of address: the access network here is IPv4 only, so this
+    # router sits on the home side's link (nemo-cn's cn0) with an address off the home prefix, as
+    # test_home_agent's IPv6 CoA test does; the BU goes from the CoA with a Home Address option, the BA
+    # comes back with a type 2 routing header.
+    V6COA = "2001:db8:1:ffff::50"
+
+    @classmethod
+    def setUpClass(cls):
+        subprocess.run(["ip", "-n", ns_name("nemo-cn"), "-6", "addr", "add", cls.V6COA + "/64", "dev", "cn0", "nodad"],
+                       check=True)
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        subprocess.run(["ip", "-n", ns_name("nemo-cn"), "-6", "addr", "del", cls.V6COA + "/64", "dev", "cn0"])
+
+    def test_registers_and_deregisters_from_an_ipv6_care_of(self):
+        with MobileRouter("--coa-family", "ipv6", "--coa6", self.V6COA, tun=False, ns="nemo-cn", iface="cn0") as mr:
+            b = self.wait_binding("ipv6")
+            self.assertEqual(b["care_of"], self.V6COA)
+            st = wait_for("nemo-mr status: registered", lambda: (s := mr.status())["phase"] == "registered" and s)
+            self.assertEqual((st["method"], st["care_of_address"]), ("ipv6", self.V6COA))
+            self.assertEqual(mr.stop(), 0)
+            self.assertIn("deregistered", mr.output())
+            wait_for("the binding gone after nemo-mr stop", lambda: self.binding() is None, timeout=5)
 
 
 MANY = [(f"2001:db8:1::{0x160 + i:x}", f"2001:db8:eee{i}::/48") for i in range(3)]
