@@ -363,6 +363,13 @@ Action Stepper::on_ba()
             st_.refused |= method_bit(was);
             const MethodSet offered = methods_offered(ba.ipv4_coa->flags);
             st_.refused |= static_cast<MethodSet>(kAllIpv4Methods & ~offered);
+            // NOTES.md (HA rule 7): behind a NAT the HA refuses I, R and S with the UDP methods only. Take
+            // such an answer to a non-UDP method as the NAT indication: keepalive refreshes from now on.
+            // (The flags cannot tell S+U from S and U: U without I and R is the sign.)
+            const uint16_t f = ba.ipv4_coa->flags;
+            const bool nat_hint = (f & wire::v4flag::U) != 0 && (f & (wire::v4flag::I | wire::v4flag::R)) == 0 &&
+                                  !has_method(kNatMethods, was);
+            if (nat_hint) st_.nat = true;
             auto next = choose_method();
             if (!next) {
                 st_.bound = false;
@@ -374,7 +381,8 @@ Action Stepper::on_ba()
             st_.method = *next;
             return begin(Report::method_refused, std::string(method_name(was)) + " refused; the HA offers " +
                                                      set_names(offered) + "; trying " +
-                                                     std::string(method_name(*next)));
+                                                     std::string(method_name(*next)) +
+                                                     (nat_hint ? " (UDP methods only: behind a NAT)" : ""));
         }
     }
     if (ba.status >= 128) {

@@ -75,7 +75,7 @@ private:
     Router* router_for(const Ipv6Addr& a);
     uint64_t next_deadline() const;
     void dhaad(uint64_t now);
-    void save_if_dirty();
+    void save_if_dirty(uint64_t now, bool force = false);
     bool all_stopped() const;
 
     Options o_;
@@ -89,6 +89,7 @@ private:
     int sigfd_ = -1;
     CareOf coa_;
     bool dirty_ = false;
+    uint64_t next_save_ = 0;
     bool stopping_ = false;
     uint64_t stop_deadline_ = 0;
     bool dhaad_waiting_ = false;
@@ -287,9 +288,12 @@ bool Program::all_stopped() const
     return true;
 }
 
-void Program::save_if_dirty()
+void Program::save_if_dirty(uint64_t now, bool force)
 {
-    if (!dirty_ || o_.state_file.empty()) return;
+    // At most once a second (and at the end): a number lost in a crash comes back as BA 135, which carries
+    // the HA's last accepted one (RFC 6275 11.7.1).
+    if (!dirty_ || o_.state_file.empty() || (!force && now < next_save_)) return;
+    next_save_ = now + 1000;
     if (!save_sequences(o_.state_file, routers_)) std::fprintf(stderr, "nemo-mr: cannot write %s\n", o_.state_file.c_str());
     dirty_ = false;
 }
@@ -333,7 +337,7 @@ int Program::run()
     } else {
         for (Router& r : routers_) apply(r, mr_step(r.state, r.settings, Event::start(now, coa_)), now);
     }
-    save_if_dirty();
+    save_if_dirty(now, true);
     uint64_t next_coa_poll = now + 1000;
     std::vector<pollfd> fds;
     std::vector<int> kinds; // 0 raw41, 1 raw47, 2 packet6, 3 udp, 4 tun, 5 control, 6 signal
@@ -428,10 +432,10 @@ int Program::run()
         for (Router& r : routers_)
             if (r.state.timer_at_ms != 0 && now >= r.state.timer_at_ms)
                 apply(r, mr_step(r.state, r.settings, Event::timer(now)), now);
-        save_if_dirty();
+        save_if_dirty(now);
         if (stopping_ && (all_stopped() || now >= stop_deadline_)) break;
     }
-    save_if_dirty();
+    save_if_dirty(now, true);
     std::fprintf(stderr, "nemo-mr: stopped\n");
     return 0;
 }

@@ -442,6 +442,35 @@ TEST_F(MrDecisionTest, NatDetectionOptionInTheBaCounts)
     EXPECT_EQ(st.timer_at_ms, now + 8'000) << "the HA's refresh time is below our keepalive";
 }
 
+TEST_F(MrDecisionTest, Status144OfferingOnlyUdpMethodsMeansANat)
+{
+    // NOTES.md: behind a NAT the HA answers I, R and S with 144 and the U / S+U flags.
+    s.preference = {TunnelMethod::gre, TunnelMethod::udp};
+    s.nat_keepalive_s = 12;
+    start();
+    auto a = answer(ba(144, 0, v4flag::U | v4flag::S));
+    ASSERT_TRUE(a.send);
+    EXPECT_EQ(a.send->via, TunnelMethod::udp);
+    EXPECT_TRUE(st.nat);
+    EXPECT_NE(a.detail.find("behind a NAT"), std::string::npos) << a.detail;
+    accept();
+    EXPECT_EQ(st.timer_at_ms, now + 12'000);
+}
+
+TEST_F(MrDecisionTest, Status144OfferingMoreThanUdpIsNoNat)
+{
+    s.preference = {TunnelMethod::udp, TunnelMethod::gre};
+    start();
+    answer(ba(144, 0, v4flag::R | v4flag::I));
+    EXPECT_FALSE(st.nat);
+    s.preference = {TunnelMethod::udp};
+    MrState other;
+    st = other;
+    start();
+    answer(ba(144, 0, v4flag::U)); // asked for udp itself: not the NAT answer
+    EXPECT_FALSE(st.nat);
+}
+
 TEST_F(MrDecisionTest, NatWithOnlyNonUdpMethodsLeftStops)
 {
     s.preference = {TunnelMethod::gre};
