@@ -259,6 +259,47 @@ class HomeAgentLists(MrTestCase):
             self.assertEqual(mr.stop(), 0)
 
 
+NAT_RULES = """
+table ip nemo_mr_nat {
+    chain post {
+        type nat hook postrouting priority srcnat; policy accept;
+        oifname "mr0" ip saddr 198.51.100.10 ip protocol udp snat to 198.51.100.20:7000
+        oifname "mr0" ip saddr 198.51.100.10 snat to 198.51.100.20
+    }
+}
+"""
+
+
+@unittest.skipUnless(shutil.which("nft"), "nft (Debian nftables) not installed")
+class BehindANat(MrTestCase):
+    # A real NAT in the router's namespace (nftables SNAT of 198.51.100.10 to .20, UDP port to 7000): the HA
+    # sees an outer source unlike the IPv4 CoA option's, refuses GRE with 144 and U (NOTES.md rule 7), and
+    # the router moves to UDP, whose binding uses the observed address and port, refreshed at the keepalive.
+    def setUp(self):
+        r = subprocess.run(["ip", "netns", "exec", ns_name("nemo-mr"), "nft", "-f", "-"], input=NAT_RULES,
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def tearDown(self):
+        in_mr("nft", "delete", "table", "ip", "nemo_mr_nat")
+
+    def test_gre_refused_behind_the_nat_then_udp_with_keepalives(self):
+        with MobileRouter("--methods", "gre,udp", "--nat-keepalive", "1") as mr:
+            b = self.wait_binding("udp")
+            self.assertTrue(b["behind_nat"])
+            self.assertEqual((b["peer"], b["peer_port"]), ("198.51.100.20", 7000))
+            self.assertEqual(b["care_of"], "198.51.100.10")
+            self.assertIn("gre refused; the HA offers udp; trying udp (UDP methods only: behind a NAT)", mr.output())
+            st = wait_for("nemo-mr status: registered", lambda: (s := mr.status())["phase"] == "registered" and s)
+            self.assertTrue(st["behind_nat"])
+            sent = st["counters"]["bu_sent"]
+            wait_for("keepalive refreshes every second behind the NAT",
+                     lambda: mr.status()["counters"]["bu_sent"] >= sent + 2, timeout=5)
+            self.assertEqual(self.ping_cn().returncode, 0, "traffic through the NAT")
+            self.assertEqual(mr.stop(), 0)
+            wait_for("the binding gone after nemo-mr stop", lambda: self.binding() is None, timeout=5)
+
+
 class Ipv6CareOf(MrTestCase):
     # Plain NEMO (RFC 3963) from an IPv6 care-of address: the access network here is IPv4 only, so this
     # router sits on the home side's link (nemo-cn's cn0) with an address off the home prefix, as
