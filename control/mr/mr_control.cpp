@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -29,7 +30,7 @@ nlohmann::json router_json(const Options& o, const Router& r, uint64_t now)
     nlohmann::json pfx = nlohmann::json::array();
     for (const Prefix6& p : r.settings.prefixes) pfx.push_back(p.str());
     j["prefixes"] = pfx;
-    j["home_agent_ipv6"] = r.ha_index < o.ha6.size() ? o.ha6[r.ha_index].str() : (o.ha6.empty() ? "" : o.ha6[0].str());
+    j["home_agent_ipv6"] = o.ha6.empty() ? "" : o.ha6[std::min<std::size_t>(r.ha_index, o.ha6.size() - 1)].str();
     j["home_agent_ipv4"] = r.ha_index < o.ha4.size() ? o.ha4[r.ha_index].str() : "";
     j["care_of_address"] = st.coa.str();
     j["method"] = std::string(method_name(st.method));

@@ -219,9 +219,12 @@ void Program::on_inbound(std::span<const uint8_t> inner, uint64_t now)
         ++r->counters.dhaad_replies;
         if (!dhaad_waiting_) break;
         // Draft 6: the IPv6 and the IPv4 lists, each in the reply's preference order.
-        o_.ha6 = in.ha6;
-        o_.ha4.clear();
-        for (const Ipv6Addr& m : in.ha4_mapped) o_.ha4.push_back(m.mapped_v4());
+        // An empty list keeps the configured one (a reply without IPv4 addresses leaves --ha4 in use).
+        if (!in.ha6.empty()) o_.ha6 = in.ha6;
+        if (!in.ha4_mapped.empty()) {
+            o_.ha4.clear();
+            for (const Ipv6Addr& m : in.ha4_mapped) o_.ha4.push_back(m.mapped_v4());
+        }
         std::fprintf(stderr, "nemo-mr: DHAAD reply: %zu IPv6, %zu IPv4 home agents\n", o_.ha6.size(), o_.ha4.size());
         dhaad_waiting_ = false;
         for (Router& rr : routers_) apply(rr, mr_step(rr.state, rr.settings, Event::start(now, coa_)), now);
@@ -561,6 +564,10 @@ int main(int argc, char** argv)
     }
     if (o.ha6.empty() && !o.dhaad) {
         std::cerr << "nemo-mr: give --ha6 (and --ha4), or --dhaad\n";
+        return 1;
+    }
+    if (o.ha4.empty() && o.coa_family != "ipv6") {
+        std::cerr << "nemo-mr: an IPv4 care-of address needs --ha4 (with --dhaad too: the request goes through it)\n";
         return 1;
     }
     o.settings.preference.clear();
