@@ -6,12 +6,15 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "addr.hpp"
+#include "anti_replay.hpp"
+#include "esp_transform.hpp"
 #include "mr_decision.hpp"
 #include "tunnel_method.hpp"
 
@@ -38,6 +41,7 @@ struct Options {
     std::string state_file;
     std::string control_socket = "/run/nemo-mr.sock";
     unsigned stop_timeout_s = 10;
+    std::vector<std::string> sa_lines;   // hand-keyed SAs, the HA's notation (in: router -> HA)
     bool verbose = false;
 };
 
@@ -55,6 +59,17 @@ struct MobilePrefixSeen {
     uint64_t at_ms = 0;
 };
 
+// One hand-keyed ESP SA of a router (S and S+U): `in` lines (router -> HA) seal, `out` lines open.
+struct EspSa {
+    uint32_t spi = 0;
+    bool esn = false;
+    std::unique_ptr<EspTransform> transform;
+    uint64_t next_seq = 1;    // outbound: the next sequence number to send
+    uint64_t reserved = 0;    // outbound: written to the state file; a restart goes on from it
+    ReplayWindow window{1024, false}; // inbound
+};
+inline constexpr uint64_t kEspSeqReserve = 1u << 20;
+
 struct Router {
     unsigned index = 0;
     Ipv6Addr hoa;
@@ -70,10 +85,15 @@ struct Router {
     std::vector<MobilePrefixSeen> mobile_prefixes;
     bool mps_pending = false;
     uint16_t dhaad_id = 0;
+    std::unique_ptr<EspSa> esp_tx, esp_rx;
 };
 
 // --- mr_state_file: the last sequence number of each home address, kept across restarts ---
-std::map<Ipv6Addr, uint16_t> load_sequences(const std::string& path);
+struct SavedSeq {
+    uint16_t bu = 0;
+    uint64_t esp = 0; // the outbound SA's reserved sequence number (0: none)
+};
+std::map<Ipv6Addr, SavedSeq> load_sequences(const std::string& path);
 bool save_sequences(const std::string& path, const std::vector<Router>& routers);
 
 // --- mr_access: the access network's sockets ---
@@ -82,23 +102,36 @@ public:
     bool open(const Options& o, std::string& err);
     bool open_udp(Router& r, std::string& err);
     // Sends an IPv6 packet to the HA through `via` from `coa`.
-    bool send(const Router& r, TunnelMethod via, const CareOf& coa, Ipv4Addr ha4, const Ipv6Addr& ha6,
+    bool send(Router& r, TunnelMethod via, const CareOf& coa, Ipv4Addr ha4, const Ipv6Addr& ha6,
               std::span<const uint8_t> ipv6_packet);
     int fd41() const { return raw41_; }
     int fd47() const { return raw47_; }
     int fd_packet6() const { return packet6_; }
+    int fd50() const { return raw50_; }
     // Reads one datagram from `fd` and returns the inner IPv6 packet if it came from one of `ha4`
-    // (IPv4 methods) / `ha6` (IPv6-in-IPv6), else empty. `buf` holds it.
-    std::span<const uint8_t> receive(int fd, TunnelMethod kind, std::span<uint8_t> buf, const Options& o,
-                                     uint64_t& dropped);
+    // (IPv4 methods) / `ha6` (IPv6-in-IPv6), else empty. `buf` holds it. `esp` is set when what is
+    // returned is an ESP packet (protocol 50, or UDP from port 4500) still to be opened.
+    std::span<uint8_t> receive(int fd, TunnelMethod kind, std::span<uint8_t> buf, const Options& o,
+                               uint64_t& dropped, bool& esp);
     // The current care-of address of the access interface.
     CareOf current_coa(const Options& o) const;
 
 private:
-    int raw41_ = -1, raw47_ = -1, raw_out_ = -1, raw6_ = -1, packet6_ = -1;
+    ImbManager imb_;
+    int raw41_ = -1, raw47_ = -1, raw50_ = -1, raw_out_ = -1, raw6_ = -1, packet6_ = -1;
     int ifindex_ = 0;
     uint16_t ip_id_ = 1;
 };
+
+// --- mr_esp: S and S+U with hand-keyed SAs ---
+// Parses the SA lines (keys from files only: a command line is readable by every local user), makes the
+// transforms and gives each router the SAs of its home address. Keys are wiped once the transform exists.
+bool load_sas(const std::vector<std::string>& lines, std::vector<Router>& routers, std::string& err);
+// Seals `inner` (an IPv6 packet) into `out` as ESP tunnel mode: header, IV, ciphertext, ICV. Returns the
+// length, 0 when it does not fit or the SA is spent.
+std::size_t esp_seal(EspSa& sa, ImbManager& m, std::span<const uint8_t> inner, std::span<uint8_t> out);
+// Opens an ESP packet of `sa` in place: the inner IPv6 packet, or empty (replayed, forged, not IPv6).
+std::span<const uint8_t> esp_open(EspSa& sa, ImbManager& m, std::span<uint8_t> esp);
 
 // --- mr_tun: the mobile network's side ---
 int open_tun(const std::string& name, unsigned mtu, std::string& err);

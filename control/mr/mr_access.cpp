@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "esp.hpp"
 #include "gre.hpp"
 #include "ipv4.hpp"
 #include "ipv6.hpp"
@@ -62,6 +63,8 @@ bool Access::open(const Options& o, std::string& err)
     if (raw41_ < 0) return false;
     raw47_ = raw_v4(wire::ipproto::gre, o.access_interface, err);
     if (raw47_ < 0) return false;
+    raw50_ = raw_v4(wire::ipproto::esp, o.access_interface, err);
+    if (raw50_ < 0) return false;
     raw_out_ = raw_v4(IPPROTO_RAW, o.access_interface, err);
     if (raw_out_ < 0) return false;
     // IPv6 care-of addresses: optional (an IPv4-only access network may have IPv6 disabled).
@@ -100,7 +103,7 @@ bool Access::open_udp(Router& r, std::string& err)
     return true;
 }
 
-bool Access::send(const Router& r, TunnelMethod via, const CareOf& coa, Ipv4Addr ha4, const Ipv6Addr& ha6,
+bool Access::send(Router& r, TunnelMethod via, const CareOf& coa, Ipv4Addr ha4, const Ipv6Addr& ha6,
                   std::span<const uint8_t> inner)
 {
     uint8_t buf[65536];
@@ -133,15 +136,27 @@ bool Access::send(const Router& r, TunnelMethod via, const CareOf& coa, Ipv4Addr
     }
     if (!coa.is_v4()) return false;
     const uint8_t tclass = inner.size() >= 2 ? static_cast<uint8_t>(((inner[0] & 0x0F) << 4) | (inner[1] >> 4)) : 0;
-    // Every IPv4 packet is written whole (lib/ipv4, gre, udp) and sent on one IPPROTO_RAW socket: the
+    // Every IPv4 packet is written whole (lib/ipv4, gre, udp, esp) and sent on one IPPROTO_RAW socket: the
     // kernel adds nothing, and no checksum is left to an offload a veth would never finish.
     const bool gre = via == TunnelMethod::gre;
-    const bool udp = via == TunnelMethod::udp;
+    const bool esp = via == TunnelMethod::esp || via == TunnelMethod::esp_udp;
+    const bool udp = via == TunnelMethod::udp || via == TunnelMethod::esp_udp;
     const std::size_t hdr = wire::kIpv4MinHeaderLen + (gre ? 4 : 0) + (udp ? wire::kUdpHeaderLen : 0);
-    if (inner.size() + hdr > sizeof buf) return false;
-    std::copy(inner.begin(), inner.end(), buf + hdr);
-    std::span<uint8_t> l4(buf + wire::kIpv4MinHeaderLen, inner.size() + hdr - wire::kIpv4MinHeaderLen);
-    if (gre) {
+    std::size_t body = inner.size();
+    if (esp) {
+        // Draft 5.1: ESP tunnel mode, the IPv6 packet inside; S+U in UDP to 4500 (RFC 3948).
+        if (!r.esp_tx) return false;
+        body = esp_seal(*r.esp_tx, imb_, inner, std::span<uint8_t>(buf + hdr, sizeof buf - hdr));
+        if (body == 0) return false;
+    } else {
+        if (inner.size() + hdr > sizeof buf) return false;
+        std::copy(inner.begin(), inner.end(), buf + hdr);
+    }
+    std::span<uint8_t> l4(buf + wire::kIpv4MinHeaderLen, body + hdr - wire::kIpv4MinHeaderLen);
+    if (udp && esp) {
+        wire::write_udp_header(l4, r.settings.udp_port, wire::kEspInUdpPort);
+        wire::fill_udp_checksum_v4(l4, coa.v4, ha4);
+    } else if (gre) {
         wire::GreHeader g;
         g.protocol = wire::ethertype::ipv6;
         wire::write_gre(l4, g);
@@ -152,29 +167,38 @@ bool Access::send(const Router& r, TunnelMethod via, const CareOf& coa, Ipv4Addr
     }
     wire::Ipv4Header h;
     h.tos = tclass; // RFC 6040 normal mode: the inner DSCP and ECN
-    h.total_len = static_cast<uint16_t>(inner.size() + hdr);
+    h.total_len = static_cast<uint16_t>(body + hdr);
     h.id = ip_id_++;
     h.ttl = 64;
-    h.protocol = gre ? wire::ipproto::gre : udp ? wire::ipproto::udp : wire::ipproto::ipv6;
+    h.protocol = gre ? wire::ipproto::gre : udp ? wire::ipproto::udp : esp ? wire::ipproto::esp : wire::ipproto::ipv6;
     h.src = coa.v4;
     h.dst = ha4;
     wire::write_ipv4_header(buf, h);
     sockaddr_in sa = sin_of(ha4, 0);
-    const std::size_t n = inner.size() + hdr;
+    const std::size_t n = body + hdr;
     return ::sendto(raw_out_, buf, n, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == static_cast<ssize_t>(n);
 }
 
-std::span<const uint8_t> Access::receive(int fd, TunnelMethod kind, std::span<uint8_t> buf, const Options& o,
-                                         uint64_t& dropped)
+std::span<uint8_t> Access::receive(int fd, TunnelMethod kind, std::span<uint8_t> buf, const Options& o,
+                                   uint64_t& dropped, bool& esp)
 {
+    esp = false;
     auto from_ha4 = [&](Ipv4Addr a) { return std::find(o.ha4.begin(), o.ha4.end(), a) != o.ha4.end(); };
     if (kind == TunnelMethod::udp) {
         sockaddr_in sa{};
         socklen_t len = sizeof sa;
         ssize_t n = ::recvfrom(fd, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&sa), &len);
         if (n <= 0) return {};
-        if (!from_ha4(Ipv4Addr{ntohl(sa.sin_addr.s_addr)}) || ntohs(sa.sin_port) != kHaUdpPort) { ++dropped; return {}; }
-        return buf.first(static_cast<std::size_t>(n));
+        if (!from_ha4(Ipv4Addr{ntohl(sa.sin_addr.s_addr)})) { ++dropped; return {}; }
+        auto payload = buf.first(static_cast<std::size_t>(n));
+        if (ntohs(sa.sin_port) == wire::kEspInUdpPort) {
+            // RFC 3948 2.2/2.3: ESP, or a NAT keepalive / IKE marker (dropped).
+            if (wire::classify_udp_encap(payload) != wire::UdpEncapKind::esp) { ++dropped; return {}; }
+            esp = true;
+            return payload;
+        }
+        if (ntohs(sa.sin_port) != kHaUdpPort) { ++dropped; return {}; }
+        return payload;
     }
     if (kind == TunnelMethod::ipv6) {
         sockaddr_ll ll{};
@@ -185,7 +209,8 @@ std::span<const uint8_t> Access::receive(int fd, TunnelMethod kind, std::span<ui
         if (!p) return {};
         const bool from_ha = std::find(o.ha6.begin(), o.ha6.end(), p->hdr.src) != o.ha6.end();
         if (!from_ha) return {}; // not ours: the kernel's business
-        if (p->hdr.next_header == wire::ipproto::ipv6) return p->payload; // IPv6-in-IPv6 from the HA
+        if (p->hdr.next_header == wire::ipproto::ipv6) // IPv6-in-IPv6 from the HA
+            return buf.subspan(wire::kIpv6HeaderLen, p->payload.size());
         return buf.first(static_cast<std::size_t>(n));                    // native signaling (BA with RH2)
     }
     ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
@@ -193,12 +218,17 @@ std::span<const uint8_t> Access::receive(int fd, TunnelMethod kind, std::span<ui
     auto v4 = wire::parse_ipv4(buf.first(static_cast<std::size_t>(n)));
     if (!v4) { ++dropped; return {}; }
     if (!from_ha4(v4->hdr.src)) { ++dropped; return {}; } // draft 7.5: only the HA's tunnel
+    // The views point into `buf`, which is ours to change: hand the payload back writable.
+    auto writable = [&](std::span<const uint8_t> part) {
+        return buf.subspan(static_cast<std::size_t>(part.data() - buf.data()), part.size());
+    };
     if (kind == TunnelMethod::gre) {
         auto g = wire::parse_gre(v4->payload);
         if (!g || g->hdr.protocol != wire::ethertype::ipv6) { ++dropped; return {}; }
-        return g->payload;
+        return writable(g->payload);
     }
-    return v4->payload;
+    esp = kind == TunnelMethod::esp;
+    return writable(v4->payload);
 }
 
 CareOf Access::current_coa(const Options& o) const

@@ -19,6 +19,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "esp.hpp"
 #include "ipv6.hpp"
 #include "number.hpp"
 
@@ -71,6 +72,7 @@ private:
     void apply(Router& r, const Action& a, uint64_t now);
     void send_signaling(Router& r, std::span<const uint8_t> pkt, uint64_t now);
     void on_inbound(std::span<const uint8_t> inner, uint64_t now);
+    void on_esp(std::span<uint8_t> esp, uint64_t now);
     void on_tun(int fd);
     Router* router_for(const Ipv6Addr& a);
     uint64_t next_deadline() const;
@@ -84,6 +86,8 @@ private:
     std::vector<Router> routers_;
     std::map<Ipv6Addr, unsigned> by_hoa_;
     std::map<Prefix6, unsigned> by_prefix_;
+    std::map<uint32_t, unsigned> by_spi_; // inbound ESP SAs
+    ImbManager imb_;
     std::vector<uint8_t> prefix_lens_;
     int shared_tun_ = -1;
     int sigfd_ = -1;
@@ -99,7 +103,7 @@ private:
 
 bool Program::setup(std::string& err)
 {
-    auto seqs = o_.state_file.empty() ? std::map<Ipv6Addr, uint16_t>{} : load_sequences(o_.state_file);
+    auto seqs = o_.state_file.empty() ? std::map<Ipv6Addr, SavedSeq>{} : load_sequences(o_.state_file);
     for (unsigned i = 0; i < o_.routers; ++i) {
         Router r;
         r.index = i;
@@ -109,13 +113,23 @@ bool Program::setup(std::string& err)
         r.settings.prefixes.clear();
         for (const Prefix6& p : o_.prefixes)
             r.settings.prefixes.push_back(Prefix6::make(add_at(p.addr, i, 128u - p.len), p.len));
-        if (auto it = seqs.find(r.hoa); it != seqs.end()) r.state.seq = it->second;
+        if (auto it = seqs.find(r.hoa); it != seqs.end()) r.state.seq = it->second.bu;
         by_hoa_[r.hoa] = i;
         for (const Prefix6& p : r.settings.prefixes) {
             by_prefix_[p] = i;
             if (std::find(prefix_lens_.begin(), prefix_lens_.end(), p.len) == prefix_lens_.end()) prefix_lens_.push_back(p.len);
         }
         routers_.push_back(std::move(r));
+    }
+    if (!load_sas(o_.sa_lines, routers_, err)) return false;
+    for (Router& r : routers_) {
+        if (r.esp_tx) {
+            if (auto it = seqs.find(r.hoa); it != seqs.end() && it->second.esp > r.esp_tx->next_seq)
+                r.esp_tx->next_seq = it->second.esp;
+            r.esp_tx->reserved = r.esp_tx->next_seq + kEspSeqReserve;
+            dirty_ = true;
+        }
+        if (r.esp_rx) by_spi_[r.esp_rx->spi] = r.index;
     }
     if (!access_.open(o_, err)) return false;
     for (Router& r : routers_)
@@ -254,6 +268,24 @@ void Program::on_inbound(std::span<const uint8_t> inner, uint64_t now)
     }
 }
 
+void Program::on_esp(std::span<uint8_t> esp, uint64_t now)
+{
+    auto v = wire::parse_esp(esp);
+    if (!v) return;
+    auto it = by_spi_.find(v->spi);
+    if (it == by_spi_.end()) {
+        if (!routers_.empty()) ++routers_[0].counters.rx_dropped;
+        return;
+    }
+    Router& r = routers_[it->second];
+    auto inner = esp_open(*r.esp_rx, imb_, esp);
+    if (inner.empty()) {
+        ++r.counters.rx_dropped;
+        return;
+    }
+    on_inbound(inner, now);
+}
+
 void Program::on_tun(int fd)
 {
     uint8_t buf[65536];
@@ -295,6 +327,12 @@ void Program::save_if_dirty(uint64_t now, bool force)
 {
     // At most once a second (and at the end): a number lost in a crash comes back as BA 135, which carries
     // the HA's last accepted one (RFC 6275 11.7.1).
+    // ESP: move the reservation ahead before the sequence numbers reach it (saved with the next write).
+    for (Router& r : routers_)
+        if (r.esp_tx && r.esp_tx->next_seq + kEspSeqReserve / 2 > r.esp_tx->reserved) {
+            r.esp_tx->reserved = r.esp_tx->next_seq + kEspSeqReserve;
+            dirty_ = true;
+        }
     if (!dirty_ || o_.state_file.empty() || (!force && now < next_save_)) return;
     next_save_ = now + 1000;
     if (!save_sequences(o_.state_file, routers_)) std::fprintf(stderr, "nemo-mr: cannot write %s\n", o_.state_file.c_str());
@@ -343,7 +381,7 @@ int Program::run()
     save_if_dirty(now, true);
     uint64_t next_coa_poll = now + 1000;
     std::vector<pollfd> fds;
-    std::vector<int> kinds; // 0 raw41, 1 raw47, 2 packet6, 3 udp, 4 tun, 5 control, 6 signal
+    std::vector<int> kinds; // 0 raw41, 1 raw47, 2 packet6, 3 udp, 4 tun, 5 control, 6 signal, 7 raw50
     while (true) {
         fds.clear();
         kinds.clear();
@@ -355,6 +393,7 @@ int Program::run()
         add(access_.fd41(), 0);
         add(access_.fd47(), 1);
         add(access_.fd_packet6(), 2);
+        add(access_.fd50(), 7);
         for (const Router& r : routers_) add(r.udp_fd, 3);
         add(shared_tun_, 4);
         for (const Router& r : routers_) add(r.tun_fd, 4);
@@ -376,20 +415,24 @@ int Program::run()
                 case 0:
                 case 1:
                 case 2:
-                case 3: {
+                case 3:
+                case 7: {
                     const TunnelMethod kind = kinds[i] == 0   ? TunnelMethod::ipip
                                               : kinds[i] == 1 ? TunnelMethod::gre
                                               : kinds[i] == 2 ? TunnelMethod::ipv6
+                                              : kinds[i] == 7 ? TunnelMethod::esp
                                                               : TunnelMethod::udp;
                     for (int k = 0; k < 64; ++k) {
                         uint64_t dropped = 0;
-                        auto inner = access_.receive(fd, kind, buf, o_, dropped);
+                        bool esp = false;
+                        auto inner = access_.receive(fd, kind, buf, o_, dropped, esp);
                         if (dropped && !routers_.empty()) routers_[0].counters.rx_dropped += dropped;
                         if (inner.empty()) {
                             if (dropped) continue;
                             break;
                         }
-                        on_inbound(inner, now);
+                        if (esp) on_esp(inner, now);
+                        else on_inbound(inner, now);
                     }
                     break;
                 }
@@ -488,7 +531,8 @@ int main(int argc, char** argv)
         ("ha4", po::value<std::vector<std::string>>()->composing(), "home agent IPv4 address(es), in preference order")
         ("dhaad", "ask the home agents' anycast address first (DHAAD with the I and R flags)")
         ("home-prefix", po::value<std::string>(), "home prefix for the DHAAD anycast address (default: the HoA's /64)")
-        ("methods", po::value<std::string>()->default_value("udp,gre,ipip"), "IPv4 methods in preference order (udp, gre, ipip)")
+        ("methods", po::value<std::string>()->default_value("udp,gre,ipip"), "IPv4 methods in preference order (udp, gre, ipip, esp, esp-udp)")
+        ("sa", po::value<std::vector<std::string>>()->composing(), "an ESP SA in nemo-ha's notation, keys from files: 'in|out SPI HOA ALG enc=@FILE [auth=@FILE] [esn] [window=N]' (in: router -> HA)")
         ("lifetime", po::value<std::string>()->default_value("600"), "requested binding lifetime, seconds")
         ("refresh-percent", po::value<std::string>()->default_value("85"), "refresh at this share of the granted lifetime")
         ("nat-keepalive", po::value<std::string>()->default_value("20"), "behind a NAT, refresh at least this often (s); 0: never")
@@ -573,8 +617,8 @@ int main(int argc, char** argv)
     o.settings.preference.clear();
     for (const auto& name : split_list({vm["methods"].as<std::string>()})) {
         auto m = method_from_name(name);
-        if (!m || (*m != TunnelMethod::ipip && *m != TunnelMethod::gre && *m != TunnelMethod::udp)) {
-            std::cerr << "nemo-mr: --methods: " << name << " is not one of udp, gre, ipip (ESP is not implemented)\n";
+        if (!m || *m == TunnelMethod::ipv6) {
+            std::cerr << "nemo-mr: --methods: " << name << " is not one of udp, gre, ipip, esp, esp-udp\n";
             return 1;
         }
         o.settings.preference.push_back(*m);
@@ -589,6 +633,12 @@ int main(int argc, char** argv)
         std::cerr << "nemo-mr: --udp-port + --routers passes 65535\n";
         return 1;
     }
+    if (vm.count("sa")) o.sa_lines = vm["sa"].as<std::vector<std::string>>();
+    for (TunnelMethod m : o.settings.preference)
+        if ((m == TunnelMethod::esp || m == TunnelMethod::esp_udp) && o.sa_lines.empty()) {
+            std::cerr << "nemo-mr: --methods " << method_name(m) << " needs --sa lines (in and out)\n";
+            return 1;
+        }
     if (vm.count("state-file")) o.state_file = vm["state-file"].as<std::string>();
     o.control_socket = vm["socket"].as<std::string>();
     if (vm.count("tun")) o.tun_name = vm["tun"].as<std::string>();

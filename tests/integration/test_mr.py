@@ -4,10 +4,12 @@ the router provisioned with --provisioning.mr), the real mobile router in the ne
 a TUN device for its mobile network prefix and a host address on it. Checks registration over I, R and U
 (nemo-hactl lists the binding with its method), a ping from the MNP host address through the TUN to the
 correspondent (2001:db8:1::cc in nemo-cn) and back, de-registration on `nemo-mr stop`, the sequence
-number carried over a restart by the state file, the draft's 144 fallback (7.4), and --routers N.
+number carried over a restart by the state file, the draft's 144 fallback (7.4), S and S+U
+with hand-keyed SAs, and --routers N.
 
     /usr/bin/python3 tests/integration/test_mr.py   (as root) [-v] [TestClass.test_name]
 """
+import atexit
 import json
 import os
 import shutil
@@ -31,6 +33,18 @@ TUN = "mnp0"
 PROVISION = f"--provisioning.mr={MR_HOA} router prefixes={MR_MNP}"
 
 TOPOLOGY = None
+
+_KEY_DIR = tempfile.mkdtemp(prefix="nemo-mr-keys-")
+atexit.register(shutil.rmtree, _KEY_DIR, True)
+
+
+def key_file(key):
+    """'@PATH' of a file (mode 0600) with the key's hex: neither program takes a key on its command line."""
+    path = os.path.join(_KEY_DIR, f"key{len(os.listdir(_KEY_DIR))}")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key.hex() + "\n")
+    return "@" + path
 
 
 def mr_binary():
@@ -298,6 +312,49 @@ class BehindANat(MrTestCase):
             self.assertEqual(self.ping_cn().returncode, 0, "traffic through the NAT")
             self.assertEqual(mr.stop(), 0)
             wait_for("the binding gone after nemo-mr stop", lambda: self.binding() is None, timeout=5)
+
+
+# Hand-keyed SAs in nemo-ha's notation, the same lines on both sides ("in": router -> HA).
+SA_LINES = (
+    f"in 0x3001 {MR_HOA} aes-gcm-128 enc={key_file(bytes(range(1, 17)) + bytes.fromhex('cafebabe'))}",
+    f"out 0x4001 {MR_HOA} aes-cbc-128-hmac-sha256 enc={key_file(bytes(range(0x21, 0x31)))} "
+    f"auth={key_file(bytes(range(0x40, 0x60)))}",
+)
+
+
+class EspMethods(MrTestCase):
+    # S and S+U (draft 5.1, 9): signaling only through the SAs of the home address (unprotected refused).
+    overrides = ("--ha.methods=ipv6,ipip,gre,udp,esp,esp-udp", "--ha.allow_unprotected_signaling=no",
+                 "--ipsec.allow_manual_gcm=yes", *(f"--ipsec.sa={line}" for line in SA_LINES))
+
+    def test_register_ping_and_deregister_over_s_and_s_plus_u(self):
+        state = os.path.join(tempfile.mkdtemp(prefix="nemo-mr-seq-"), "seq")
+        for method in ("esp", "esp-udp"):
+            with self.subTest(method=method), MobileRouter("--methods", method, *(f"--sa={l}" for l in SA_LINES),
+                                                           state_file=state) as mr:
+                b = self.wait_binding(method)
+                self.assertEqual(b["care_of"], "198.51.100.10")
+                st = wait_for("nemo-mr status: registered", lambda: (s := mr.status())["phase"] == "registered" and s)
+                self.assertTrue(st["tunnel_up"])
+                r = self.ping_cn()
+                self.assertEqual(r.returncode, 0, f"no ping reply over {method}:\n{r.stdout}{r.stderr}")
+                self.assertEqual(mr.stop(), 0, mr.output())
+                self.assertIn("deregistered", mr.output())
+                wait_for("the binding gone after nemo-mr stop", lambda: self.binding() is None, timeout=5)
+        # The second run went on from the first's ESP sequence numbers (the HA's replay window would have
+        # dropped a restart from 1): the state file holds a reservation past them.
+        with open(state) as f:
+            words = f.read().split()
+        self.assertEqual(words[0], MR_HOA)
+        self.assertGreater(int(words[2]), 2 * (1 << 20), "the ESP reservation moved on at the second start")
+        shutil.rmtree(os.path.dirname(state), ignore_errors=True)
+
+    def test_unprotected_gre_gets_no_answer(self):
+        # Without --sa the same HA drops the BUs (draft 5.2): a router with only GRE concludes legacy.
+        with MobileRouter("--methods", "gre", "--legacy-after", "1") as mr:
+            wait_for("nemo-mr status: legacy-ha", lambda: mr.status()["phase"] == "legacy-ha")
+            self.assertIsNone(self.binding())
+            self.assertEqual(mr.stop(), 0)
 
 
 class Ipv6CareOf(MrTestCase):
