@@ -200,7 +200,7 @@ class RegistrationOverEachMethod(MrTestCase):
                 wait_for("the binding gone after nemo-mr stop", lambda: self.binding() is None, timeout=5)
         shutil.rmtree(os.path.dirname(state), ignore_errors=True)
 
-    def test_status_text(self):
+    def test_status_text_and_sigterm(self):
         with MobileRouter("--methods", "gre") as mr:
             self.wait_binding("gre")
             r = in_mr(mr_binary(), "status", "--socket", mr.socket)
@@ -208,7 +208,10 @@ class RegistrationOverEachMethod(MrTestCase):
             self.assertIn(f"home address {MR_HOA}", r.stdout)
             self.assertIn("method gre, registered, tunnel up", r.stdout)
             self.assertIn("last status: accepted (0)", r.stdout)
-            self.assertEqual(mr.stop(), 0)
+            # SIGTERM is a clean stop too: de-registration first.
+            self.assertEqual(stop_process(mr.proc), 0, mr.output())
+            self.assertIn("deregistered", mr.output())
+            wait_for("the binding gone after SIGTERM", lambda: self.binding() is None, timeout=5)
 
 
 class TunnelMethodFallback(MrTestCase):
