@@ -214,6 +214,31 @@ class RegistrationOverEachMethod(MrTestCase):
             wait_for("the binding gone after SIGTERM", lambda: self.binding() is None, timeout=5)
 
 
+class CareOfChange(MrTestCase):
+    def tearDown(self):
+        # Back to the topology's order: .10 primary, .20 secondary.
+        for cmd in (["ip", "addr", "del", "198.51.100.20/24", "dev", "mr0"],
+                    ["ip", "addr", "del", "198.51.100.10/24", "dev", "mr0"],
+                    ["ip", "addr", "add", "198.51.100.10/24", "dev", "mr0"],
+                    ["ip", "addr", "add", "198.51.100.20/24", "dev", "mr0"]):
+            in_mr(*cmd)
+
+    def test_a_new_primary_address_is_registered_at_once(self):
+        # The care-of address is the interface's primary IPv4, read again every second (RFC 6275 11.7.1:
+        # a new CoA is registered at once). Removing .10 promotes .20.
+        self.assertEqual(in_mr("sysctl", "-qw", "net.ipv4.conf.mr0.promote_secondaries=1").returncode, 0)
+        with MobileRouter("--methods", "udp") as mr:
+            self.assertEqual(self.wait_binding("udp")["care_of"], "198.51.100.10")
+            self.assertEqual(in_mr("ip", "addr", "del", "198.51.100.10/24", "dev", "mr0").returncode, 0)
+            wait_for("the binding moved to 198.51.100.20",
+                     lambda: (b := self.binding()) and b["care_of"] == "198.51.100.20", timeout=5)
+            st = wait_for("nemo-mr status: registered from .20",
+                          lambda: (s := mr.status())["phase"] == "registered" and s["care_of_address"] == "198.51.100.20" and s)
+            self.assertIn("care-of address 198.51.100.10 -> 198.51.100.20", mr.output())
+            self.assertEqual(self.ping_cn().returncode, 0, "traffic from the new care-of address")
+            self.assertEqual(mr.stop(), 0)
+
+
 class TunnelMethodFallback(MrTestCase):
     # The HA does not offer U: the router's first choice is answered with 144 and the methods it offers.
     overrides = ("--ha.methods=ipv6,gre,ipip",)
