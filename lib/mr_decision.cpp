@@ -331,8 +331,9 @@ Action Stepper::on_ba()
         st_.seq = ba.seq;
         st_.last_status = ba.status;
         ++st_.attempts;
+        std::string detail = "the HA's last accepted sequence number is " + std::to_string(ba.seq);
         Action a{st_.phase == Phase::deregistering ? deregistration_bu() : registration_bu(),
-                 Report::seq_out_of_window, "sequence number now " + std::to_string(st_.seq)};
+                 Report::seq_out_of_window, std::move(detail)};
         arm_retransmit(std::min(st_.timeout_ms * 2, s_.max_timeout_ms));
         return a;
     }

@@ -41,6 +41,7 @@ struct Options {
     std::string state_file;
     std::string control_socket = "/run/nemo-mr.sock";
     unsigned stop_timeout_s = 10;
+    unsigned start_rate = 100;           // routers started a second; 0: all at once
     std::vector<std::string> sa_lines;   // hand-keyed SAs, the HA's notation (in: router -> HA)
     bool verbose = false;
 };

@@ -78,6 +78,10 @@ private:
     uint64_t next_deadline() const;
     void dhaad(uint64_t now);
     void save_if_dirty(uint64_t now, bool force = false);
+    // Starts the routers, at most Options::start_rate a second: a home agent (and the socket buffers on
+    // the way) take a burst of a thousand BUs badly, and starts spread out spread the refreshes too.
+    void begin_starts(uint64_t now);
+    void start_due(uint64_t now);
     bool all_stopped() const;
 
     Options o_;
@@ -93,6 +97,9 @@ private:
     int sigfd_ = -1;
     CareOf coa_;
     bool dirty_ = false;
+    std::size_t started_ = 0;
+    uint64_t starts_from_ = 0;
+    bool starting_ = false;
     uint64_t next_save_ = 0;
     bool stopping_ = false;
     uint64_t stop_deadline_ = 0;
@@ -241,7 +248,7 @@ void Program::on_inbound(std::span<const uint8_t> inner, uint64_t now)
         }
         std::fprintf(stderr, "nemo-mr: DHAAD reply: %zu IPv6, %zu IPv4 home agents\n", o_.ha6.size(), o_.ha4.size());
         dhaad_waiting_ = false;
-        for (Router& rr : routers_) apply(rr, mr_step(rr.state, rr.settings, Event::start(now, coa_)), now);
+        begin_starts(now);
         break;
     }
     case Inbound::Kind::mpa:
@@ -339,6 +346,27 @@ void Program::save_if_dirty(uint64_t now, bool force)
     dirty_ = false;
 }
 
+void Program::begin_starts(uint64_t now)
+{
+    starting_ = true;
+    started_ = 0;
+    starts_from_ = now;
+    start_due(now);
+}
+
+void Program::start_due(uint64_t now)
+{
+    if (!starting_ || stopping_) return;
+    const std::size_t due = o_.start_rate == 0
+                                ? routers_.size()
+                                : std::min<std::size_t>(routers_.size(), 1 + (now - starts_from_) * o_.start_rate / 1000);
+    for (; started_ < due; ++started_) {
+        Router& r = routers_[started_];
+        apply(r, mr_step(r.state, r.settings, Event::start(now, coa_)), now);
+    }
+    if (started_ == routers_.size()) starting_ = false;
+}
+
 void Program::dhaad(uint64_t now)
 {
     // Draft 6: DHAAD with the I flag to the home agents' anycast address, through whatever path exists:
@@ -376,7 +404,7 @@ int Program::run()
         dhaad_waiting_ = true;
         dhaad(now);
     } else {
-        for (Router& r : routers_) apply(r, mr_step(r.state, r.settings, Event::start(now, coa_)), now);
+        begin_starts(now);
     }
     save_if_dirty(now, true);
     uint64_t next_coa_poll = now + 1000;
@@ -402,6 +430,7 @@ int Program::run()
         now = now_ms();
         uint64_t deadline = std::min(next_coa_poll, next_deadline() ? next_deadline() : next_coa_poll);
         if (dhaad_waiting_) deadline = std::min(deadline, dhaad_deadline_);
+        if (starting_) deadline = std::min(deadline, now + 10);
         const int wait = deadline > now ? static_cast<int>(std::min<uint64_t>(deadline - now, 1000)) : 0;
         const int rc = ::poll(fds.data(), fds.size(), wait);
         now = now_ms();
@@ -462,7 +491,7 @@ int Program::run()
             } else {
                 std::fprintf(stderr, "nemo-mr: no DHAAD reply; using the configured home agents\n");
                 dhaad_waiting_ = false;
-                for (Router& r : routers_) apply(r, mr_step(r.state, r.settings, Event::start(now, coa_)), now);
+                begin_starts(now);
             }
         }
         if (now >= next_coa_poll) {
@@ -475,6 +504,7 @@ int Program::run()
                     for (Router& r : routers_) apply(r, mr_step(r.state, r.settings, Event::coa_changed(now, c)), now);
             }
         }
+        start_due(now);
         for (Router& r : routers_)
             if (r.state.timer_at_ms != 0 && now >= r.state.timer_at_ms)
                 apply(r, mr_step(r.state, r.settings, Event::timer(now)), now);
@@ -544,6 +574,7 @@ int main(int argc, char** argv)
         ("tun-per-router", "--routers N: a TUN each, named TUN0, TUN1, ...")
         ("routers", po::value<std::string>()->default_value("1"), "routers in this process (HoA, prefixes, port + index)")
         ("stop-timeout", po::value<std::string>()->default_value("10"), "seconds to wait for de-registration BAs")
+        ("start-rate", po::value<std::string>()->default_value("100"), "routers started a second (--routers N); 0: all at once")
         ("verbose,v", "log every event");
     po::variables_map vm;
     try {
@@ -627,7 +658,7 @@ int main(int argc, char** argv)
         !num("refresh-percent", o.settings.refresh_percent, 10, 99) ||
         !num("nat-keepalive", o.settings.nat_keepalive_s, 0, 86400) ||
         !num("legacy-after", o.settings.legacy_after, 1, 1000) || !num("udp-port", o.udp_port, 1, 65535) ||
-        !num("routers", o.routers, 1, 1'000'000) || !num("stop-timeout", o.stop_timeout_s, 0, 3600))
+        !num("routers", o.routers, 1, 1'000'000) || !num("start-rate", o.start_rate, 0, 1'000'000) || !num("stop-timeout", o.stop_timeout_s, 0, 3600))
         return 1;
     if (uint64_t{o.udp_port} + o.routers - 1 > 65535) {
         std::cerr << "nemo-mr: --udp-port + --routers passes 65535\n";

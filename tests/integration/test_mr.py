@@ -200,6 +200,24 @@ class RegistrationOverEachMethod(MrTestCase):
                 wait_for("the binding gone after nemo-mr stop", lambda: self.binding() is None, timeout=5)
         shutil.rmtree(os.path.dirname(state), ignore_errors=True)
 
+    def test_a_lost_state_file_is_answered_with_135_and_the_has_number(self):
+        # SIGKILL leaves the binding at the HA (no de-registration); a router started without its state
+        # file begins below the HA's last accepted number, gets 135 with it (RFC 6275 11.7.1), goes on.
+        with MobileRouter("--methods", "gre") as mr:
+            self.wait_binding("gre")
+            mr.proc.kill()
+            mr.proc.wait()
+        left = self.binding()
+        self.assertIsNotNone(left, "SIGKILL: no de-registration")
+        first = left["sequence"]
+        with MobileRouter("--methods", "udp", "--lifetime", "400") as mr:
+            b = self.wait_binding("udp")
+            self.assertGreater(b["sequence"], first)
+            self.assertIn(f"sequence-out-of-window: the HA's last accepted sequence number is {first}", mr.output())
+            self.assertEqual(b["sequence"], first + 1)
+            self.assertEqual(mr.stop(), 0)
+            wait_for("the binding gone after nemo-mr stop", lambda: self.binding() is None, timeout=5)
+
     def test_status_text_and_sigterm(self):
         with MobileRouter("--methods", "gre") as mr:
             self.wait_binding("gre")

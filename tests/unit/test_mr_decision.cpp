@@ -306,6 +306,7 @@ TEST_F(MrDecisionTest, Status135TakesTheHasSequenceNumberAndSendsAtOnce)
     ASSERT_TRUE(a.send);
     EXPECT_EQ(a.report, Report::seq_out_of_window);
     EXPECT_EQ(a.send->bu.seq, 9001);
+    EXPECT_NE(a.detail.find("last accepted sequence number is 9000"), std::string::npos) << a.detail;
     auto ok = accept();
     EXPECT_EQ(ok.report, Report::registered);
 }
