@@ -188,6 +188,11 @@ class RegistrationOverEachMethod(MrTestCase):
                 self.assertEqual(st["home_agent_ipv4"], HA4)
                 self.assertEqual(st["last_status"], 0)
                 self.assertGreater(st["lifetime_left_s"], 500)
+                # RFC 6275 11.4.2: a Mobile Prefix Solicitation through the tunnel once registered; the
+                # advertisement's home prefix and its lifetimes are in the status.
+                mpa = wait_for("the MPA in nemo-mr status", lambda: mr.status()["mobile_prefix_advertisement"])
+                self.assertEqual(mpa[0]["prefix"], "2001:db8:1::/64")
+                self.assertGreater(mpa[0]["valid_left_s"], 0)
 
                 r = self.ping_cn()
                 self.assertEqual(r.returncode, 0, f"no ping reply over {method}:\n{r.stdout}{r.stderr}\n{mr.output()}")
