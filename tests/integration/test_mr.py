@@ -412,29 +412,55 @@ class Ipv6CareOf(MrTestCase):
     # Plain NEMO (RFC 3963) from an IPv6 care-of address: the access network here is IPv4 only, so this
     # router sits on the home side's link (nemo-cn's cn0) with an address off the home prefix, as
     # test_home_agent's IPv6 CoA test does; the BU goes from the CoA with a Home Address option, the BA
-    # comes back with a type 2 routing header.
+    # comes back with a type 2 routing header. Its traffic is checked from the IPv4 router's mobile
+    # network: mobile network to mobile network through the HA (RFC 3963 6.5), UDP one side and
+    # IPv6-in-IPv6 the other.
     V6COA = "2001:db8:1:ffff::50"
+    V6HOA = "2001:db8:1::155"
+    V6MNP = "2001:db8:eee5::/48"
+    V6MNN = "2001:db8:eee5::1"
+    TUN6 = "mnp6"
+    overrides = (f"--provisioning.mr={V6HOA} router prefixes={V6MNP}",)
+
+    @classmethod
+    def cn(cls, *args, check=True):
+        return subprocess.run(["ip", "-n", ns_name("nemo-cn"), *args], check=check, capture_output=True, text=True)
 
     @classmethod
     def setUpClass(cls):
-        subprocess.run(["ip", "-n", ns_name("nemo-cn"), "-6", "addr", "add", cls.V6COA + "/64", "dev", "cn0", "nodad"],
-                       check=True)
+        cls.cn("-6", "addr", "add", cls.V6COA + "/64", "dev", "cn0", "nodad")
+        cls.cn("tuntap", "add", "dev", cls.TUN6, "mode", "tun")
+        cls.cn("link", "set", cls.TUN6, "up")
+        cls.cn("-6", "addr", "add", cls.V6MNN + "/64", "dev", cls.TUN6, "nodad")
+        # The IPv4 router's mobile network is reached through this router's tunnel, not the CN's route.
+        cls.cn("-6", "route", "replace", MR_MNP, "dev", cls.TUN6)
         super().setUpClass()
 
     @classmethod
     def tearDownClass(cls):
         super().tearDownClass()
-        subprocess.run(["ip", "-n", ns_name("nemo-cn"), "-6", "addr", "del", cls.V6COA + "/64", "dev", "cn0"])
+        cls.cn("-6", "route", "replace", MR_MNP, "via", HA6, "dev", "cn0", check=False)
+        cls.cn("link", "del", cls.TUN6, check=False)
+        cls.cn("-6", "addr", "del", cls.V6COA + "/64", "dev", "cn0", check=False)
 
-    def test_registers_and_deregisters_from_an_ipv6_care_of(self):
-        with MobileRouter("--coa-family", "ipv6", "--coa6", self.V6COA, tun=False, ns="nemo-cn", iface="cn0") as mr:
-            b = self.wait_binding("ipv6")
+    def test_registers_carries_traffic_and_deregisters_from_an_ipv6_care_of(self):
+        v6 = MobileRouter("--coa-family", "ipv6", "--coa6", self.V6COA, "--tun", self.TUN6, hoa=self.V6HOA,
+                          prefix=self.V6MNP, tun=False, ns="nemo-cn", iface="cn0")
+        with v6, MobileRouter("--methods", "udp") as v4:
+            b = wait_for("an ipv6 binding", lambda: (x := self.ha.bindings().get(self.V6HOA)) and x["method"] == "ipv6" and x)
             self.assertEqual(b["care_of"], self.V6COA)
-            st = wait_for("nemo-mr status: registered", lambda: (s := mr.status())["phase"] == "registered" and s)
+            st = wait_for("nemo-mr status: registered", lambda: (s := v6.status())["phase"] == "registered" and s)
             self.assertEqual((st["method"], st["care_of_address"]), ("ipv6", self.V6COA))
-            self.assertEqual(mr.stop(), 0)
-            self.assertIn("deregistered", mr.output())
-            wait_for("the binding gone after nemo-mr stop", lambda: self.binding() is None, timeout=5)
+            self.wait_binding("udp")
+            r = in_mr("ping", "-c", "3", "-i", "0.3", "-W", "2", "-I", MNN, self.V6MNN, timeout=20)
+            self.assertEqual(r.returncode, 0, f"no reply from the IPv6 router's network:\n{r.stdout}{r.stderr}")
+            c = v6.status()["counters"]
+            self.assertGreaterEqual(c["rx_packets"], 1, "echo requests out of IPv6-in-IPv6 into its TUN")
+            self.assertGreaterEqual(c["tx_packets"], 1, "echo replies from its TUN into IPv6-in-IPv6")
+            self.assertEqual(v6.stop(), 0)
+            self.assertIn("deregistered", v6.output())
+            wait_for("the binding gone after nemo-mr stop", lambda: self.V6HOA not in self.ha.bindings(), timeout=5)
+            self.assertEqual(v4.stop(), 0)
 
 
 MANY = [(f"2001:db8:1::{0x160 + i:x}", f"2001:db8:eee{i}::/48") for i in range(3)]
