@@ -62,6 +62,10 @@ public:
     // arrives later helps nobody. At most kMaxHeld wait at once.
     static constexpr uint64_t kHoldMaxMs = 1000;
     static constexpr std::size_t kMaxHeld = 65536;
+    // Frames the inject ring had no room for wait here, in order, and go first at the next turn (a burst
+    // of BUs answered at once outruns the workers' draining); beyond this many they are dropped (counted).
+    static constexpr std::size_t kMaxInjectBacklog = 8192;
+    ~ControlIo();
 
     // One turn; returns how many packets it handled (0 lets the caller rest). now: monotonic seconds;
     // now_ms: monotonic milliseconds (the repeats of unsolicited NAs are spaced on it).
@@ -135,7 +139,9 @@ private:
     // Gateways that are not static are resolved at start and every dataplane.gateway_refresh_s after, so that
     // the first packets find them and a changed MAC is learned.
     uint64_t next_gateway_probe_ = 0;
-    std::atomic<uint64_t> inject_full_{0};
+    std::atomic<uint64_t> inject_full_{0}, inject_deferred_{0};
+    std::deque<struct rte_mbuf*> inject_backlog_;
+    void flush_inject_backlog();
     std::atomic<uint64_t> no_sa_{0};
     std::atomic<uint64_t> punt_priority_{0}; // packets taken from each punt class
     std::atomic<uint64_t> punt_bulk_{0};

@@ -24,6 +24,7 @@ unsigned ControlIo::poll(uint64_t now)
 unsigned ControlIo::poll(uint64_t now, uint64_t now_ms)
 {
     turn_ms_ = now_ms;
+    flush_inject_backlog(); // what the workers had no room for last turn goes first
     rewrite_held();       // before anything held leaves: a lost compare-and-swap changes the answer
     release_held(now_ms); // the last turn's changes may be durable now
     const PuntDrained n = drain_punts(cfg_.punt, cfg_.punt_bulk, cfg_.punt_limits, [&](rte_mbuf* m, bool) {
@@ -70,6 +71,7 @@ std::vector<std::pair<std::string, uint64_t>> ControlIo::stats() const
     auto v = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
     return {
         {"control_inject_full", inject_full()},
+        {"control_inject_deferred", v(inject_deferred_)},
         {"control_replies_without_sa", replies_without_sa()},
         {"control_no_mbuf", no_mbuf()},
         {"control_punt_priority", v(punt_priority_)},
