@@ -332,7 +332,7 @@ class Package(unittest.TestCase):
         arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True).stdout.strip()
         self.assertEqual(self.field("Architecture"), arch)
         expected = {
-            "/usr/sbin/nemo-ha": 0o755, "/usr/bin/nemo-hactl": 0o755,
+            "/usr/sbin/nemo-ha": 0o755, "/usr/bin/nemo-hactl": 0o755, "/usr/bin/nemo-mr": 0o755,
             "/lib/systemd/system/nemo-ha.service": 0o644,
             "/etc/nemo-ha/nemo-ha.ini": 0o600, "/etc/nemo-ha/routers.txt": 0o600,
             "/usr/share/man/man8/nemo-ha.8.gz": 0o644, "/usr/share/man/man8/nemo-hactl.8.gz": 0o644,
