@@ -28,6 +28,7 @@ import time
 os.environ.setdefault("NEMO_NS_PREFIX", "ncl-")  # before nemo_harness reads it
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from frames import tunneled  # noqa: E402,F401
 import nemo_harness  # noqa: E402
 from nemo_harness import (CN, HA4, ROOT, HomeAgent, binary, binding_update, mac_of, netns, ns_name,  # noqa: E402,F401
                           tunnel)
@@ -316,28 +317,6 @@ class Capture:
 
 # ---------------------------------------------------------------------------------------------------
 # What the HA sends, parsed from raw frames.
-
-def tunneled(frame):
-    """(outer destination, method, UDP destination port or 0, inner IPv6 bytes) of a frame the HA sent in
-    an IPv4 tunnel, or None."""
-    if len(frame) < 34 or frame[12:14] != b"\x08\x00":
-        return None
-    ip = frame[14:]
-    if ip[12:16] != HA4_B:
-        return None
-    ihl, total = (ip[0] & 15) * 4, struct.unpack("!H", ip[2:4])[0]
-    dst, proto, body = socket.inet_ntoa(ip[16:20]), ip[9], ip[ihl:total]
-    if proto == 41:
-        return dst, "ipip", 0, body
-    if proto == 47 and len(body) >= 4 and body[2:4] == b"\x86\xdd":
-        flags = body[0]
-        return dst, "gre", 0, body[4 + 4 * (bool(flags & 0x80) + bool(flags & 0x20) + bool(flags & 0x10)):]
-    if proto == 17 and len(body) >= 8:
-        sport, dport = struct.unpack("!HH", body[:4])
-        if sport == 4191:
-            return dst, "udp", dport, body[8:]
-    return None
-
 
 def mobility_header(ip6):
     """(home address, Mobility Header bytes) of an IPv6 packet carrying one (the destination, or the type 2

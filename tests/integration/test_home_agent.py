@@ -5,16 +5,14 @@ the daemon's own counters through nemo-hactl.
 
     /usr/bin/python3 tests/integration/test_home_agent.py   (as root) [-v] [TestClass.test_name]
 """
-import atexit
 import os
-import shutil
 import sys
-import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from frames import key_file  # noqa: E402
 from nemo_harness import (ANYCAST, CN, COA, HA4, HA6, HOA, MNP_A, MNP_B, NAT, V4_I, V4_U,  # noqa: E402
                           HomeAgent, Topology, binding_update, carries, exchange, inner_of, mac_of, register,
                           ns_name, send_from, send_many, tunnel, tunnel_filter)
@@ -309,17 +307,6 @@ class StartupErrors(unittest.TestCase):
         self.assertIn("EAL initialisation failed", r.stderr)
 
 
-_KEY_DIR = tempfile.mkdtemp(prefix="nemo-esp-keys-")
-atexit.register(shutil.rmtree, _KEY_DIR, True)
-
-
-def key_file(key):
-    """'@PATH' of a file (mode 0600) holding the key's hex: the daemon's command line takes no key itself."""
-    path = os.path.join(_KEY_DIR, f"key{len(os.listdir(_KEY_DIR))}")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(key.hex() + "\n")
-    return "@" + path
 
 
 class EspTunnels(HaTestCase):

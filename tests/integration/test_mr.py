@@ -9,7 +9,6 @@ with hand-keyed SAs, and --routers N.
 
     /usr/bin/python3 tests/integration/test_mr.py   (as root) [-v] [TestClass.test_name]
 """
-import atexit
 import json
 import os
 import shutil
@@ -23,6 +22,7 @@ import unittest
 os.environ.setdefault("NEMO_NS_PREFIX", "nmr-")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from frames import key_file  # noqa: E402
 from nemo_harness import CN, HA4, HA6, HomeAgent, Topology, build_dir, ns_name  # noqa: E402
 from procs import stop_process  # noqa: E402
 
@@ -34,17 +34,6 @@ PROVISION = f"--provisioning.mr={MR_HOA} router prefixes={MR_MNP}"
 
 TOPOLOGY = None
 
-_KEY_DIR = tempfile.mkdtemp(prefix="nemo-mr-keys-")
-atexit.register(shutil.rmtree, _KEY_DIR, True)
-
-
-def key_file(key):
-    """'@PATH' of a file (mode 0600) with the key's hex: neither program takes a key on its command line."""
-    path = os.path.join(_KEY_DIR, f"key{len(os.listdir(_KEY_DIR))}")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(key.hex() + "\n")
-    return "@" + path
 
 
 def mr_binary():

@@ -29,6 +29,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from frames import key_file, tunneled  # noqa: E402
 from nemo_harness import (CN, COA, HA4, HOA, MNP_A, SIDES, HomeAgent, Topology,  # noqa: E402
                           binding_update, exchange, mac_of, netns, send_from, tunnel)
 from scapy.all import ESP, IP, UDP, IPv6, raw  # noqa: E402
@@ -117,28 +118,6 @@ class Sender:
 
     def close(self):
         self.sock.close()
-
-
-def tunneled(frame):
-    """(outer destination, method, destination port, inner IPv6 bytes) of a frame the HA sent in an IPv4
-    tunnel, or None."""
-    if len(frame) < 34 or frame[12:14] != b"\x08\x00":
-        return None
-    ip = frame[14:]
-    if ip[12:16] != HA4_B:
-        return None
-    ihl, total = (ip[0] & 15) * 4, struct.unpack("!H", ip[2:4])[0]
-    dst, proto, body = socket.inet_ntoa(ip[16:20]), ip[9], ip[ihl:total]
-    if proto == 41:
-        return dst, "ipip", 0, body
-    if proto == 47 and len(body) >= 4 and body[2:4] == b"\x86\xdd":
-        flags = body[0]
-        return dst, "gre", 0, body[4 + 4 * (bool(flags & 0x80) + bool(flags & 0x20) + bool(flags & 0x10)):]
-    if proto == 17 and len(body) >= 8:
-        sport, dport = struct.unpack("!HH", body[:4])
-        if sport == 4191:
-            return dst, "udp", dport, body[8:]
-    return None
 
 
 def mobility_header(ip6):
@@ -585,16 +564,6 @@ class CrashRestart(unittest.TestCase):
 
 # ---------------------------------------------------------------------------------------------------
 
-_KEY_DIR = tempfile.mkdtemp(prefix="nemo-restart-keys-")
-
-
-def key_file(key):
-    """'@PATH' of a file (mode 0600) holding the key's hex."""
-    path = os.path.join(_KEY_DIR, f"key{len(os.listdir(_KEY_DIR))}")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(key.hex() + "\n")
-    return "@" + path
 
 
 class ReplayWindow:
@@ -879,7 +848,4 @@ if __name__ == "__main__":
     if os.geteuid() != 0:
         print("integration tests need root (network namespaces)", file=sys.stderr)
         sys.exit(77)
-    try:
-        unittest.main(verbosity=2)
-    finally:
-        shutil.rmtree(_KEY_DIR, ignore_errors=True)
+    unittest.main(verbosity=2)
