@@ -13,7 +13,7 @@ with `nemo-mr stop` (de-registration) before the next method. Everything is torn
 failure or Ctrl-C. No scapy.
 
     scripts/demo.sh      (as root; installs and builds first; this script expects a built tree)
-    /usr/bin/python3 scripts/demo.py [--methods ipip,gre,udp,udp-nat] [--iperf-seconds 3]
+    /usr/bin/python3 scripts/demo.py [--methods ipip,gre,udp,udp-nat] [--iperf-seconds 3] [--ha-option=--ha.x=y]
 """
 import argparse
 import json
@@ -103,7 +103,8 @@ def wait_for(what, check, timeout=10.0, interval=0.1):
 class Demo:
     """Owns every namespace and process the demo makes; close() undoes all of them, whatever happened."""
 
-    def __init__(self, iperf_seconds):
+    def __init__(self, iperf_seconds, ha_options=()):
+        self.ha_options = list(ha_options)
         self.dir = tempfile.mkdtemp(prefix="nemo-demo-")
         self.iperf_seconds = iperf_seconds
         self.procs = []          # (name, Popen), stopped in reverse order
@@ -144,7 +145,7 @@ class Demo:
         log = open(os.path.join(self.dir, "nemo-ha.log"), "w")
         self.ha_proc = self.start("nemo-ha", ["ip", "netns", "exec", ns("ha"), binary("dataplane/daemon", "nemo-ha"),
                                               f"--cli.socket={self.ha_socket}",
-                                              f"--state.dir={os.path.join(self.dir, 'ha-state')}"], log)
+                                              f"--state.dir={os.path.join(self.dir, 'ha-state')}", *self.ha_options], log)
         wait_for("nemo-ha's CLI", lambda: self.alive(self.ha_proc, "nemo-ha") and os.path.exists(self.ha_socket)
                  and self.hactl("show", "version", check=False).returncode == 0, timeout=30)
         self.start("iperf3 server", ["ip", "netns", "exec", ns("cn"), "iperf3", "-s", "-B", CN],
@@ -181,7 +182,8 @@ class Demo:
     def start_mr(self, method):
         args = ["ip", "netns", "exec", ns("mr"), binary("control/mr", "nemo-mr"), "--interface", "mr0",
                 "--home-address", HOA, *[a for p in PREFIXES for a in ("--prefix", p)], "--ha6", HA6, "--ha4", HA4,
-                "--methods", method, "--tun", TUN, "--socket", self.mr_socket, "--state-file", self.state_file]
+                "--methods", method, "--tun", TUN, "--socket", self.mr_socket, "--state-file", self.state_file,
+                "--stop-timeout", "3"]
         print("$ nemo-mr " + " ".join(args[5:]))
         self.mr_proc = self.start("nemo-mr", args, open(os.path.join(self.dir, "nemo-mr.log"), "a"))
 
@@ -236,7 +238,7 @@ class Demo:
             t0 = time.time()
             st = self.start_mr(method)
             print(f"registered in {time.time() - t0:.1f} s: method {st['method']}, care-of {st['care_of_address']}, "
-                  f"lifetime {st['lifetime_left_s']} s, behind a NAT: {'yes' if st.get('behind_nat') else 'no'}")
+                  f"lifetime {st['lifetime_left_s']} s, behind a NAT (nemo-mr status): {'yes' if st.get('behind_nat') else 'no'}")
             ping = self.ping()
             if ping["rtt"]:
                 print(f"ping {HOST} -> {CN}: {ping['received']}/{ping['sent']} answered ({ping['loss']:.0f} % loss), "
@@ -266,6 +268,9 @@ class Demo:
 
     # --- tear-down ----------------------------------------------------------------------------------
     def close(self):
+        # A second Ctrl-C must not cut the clean-up short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if self.mr_proc is not None and self.mr_proc.poll() is None and os.path.exists(self.mr_socket):
             # A clean stop if we can (de-registration), SIGTERM (the same) otherwise.
             in_ns("mr", binary("control/mr", "nemo-mr"), "stop", "--socket", self.mr_socket, check=False)
@@ -307,6 +312,8 @@ def main(argv=None):
     ap.add_argument("--methods", default=",".join(METHODS),
                     help="comma-separated, in order, from ipip, gre, udp, udp-nat (default: all four)")
     ap.add_argument("--iperf-seconds", type=int, default=3)
+    ap.add_argument("--ha-option", action="append", default=[], metavar="--SECTION.KEY=VALUE",
+                    help="an override for nemo-ha's built-in configuration (tests: break the demo on purpose)")
     a = ap.parse_args(argv)
     if os.geteuid() != 0:
         sys.exit("the demo builds network namespaces: run it as root")
@@ -324,8 +331,9 @@ def main(argv=None):
     def interrupted(signum, frame):
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)  # also when started with SIGINT ignored (a background job)
 
-    demo = Demo(a.iperf_seconds)
+    demo = Demo(a.iperf_seconds, a.ha_option)
     results, failure = [], None
     start = time.time()
     try:
@@ -345,6 +353,8 @@ def main(argv=None):
                     demo.procs = [(n, p) for n, p in demo.procs if p is not demo.mr_proc]
                     demo.mr_proc = None
                     demo.log_of("nemo-mr")
+                if demo.ha_proc.poll() is not None:
+                    raise DemoError(f"nemo-ha exited with {demo.ha_proc.returncode}; its log: {demo.log_of('nemo-ha')}")
     except DemoError as e:
         failure = str(e)
     except KeyboardInterrupt:
