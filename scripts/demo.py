@@ -105,7 +105,7 @@ class Demo:
 
     def __init__(self, iperf_seconds, ha_options=()):
         self.ha_options = list(ha_options)
-        self.dir = tempfile.mkdtemp(prefix="nemo-demo-")
+        self.dir = tempfile.mkdtemp(prefix=f"nemo-demo-{P}")  # in every process's arguments: findable
         self.iperf_seconds = iperf_seconds
         self.procs = []          # (name, Popen), stopped in reverse order
         self.ha_socket = os.path.join(self.dir, "cli.sock")
@@ -148,8 +148,9 @@ class Demo:
                                               f"--state.dir={os.path.join(self.dir, 'ha-state')}", *self.ha_options], log)
         wait_for("nemo-ha's CLI", lambda: self.alive(self.ha_proc, "nemo-ha") and os.path.exists(self.ha_socket)
                  and self.hactl("show", "version", check=False).returncode == 0, timeout=30)
-        self.start("iperf3 server", ["ip", "netns", "exec", ns("cn"), "iperf3", "-s", "-B", CN],
-                   open(os.path.join(self.dir, "iperf3-server.log"), "w"))
+        log = os.path.join(self.dir, "iperf3-server.log")
+        self.start("iperf3 server", ["ip", "netns", "exec", ns("cn"), "iperf3", "-s", "-B", CN, "--logfile", log],
+                   open(os.devnull, "w"))
 
     def start(self, name, args, log):
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

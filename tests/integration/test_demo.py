@@ -31,8 +31,8 @@ def leftovers():
     ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     mine = [line.split()[0] for line in ns.splitlines() if line.startswith(PREFIX)]
     procs = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    # Processes started in this test's namespaces by the demo (nemo-ha, nemo-mr, iperf3 -s).
-    stray = [p for p in procs.splitlines() if f"netns exec {PREFIX}" in p]
+    # The demo's processes (nemo-ha, nemo-mr, iperf3 -s) name its directory, /tmp/nemo-demo-<prefix>*.
+    stray = [p for p in procs.splitlines() if f"nemo-demo-{PREFIX}" in p]
     return mine, stray
 
 
