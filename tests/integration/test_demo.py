@@ -87,6 +87,10 @@ class Demo(unittest.TestCase):
         self.assertIn("demo FAILED", out)
         self.assertNotIn("demo succeeded", out)
         self.assertEqual(leftovers(), ([], []))
+        # A failed demo keeps its logs and says where: this one failed on purpose.
+        kept = re.search(r"^logs kept in (/\S+)$", r.stderr, re.M)
+        self.assertTrue(kept, r.stderr)
+        shutil.rmtree(kept.group(1), ignore_errors=True)
 
     def test_an_unknown_method_is_refused(self):
         r = run_demo("--methods", "ipip,esp")
