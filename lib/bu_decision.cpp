@@ -260,6 +260,10 @@ BuDecision Decider::run()
     d_.ba.status = ba_status::accepted;
     d_.ba.flags = want_router ? ba_flag::R : 0;
     d_.ba.lifetime = static_cast<uint16_t>(b.lifetime / 4);
+    // Draft 9 (after RFC 5555 4.1): a router behind a NAT is told so in the BA, with UDP required; it
+    // cannot see the NAT itself, and must keep the mapping alive. Refresh time 0: its own keepalive
+    // setting (RFC 5555's default when the HA names none).
+    if (coa.behind_nat) d_.ba.options.nat_detection = wire::NatDetectionOption{true, 0};
     return d_;
 }
 

@@ -207,6 +207,12 @@ TEST_F(BuDecisionTest, NatDetectedKeepsObservedAddressAndPort)
     EXPECT_EQ(d.route.via, TunnelMethod::udp);
     EXPECT_EQ(d.route.v4_dst, kNat4);
     EXPECT_EQ(d.route.v4_dst_port, 40000);
+    // The router is told (draft 9): it cannot see the NAT from its side.
+    ASSERT_TRUE(d.ba.options.nat_detection);
+    EXPECT_TRUE(d.ba.options.nat_detection->udp_required);
+    // Not behind a NAT: no such option.
+    EXPECT_FALSE(decide(v4_bu(), v4_arrival()).ba.options.nat_detection);
+    EXPECT_FALSE(decide(v4_bu(v4flag::U), v4_arrival(TunnelMethod::udp, kCoa4, 4191)).ba.options.nat_detection);
 }
 
 TEST_F(BuDecisionTest, NatPortRewriteAloneIsNat)
