@@ -9,7 +9,12 @@
 //       Config::mrs and N stored bindings; store:off is create() alone (the provisioning's share).
 // Stores live in a directory on the real disk (--dir, default /var/tmp) and are removed at exit.
 //
+//   BuToBa/routers:N/store:etcd|embedded/rep:R  (with --etcd) the same through etcd (state.backend = etcd,
+//       a cluster of one instance) and through the embedded store, alternately.
+//
 //   state_bench [--dir DIR] [--backend rocksdb|sqlite] [--reps R] [--turns T] [--iterations I] [--iterations-big I] [Google Benchmark flags]
+//   state_bench --etcd HOST:PORT,... [--etcd-txn-ops N] [--etcd-routers N,N] ...   adds the etcd family
+//       (N bindings a transaction: etcd's --max-txn-ops must allow it; routers 1000,100000 by default)
 //       R alternated repetitions (3); T turns an iteration (64); I iterations with 1 000 routers (64)
 //       and with 1 000 000 (16); --writer-cpu C pins the store's writer thread to CPU C (to tell its
 //       CPU time from the control thread's; by default it may run anywhere, as in the daemon)
@@ -33,6 +38,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <tuple>
 #include <memory>
 #include <random>
 #include <string>
@@ -46,6 +52,7 @@
 #include "mobility_header.hpp"
 #include "proto.hpp"
 #include "provision_text.hpp"
+#include "state_etcd.hpp"
 #include "state_rocksdb.hpp"
 #include "state_sqlite.hpp"
 #include "state_store.hpp"
@@ -75,6 +82,9 @@ int g_iterations_big = 16;  // with 1 000 000 (their store-on runs are the slow 
 cpu_set_t g_all_cpus;   // the process's CPUs before EAL pinned this thread
 int g_writer_cpu = -1;  // --writer-cpu: the store's writer on this CPU alone (a diagnosis; the daemon's shares the main lcore)
 bool g_sqlite = false;  // --backend sqlite (default rocksdb, the daemon's default)
+std::vector<std::string> g_etcd;            // --etcd: endpoints
+unsigned g_etcd_txn_ops = 128;              // --etcd-txn-ops
+std::vector<uint32_t> g_etcd_routers = {1000, 100000};
 
 
 MrProvision provision_of(uint32_t i)
@@ -122,15 +132,15 @@ public:
     explicit TimedBackend(std::unique_ptr<StateBackend> b) : b_(std::move(b)) {}
     std::optional<CommitError> commit(const StateBatch& batch) override
     {
-        const auto t0 = std::chrono::steady_clock::now();
-        auto e = b_->commit(batch);
-        const auto ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
-        tid.store(gettid(), std::memory_order_relaxed);
-        commits.fetch_add(1, std::memory_order_relaxed);
-        total_ns.fetch_add(ns, std::memory_order_relaxed);
-        if (ns > max_ns.load(std::memory_order_relaxed)) max_ns.store(ns, std::memory_order_relaxed);
-        return e;
+        return timed([&] { return b_->commit(batch); });
     }
+    // The writer calls this one (a cluster's compare-and-swap; the embedded stores' default calls commit).
+    std::optional<CommitError> commit_cas(StateBatch& batch, CasSettled* settled) override
+    {
+        return timed([&] { return b_->commit_cas(batch, settled); });
+    }
+    EtcdCluster* cluster() override { return b_->cluster(); }
+    bool available(std::string* why) const override { return b_->available(why); }
     uint64_t size_bytes() const override { return b_->size_bytes(); }
     const std::string& path() const override { return b_->path(); }
     const char* name() const override { return b_->name(); }
@@ -139,6 +149,18 @@ public:
     std::atomic<pid_t> tid{0}; // the writer thread
 
 private:
+    template <class F>
+    std::optional<CommitError> timed(F&& f)
+    {
+        const auto t0 = std::chrono::steady_clock::now();
+        auto e = f();
+        const auto ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+        tid.store(gettid(), std::memory_order_relaxed);
+        commits.fetch_add(1, std::memory_order_relaxed);
+        total_ns.fetch_add(ns, std::memory_order_relaxed);
+        if (ns > max_ns.load(std::memory_order_relaxed)) max_ns.store(ns, std::memory_order_relaxed);
+        return e;
+    }
     std::unique_ptr<StateBackend> b_;
 };
 
@@ -170,7 +192,8 @@ struct Plane {
     std::mt19937 rng{7};
 };
 
-std::unique_ptr<Plane> make_plane(uint32_t n, const std::string* dir)
+// `etcd`: the store is etcd (g_etcd), the cluster named after `dir`'s last part and this process.
+std::unique_ptr<Plane> make_plane(uint32_t n, const std::string* dir, bool etcd = false)
 {
     auto p = std::make_unique<Plane>();
     Config c = base_config(n);
@@ -178,7 +201,18 @@ std::unique_ptr<Plane> make_plane(uint32_t n, const std::string* dir)
     if (dir) {
         std::filesystem::remove_all(*dir);
         StateImage image;
-        auto backend = g_sqlite ? open_sqlite_state(*dir, false, &image, &err) : open_rocksdb_state(*dir, false, &image, &err);
+        std::unique_ptr<StateBackend> backend;
+        if (etcd) {
+            c.state.backend = StateConfig::Backend::etcd;
+            c.state.etcd.endpoints = g_etcd;
+            c.state.etcd.cluster = "bench-" + std::filesystem::path(*dir).filename().string() + "-" + std::to_string(getpid());
+            c.state.etcd.instance = "bench";
+            c.state.etcd.max_txn_ops = g_etcd_txn_ops;
+            c.state.etcd.timeout_ms = 10000;
+            backend = open_etcd_state(c.state, &image, &err);
+        } else {
+            backend = g_sqlite ? open_sqlite_state(*dir, false, &image, &err) : open_rocksdb_state(*dir, false, &image, &err);
+        }
         if (!backend) throw std::runtime_error(err);
         auto timed = std::make_unique<TimedBackend>(std::move(backend));
         p->timing = timed.get();
@@ -235,10 +269,11 @@ struct Turns {
         benchmark::DoNotOptimize(cp.take_announcements());
         release();
     }
-    // Until every held BA may leave.
+    // Until every held BA may leave (a cluster's durable() moves in poll(), as the daemon's loop turns).
     void drain()
     {
         while (!held.empty()) {
+            if (cp.cluster()) cp.poll(kNow);
             release();
             if (!held.empty()) std::this_thread::yield();
         }
@@ -302,27 +337,27 @@ double cpu_seconds(clockid_t clock)
     return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
-// BU planes by (routers, store on), built and registered once, kept across repetitions.
-std::map<std::pair<uint32_t, bool>, std::unique_ptr<Plane>> g_bu_planes;
+// BU planes by (routers, store on, through etcd), built and registered once, kept across repetitions.
+std::map<std::tuple<uint32_t, bool, bool>, std::unique_ptr<Plane>> g_bu_planes;
 
-Plane& bu_plane(uint32_t n, bool store)
+Plane& bu_plane(uint32_t n, bool store, bool etcd = false)
 {
-    auto& p = g_bu_planes[{n, store}];
+    auto& p = g_bu_planes[{n, store, etcd}];
     if (!p) {
-        const std::string dir = (g_root / ("bu-" + std::to_string(n))).string();
-        p = make_plane(n, store ? &dir : nullptr);
+        const std::string dir = (g_root / ("bu-" + std::to_string(n) + (etcd ? "-etcd" : ""))).string();
+        p = make_plane(n, store ? &dir : nullptr, etcd);
         const auto t0 = std::chrono::steady_clock::now();
         register_all(*p, n);
         // Progress (a million take a while), and the rate of first registrations, in order of home address.
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        std::fprintf(stderr, "state_bench: %u routers registered, store %s, in %.1f s (%.0f BU/s)\n", n, store ? "on" : "off", s, n / s);
+        std::fprintf(stderr, "state_bench: %u routers registered, store %s, in %.1f s (%.0f BU/s)\n", n, etcd ? "etcd" : store ? "on" : "off", s, n / s);
     }
     return *p;
 }
 
-void BM_BuToBa(benchmark::State& state, uint32_t n, bool store)
+void BM_BuToBa(benchmark::State& state, uint32_t n, bool store, bool etcd = false)
 {
-    Plane& p = bu_plane(n, store);
+    Plane& p = bu_plane(n, store, etcd);
     ControlPlane& cp = *p.cp;
     Turns t(cp);
     const std::size_t per_iter = static_cast<std::size_t>(g_turns) * kTurnBus;
@@ -519,6 +554,17 @@ void register_benchmarks()
     for (uint32_t n : {1000u, 1000000u})
         alternate("BuToBa/routers:" + std::to_string(n), [n](benchmark::State& s, bool on) { BM_BuToBa(s, n, on); },
                   [n](benchmark::internal::Benchmark* b) { b->Iterations(n > 1000 ? g_iterations_big : g_iterations)->Unit(benchmark::kMillisecond); });
+    // Through etcd and through the embedded store, alternately.
+    if (!g_etcd.empty())
+        for (uint32_t n : g_etcd_routers)
+            for (int r = 0; r < g_reps; ++r)
+                for (int k = 0; k < 2; ++k) {
+                    const bool etcd = (k == 0) == (r % 2 == 0);
+                    auto* b = benchmark::RegisterBenchmark(
+                        ("BuToBa/routers:" + std::to_string(n) + "/store:" + (etcd ? "etcd" : "embedded") + "/rep:" + std::to_string(r)).c_str(),
+                        [n, etcd](benchmark::State& s) { BM_BuToBa(s, n, true, etcd); });
+                    b->UseManualTime()->Iterations(n > 1000 ? g_iterations_big : g_iterations)->Unit(benchmark::kMillisecond);
+                }
     for (uint32_t n : {100000u, 1000000u})
         alternate("Restart/bindings:" + std::to_string(n), [n](benchmark::State& s, bool on) { BM_Restart(s, n, on); },
                   [](benchmark::internal::Benchmark* b) { b->Iterations(1)->Unit(benchmark::kMillisecond); });
@@ -583,6 +629,23 @@ int main(int argc, char** argv)
         else if (a == "--backend") g_sqlite = value() == "sqlite";
         else if (a == "--writer-cpu") g_writer_cpu = static_cast<int>(number(0, CPU_SETSIZE - 1));
         else if (a == "--iterations-big") g_iterations_big = static_cast<int>(number(1, 1000000));
+        else if (a == "--etcd") {
+            std::string v = value();
+            for (std::size_t pos = 0; pos <= v.size();) {
+                const std::size_t comma = std::min(v.find(',', pos), v.size());
+                if (comma > pos) g_etcd.push_back(v.substr(pos, comma - pos));
+                pos = comma + 1;
+            }
+        } else if (a == "--etcd-txn-ops") g_etcd_txn_ops = static_cast<unsigned>(number(1, 100000));
+        else if (a == "--etcd-routers") {
+            g_etcd_routers.clear();
+            std::string v = value();
+            for (std::size_t pos = 0; pos <= v.size();) {
+                const std::size_t comma = std::min(v.find(',', pos), v.size());
+                if (comma > pos) g_etcd_routers.push_back(static_cast<uint32_t>(std::stoul(v.substr(pos, comma - pos))));
+                pos = comma + 1;
+            }
+        }
         else argv[kept++] = argv[i];
     }
     argc = kept;

@@ -20,11 +20,12 @@ std::optional<BindingCache::Refusal> BindingCache::apply(const BuDecision& d, ui
 {
     if (d.change == BindingChangeKind::remove) {
         auto it = entries_.find(d.binding.hoa);
+        const CasBase base = base_of(d.binding.hoa, it == entries_.end() ? nullptr : &it->second);
         if (it != entries_.end()) {
             remove(it);
             tell(BindingEvent::deregistered, d.binding, nullptr, now);
         }
-        stage_removal(d.binding.hoa);
+        stage_removal(d.binding.hoa, base);
         return std::nullopt;
     }
     if (d.change != BindingChangeKind::upsert) return std::nullopt;
@@ -36,6 +37,7 @@ std::optional<BindingCache::Refusal> BindingCache::apply(const BuDecision& d, ui
         return Refusal{wire::ba_status::insufficient_resources, dp::BindingTables::PublishError::full};
     }
     const uint32_t slot = is_new ? free_slots_.back() : it->second.slot;
+    const CasBase base = base_of(d.binding.hoa, is_new ? nullptr : &it->second);
     using PE = dp::BindingTables::PublishError;
     switch (const PE e = tables_.publish(slot, d.binding, why)) {
     case PE::none: break;
@@ -48,7 +50,9 @@ std::optional<BindingCache::Refusal> BindingCache::apply(const BuDecision& d, ui
     if (is_new) {
         free_slots_.pop_back();
         it = entries_.emplace(d.binding.hoa, BindingEntry{d.binding, slot, 0}).first;
+        ++origin_counts_[0];
     } else {
+        set_origin(it->second, 0);
         account(it->second.binding, -1);
         if (it->second.binding.coa != d.binding.coa) {
             event = BindingEvent::moved;
@@ -62,15 +66,155 @@ std::optional<BindingCache::Refusal> BindingCache::apply(const BuDecision& d, ui
     ++it->second.registrations;
     it->second.last_status = d.ba.status;
     expiry_.schedule(d.binding.hoa, d.binding.expires, now);
-    stage(d.binding, now);
+    if (store_) {
+        store_->put_binding(StoredBinding{binding_to_wall(d.binding, now, wall_seconds()), sa_of_ ? sa_of_(d.binding.hoa) : 0}, base);
+        if (clustered_) {
+            it->second.pending_batch = store_->staged_batch();
+            expired_rev_.erase(d.binding.hoa);
+            deleted_rev_.erase(d.binding.hoa);
+        }
+    }
     tell(event, d.binding, before ? &*before : nullptr, now);
     return std::nullopt;
 }
 
-void BindingCache::stage(const Binding& b, uint64_t now)
+CasBase BindingCache::base_of(const Ipv6Addr& hoa, const BindingEntry* e) const
+{
+    if (!clustered_) return {};
+    if (e) {
+        if (e->pending_batch != 0) return CasBase::own_change();
+        return e->rev > 0 ? CasBase::at(e->rev) : CasBase::absent_key();
+    }
+    if (tombs_.count(hoa)) return CasBase::own_change();
+    if (auto x = expired_rev_.find(hoa); x != expired_rev_.end()) return CasBase::at(x->second);
+    return CasBase::absent_key();
+}
+
+void BindingCache::stage_removal(const Ipv6Addr& hoa, CasBase base)
 {
     if (!store_) return;
-    store_->put_binding(StoredBinding{binding_to_wall(b, now, wall_seconds()), sa_of_ ? sa_of_(b.hoa) : 0});
+    store_->erase_binding(hoa, base);
+    if (clustered_) {
+        tombs_[hoa] = store_->staged_batch();
+        expired_rev_.erase(hoa);
+    }
+}
+
+void BindingCache::set_cluster(const std::string& self)
+{
+    clustered_ = true;
+    origins_[0] = self;
+}
+
+uint32_t BindingCache::origin_index(const std::string& name)
+{
+    for (uint32_t i = 0; i < origins_.size(); ++i)
+        if (origins_[i] == name) return i;
+    origins_.push_back(name); // instance names: a handful (bounded by what etcd's members/ holds)
+    origin_counts_.push_back(0);
+    return static_cast<uint32_t>(origins_.size() - 1);
+}
+
+void BindingCache::set_origin(BindingEntry& e, uint32_t origin)
+{
+    --origin_counts_[e.origin];
+    ++origin_counts_[origin];
+    e.origin = origin;
+}
+
+void BindingCache::settle_written(const Ipv6Addr& hoa, CasBase now, uint64_t batch)
+{
+    if (auto t = tombs_.find(hoa); t != tombs_.end() && t->second <= batch) tombs_.erase(t);
+    auto it = entries_.find(hoa);
+    if (it == entries_.end()) {
+        // A settled removal: a put older than it (a watch running late) must not bring it back.
+        if (now.kind == CasBase::Kind::absent && now.revision > 0) deleted_rev_[hoa] = now.revision;
+        return;
+    }
+    BindingEntry& e = it->second;
+    if (e.pending_batch == 0 || e.pending_batch > batch) return; // a later change of its own still waits
+    e.pending_batch = 0;
+    if (now.kind == CasBase::Kind::revision) e.rev = now.revision;
+}
+
+bool BindingCache::change_pending_after(const Ipv6Addr& hoa, uint64_t batch) const
+{
+    if (auto t = tombs_.find(hoa); t != tombs_.end() && t->second > batch) return true;
+    auto it = entries_.find(hoa);
+    return it != entries_.end() && it->second.pending_batch > batch;
+}
+
+void BindingCache::drop_unusable(const Ipv6Addr& hoa, int64_t rev)
+{
+    if (auto it = entries_.find(hoa); it != entries_.end()) remove(it);
+    deleted_rev_.erase(hoa);
+    expired_rev_[hoa] = rev;
+}
+
+bool BindingCache::change_pending(const Ipv6Addr& hoa) const
+{
+    if (tombs_.count(hoa)) return true;
+    auto it = entries_.find(hoa);
+    return it != entries_.end() && it->second.pending_batch != 0;
+}
+
+int64_t BindingCache::known_revision(const Ipv6Addr& hoa) const
+{
+    if (auto it = entries_.find(hoa); it != entries_.end()) return it->second.rev;
+    int64_t r = 0;
+    if (auto x = expired_rev_.find(hoa); x != expired_rev_.end()) r = x->second;
+    if (auto d = deleted_rev_.find(hoa); d != deleted_rev_.end() && d->second > r) r = d->second;
+    return r;
+}
+
+void BindingCache::set_revision(const Ipv6Addr& hoa, int64_t rev, const std::string& origin)
+{
+    auto it = entries_.find(hoa);
+    if (it == entries_.end()) return;
+    it->second.rev = rev;
+    set_origin(it->second, origin_index(origin));
+}
+
+bool BindingCache::apply_remote(const Ipv6Addr& hoa, const std::optional<Binding>& b, int64_t rev, const std::string& origin,
+                                uint64_t now, std::string* why)
+{
+    auto it = entries_.find(hoa);
+    expired_rev_.erase(hoa);
+    deleted_rev_.erase(hoa);
+    if (!b || b->expires <= now) {
+        if (it != entries_.end()) remove(it);
+        if (b) expired_rev_[hoa] = rev; // over, but etcd has not dropped it yet
+        else if (rev > 0) deleted_rev_[hoa] = rev;
+        return true;
+    }
+    BuDecision d;
+    d.outcome = BuOutcome::accepted;
+    d.change = BindingChangeKind::upsert;
+    d.binding = *b;
+    StateStore* store = std::exchange(store_, nullptr); // it is in the store already
+    restoring_ = true;
+    const auto refused = apply(d, now, why);
+    restoring_ = false;
+    store_ = store;
+    if (refused) {
+        // The binding it replaces is superseded: forwarding to its care-of address would be wrong.
+        if (auto old = entries_.find(hoa); old != entries_.end()) remove(old);
+        expired_rev_[hoa] = rev;
+        return false;
+    }
+    BindingEntry& e = entries_.find(hoa)->second;
+    e.rev = rev;
+    e.pending_batch = 0;
+    set_origin(e, origin_index(origin));
+    return true;
+}
+
+std::vector<std::pair<std::string, uint64_t>> BindingCache::bindings_by_origin() const
+{
+    std::vector<std::pair<std::string, uint64_t>> out;
+    for (std::size_t i = 0; i < origins_.size(); ++i)
+        if (origin_counts_[i] != 0 || i == 0) out.emplace_back(origins_[i], origin_counts_[i]);
+    return out;
 }
 
 bool BindingCache::restore(const Binding& b, uint64_t now, std::string* why)
@@ -91,6 +235,7 @@ void BindingCache::remove(std::unordered_map<Ipv6Addr, BindingEntry, Ipv6Hash>::
 {
     tables_.withdraw(it->second.slot);
     account(it->second.binding, -1);
+    --origin_counts_[it->second.origin];
     free_slots_.push_back(it->second.slot);
     entries_.erase(it);
 }
@@ -103,8 +248,16 @@ std::vector<Binding> BindingCache::expire(uint64_t now)
         // Skip what was refreshed, re-registered or removed since it was scheduled.
         if (it == entries_.end() || it->second.binding.expires != second) return;
         gone.push_back(it->second.binding);
+        // In a cluster etcd's lease removes it (every instance expires it on its own clock meanwhile).
+        const int64_t rev = it->second.rev;
+        const bool cluster_keeps = clustered_ && it->second.pending_batch == 0;
+        const CasBase base = base_of(hoa, &it->second);
         remove(it);
-        stage_removal(hoa);
+        if (cluster_keeps) {
+            if (rev > 0) expired_rev_[hoa] = rev;
+        } else {
+            stage_removal(hoa, base);
+        }
         tell(BindingEvent::expired, gone.back(), nullptr, now);
     });
     return gone;
@@ -123,8 +276,9 @@ bool BindingCache::clear(const Ipv6Addr& hoa, uint64_t now)
     auto it = entries_.find(hoa);
     if (it == entries_.end()) return false;
     const Binding gone = it->second.binding;
+    const CasBase base = base_of(hoa, &it->second);
     remove(it);
-    stage_removal(hoa);
+    stage_removal(hoa, base);
     tell(BindingEvent::cleared, gone, nullptr, now);
     return true;
 }

@@ -35,6 +35,7 @@ const char* kUsage =
     "  show runtime\n"
     "  clear runtime\n"
     "  show state\n"
+    "  show cluster\n"
     "  show config\n"
     "  show mr [HOA]\n"
     "  add mr [--replace] HOA [router|host] [prefixes=P,...] [methods=M,...]\n"
@@ -49,28 +50,9 @@ const char* kUsage =
 
 Result fail(const std::string& msg) { return {false, "error: " + msg + "\n" + kUsage}; }
 
-// Columns padded to the widest cell. A table written in parts passes the widths of the parts before
-// (`widths`): columns only ever widen, so earlier lines stay aligned with the header.
 std::string table(const std::vector<std::vector<std::string>>& rows, std::vector<std::size_t>* widths = nullptr)
 {
-    std::vector<std::size_t> own;
-    std::vector<std::size_t>& w = widths ? *widths : own;
-    for (const auto& r : rows)
-        for (std::size_t i = 0; i < r.size(); ++i) {
-            if (w.size() <= i) w.push_back(0);
-            w[i] = std::max(w[i], r[i].size());
-        }
-    std::string out;
-    for (const auto& r : rows) {
-        std::string line;
-        for (std::size_t i = 0; i < r.size(); ++i) {
-            line += r[i];
-            if (i + 1 < r.size()) line += std::string(w[i] - r[i].size() + 2, ' ');
-        }
-        while (!line.empty() && line.back() == ' ') line.pop_back();
-        out += line + "\n";
-    }
-    return out;
+    return text_table(rows, widths);
 }
 
 std::string care_of_text(const CareOf& c)
@@ -413,6 +395,12 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
         return {true, show_state(json)};
     }
 
+    if (is({"show", "cluster"})) {
+        if (w.size() != 2) return fail("'show cluster' takes no argument");
+        if (!cluster_) return {false, "error: not in a cluster (state.backend is " + std::string(backend_name(config_.state.backend)) + ", not etcd)\n"};
+        return {true, show_cluster(json)};
+    }
+
     if (is({"show", "stats"})) {
         if (w.size() != 2) return fail("'show stats' takes no arguments");
         const BindingSummary s = cache_.summary();
@@ -580,6 +568,10 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
     }
 
     if (is({"add", "sa"})) {
+        if (cluster_) {
+            for (std::string& word : w) wipe(word);
+            return {false, "error: ESP SAs are not kept in a cluster (state.backend = etcd): nothing changed\n"};
+        }
         std::string spec;
         std::size_t len = 0;
         for (std::size_t i = 2; i < w.size(); ++i) len += w[i].size() + 1;

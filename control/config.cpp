@@ -1,4 +1,7 @@
 #include "config.hpp"
+#include "cluster_record.hpp"
+
+#include <unistd.h>
 
 #include <boost/program_options.hpp>
 
@@ -12,6 +15,7 @@
 #include <map>
 #include <sstream>
 
+#include "cluster_record.hpp"
 #include "encap.hpp"
 #include "icmpv6.hpp"
 #include "number.hpp"
@@ -136,7 +140,16 @@ po::options_description file_options()
                           "(on the command line only enc=@FILE: a file only its owner may read)")
         ("ipsec.allow_manual_gcm", s(), "yes|no (default no): accept AES-GCM SAs with hand-entered keys, which RFC 4106 "
                                         "section 2 forbids (nonces repeat after a restart or del sa/add sa): lab only")
-        ("state.backend", s(), "rocksdb|sqlite|none (default rocksdb): where bindings, operator changes and ESP sequence numbers survive a restart")
+        ("state.backend", s(), "rocksdb|sqlite|etcd|none (default rocksdb): where bindings, operator changes and ESP sequence numbers "
+                               "survive a restart; etcd: shared by every instance of a cluster")
+        ("state.etcd_endpoints", s(), "etcd: HOST:PORT,HOST:PORT,... of the cluster's etcd members (v3 API)")
+        ("state.etcd_ca", s(), "etcd: CA file of the members' certificates (https; default: plain http)")
+        ("state.etcd_cert", s(), "etcd: this instance's client certificate file (with state.etcd_key)")
+        ("state.etcd_key", s(), "etcd: the client certificate's private key file (readable by its owner only)")
+        ("state.cluster", s(), "etcd: the cluster's name; its keys are under /nemo-ha/NAME/ (default default)")
+        ("state.instance", s(), "etcd: this instance's name in the cluster, unique (default: the host name)")
+        ("state.etcd_max_txn_ops", s(), "etcd: bindings per transaction, at most etcd's --max-txn-ops (default 128, etcd's default)")
+        ("state.etcd_timeout_ms", s(), "etcd: how long one request to one member may take (default 2000)")
         ("state.dir", s(), "directory of the state store (default /var/lib/nemo-ha)")
         ("state.on_damage", s(), "salvage|refuse (default salvage): a damaged store is moved aside and what can be read restored, or the start is refused")
         ("metrics.listen", s(), "ADDR:PORT or [IPv6]:PORT of the Prometheus metrics endpoint, GET /metrics (default: empty, none)")
@@ -307,6 +320,53 @@ std::optional<std::string> check_eal(const Config& c, const EalView& eal, Bad&& 
     return std::nullopt;
 }
 
+// The cluster store's settings (state.backend = etcd).
+template <class Str, class Bad>
+std::optional<std::string> parse_etcd_state(Config& c, Str&& str, Bad&& bad)
+{
+    EtcdStateConfig& e = c.state.etcd;
+    const bool etcd = c.state.backend == StateConfig::Backend::etcd;
+    for (const char* k : {"state.etcd_endpoints", "state.etcd_ca", "state.etcd_cert", "state.etcd_key", "state.cluster",
+                          "state.instance", "state.etcd_max_txn_ops", "state.etcd_timeout_ms"})
+        if (str(k) && !etcd) return bad(k, "is for state.backend = etcd");
+    if (!etcd) return std::nullopt;
+    const std::string* eps = str("state.etcd_endpoints");
+    if (!eps || eps->empty()) return bad("state.backend", "etcd needs state.etcd_endpoints (HOST:PORT,...)");
+    for (const std::string& ep : split_words(*eps, ',')) {
+        const auto colon = ep.rfind(':');
+        uint16_t port = 0;
+        if (colon == std::string::npos || colon == 0 || !parse_number<uint16_t>(ep.substr(colon + 1), port, 1, 65535) ||
+            ep.find_first_of(" /") != std::string::npos)
+            return bad("state.etcd_endpoints", "'" + ep + "' is not HOST:PORT");
+        e.endpoints.push_back(ep);
+    }
+    if (e.endpoints.empty()) return bad("state.etcd_endpoints", "names no endpoint");
+    for (auto [k, f] : {std::pair{"state.etcd_ca", &e.ca_file}, std::pair{"state.etcd_cert", &e.cert_file}, std::pair{"state.etcd_key", &e.key_file}}) {
+        if (const std::string* v = str(k)) {
+            if (v->empty() || (*v)[0] != '/') return bad(k, "'" + *v + "' is not an absolute path");
+            *f = *v;
+        }
+    }
+    if (e.cert_file.empty() != e.key_file.empty()) return bad("state.etcd_cert", "needs state.etcd_key, and the reverse");
+    if (!e.cert_file.empty() && e.ca_file.empty()) return bad("state.etcd_cert", "needs state.etcd_ca (client certificates go over https)");
+    if (const std::string* v = str("state.cluster")) {
+        if (auto why = cluster_name_problem(*v)) return bad("state.cluster", "'" + *v + "' " + *why);
+        e.cluster = *v;
+    }
+    if (const std::string* v = str("state.instance")) e.instance = *v;
+    else {
+        char host[256] = {};
+        if (gethostname(host, sizeof host - 1) == 0) e.instance = host;
+        if (auto dot = e.instance.find('.'); dot != std::string::npos) e.instance.resize(dot);
+    }
+    if (auto why = cluster_name_problem(e.instance)) return bad("state.instance", "'" + e.instance + "' " + *why);
+    if (auto s = str("state.etcd_max_txn_ops"); s && !parse_number<unsigned>(*s, e.max_txn_ops, 1, 100'000))
+        return bad("state.etcd_max_txn_ops", "'" + *s + "' is not a number from 1 to 100000");
+    if (auto s = str("state.etcd_timeout_ms"); s && !parse_number<unsigned>(*s, e.timeout_ms, 50, 60'000))
+        return bad("state.etcd_timeout_ms", "'" + *s + "' is not a number from 50 to 60000");
+    return std::nullopt;
+}
+
 // Turns the parsed variables into a Config, checking each value. `keys_in_text`: an SA line of the
 // text (not of the command line) gives a key itself.
 std::variant<Config, std::string> build(const po::variables_map& vm, const Where& where, std::string origin, bool& keys_in_text)
@@ -471,8 +531,10 @@ std::variant<Config, std::string> build(const po::variables_map& vm, const Where
         if (*s == "rocksdb") c.state.backend = StateConfig::Backend::rocksdb;
         else if (*s == "sqlite") c.state.backend = StateConfig::Backend::sqlite;
         else if (*s == "none") c.state.backend = StateConfig::Backend::none;
-        else return bad("state.backend", "'" + *s + "' is not rocksdb, sqlite or none");
+        else if (*s == "etcd") c.state.backend = StateConfig::Backend::etcd;
+        else return bad("state.backend", "'" + *s + "' is not rocksdb, sqlite, etcd or none");
     }
+    if (auto e = parse_etcd_state(c, str, bad)) return *e;
     if (auto s = str("state.dir")) {
         if (s->empty() || (*s)[0] != '/') return bad("state.dir", "'" + *s + "' is not an absolute path");
         c.state.dir = *s;
@@ -519,6 +581,15 @@ std::variant<Config, std::string> build(const po::variables_map& vm, const Where
             if (i >= from_cmdline && sa_line_has_key(lines[i])) keys_in_text = true;
             c.sas.push_back(std::move(std::get<SaConfig>(sa)));
         }
+    }
+    if (c.state.backend == StateConfig::Backend::etcd) {
+        // README, "A cluster on etcd": an outbound SA's sequence numbers would repeat, or fall out of the
+        // router's replay window, once two instances send under one key.
+        if (!c.sas.empty())
+            return bad("ipsec.sa", "ESP SAs are not kept in a cluster (state.backend = etcd): each instance would "
+                                   "send under the same key with sequence numbers of its own");
+        if (c.ha.methods & (method_bit(TunnelMethod::esp) | method_bit(TunnelMethod::esp_udp)))
+            return bad("ha.methods", "esp and esp-udp need ESP SAs, which a cluster (state.backend = etcd) does not keep");
     }
     return c;
 }
@@ -769,8 +840,17 @@ std::string render_config(const Config& c)
       << "error_replies_per_second = " << ha.error_replies_per_second << "\n"
       << "\n[cli]\nsocket = " << c.cli_socket << "\n" << (c.cli_group.empty() ? "" : "group = " + c.cli_group + "\n")
       << "\n[state]\nbackend = " << backend_name(c.state.backend) << "\ndir = " << c.state.dir
-      << "\non_damage = " << (c.state.refuse_damaged ? "refuse" : "salvage") << "\n"
-      << "\n[metrics]\nlisten = " << (c.metrics_listen ? c.metrics_listen->str() : "") << "\n"
+      << "\non_damage = " << (c.state.refuse_damaged ? "refuse" : "salvage") << "\n";
+    if (c.state.backend == StateConfig::Backend::etcd) {
+        const EtcdStateConfig& e = c.state.etcd;
+        o << "etcd_endpoints = ";
+        for (std::size_t i = 0; i < e.endpoints.size(); ++i) o << (i ? "," : "") << e.endpoints[i];
+        o << "\ncluster = " << e.cluster << "\ninstance = " << e.instance << "\netcd_max_txn_ops = " << e.max_txn_ops
+          << "\netcd_timeout_ms = " << e.timeout_ms << "\n";
+        if (!e.ca_file.empty()) o << "etcd_ca = " << e.ca_file << "\n";
+        if (!e.cert_file.empty()) o << "etcd_cert = " << e.cert_file << "\netcd_key = " << e.key_file << "\n";
+    }
+    o << "\n[metrics]\nlisten = " << (c.metrics_listen ? c.metrics_listen->str() : "") << "\n"
       << "\n[log]\ntarget = " << log::target_name(c.log.target) << "\nlevel = " << log::level_name(c.log.level)
       << "\nbinding_events_per_second = " << c.log.binding_events_per_second << "\n"
       << "\n[provisioning]\n";

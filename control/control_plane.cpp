@@ -55,6 +55,8 @@ std::unique_ptr<ControlPlane> ControlPlane::create(const Config& config, std::st
     if (!config.provisioning_file.empty()) {
         auto add_sa = [&sas, &config](const SaConfig& sa) -> std::optional<std::string> {
             if (auto e = refuse_manual_gcm(sa, config.allow_manual_gcm)) return e; // FILE:LINE first
+            if (config.state.backend == StateConfig::Backend::etcd)
+                return std::optional<std::string>("ESP SAs are not kept in a cluster (state.backend = etcd)");
             sas.push_back(sa);
             return std::nullopt;
         };
@@ -80,8 +82,14 @@ std::unique_ptr<ControlPlane> ControlPlane::create(const Config& config, std::st
     });
     if (store) {
         cp->store_ = std::move(store);
+        cp->cluster_ = cp->store_->backend().cluster();
+        if (cp->cluster_) {
+            cp->cache_.set_cluster(cp->cluster_->instance());
+            cp->signaling_.set_clustered(true);
+        }
         StateImage empty;
         cp->restore_state(image ? *image : empty);
+        if (cp->cluster_) cp->cluster_start();
     }
     register_telemetry(&cp->stats_, &cp->cache_);
     set_telemetry_store(cp->store_.get());
@@ -131,6 +139,7 @@ void ControlPlane::poll(uint64_t now)
             return CliReply{r.ok, std::move(r.body), std::move(r.more)};
         }, monotonic_ms());
     }
+    if (cluster_) cluster_poll(now);
     // The turn's changes (BUs, expiries, the CLI's) go to the writer as one batch.
     if (store_) store_->flush();
 }
@@ -140,7 +149,9 @@ std::optional<std::string> ControlPlane::persist_operator_change()
     if (!store_) return std::nullopt;
     if (seq_) seq_->poll(monotonic_ms(), true); // an added outbound SA gets its first block in the same sync
     std::string err;
-    if (store_->sync_now(&err)) {
+    // In a cluster the wait is short: etcd may take a while, and the control thread must go on (BAs,
+    // the watch); the change is retried and the answer says it is not yet durable.
+    if (store_->sync_now(&err, cluster_ ? kClusterSyncWaitMs : 10000)) {
         if (seq_) seq_->poll(monotonic_ms(), true); // that SA may send at once
         return std::nullopt;
     }

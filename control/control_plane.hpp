@@ -9,12 +9,16 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
 #include <variant>
 #include <vector>
 
 #include "binding_cache.hpp"
 #include "binding_tables.hpp"
 #include "config.hpp"
+#include "etcd_cluster.hpp"
 #include "json.hpp"
 #include "provisioning.hpp"
 #include "sa_table.hpp"
@@ -60,7 +64,11 @@ public:
     std::vector<NdAnnounce> take_announcements(std::size_t room = SIZE_MAX);
     // Every state batch up to this one is durable (all of them without a store): a BA carrying a later
     // one (Outbound::after_batch) waits.
-    uint64_t state_durable() const { return store_ ? store_->durable() : UINT64_MAX; }
+    uint64_t state_durable() const { return store_ ? (cluster_ ? cluster_durable_ : store_->durable()) : UINT64_MAX; }
+    // Held BAs answered again since the last call (a cluster's lost compare-and-swaps): the holder
+    // replaces or drops them by token.
+    std::vector<BaRewrite> take_ba_rewrites() { return std::exchange(rewrites_, {}); }
+    EtcdCluster* cluster() { return cluster_; }
     StateStore* store() { return store_.get(); }
     // Runs one CLI command (the words after `nemo-hactl`); the server and the tests call it.
     // A large reply (`show bindings`) sets `more`: the rest, a bounded part per call (see CliReply);
@@ -74,6 +82,8 @@ public:
     };
     // Bindings built per part of `show bindings`: what one control-loop turn may build for it.
     static constexpr std::size_t kCliPageBindings = 256;
+    // How long an operator change waits for a cluster's etcd before the CLI answers (not yet durable).
+    static constexpr unsigned kClusterSyncWaitMs = 1500;
     CliResult run_command(const std::vector<std::string>& words, uint64_t now);
 
     // Counters kept elsewhere (the data plane's, summed over lcores) that `show stats` and telemetry add.
@@ -133,6 +143,12 @@ private:
     // An operator change staged: made durable before the CLI answers; the message when it could not be.
     std::optional<std::string> persist_operator_change();
     std::string show_state(bool json) const;
+    // cluster_sync.cpp: a cluster store's turn (settled commits, the watch's events) and its view.
+    void cluster_start();
+    void cluster_poll(uint64_t now);
+    bool apply_cluster_binding(const ClusterEvent& e, uint64_t now);
+    void apply_cluster_mr(const ClusterEvent& e, uint64_t now);
+    std::string show_cluster(bool json) const;
     ReloadReport apply_reload(Config& fresh);
 
     // The operator's changes (add/del mr, add/del sa) since the store began, the last per key: what a
@@ -149,6 +165,16 @@ private:
     BindingCache cache_;
     SignalingEndpoint signaling_;
     std::unique_ptr<StateStore> store_;
+    EtcdCluster* cluster_ = nullptr; // the store's, when it is etcd
+    uint64_t cluster_durable_ = 0;   // durable() as of the last cluster_poll, whose losses are answered
+    std::vector<BaRewrite> rewrites_;
+    std::vector<CasSettled> settled_;
+    std::vector<ClusterEvent> cluster_events_;
+    std::unordered_map<Ipv6Addr, ClusterEvent, Ipv6Hash> deferred_; // events for keys with an own change waiting
+    std::unordered_set<Ipv6Addr, Ipv6Hash> resync_seen_;
+    std::unordered_map<Ipv6Addr, int64_t, Ipv6Hash> mr_revisions_; // the last mr/ event applied, per entry
+    bool resyncing_ = false;
+    uint64_t cluster_second_ = 0;
     std::unique_ptr<SeqReserver> seq_;
     std::vector<NdAnnounce> restored_announce_; // restored bindings not yet announced
     std::unique_ptr<CliServer> cli_;

@@ -9,7 +9,9 @@
 // as EtcdError, never as exceptions, and never quote a key or a value.
 //
 // EtcdWatch streams the changes under a prefix from a revision on, on a thread of its own, reconnecting
-// (to the next endpoint) whenever the stream breaks.
+// (to the next endpoint) whenever the stream breaks. A member that takes the connection but creates no
+// watch within request_timeout_ms counts as broken; a member that loses its leader ends the stream itself
+// (etcd's require-leader, asked for on every watch).
 #pragma once
 
 #include <atomic>
@@ -40,7 +42,7 @@ struct EtcdOptions {
 
 struct EtcdError {
     std::string message;      // what failed, with the endpoint(s); never a key or a value
-    bool unreachable = false; // no endpoint answered (connection refused, timeout)
+    bool unreachable = false; // no endpoint answered (connection refused, timeout, a member without a leader)
     bool compacted = false;   // range/watch: the revision asked for has been compacted
 };
 
@@ -79,7 +81,7 @@ struct EtcdTxnResult {
 
 struct EtcdRange {
     std::vector<EtcdKv> kvs;
-    int64_t revision = 0; // the revision the read was made at (header.revision)
+    int64_t revision = 0; // the revision the read was made at (the one asked for, or the first page's header.revision)
 };
 
 struct EtcdMember {
@@ -147,7 +149,8 @@ public:
         // The revision asked for was compacted: the caller must read the prefix anew (range) and call
         // restart(revision of that read + 1) — the watch stays stopped until then.
         std::function<void(int64_t compact_revision)> compacted;
-        // The stream broke or came back (for `show cluster`): connected, the endpoint, the error.
+        // The stream broke or came back (for `show cluster`): connected, the endpoint, the error. Also for
+        // each failed attempt to connect, and (not connected) before `compacted`.
         std::function<void(bool connected, const std::string& endpoint, const std::string& error)> state;
     };
     // Starts watching from `start_revision` (the revision after the caller's last read).
@@ -156,7 +159,8 @@ public:
     EtcdWatch(const EtcdWatch&) = delete;
     EtcdWatch& operator=(const EtcdWatch&) = delete;
 
-    // After `compacted`: go on from this revision.
+    // After `compacted`: go on from this revision. (Called while streaming, it starts the stream again from
+    // there.)
     void restart(int64_t start_revision);
     // The revision of the last event or progress notification seen (0: none).
     int64_t revision() const { return revision_.load(std::memory_order_acquire); }

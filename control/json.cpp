@@ -1,5 +1,7 @@
 #include "json.hpp"
 
+#include <algorithm>
+
 #include <cmath>
 #include <cstdio>
 
@@ -94,6 +96,30 @@ Json& Json::value(bool b)
     separator();
     out_ += b ? "true" : "false";
     return *this;
+}
+
+// Columns padded to the widest cell. A table written in parts passes the widths of the parts before
+// (`widths`): columns only ever widen, so earlier lines stay aligned with the header.
+std::string text_table(const std::vector<std::vector<std::string>>& rows, std::vector<std::size_t>* widths)
+{
+    std::vector<std::size_t> own;
+    std::vector<std::size_t>& w = widths ? *widths : own;
+    for (const auto& r : rows)
+        for (std::size_t i = 0; i < r.size(); ++i) {
+            if (w.size() <= i) w.push_back(0);
+            w[i] = std::max(w[i], r[i].size());
+        }
+    std::string out;
+    for (const auto& r : rows) {
+        std::string line;
+        for (std::size_t i = 0; i < r.size(); ++i) {
+            line += r[i];
+            if (i + 1 < r.size()) line += std::string(w[i] - r[i].size() + 2, ' ');
+        }
+        while (!line.empty() && line.back() == ' ') line.pop_back();
+        out += line + "\n";
+    }
+    return out;
 }
 
 } // namespace nemo::control

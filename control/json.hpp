@@ -43,4 +43,8 @@ private:
     bool after_key_ = false;
 };
 
+// The CLI's other output: columns padded to the widest cell. A table written in parts passes the widths
+// of the parts before (`widths`): columns only ever widen, so earlier lines stay aligned with the header.
+std::string text_table(const std::vector<std::vector<std::string>>& rows, std::vector<std::size_t>* widths = nullptr);
+
 } // namespace nemo::control

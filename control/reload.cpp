@@ -121,6 +121,7 @@ ControlPlane::ReloadReport ControlPlane::apply_reload(Config& fresh)
     if (!fresh.provisioning_file.empty()) {
         auto add_sa = [&](const SaConfig& sa) -> std::optional<std::string> {
             if (auto e = refuse_manual_gcm(sa, config_.allow_manual_gcm)) return e;
+            if (cluster_) return std::optional<std::string>("ESP SAs are not kept in a cluster (state.backend = etcd)");
             file_sas.push_back(sa);
             return std::nullopt;
         };

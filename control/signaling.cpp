@@ -1,5 +1,6 @@
 #include "signaling.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -135,11 +136,16 @@ void SignalingEndpoint::handle_mobility(const Punted& in, const Ipv6Packet& ip, 
     arrival.home_address_option = ip.home_address;
     const Ipv6Addr hoa = ip.home_address ? *ip.home_address : ip.hdr.src;
     arrival.protected_by_hoa_sa = in.sa_home_address && *in.sa_home_address == hoa;
+    decide_and_answer(intake.bu, arrival, hoa, now, out, &in, &ip);
+}
 
+void SignalingEndpoint::decide_and_answer(const wire::BindingUpdate& bu, const BuArrival& arrival, const Ipv6Addr& hoa, uint64_t now,
+                                          std::vector<Outbound>& out, const Punted* in, const Ipv6Packet* ip)
+{
     const BindingEntry* cur = cache_.find(hoa);
     const bool existed = cur != nullptr;
     const std::optional<CareOf> old_coa = cur ? std::optional<CareOf>(cur->binding.coa) : std::nullopt;
-    BuDecision d = decide_binding_update(intake.bu, arrival, params_, provisioning_.find(hoa),
+    BuDecision d = decide_binding_update(bu, arrival, params_, provisioning_.find(hoa),
                                          cur ? &cur->binding : nullptr, now);
     std::string why;
     // A change that cannot be made durable is not made: the MR hears 130 and tries again later.
@@ -161,7 +167,7 @@ void SignalingEndpoint::handle_mobility(const Punted& in, const Ipv6Packet& ip, 
         d.ba.lifetime = 0;
     }
     update_table_gauges();
-    account(d, existed, intake.bu.has(bu_flag::R));
+    account(d, existed, bu.has(bu_flag::R));
     if (existed && d.outcome == BuOutcome::rejected) cache_.note_rejection(hoa, d.ba.status);
     // RFC 6275 10.4.1, RFC 3963 6.2: a new or moved home registration is announced on the home link; a
     // refresh from the same care-of address changes nothing the link must learn.
@@ -171,8 +177,18 @@ void SignalingEndpoint::handle_mobility(const Punted& in, const Ipv6Packet& ip, 
         if (registered_.size() < kMaxQueuedRegistrations) registered_.push_back(HomeRegistration{hoa, d.binding.mobile_router});
         else stats_.inc(Counter::announcements_dropped);
     }
+    const bool changed = store_ && d.change != BindingChangeKind::none;
+    // A cluster's change may lose to another instance's: the BU is kept to be answered again.
+    WaitingBu* waiting = nullptr;
+    if (clustered_ && changed) {
+        WaitingBu& w = cas_pending_[hoa];
+        w.bu = bu;
+        w.arrival = arrival;
+        w.batch = store_->staged_batch();
+        waiting = &w;
+    }
     if (!d.send_ba) return;
-    if (d.ba.status == ba_status::not_home_agent_for_mn && !error_reply_allowed(in, ip, now)) return;
+    if (d.ba.status == ba_status::not_home_agent_for_mn && in && !error_reply_allowed(*in, *ip, now)) return;
 
     const Ipv6Addr& final_dst = d.route.rh2_home_address ? *d.route.rh2_home_address : d.route.dst;
     auto pkt = ipv6_packet(d.route.src, d.route.dst, d.route.rh2_home_address, ipproto::mobility,
@@ -180,8 +196,52 @@ void SignalingEndpoint::handle_mobility(const Punted& in, const Ipv6Packet& ip, 
                                return build_binding_ack(o, d.ba, d.route.src, final_dst, params_.option_types);
                            });
     stats_.inc(Counter::bu_acks_sent);
-    const uint64_t after = store_ && d.change != BindingChangeKind::none ? store_->staged_batch() : 0;
-    out.push_back(Outbound{std::move(pkt), d.route.via, d.route.v4_dst, d.route.v4_dst_port, after});
+    const uint64_t after = changed ? store_->staged_batch() : 0;
+    uint64_t token = 0;
+    if (waiting) {
+        token = ++next_token_;
+        waiting->tokens.emplace_back(token, waiting->batch);
+    }
+    out.push_back(Outbound{std::move(pkt), d.route.via, d.route.v4_dst, d.route.v4_dst_port, after, token});
+}
+
+void SignalingEndpoint::settled(const Ipv6Addr& hoa, uint64_t batch)
+{
+    auto it = cas_pending_.find(hoa);
+    if (it == cas_pending_.end()) return;
+    if (it->second.batch <= batch) {
+        cas_pending_.erase(it);
+        return;
+    }
+    // A later change still waits; the BAs of the settled ones leave as they are.
+    auto& t = it->second.tokens;
+    t.erase(std::remove_if(t.begin(), t.end(), [&](const auto& tb) { return tb.second <= batch; }), t.end());
+}
+
+void SignalingEndpoint::lost(const Ipv6Addr& hoa, uint64_t now, uint64_t batch, std::vector<BaRewrite>& rewrites)
+{
+    auto it = cas_pending_.find(hoa);
+    if (it == cas_pending_.end()) return;
+    if (it->second.batch > batch) {
+        // The router's later BU waits in a later batch, which reports for itself; the BAs of the lost
+        // changes go nowhere (the later BU is the one the router waits for).
+        auto& t = it->second.tokens;
+        for (const auto& [token, b] : t)
+            if (b <= batch) rewrites.push_back(BaRewrite{token, std::nullopt});
+        t.erase(std::remove_if(t.begin(), t.end(), [&](const auto& tb) { return tb.second <= batch; }), t.end());
+        return;
+    }
+    WaitingBu w = std::move(it->second);
+    cas_pending_.erase(it);
+    stats_.inc(Counter::cluster_bus_lost);
+    std::vector<Outbound> again;
+    decide_and_answer(w.bu, w.arrival, hoa, now, again, nullptr, nullptr);
+    // The last BU's BA is replaced by the new answer; any earlier one's goes nowhere.
+    for (std::size_t i = 0; i < w.tokens.size(); ++i) {
+        BaRewrite r{w.tokens[i].first, std::nullopt};
+        if (i + 1 == w.tokens.size() && !again.empty()) r.replacement = std::move(again.front());
+        rewrites.push_back(std::move(r));
+    }
 }
 
 void SignalingEndpoint::account(const BuDecision& d, bool existed, bool router)
@@ -234,10 +294,17 @@ void SignalingEndpoint::handle_icmpv6(const Punted& in, const Ipv6Packet& ip, st
         uint16_t flags = 0;
         if ((req->flags & dhaad_flag::R) && params_.accept_mobile_routers) flags |= dhaad_flag::R;
         if (want_v4) flags |= dhaad_flag::I;
-        std::span<const Ipv4Addr> v4;
-        if (want_v4) v4 = params_.ipv4_addresses;
+        // A cluster's other live instances follow this one's own addresses (draft 6: in preference order).
+        std::vector<Ipv6Addr> v6(params_.ipv6_addresses.begin(), params_.ipv6_addresses.end());
+        std::vector<Ipv4Addr> v4;
+        if (want_v4) v4.assign(params_.ipv4_addresses.begin(), params_.ipv4_addresses.end());
+        for (const Ipv6Addr& a : peer_v6_)
+            if (std::find(v6.begin(), v6.end(), a) == v6.end()) v6.push_back(a);
+        if (want_v4)
+            for (const Ipv4Addr& a : peer_v4_)
+                if (std::find(v4.begin(), v4.end(), a) == v4.end()) v4.push_back(a);
         auto pkt = ipv6_packet(self, ip.hdr.src, std::nullopt, ipproto::icmpv6, [&](std::span<uint8_t> o) {
-            return build_dhaad_reply(o, req->id, flags, params_.ipv6_addresses, v4, self, ip.hdr.src);
+            return build_dhaad_reply(o, req->id, flags, v6, v4, self, ip.hdr.src);
         });
         stats_.inc(Counter::dhaad_replies);
         out.push_back(same_way(in, std::move(pkt)));

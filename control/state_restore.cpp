@@ -79,19 +79,26 @@ void ControlPlane::restore_state(StateImage& image)
 
     const uint64_t now = monotonic_seconds();
     const uint64_t wall = wall_seconds();
-    for (const StoredBinding& s : image.bindings) {
-        const Binding& b = s.binding;
+    // A cluster's bindings are not this instance's to remove: etcd's lease ends an expired one, and
+    // another instance may serve one this one does not.
+    const bool shared = cluster_ != nullptr;
+    for (std::size_t i = 0; i < image.bindings.size(); ++i) {
+        const Binding& b = image.bindings[i].binding;
+        const int64_t rev = shared && i < image.binding_revisions.size() ? image.binding_revisions[i] : 0;
         if (b.expires <= wall) {
             ++report.expired_while_down;
-            store_->erase_binding(b.hoa);
+            if (!shared) store_->erase_binding(b.hoa);
+            else cache_.note_stored(b.hoa, rev); // still in etcd until its lease ends
             continue;
         }
         std::string why;
         if (!provisioning_.find(b.hoa) || !cache_.restore(binding_to_mono(b, now, wall), now, &why)) {
             ++report.unprovisioned;
-            store_->erase_binding(b.hoa);
+            if (!shared) store_->erase_binding(b.hoa);
+            else cache_.note_stored(b.hoa, rev);
             continue;
         }
+        if (shared) cache_.set_revision(b.hoa, rev, i < image.binding_origins.size() ? image.binding_origins[i] : "");
         ++report.restored_bindings;
         if (b.proxy_nd) restored_announce_.push_back(NdAnnounce{b.hoa, b.mobile_router});
     }

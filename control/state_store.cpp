@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "state_etcd.hpp"
 #include "state_rocksdb.hpp"
 #include "log.hpp"
 #include "state_sqlite.hpp"
@@ -34,6 +35,7 @@ const char* backend_name(StateConfig::Backend b)
     case StateConfig::Backend::none: return "none";
     case StateConfig::Backend::rocksdb: return "rocksdb";
     case StateConfig::Backend::sqlite: return "sqlite";
+    case StateConfig::Backend::etcd: return "etcd";
     }
     return "?";
 }
@@ -46,7 +48,17 @@ void StateBatch::merge(StateBatch&& later)
         later = StateBatch{};
         return;
     }
-    for (auto& [k, v] : later.bindings) bindings[k] = std::move(v);
+    for (auto& [k, v] : later.bindings) {
+        // A later change decided on the earlier one (`own`) is written against the earlier one's base.
+        auto lb = later.binding_base.find(k);
+        const bool had = bindings.count(k) != 0;
+        if (lb != later.binding_base.end()) {
+            if (!(had && lb->second.kind == CasBase::Kind::own)) binding_base[k] = lb->second;
+        } else {
+            binding_base.erase(k); // unconditional
+        }
+        bindings[k] = std::move(v);
+    }
     for (auto& [k, v] : later.mrs) mrs[k] = std::move(v);
     for (auto& [k, v] : later.sas) sas[k] = std::move(v);
     for (auto& [k, v] : later.seqs) seqs[k] = std::move(v);
@@ -66,8 +78,12 @@ StateBatch batch_of(const StateImage& im)
 std::unique_ptr<StateStore> StateStore::open(const StateConfig& cfg, StateImage* image, std::string* error)
 {
     if (cfg.backend == StateConfig::Backend::none) return nullptr;
-    auto backend = cfg.backend == StateConfig::Backend::sqlite ? open_sqlite_state(cfg.dir, cfg.refuse_damaged, image, error)
-                                                               : open_rocksdb_state(cfg.dir, cfg.refuse_damaged, image, error);
+    std::unique_ptr<StateBackend> backend;
+    switch (cfg.backend) {
+    case StateConfig::Backend::sqlite: backend = open_sqlite_state(cfg.dir, cfg.refuse_damaged, image, error); break;
+    case StateConfig::Backend::etcd: backend = open_etcd_state(cfg, image, error); break;
+    default: backend = open_rocksdb_state(cfg.dir, cfg.refuse_damaged, image, error); break;
+    }
     if (!backend) return nullptr;
     return std::make_unique<StateStore>(std::move(backend));
 }
@@ -89,8 +105,38 @@ StateStore::~StateStore()
     writer_.join();
 }
 
-void StateStore::put_binding(const StoredBinding& b) { staged_.bindings[b.binding.hoa] = encode_binding(b); }
-void StateStore::erase_binding(const Ipv6Addr& hoa) { staged_.bindings[hoa] = std::nullopt; }
+namespace {
+void stage_base(StateBatch& staged, const Ipv6Addr& hoa, CasBase base)
+{
+    const bool had = staged.bindings.count(hoa) != 0;
+    if (base.kind == CasBase::Kind::any) {
+        if (!had) staged.binding_base.erase(hoa);
+        return;
+    }
+    // Within one turn the same rule as coalescing: a change decided on this turn's own keeps its base.
+    if (had && base.kind == CasBase::Kind::own) return;
+    staged.binding_base[hoa] = base;
+}
+} // namespace
+
+void StateStore::put_binding(const StoredBinding& b, CasBase base)
+{
+    stage_base(staged_, b.binding.hoa, base);
+    staged_.bindings[b.binding.hoa] = encode_binding(b);
+}
+void StateStore::erase_binding(const Ipv6Addr& hoa, CasBase base)
+{
+    stage_base(staged_, hoa, base);
+    staged_.bindings[hoa] = std::nullopt;
+}
+
+void StateStore::take_settled(std::vector<CasSettled>& out)
+{
+    std::lock_guard lk(mu_);
+    if (settled_.empty()) return;
+    for (auto& s : settled_) out.push_back(std::move(s));
+    settled_.clear();
+}
 void StateStore::put_mr(const MrChange& c) { staged_.mrs[c.mr.hoa] = encode_mr_change(c); }
 void StateStore::put_sa(const SaChange& c) { staged_.sas[c.sa.spi] = encode_sa_change(c); }
 void StateStore::put_seq(uint32_t spi, const SeqReservation& r) { staged_.seqs[spi] = encode_seq(r); }
@@ -145,12 +191,17 @@ void StateStore::writer_loop()
 
         const uint64_t t0 = steady_us();
         last_commit_us_ = t0;
-        auto err = backend_->commit(pending_);
+        const std::size_t records = pending_.size();
+        CasSettled settled;
+        settled.batch = pending_id_;
+        auto err = backend_->commit_cas(pending_, &settled);
         const uint64_t us = steady_us() - t0;
 
         lk.lock();
+        // Told before durable() moves: a BA that lost its compare-and-swap must not leave as accepted.
+        if (!settled.empty()) settled_.push_back(std::move(settled));
         if (!err) {
-            records_.fetch_add(pending_.size(), std::memory_order_relaxed);
+            records_.fetch_add(records, std::memory_order_relaxed);
             pending_ = StateBatch{};
             syncs_.fetch_add(1, std::memory_order_relaxed);
             last_sync_us_.store(us, std::memory_order_relaxed);
@@ -210,6 +261,7 @@ StateStatus StateStore::status() const
     s.staged = staged_id_.load();
     s.durable = durable();
     s.refusing = refusing();
+    if (std::string why; s.error.empty() && !backend_->available(&why)) s.error = why;
     return s;
 }
 

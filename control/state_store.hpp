@@ -33,17 +33,46 @@ namespace nemo::control {
 uint64_t wall_seconds();
 uint64_t wall_ms();
 
+// state.backend = etcd: the cluster's store (state_etcd.hpp).
+struct EtcdStateConfig {
+    std::vector<std::string> endpoints; // host:port
+    std::string ca_file, cert_file, key_file;
+    std::string cluster = "default";    // keys under /nemo-ha/<cluster>/
+    std::string instance;               // this instance's name in the cluster (default: the host name)
+    unsigned max_txn_ops = 128;         // etcd's --max-txn-ops (its default 128)
+    unsigned timeout_ms = 2000;         // one request to one endpoint
+};
+
 struct StateConfig {
-    enum class Backend : uint8_t { none, rocksdb, sqlite };
+    enum class Backend : uint8_t { none, rocksdb, sqlite, etcd };
     Backend backend = Backend::rocksdb;
     std::string dir = "/var/lib/nemo-ha";
     bool refuse_damaged = false; // state.on_damage = refuse: a damaged store stops the start
+    EtcdStateConfig etcd;
 };
 const char* backend_name(StateConfig::Backend b);
+
+// What a binding's change was decided against, for a store shared by several instances (etcd): the
+// change is written only if the stored binding is still that one (compare-and-swap). `any` (the
+// embedded stores, and a cluster's own housekeeping) writes unconditionally; `own` means this
+// instance's own earlier change, not yet committed when the decision was made (the writer knows the
+// revision it got).
+struct CasBase {
+    enum class Kind : uint8_t { any, absent, revision, own };
+    Kind kind = Kind::any;
+    int64_t revision = 0;
+    static CasBase absent_key() { return {Kind::absent, 0}; }
+    static CasBase at(int64_t r) { return {Kind::revision, r}; }
+    static CasBase own_change() { return {Kind::own, 0}; }
+    bool operator==(const CasBase&) const = default;
+};
 
 // One turn's changes (or several turns' once coalesced): the latest value of each key, or its removal.
 struct StateBatch {
     std::unordered_map<Ipv6Addr, std::optional<std::vector<uint8_t>>, Ipv6Hash> bindings;
+    // Only for bindings staged with a base other than `any`. Coalescing keeps the first change's base
+    // when a later one was decided on it (`own`).
+    std::unordered_map<Ipv6Addr, CasBase, Ipv6Hash> binding_base;
     std::unordered_map<Ipv6Addr, std::vector<uint8_t>, Ipv6Hash> mrs; // MrChange records (removals too)
     std::unordered_map<uint32_t, KeyBytes> sas;                        // SaChange records: key material
     std::unordered_map<uint32_t, std::vector<uint8_t>> seqs;           // SeqReservation records
@@ -54,9 +83,31 @@ struct StateBatch {
     void merge(StateBatch&& later);
 };
 
+// What a cluster store's commit settled, reported to the control thread (StateStore::take_settled).
+struct CasConflict {
+    Ipv6Addr hoa;
+    bool exists = false;                         // a value is stored (current: its record, when it decodes)
+    std::optional<std::vector<uint8_t>> current; // the binding record stored now (nullopt: none, or undecodable)
+    int64_t mod_revision = 0;                    // of the stored one; absent: the revision it was read at
+    std::string origin;                          // the instance that wrote it
+};
+struct CasSettled {
+    uint64_t batch = 0;   // every change of batches up to this one that is named here is settled
+    // Written: the key's revision now (absent: deleted, `revision` the deletion's).
+    std::vector<std::pair<Ipv6Addr, CasBase>> written;
+    // Not written: another instance's change came first. The BU is answered against that one.
+    std::vector<CasConflict> conflicts;
+    bool empty() const { return written.empty() && conflicts.empty(); }
+};
+
+class EtcdCluster;
+
 // What a store held when it was opened.
 struct StateImage {
     std::vector<StoredBinding> bindings;
+    // A cluster store's (etcd): each binding's revision and the instance that wrote it, by position.
+    std::vector<int64_t> binding_revisions;
+    std::vector<std::string> binding_origins;
     std::vector<MrChange> mrs;
     std::vector<SaChange> sas; // keys: the restore wipes them once the SA table has its transforms
     std::unordered_map<uint32_t, SeqReservation> seqs;
@@ -81,6 +132,25 @@ public:
     // Every change of the batch in one transaction, made durable (synced) before it returns. On error
     // the database is as it was before the call.
     virtual std::optional<CommitError> commit(const StateBatch& b) = 0;
+    // A store shared by several instances: commits what it can of `b` (compare-and-swap on each binding's
+    // base), removing from `b` what it settled (written, or lost to another instance's change, both
+    // reported in *settled); what stays in `b` failed and is retried. The default: commit().
+    virtual std::optional<CommitError> commit_cas(StateBatch& b, CasSettled* settled)
+    {
+        (void)settled;
+        auto e = commit(b);
+        if (!e) b = StateBatch{};
+        return e;
+    }
+    // The cluster behind a shared store (null: none).
+    virtual EtcdCluster* cluster() { return nullptr; }
+    // Whether changes can be made durable now, as far as the backend can tell without a commit (a
+    // cluster: some etcd member answers and names a leader); why not, when not. Any thread.
+    virtual bool available(std::string* why) const
+    {
+        (void)why;
+        return true;
+    }
     virtual uint64_t size_bytes() const = 0;
     virtual const std::string& path() const = 0;
     virtual const char* name() const = 0;
@@ -116,8 +186,8 @@ public:
     ~StateStore(); // commits what is staged and pending (a clean stop loses nothing), stops the writer
 
     // ---- staging, the control thread ----
-    void put_binding(const StoredBinding& b);
-    void erase_binding(const Ipv6Addr& hoa);
+    void put_binding(const StoredBinding& b, CasBase base = {});
+    void erase_binding(const Ipv6Addr& hoa, CasBase base = {});
     void put_mr(const MrChange& c);
     void put_sa(const SaChange& c);
     void put_seq(uint32_t spi, const SeqReservation& r);
@@ -132,8 +202,13 @@ public:
 
     // ---- any thread ----
     uint64_t durable() const { return durable_.load(std::memory_order_acquire); }
-    bool refusing() const { return refusing_.load(std::memory_order_acquire); }
+    // A commit failed and none has succeeded since, or the backend says it cannot take changes now.
+    bool refusing() const { return refusing_.load(std::memory_order_acquire) || !backend_->available(nullptr); }
     StateStatus status() const;
+    // What commits settled since the last call (a cluster store's only; empty otherwise). Reported
+    // before durable() moves past them.
+    void take_settled(std::vector<CasSettled>& out);
+    StateBackend& backend() { return *backend_; }
     // The start's figures, for status() (set once, by the restore).
     void set_restore_report(const StateStatus& r);
 
@@ -152,6 +227,7 @@ private:
     bool stop_ = false;
     std::string error_;
     StateStatus restore_;
+    std::vector<CasSettled> settled_;
     // the writer's
     StateBatch pending_; // coalesced, failed at least once, retried
     uint64_t pending_id_ = 0;

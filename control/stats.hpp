@@ -66,6 +66,11 @@ namespace nemo::control {
     X(state_bindings_unprovisioned, "nemoHaStateBindingsUnprovisioned", "stored bindings not restored: home address no longer provisioned, or the tables refused it") \
     X(state_records_damaged, "nemoHaStateRecordsDamaged", "stored records that did not decode (and a damaged file, one), not restored") \
     X(state_changes_not_reapplied, "nemoHaStateChangesNotReapplied", "stored operator changes (add mr, add sa) that could not be applied again at start") \
+    X(cluster_bus_lost, "nemoHaClusterBusLost", "BUs whose change another instance's came before (compare-and-swap lost): answered again against it") \
+    X(cluster_changes_applied, "nemoHaClusterChangesApplied", "other instances' binding changes applied here (the watch)") \
+    X(cluster_changes_refused, "nemoHaClusterChangesRefused", "other instances' bindings the tables here refused (full, a prefix conflict)") \
+    X(cluster_records_damaged, "nemoHaClusterRecordsDamaged", "values under the cluster's prefix that did not decode, ignored") \
+    X(cluster_resyncs, "nemoHaClusterResyncs", "full reads of the cluster's state after the watch's revision was compacted") \
     X(reloads, "nemoHaReloads", "reloads of the provisioning and SA lines applied (SIGHUP, nemo-hactl reload)") \
     X(reloads_refused, "nemoHaReloadsRefused", "reloads refused whole: an error in the files, nothing changed") \
     X(reload_bindings_removed, "nemoHaReloadBindingsRemoved", "bindings removed by a reload: entry gone, or changed so that the binding no longer fits") \

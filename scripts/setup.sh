@@ -22,6 +22,7 @@ PACKAGES=(
   python3-matplotlib
   dpkg-dev binutils groff-base man-db systemd
   etcd-server etcd-client libcurl4-openssl-dev nlohmann-json3-dev libssl-dev
+  iperf3 nftables
 )
 
 missing=()

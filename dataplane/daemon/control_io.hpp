@@ -62,6 +62,10 @@ public:
     // arrives later helps nobody. At most kMaxHeld wait at once.
     static constexpr uint64_t kHoldMaxMs = 1000;
     static constexpr std::size_t kMaxHeld = 65536;
+    // Frames the inject ring had no room for wait here, in order, and go first at the next turn (a burst
+    // of BUs answered at once outruns the workers' draining); beyond this many they are dropped (counted).
+    static constexpr std::size_t kMaxInjectBacklog = 8192;
+    ~ControlIo();
 
     // One turn; returns how many packets it handled (0 lets the caller rest). now: monotonic seconds;
     // now_ms: monotonic milliseconds (the repeats of unsolicited NAs are spaced on it).
@@ -90,6 +94,8 @@ private:
     bool answers_our_question(const NeighborKey& k, uint64_t now);
     // Sends the held BAs whose change is durable now, drops those held too long.
     void release_held(uint64_t now_ms);
+    // A cluster's BAs answered again (ControlPlane::take_ba_rewrites): replaced or dropped where held.
+    void rewrite_held();
     void hold(control::Outbound&& out, uint16_t port, const MacAddr& dst_mac);
     void resolve(uint64_t now);
     void announce(uint64_t now_ms);
@@ -129,10 +135,13 @@ private:
     std::deque<Held> held_; // in batch order
     uint64_t turn_ms_ = 0;
     std::atomic<uint64_t> ba_held_{0}, ba_withheld_{0};
+    std::atomic<uint64_t> ba_answered_again_{0}, ba_superseded_{0};
     // Gateways that are not static are resolved at start and every dataplane.gateway_refresh_s after, so that
     // the first packets find them and a changed MAC is learned.
     uint64_t next_gateway_probe_ = 0;
-    std::atomic<uint64_t> inject_full_{0};
+    std::atomic<uint64_t> inject_full_{0}, inject_deferred_{0};
+    std::deque<struct rte_mbuf*> inject_backlog_;
+    void flush_inject_backlog();
     std::atomic<uint64_t> no_sa_{0};
     std::atomic<uint64_t> punt_priority_{0}; // packets taken from each punt class
     std::atomic<uint64_t> punt_bulk_{0};

@@ -327,6 +327,24 @@ std::string MetricsCollector::render()
         t.gauge(metric("state_restore_duration_seconds"), "how long reading and restoring the store took at start").add({}, static_cast<double>(st.load_ms + st.restore_ms) / 1e3);
     }
 
+    // A cluster on etcd (its counters are in stats: nemo_ha_cluster_*_total).
+    if (src_.cluster) {
+        const control::ClusterView v = src_.cluster->view();
+        t.gauge(metric("cluster_etcd_healthy"), "1 while an etcd member answers and names a leader").add({}, v.healthy ? 1.0 : 0.0);
+        auto reach = t.gauge(metric("cluster_etcd_endpoint_up"), "1 while the etcd endpoint answers");
+        for (const auto& ep : v.endpoints) reach.add({{"endpoint", ep.endpoint}}, ep.reachable ? 1.0 : 0.0);
+        std::size_t alive = 0;
+        for (const auto& m : v.members) alive += m.alive ? 1 : 0;
+        t.gauge(metric("cluster_members_alive"), "instances of the cluster whose membership lease lives, this one included").add({}, static_cast<double>(alive));
+        t.gauge(metric("cluster_watch_connected"), "1 while the watch of the cluster's prefix is connected").add({}, v.watch_connected ? 1.0 : 0.0);
+        t.gauge(metric("cluster_watch_revision"), "the etcd revision the watch has reached").add({}, static_cast<double>(v.watch_revision));
+        if (v.lag_samples) {
+            auto lag = t.gauge(metric("cluster_watch_lag_seconds"), "from another instance's commit to its binding published here, over the last 4096 changes");
+            lag.add({{"quantile", "0.5"}}, v.lag_ms_median / 1e3);
+            lag.add({{"quantile", "0.99"}}, v.lag_ms_p99 / 1e3);
+        }
+    }
+
     {
         std::shared_ptr<const Snapshot> snap;
         std::vector<double> ages;

@@ -30,6 +30,7 @@
 #include "metrics_server.hpp"
 #include "metrics_text.hpp"
 #include "sa_table.hpp"
+#include "etcd_cluster.hpp"
 #include "state_store.hpp"
 #include "stats.hpp"
 
@@ -44,6 +45,7 @@ struct MetricsSources {
     const SaTable* sas = nullptr;
     uint16_t access_port = 0, home_port = 0; // the same port: exported once, as port="access"
     uint8_t status_tunnel = 144, status_invalid_coa = 145; // ha.status_tunnel_unsupported, ha.status_invalid_coa
+    const control::EtcdCluster* cluster = nullptr; // null: not a cluster (state.backend other than etcd)
 };
 
 class MetricsCollector {

@@ -24,6 +24,8 @@ unsigned ControlIo::poll(uint64_t now)
 unsigned ControlIo::poll(uint64_t now, uint64_t now_ms)
 {
     turn_ms_ = now_ms;
+    flush_inject_backlog(); // what the workers had no room for last turn goes first
+    rewrite_held();       // before anything held leaves: a lost compare-and-swap changes the answer
     release_held(now_ms); // the last turn's changes may be durable now
     const PuntDrained n = drain_punts(cfg_.punt, cfg_.punt_bulk, cfg_.punt_limits, [&](rte_mbuf* m, bool) {
         switch (punt_meta(m)->kind) {
@@ -69,12 +71,15 @@ std::vector<std::pair<std::string, uint64_t>> ControlIo::stats() const
     auto v = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
     return {
         {"control_inject_full", inject_full()},
+        {"control_inject_deferred", v(inject_deferred_)},
         {"control_replies_without_sa", replies_without_sa()},
         {"control_no_mbuf", no_mbuf()},
         {"control_punt_priority", v(punt_priority_)},
         {"control_punt_bulk", v(punt_bulk_)},
         {"control_ba_held", v(ba_held_)},
         {"control_ba_withheld", v(ba_withheld_)},
+        {"control_ba_answered_again", v(ba_answered_again_)},
+        {"control_ba_superseded", v(ba_superseded_)},
         {"control_na_unsolicited_sent", v(na_sent_)},
         {"control_na_unsolicited_dropped", v(na_dropped_)},
         {"control_neighbor_learned", v(nb_learned_)},

@@ -17,10 +17,25 @@ using namespace wire;
 void ControlIo::send_frame(rte_mbuf* m, uint16_t port)
 {
     m->port = port;
-    if (rte_ring_sp_enqueue(cfg_.inject, m) != 0) {
+    // Behind what waits already, so that frames keep their order.
+    if (inject_backlog_.empty() && rte_ring_sp_enqueue(cfg_.inject, m) == 0) return;
+    if (inject_backlog_.size() >= kMaxInjectBacklog) {
         inject_full_.fetch_add(1, std::memory_order_relaxed);
         rte_pktmbuf_free(m);
+        return;
     }
+    inject_backlog_.push_back(m);
+    inject_deferred_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void ControlIo::flush_inject_backlog()
+{
+    while (!inject_backlog_.empty() && rte_ring_sp_enqueue(cfg_.inject, inject_backlog_.front()) == 0) inject_backlog_.pop_front();
+}
+
+ControlIo::~ControlIo()
+{
+    for (rte_mbuf* m : inject_backlog_) rte_pktmbuf_free(m);
 }
 
 void ControlIo::send(const control::Outbound& out, uint16_t port, const MacAddr& dst_mac)

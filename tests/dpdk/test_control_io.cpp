@@ -21,6 +21,7 @@
 #include "ipv6.hpp"
 #include "proto.hpp"
 #include "punt_drain.hpp"
+#include "router_bu.hpp"
 #include "state_rocksdb.hpp"
 
 using namespace nemo;
@@ -208,6 +209,46 @@ TEST_F(ControlIoTest, GratuitousArpAndArpForOthersTeachNothing)
 }
 
 // RFC 826 ("merge"): a request for our address teaches us its sender, whom we answer.
+// A burst of replies larger than the inject ring (the workers drain it a burst a turn) waits, in order,
+// and goes at the next turns: nothing dropped (500 BUs at once lost 636 BAs here, control_inject_full).
+TEST_F(ControlIoTest, RepliesTheInjectRingHasNoRoomForWaitInOrder)
+{
+    io.reset();
+    rte_ring_free(inject);
+    inject = rte_ring_create(("cio_inj_small" + std::to_string(getpid())).c_str(), 64, SOCKET_ID_ANY, RING_F_SP_ENQ);
+    ASSERT_TRUE(inject);
+    make_io(true);
+    constexpr uint16_t kN = 200; // three times the ring's room: BUs of one router, each answered
+    const Ipv6Addr hoa = *Ipv6Addr::parse("2001:db8:1::100");
+    for (uint16_t seq = 1; seq <= kN; ++seq)
+        punt(nemo::test::tunneled_router_bu(hoa, seq, *Prefix6::parse("2001:db8:aaaa::/48"), TunnelMethod::ipip),
+             dp::PuntKind::signaling, kAccessPort, TunnelMethod::ipip, kCoa4);
+    io->poll(100);
+    std::vector<uint16_t> seqs;
+    auto drain = [&] { // what the workers take from the ring: the BAs' sequence numbers
+        for (const auto& f : sent()) {
+            auto eth = parse_ether(f.bytes);
+            if (!eth || eth->ethertype != ethertype::ipv4) continue;
+            auto v4 = parse_ipv4(eth->payload);
+            if (!v4 || v4->hdr.protocol != ipproto::ipv6) continue;
+            auto v6 = parse_ipv6_packet(v4->payload);
+            if (!v6) continue;
+            auto mh = parse_mh(v6->upper);
+            if (!mh) continue;
+            if (auto ba = parse_binding_ack(*mh)) seqs.push_back(ba->seq);
+        }
+    };
+    for (int turn = 0; turn < 10 && seqs.size() < kN; ++turn) {
+        drain();
+        io->poll(100);
+    }
+    drain();
+    ASSERT_EQ(seqs.size(), kN);
+    for (uint16_t i = 0; i < kN; ++i) EXPECT_EQ(seqs[i], i + 1) << "BA " << i << " out of order";
+    EXPECT_EQ(stat("control_inject_full"), 0u);
+    EXPECT_GT(stat("control_inject_deferred"), 0u);
+}
+
 TEST_F(ControlIoTest, AnArpRequestForOurAddressTeachesTheAsker)
 {
     punt(arp(arp_op::request, kPeerMac, kPeer4, kHa4), dp::PuntKind::arp, kAccessPort);

@@ -334,6 +334,26 @@ TEST_F(SignalingTest, DhaadWithIFlag)
     EXPECT_EQ(stats.get(Counter::dhaad_no_ipv4), 1u);
 }
 
+// A cluster (README, "A cluster on etcd"): the other live instances' addresses follow this one's own,
+// each once, IPv4 ones only for an I request.
+TEST_F(SignalingTest, DhaadListsTheClustersOtherInstancesAfterItself)
+{
+    const Ipv6Addr peer6 = *Ipv6Addr::parse("2001:db8:1::2");
+    const Ipv4Addr peer4 = *Ipv4Addr::parse("198.51.100.2");
+    endpoint->set_peer_addresses({peer6, kHa6}, {peer4, kHa4});
+    auto out = punt_v6(nemo::test::scapy_packet("dhaad_request"));
+    ASSERT_EQ(out.size(), 1u);
+    auto ip = parse_ipv6_packet(out[0].ipv6);
+    auto icmp = parse_icmpv6(ip->upper);
+    auto rep = parse_dhaad_reply(*icmp);
+    ASSERT_TRUE(rep);
+    ASSERT_EQ(rep->count, 4);
+    EXPECT_EQ(rep->list()[0], kHa6);
+    EXPECT_EQ(rep->list()[1], peer6);
+    EXPECT_EQ(rep->list()[2], Ipv6Addr::v4_mapped(kHa4));
+    EXPECT_EQ(rep->list()[3], Ipv6Addr::v4_mapped(peer4));
+}
+
 TEST_F(SignalingTest, MobilePrefixSolicitationAnswered)
 {
     auto out = punt_v6(nemo::test::scapy_packet("mps"));

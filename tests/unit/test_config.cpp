@@ -552,3 +552,41 @@ TEST(Config, ALineThatIsNotIniNamesItsNumberNeverItsText)
     EXPECT_EQ(e.find(key), std::string::npos) << e;
     EXPECT_EQ(e.find("ha.ini:24: not a `key = value` line"), 0u) << e;
 }
+
+// state.backend = etcd (a cluster): its keys, each refused with the line that is wrong; ESP refused.
+TEST(Config, EtcdStateSection)
+{
+    const std::string etcd = "[state]\nbackend = etcd\netcd_endpoints = 127.0.0.1:2379,etcd-2.example:2379\ncluster = east\ninstance = ha-1\n"
+                             "etcd_max_txn_ops = 1024\netcd_timeout_ms = 500\n";
+    auto r = parse_config_text(std::string(kGood) + etcd, "ha.ini");
+    ASSERT_TRUE(std::holds_alternative<Config>(r)) << std::get<std::string>(r);
+    const Config& c = std::get<Config>(r);
+    EXPECT_EQ(c.state.backend, StateConfig::Backend::etcd);
+    EXPECT_EQ(c.state.etcd.endpoints, (std::vector<std::string>{"127.0.0.1:2379", "etcd-2.example:2379"}));
+    EXPECT_EQ(c.state.etcd.cluster, "east");
+    EXPECT_EQ(c.state.etcd.instance, "ha-1");
+    EXPECT_EQ(c.state.etcd.max_txn_ops, 1024u);
+    EXPECT_EQ(c.state.etcd.timeout_ms, 500u);
+    // Shown by `show config`, and read back the same.
+    auto again = parse_config_text(render_config(c), "shown");
+    ASSERT_TRUE(std::holds_alternative<Config>(again)) << std::get<std::string>(again);
+    EXPECT_EQ(std::get<Config>(again).state.etcd.endpoints, c.state.etcd.endpoints);
+
+    auto err = [&](const std::string& state_lines) { return error_of(std::string(kGood) + "[state]\n" + state_lines); };
+    EXPECT_NE(err("backend = etcd\n").find("state.etcd_endpoints"), std::string::npos);
+    EXPECT_NE(err("backend = etcd\netcd_endpoints = 127.0.0.1\n").find("'127.0.0.1' is not HOST:PORT"), std::string::npos);
+    EXPECT_NE(err("backend = etcd\netcd_endpoints = 127.0.0.1:0\n").find("is not HOST:PORT"), std::string::npos);
+    EXPECT_NE(err("backend = etcd\netcd_endpoints = a:1\ninstance = a/b\n").find("state.instance"), std::string::npos);
+    EXPECT_NE(err("backend = etcd\netcd_endpoints = a:1\ncluster = \n").find("state.cluster"), std::string::npos);
+    EXPECT_NE(err("backend = etcd\netcd_endpoints = a:1\netcd_cert = /c.pem\n").find("state.etcd_key"), std::string::npos);
+    EXPECT_NE(err("backend = etcd\netcd_endpoints = a:1\netcd_cert = /c.pem\netcd_key = /k.pem\n").find("state.etcd_ca"), std::string::npos);
+    EXPECT_NE(err("backend = etcd\netcd_endpoints = a:1\netcd_ca = ca.pem\n").find("absolute path"), std::string::npos);
+    EXPECT_NE(err("backend = etcd\netcd_endpoints = a:1\netcd_max_txn_ops = 0\n").find("state.etcd_max_txn_ops"), std::string::npos);
+    EXPECT_NE(err("backend = rocksdb\netcd_endpoints = a:1\n").find("is for state.backend = etcd"), std::string::npos);
+    EXPECT_EQ(err("backend = etcd\netcd_endpoints = a:1\netcd_ca = /ca.pem\netcd_cert = /c.pem\netcd_key = /k.pem\n"), "");
+    // A cluster keeps no ESP SAs: refused with why, not left to fail later.
+    EXPECT_NE(error_of(with("methods = ipip,udp", "methods = ipip,esp") + "[state]\nbackend = etcd\netcd_endpoints = a:1\n").find("ha.methods"),
+              std::string::npos);
+    EXPECT_NE(error_of(std::string(kGood) + "[ipsec]\n" + kCbcLine + "[state]\nbackend = etcd\netcd_endpoints = a:1\n").find("ipsec.sa: ESP SAs are not kept in a cluster"),
+              std::string::npos);
+}

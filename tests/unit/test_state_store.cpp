@@ -140,6 +140,86 @@ TEST(StateStoreWriter, WaitingBatchesAreCoalescedAndTheLastValueWins)
     EXPECT_EQ(s.backend, "fake");
 }
 
+// A cluster store's compare-and-swap bases (state_etcd): a change decided on this instance's own earlier
+// one (`own`) is written against that one's base when both wait in one commit; a base decided anew
+// (a revision seen from another instance) replaces it; an unconditional change drops it.
+TEST(StateStoreWriter, CoalescingKeepsTheFirstChangesCompareAndSwapBase)
+{
+    const Ipv6Addr a = hoa_of(1), b = hoa_of(2), c = hoa_of(3);
+    StateBatch first, later;
+    first.bindings[a] = encode_binding(make_binding(1, 1));
+    first.binding_base[a] = CasBase::at(7);
+    first.bindings[b] = encode_binding(make_binding(2, 1));
+    first.binding_base[b] = CasBase::absent_key();
+    first.bindings[c] = encode_binding(make_binding(3, 1));
+    first.binding_base[c] = CasBase::at(9);
+    later.bindings[a] = encode_binding(make_binding(1, 2));
+    later.binding_base[a] = CasBase::own_change();
+    later.bindings[b] = encode_binding(make_binding(2, 2));
+    later.binding_base[b] = CasBase::at(12);
+    later.bindings[c] = std::nullopt; // unconditional
+    first.merge(std::move(later));
+    EXPECT_EQ(seq_in(first.bindings.at(a)), 2);
+    EXPECT_EQ(first.binding_base.at(a), CasBase::at(7)) << "own change kept the first one's base";
+    EXPECT_EQ(first.binding_base.at(b), CasBase::at(12));
+    EXPECT_EQ(first.binding_base.count(c), 0u);
+
+    // Staged twice in one turn: the same rule.
+    auto disk = std::make_shared<FakeDisk>();
+    disk->set(true, false);
+    StateStore st(std::make_unique<FakeBackend>(disk));
+    st.put_binding(make_binding(1, 1), CasBase::at(3));
+    st.put_binding(make_binding(1, 2), CasBase::own_change());
+    st.put_binding(make_binding(2, 1), CasBase::own_change()); // nothing of its own before it: kept as own
+    st.flush();
+    disk->set(false, false);
+    ASSERT_TRUE(wait_until([&] { return st.durable() == 1; }, 2000));
+    std::lock_guard lk(disk->mu);
+    ASSERT_EQ(disk->committed.size(), 1u);
+    EXPECT_EQ(disk->committed[0].binding_base.at(a), CasBase::at(3));
+    EXPECT_EQ(disk->committed[0].binding_base.at(b), CasBase::own_change());
+}
+
+// What a shared store's commit settled reaches the control thread no later than durable() moving past
+// it: a BA that lost must be answered again before it could leave as accepted.
+TEST(StateStoreWriter, SettledReportsComeBeforeDurable)
+{
+    struct Settling final : StateBackend {
+        std::optional<CommitError> commit(const StateBatch&) override { return std::nullopt; }
+        std::optional<CommitError> commit_cas(StateBatch& b, CasSettled* s) override
+        {
+            for (const auto& [hoa, rec] : b.bindings) {
+                if (rec && seq_in(rec) == 13) s->conflicts.push_back(CasConflict{hoa, false, std::nullopt, 42, "other"});
+                else s->written.emplace_back(hoa, CasBase::at(100));
+            }
+            b = StateBatch{};
+            return std::nullopt;
+        }
+        uint64_t size_bytes() const override { return 0; }
+        const std::string& path() const override { return p; }
+        const char* name() const override { return "settling"; }
+        std::string p = "/x";
+    };
+    StateStore st(std::make_unique<Settling>());
+    std::vector<CasSettled> got;
+    for (int round = 1; round <= 50; ++round) {
+        st.put_binding(make_binding(1, round == 25 ? 13 : 1), CasBase::absent_key());
+        st.flush();
+        // Whenever durable() has moved to this batch, its report has been posted.
+        const uint64_t want = st.staged_batch() - 1;
+        ASSERT_TRUE(wait_until([&] { return st.durable() >= want; }, 2000));
+        std::vector<CasSettled> now;
+        st.take_settled(now);
+        ASSERT_EQ(now.size(), 1u) << "round " << round;
+        EXPECT_EQ(now[0].batch, want);
+        for (auto& n : now) got.push_back(std::move(n));
+    }
+    std::size_t conflicts = 0;
+    for (const auto& g : got) conflicts += g.conflicts.size();
+    EXPECT_EQ(conflicts, 1u);
+    EXPECT_EQ(got[24].conflicts.at(0).mod_revision, 42);
+}
+
 TEST(StateStoreWriter, DurableAdvancesOnlyWhenTheCommitReturns)
 {
     auto disk = std::make_shared<FakeDisk>();
