@@ -30,6 +30,8 @@ What it checks (the issue's proof):
                  instance; `clear binding` on one instance clears it on all.
   ClusterTls     etcd serving TLS only, with client certificates: two instances share bindings; no
                  private key's text in their logs or show output.
+  ClusterBurst   300 BUs at once through one instance, then every router's next BU to two instances at
+                 once (different care-of ports): exactly one BA 0 per router, both instances agree.
   ClusterSmallTransactions  60 BUs at once through one instance with state.etcd_max_txn_ops = 4.
   EtcdHarness    the etcd cluster alone (leader killed, quorum lost, both back, data kept).
 Bounds are printed with what was measured.
@@ -807,6 +809,73 @@ class ClusterSmallTransactions(EtcdClusterCase):
             self.check_down(2, r, f"txn-down-{r.i}")
         say(f"{self.COUNT} BUs back to back through instance 1 with etcd_max_txn_ops = 4: all BA 0 in {took:.2f} s, "
             f"listed by instance 2 {shared:.2f} s later, forwarded by it; etcd went {after - before} revisions on")
+
+
+class ClusterBurst(EtcdClusterCase):
+    """300 routers at once through one instance (commits of hundreds of bindings), then each router's next
+    sequence number to two instances at the same moment with different care-of ports: one BA 0 per router."""
+
+    KS = (1, 2)
+    NAME = "nclburst"
+    COUNT = 300
+
+    @classmethod
+    def make_routers(cls):
+        cls.routers = [Router(600 + i, METHODS[i % 3]) for i in range(cls.COUNT)]
+
+    @classmethod
+    def provisioned(cls):
+        return cls.routers
+
+    def test_bursts_and_a_race_per_router(self):
+        t0 = time.time()
+        self.register(1, self.routers, timeout=15)
+        took = time.time() - t0
+        shared = self.wait_bindings((2,), self.routers, 15, "a burst of 300 through instance 1")
+        say(f"{self.COUNT} BUs back to back through instance 1: all BA 0 in {took:.2f} s, listed by instance 2 "
+            f"{shared:.2f} s later")
+        for r in self.routers:
+            r.seq += 1
+        ports = {1: 20000, 2: 30000}
+        # Instance 2 gets them in the reverse order: the first routers' races lean to 1, the last ones' to 2.
+        frames = {k: [self.acc_tx[k].frame(r.bu(port=ports[k] + r.i)) for r in self.routers] for k in ports}
+        frames[2].reverse()
+        marks = {k: self.acc_rx[k].mark() for k in ports}
+        go = threading.Barrier(2)
+
+        def fire(k):
+            go.wait()
+            for f in frames[k]:
+                self.acc_tx[k].send(f)
+        threads = [threading.Thread(target=fire, args=(k,)) for k in ports]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        want = {r.hoa for r in self.routers}
+        bas = {k: {} for k in ports}
+        deadline = time.time() + 15
+        while time.time() < deadline and any(len(bas[k]) < len(want) for k in ports):
+            for k in ports:
+                for hoa, status, seq, _, port in self.acc_rx[k].find(binding_ack, marks[k]):
+                    if hoa in want and hoa not in bas[k]:
+                        bas[k][hoa] = (status, seq, port)
+            time.sleep(0.05)
+        missing = {k: len(want) - len(bas[k]) for k in ports if len(bas[k]) < len(want)}
+        self.assertEqual(missing, {}, "routers without a BA from instance 1 or 2 (how many)")
+        wrong, won = [], {1: 0, 2: 0}
+        for r in self.routers:
+            got = {k: bas[k][r.hoa] for k in ports}
+            winners = [k for k in ports if got[k][0] == 0]
+            if len(winners) != 1 or got[3 - winners[0]][:2] != (135, r.seq):
+                wrong.append(f"{r.hoa} (sequence {r.seq}): {got}")
+                continue
+            won[winners[0]] += 1
+            r.port = ports[winners[0]] + r.i
+        self.assertEqual(wrong, [], "routers without exactly one BA 0 and one BA 135 naming the sequence number")
+        shared = self.wait_bindings((1, 2), self.routers, 15, "the race of 300")
+        say(f"{self.COUNT} routers' next BUs to instances 1 and 2 at once: one BA 0 and one BA 135 each (instance 1 "
+            f"won {won[1]}, instance 2 {won[2]}); both list every winner's care-of port {shared:.2f} s later")
 
 
 class ClusterTls(EtcdClusterCase):
