@@ -28,7 +28,7 @@ import time
 os.environ.setdefault("NEMO_NS_PREFIX", "ncl-")  # before nemo_harness reads it
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from frames import tunneled  # noqa: E402,F401
+from frames import mobility_header, tunneled  # noqa: E402,F401
 import nemo_harness  # noqa: E402
 from nemo_harness import (CN, HA4, ROOT, HomeAgent, binary, binding_update, mac_of, netns, ns_name,  # noqa: E402,F401
                           tunnel)
@@ -317,21 +317,6 @@ class Capture:
 
 # ---------------------------------------------------------------------------------------------------
 # What the HA sends, parsed from raw frames.
-
-def mobility_header(ip6):
-    """(home address, Mobility Header bytes) of an IPv6 packet carrying one (the destination, or the type 2
-    routing header's address), or None."""
-    if len(ip6) < 40 or ip6[0] >> 4 != 6:
-        return None
-    nh, dst, at = ip6[6], ip6[24:40], 40
-    while nh in (0, 43, 60) and at + 8 <= len(ip6):
-        if nh == 43 and ip6[at + 2] == 2 and at + 24 <= len(ip6):
-            dst = ip6[at + 8:at + 24]
-        nh, at = ip6[at], at + (ip6[at + 1] + 1) * 8
-    if nh != 135 or at + 12 > len(ip6):
-        return None
-    return v6(dst), ip6[at:]
-
 
 def binding_ack(frame):
     """(home address, status, sequence number, outer destination, UDP port) of a BA the HA sent through

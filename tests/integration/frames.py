@@ -42,3 +42,22 @@ def tunneled(frame, ha4=HA4):
         if sport == 4191:
             return dst, "udp", dport, body[8:]
     return None
+
+
+def v6(b):
+    return socket.inet_ntop(socket.AF_INET6, bytes(b))
+
+
+def mobility_header(ip6):
+    """(home address, Mobility Header bytes) of an IPv6 packet carrying one (the home address is the
+    destination, or the type 2 routing header's address), or None."""
+    if len(ip6) < 40 or ip6[0] >> 4 != 6:
+        return None
+    nh, dst, at = ip6[6], ip6[24:40], 40
+    while nh in (0, 43, 60) and at + 8 <= len(ip6):
+        if nh == 43 and ip6[at + 2] == 2 and at + 24 <= len(ip6):
+            dst = ip6[at + 8:at + 24]
+        nh, at = ip6[at], at + (ip6[at + 1] + 1) * 8
+    if nh != 135 or at + 12 > len(ip6):
+        return None
+    return v6(dst), ip6[at:]

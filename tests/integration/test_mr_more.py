@@ -21,39 +21,17 @@ import unittest
 os.environ.setdefault("NEMO_NS_PREFIX", "nmrm-")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from nemo_harness import CN, HA4, HA6, HomeAgent, Topology, mac_of, netns, ns_name  # noqa: E402
-from test_mr import MNN, MR_HOA, MR_MNP, PROVISION, TUN, MobileRouter, in_mr, wait_for  # noqa: E402
+from nemo_harness import CN, HA4, HA6, HomeAgent, mac_of, netns, ns_name  # noqa: E402
+# The module's namespaces and the router's TUN: test_mr's set-up, shared.
+from test_mr import MNN, MR_HOA, PROVISION, MobileRouter, in_mr, wait_for  # noqa: E402
+from test_mr import setUpModule, tearDownModule  # noqa: E402,F401
 from scapy.all import IP, AsyncSniffer, Ether, IPv6, sendp  # noqa: E402
 from scapy.layers.inet6 import MIP6MH_BA, MIP6MH_BU  # noqa: E402
 
-TOPOLOGY = None
 
 
 def in_ha(*args, **kw):
     return subprocess.run(["ip", "netns", "exec", ns_name("nemo-ha"), *args], capture_output=True, text=True, **kw)
-
-
-def setUpModule():
-    global TOPOLOGY
-    TOPOLOGY = Topology().__enter__()
-    try:
-        for cmd in (["ip", "tuntap", "add", "dev", TUN, "mode", "tun"],
-                    ["sysctl", "-qw", f"net.ipv6.conf.{TUN}.disable_ipv6=0"],
-                    ["ip", "link", "set", TUN, "up"],
-                    ["ip", "-6", "addr", "add", MNN + "/64", "dev", TUN, "nodad"],
-                    ["ip", "-6", "route", "add", "default", "dev", TUN]):
-            r = in_mr(*cmd)
-            if r.returncode != 0:
-                raise RuntimeError(f"{' '.join(cmd)}: {r.stderr}")
-        subprocess.run(["ip", "-n", ns_name("nemo-cn"), "-6", "route", "add", MR_MNP, "via", HA6, "dev", "cn0"],
-                       check=True)
-    except Exception:
-        TOPOLOGY.__exit__(None, None, None)
-        raise
-
-
-def tearDownModule():
-    TOPOLOGY.__exit__(None, None, None)
 
 
 class ScapyLegacyHomeAgent:

@@ -29,7 +29,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from frames import key_file, tunneled  # noqa: E402
+from frames import key_file, mobility_header, tunneled  # noqa: E402
 from nemo_harness import (CN, COA, HA4, HOA, MNP_A, SIDES, HomeAgent, Topology,  # noqa: E402
                           binding_update, exchange, mac_of, netns, send_from, tunnel)
 from scapy.all import ESP, IP, UDP, IPv6, raw  # noqa: E402
@@ -118,21 +118,6 @@ class Sender:
 
     def close(self):
         self.sock.close()
-
-
-def mobility_header(ip6):
-    """(home address, Mobility Header bytes) of an IPv6 packet carrying one (the home address is the
-    destination, or the type 2 routing header's address), or None."""
-    if len(ip6) < 40 or ip6[0] >> 4 != 6:
-        return None
-    nh, dst, at = ip6[6], ip6[24:40], 40
-    while nh in (0, 43, 60) and at + 8 <= len(ip6):
-        if nh == 43 and ip6[at + 2] == 2 and at + 24 <= len(ip6):
-            dst = ip6[at + 8:at + 24]
-        nh, at = ip6[at], at + (ip6[at + 1] + 1) * 8
-    if nh != 135 or at + 12 > len(ip6):
-        return None
-    return v6(dst), ip6[at:]
 
 
 def binding_ack(frame):
