@@ -338,10 +338,10 @@ std::string MetricsCollector::render()
         t.gauge(metric("cluster_members_alive"), "instances of the cluster whose membership lease lives, this one included").add({}, static_cast<double>(alive));
         t.gauge(metric("cluster_watch_connected"), "1 while the watch of the cluster's prefix is connected").add({}, v.watch_connected ? 1.0 : 0.0);
         t.gauge(metric("cluster_watch_revision"), "the etcd revision the watch has reached").add({}, static_cast<double>(v.watch_revision));
+        // Two gauges, not one with a quantile label: that label is a summary's alone (promtool refuses it).
         if (v.lag_samples) {
-            auto lag = t.gauge(metric("cluster_watch_lag_seconds"), "from another instance's commit to its binding published here, over the last 4096 changes");
-            lag.add({{"quantile", "0.5"}}, v.lag_ms_median / 1e3);
-            lag.add({{"quantile", "0.99"}}, v.lag_ms_p99 / 1e3);
+            t.gauge(metric("cluster_watch_lag_median_seconds"), "from another instance's commit to its binding published here, median of the last 4096 changes").add({}, v.lag_ms_median / 1e3);
+            t.gauge(metric("cluster_watch_lag_p99_seconds"), "the same, 99th percentile").add({}, v.lag_ms_p99 / 1e3);
         }
     }
 

@@ -39,16 +39,18 @@ Bounds are printed with what was measured.
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from cluster_harness import (CN, HA_NS, Capture, ClusterInstance, ClusterTopology, Router, Sender,  # noqa: E402
-                             access, binding_ack, dump, home, ipv6_from, ns_name, tunneled, v6b, wait_for,
+                             access, binding_ack, dump, home, ipv6_from, netns, ns_name, tunneled, v6b, wait_for,
                              with_hlim, write_provisioning)
 from etcd_cluster import EtcdCluster  # noqa: E402
 from scapy.all import IPv6, raw  # noqa: E402
@@ -363,13 +365,18 @@ class EtcdClusterCase(ClusterCase):
             if cls.TLS:
                 extra += [f"--state.etcd_ca={cls.etcd.ca_file}", f"--state.etcd_cert={cls.etcd.client_cert}",
                           f"--state.etcd_key={cls.etcd.client_key}"]
-            cls.start_instances(lambda k: ClusterInstance(k, *extra, etcd=cls.etcd, cluster=cls.NAME,
-                                                          max_txn_ops=cls.TXN_OPS), cls.KS)
+            cls.start_instances(lambda k: ClusterInstance(k, *extra, *cls.instance_options(k), etcd=cls.etcd,
+                                                          cluster=cls.NAME, max_txn_ops=cls.TXN_OPS), cls.KS)
         except BaseException:
             cls.failed = True
             cls.cleanup()
             raise
         cls.registered = []   # routers whose registration every instance must keep
+
+    @classmethod
+    def instance_options(cls, k):
+        """Overrides of instance k's own."""
+        return []
 
     @classmethod
     def cleanup(cls):
@@ -809,6 +816,43 @@ class ClusterSmallTransactions(EtcdClusterCase):
             self.check_down(2, r, f"txn-down-{r.i}")
         say(f"{self.COUNT} BUs back to back through instance 1 with etcd_max_txn_ops = 4: all BA 0 in {took:.2f} s, "
             f"listed by instance 2 {shared:.2f} s later, forwarded by it; etcd went {after - before} revisions on")
+        self.check_cluster_metrics()
+
+    METRICS_PORT = 19460
+
+    @classmethod
+    def instance_options(cls, k):
+        return [f"--metrics.listen=127.0.0.1:{cls.METRICS_PORT + k}"]
+
+    def scrape(self, k):
+        with netns(ns_name(HA_NS)):
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.METRICS_PORT + k}/metrics", timeout=5) as r:
+                return r.read().decode()
+
+    def check_cluster_metrics(self):
+        """The cluster's gauges on /metrics (README, "A cluster on etcd"), as promtool reads them: etcd
+        healthy, both members alive, the watch connected, and on instance 2 the lag of instance 1's
+        bindings."""
+        def value(text, name):
+            for line in text.splitlines():
+                if line.startswith(name + " ") or line.startswith(name + "{"):
+                    return float(line.rsplit(" ", 1)[1])
+            return None
+        text, _ = wait_for("instance 2's /metrics: both members alive and the lag measured",
+                           lambda: self.scrape(2),
+                           lambda t: value(t, "nemo_ha_cluster_members_alive") == 2
+                           and value(t, "nemo_ha_cluster_watch_lag_median_seconds") is not None,
+                           timeout=10)
+        self.assertEqual(value(text, "nemo_ha_cluster_etcd_healthy"), 1.0)
+        self.assertEqual(value(text, "nemo_ha_cluster_watch_connected"), 1.0)
+        self.assertGreater(value(text, "nemo_ha_cluster_watch_revision"), 0)
+        self.assertGreaterEqual(value(text, "nemo_ha_cluster_watch_lag_p99_seconds"),
+                                value(text, "nemo_ha_cluster_watch_lag_median_seconds"))
+        self.assertGreaterEqual(value(text, "nemo_ha_cluster_changes_applied_total"), self.COUNT)
+        promtool = shutil.which("promtool") or "/usr/bin/promtool"
+        r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, f"promtool check metrics: {r.stdout}{r.stderr}")
+        say("instance 2's /metrics: etcd healthy, 2 members alive, watch connected, lag median and p99; promtool accepts it")
 
 
 class ClusterBurst(EtcdClusterCase):
