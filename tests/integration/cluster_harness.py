@@ -28,7 +28,7 @@ import time
 os.environ.setdefault("NEMO_NS_PREFIX", "ncl-")  # before nemo_harness reads it
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from frames import mobility_header, tunneled  # noqa: E402,F401
+from frames import RawReceiver, mobility_header, raw_socket, tunneled  # noqa: E402,F401
 import nemo_harness  # noqa: E402
 from nemo_harness import (CN, HA4, ROOT, HomeAgent, binary, binding_update, mac_of, netns, ns_name,  # noqa: E402,F401
                           tunnel)
@@ -39,9 +39,6 @@ NS_PREFIX = nemo_harness.NS_PREFIX
 HA_NS, MR_NS, CN_NS = "nemo-ha", "nemo-mr", "nemo-cn"   # as nemo_harness names them; ns_name() maps them
 GATEWAY = "198.51.100.10"
 HA4_B = socket.inet_aton(HA4)
-ETH_P_ALL = 0x0003
-PACKET_OUTGOING = 4
-SO_RCVBUFFORCE = 33
 
 
 def v6(b):
@@ -255,34 +252,21 @@ class Sender:
         self.sock.close()
 
 
-class Capture:
+class Capture(RawReceiver):
     """Every frame arriving at a Link's test interface (not those sent from it), kept with its arrival
     time until close(); find()/wait() look through them."""
 
     def __init__(self, link):
         self.link = link
-        with netns(link.ns):
-            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-        self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 16 << 20)
-        self.sock.bind((link.iface, 0))
-        self.sock.settimeout(0.05)
         self.lock = threading.Lock()
         self.frames = []
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
+        with netns(link.ns):
+            sock = raw_socket(link.iface, 16 << 20)
+        super().__init__(sock, self.keep)
 
-    def run(self):
-        while not self.done.is_set():
-            try:
-                frame, addr = self.sock.recvfrom(65535)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            if addr[2] != PACKET_OUTGOING:
-                with self.lock:
-                    self.frames.append((time.time(), frame))
+    def keep(self, frame, at):
+        with self.lock:
+            self.frames.append((at, frame))
 
     def mark(self):
         """A position: find() after it sees only frames that arrived later."""
@@ -307,12 +291,6 @@ class Capture:
             if len(got) >= count or time.time() >= deadline:
                 return got
             time.sleep(0.02)
-
-    def close(self):
-        if not self.done.is_set():
-            self.done.set()
-            self.thread.join()
-            self.sock.close()
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -6,8 +6,14 @@ import shutil
 import socket
 import struct
 import tempfile
+import threading
+import time
 
 HA4 = "198.51.100.1"
+
+ETH_P_ALL = 0x0003
+PACKET_OUTGOING = 4
+SO_RCVBUFFORCE = 33
 
 _KEY_DIR = tempfile.mkdtemp(prefix="nemo-test-keys-")
 atexit.register(shutil.rmtree, _KEY_DIR, True)
@@ -61,3 +67,41 @@ def mobility_header(ip6):
     if nh != 135 or at + 12 > len(ip6):
         return None
     return v6(dst), ip6[at:]
+
+
+def raw_socket(iface, rcvbuf):
+    """An AF_PACKET socket on `iface` that sees every frame; open it inside the interface's namespace."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
+    sock.bind((iface, 0))
+    sock.settimeout(0.05)
+    return sock
+
+
+class RawReceiver:
+    """Every frame arriving on `sock` (not those sent from it), handed to on_frame(frame, time) on a thread
+    of its own, until close(). Raw sockets: scapy's sniffer cannot keep up with hundreds of routers."""
+
+    def __init__(self, sock, on_frame):
+        self.sock = sock
+        self.on_frame = on_frame
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.done.is_set():
+            try:
+                frame, addr = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if addr[2] != PACKET_OUTGOING:
+                self.on_frame(frame, time.time())
+
+    def close(self):
+        if not self.done.is_set():
+            self.done.set()
+            self.thread.join()
+            self.sock.close()

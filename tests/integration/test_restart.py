@@ -29,7 +29,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from frames import key_file, mobility_header, tunneled  # noqa: E402
+from frames import RawReceiver, key_file, mobility_header, raw_socket, tunneled  # noqa: E402
 from nemo_harness import (CN, COA, HA4, HOA, MNP_A, SIDES, HomeAgent, Topology,  # noqa: E402
                           binding_update, exchange, mac_of, netns, send_from, tunnel)
 from scapy.all import ESP, IP, UDP, IPv6, raw  # noqa: E402
@@ -48,9 +48,6 @@ def tearDownModule():
     TOPOLOGY.__exit__(None, None, None)
 
 
-ETH_P_ALL = 0x0003
-PACKET_OUTGOING = 4
-SO_RCVBUFFORCE = 33
 HA4_B = socket.inet_aton(HA4)
 CN_B = socket.inet_pton(socket.AF_INET6, CN)
 ACCESS_GW = "198.51.100.10"  # mr0's own address: every frame to a care-of address reaches the sniffers
@@ -67,35 +64,14 @@ def host_of(prefix):
 # ---------------------------------------------------------------------------------------------------
 # Raw sockets: scapy's sniffer and sendp cannot keep up with hundreds of routers on two shared cores.
 
-class Capture:
+class Capture(RawReceiver):
     """Every frame arriving at namespace `ns`'s test interface (not those sent from it), handed to
     on_frame(frame, time) on a thread of its own, until close()."""
 
     def __init__(self, ns, on_frame):
-        self.on_frame = on_frame
         with netns(ns):
-            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-        self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 32 << 20)
-        self.sock.bind((SIDES[ns][0], 0))
-        self.sock.settimeout(0.05)
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self):
-        while not self.done.is_set():
-            try:
-                frame, addr = self.sock.recvfrom(65535)
-            except socket.timeout:
-                continue
-            if addr[2] != PACKET_OUTGOING:
-                self.on_frame(frame, time.time())
-
-    def close(self):
-        if not self.done.is_set():
-            self.done.set()
-            self.thread.join()
-            self.sock.close()
+            sock = raw_socket(SIDES[ns][0], 32 << 20)
+        super().__init__(sock, on_frame)
 
 
 class Sender:
