@@ -40,14 +40,12 @@ from cluster_harness import (CN, HA_NS, ClusterInstance, ClusterTopology, Router
                              binding_ack, home, netns, ns_name, tunneled, v6b, wait_for,
                              write_provisioning)
 from etcd_cluster import EtcdCluster  # noqa: E402
+from frames import PACKET_OUTGOING, raw_socket  # noqa: E402
 from scapy.all import IPv6, raw  # noqa: E402
 from scapy.layers.inet6 import ICMPv6EchoRequest  # noqa: E402
 
 METHODS = ("ipip", "gre", "udp")
 CLUSTER = "nclb"
-ETH_P_ALL = 0x0003
-PACKET_OUTGOING = 4
-SO_RCVBUFFORCE = 33
 SO_TIMESTAMPNS = 35
 # Router index ranges of the phases (each router is registered in one phase only).
 LAG_BASE, FAIL_BASE, DB_BASE, WARM_BASE = 1000, 6000, 12000, 900
@@ -79,10 +77,8 @@ class TsSocket:
 
     def __init__(self, link):
         with netns(link.ns):
-            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-        self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 16 << 20)
+            self.sock = raw_socket(link.iface, 16 << 20)
         self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        self.sock.bind((link.iface, 0))
         self.sock.setblocking(False)
 
     def fileno(self):
