@@ -9,8 +9,9 @@
 //       Config::mrs and N stored bindings; store:off is create() alone (the provisioning's share).
 // Stores live in a directory on the real disk (--dir, default /var/tmp) and are removed at exit.
 //
-//   BuToBa/routers:N/store:etcd|embedded/rep:R  (with --etcd) the same through etcd (state.backend = etcd,
-//       a cluster of one instance) and through the embedded store, alternately.
+//   BuToBa/routers:N/store:etcd|etcd1|embedded/rep:R  (with --etcd) the same through etcd (state.backend =
+//       etcd, a cluster of one instance; etcd1: one transaction in flight at a time, the baseline of the
+//       two the writer sends at once) and through the embedded store, in a rotating order.
 //
 //   state_bench [--dir DIR] [--backend rocksdb|sqlite] [--reps R] [--turns T] [--iterations I] [--iterations-big I] [Google Benchmark flags]
 //   state_bench --etcd HOST:PORT,... [--etcd-txn-ops N] [--etcd-routers N,N] ...   adds the etcd family
@@ -193,7 +194,7 @@ struct Plane {
 };
 
 // `etcd`: the store is etcd (g_etcd), the cluster named after `dir`'s last part and this process.
-std::unique_ptr<Plane> make_plane(uint32_t n, const std::string* dir, bool etcd = false)
+std::unique_ptr<Plane> make_plane(uint32_t n, const std::string* dir, bool etcd = false, bool one_at_a_time = false)
 {
     auto p = std::make_unique<Plane>();
     Config c = base_config(n);
@@ -209,6 +210,7 @@ std::unique_ptr<Plane> make_plane(uint32_t n, const std::string* dir, bool etcd 
             c.state.etcd.instance = "bench";
             c.state.etcd.max_txn_ops = g_etcd_txn_ops;
             c.state.etcd.timeout_ms = 10000;
+            c.state.etcd.two_in_flight = !one_at_a_time;
             backend = open_etcd_state(c.state, &image, &err);
         } else {
             backend = g_sqlite ? open_sqlite_state(*dir, false, &image, &err) : open_rocksdb_state(*dir, false, &image, &err);
@@ -338,14 +340,14 @@ double cpu_seconds(clockid_t clock)
 }
 
 // BU planes by (routers, store on, through etcd), built and registered once, kept across repetitions.
-std::map<std::tuple<uint32_t, bool, bool>, std::unique_ptr<Plane>> g_bu_planes;
+std::map<std::tuple<uint32_t, bool, bool, bool>, std::unique_ptr<Plane>> g_bu_planes;
 
-Plane& bu_plane(uint32_t n, bool store, bool etcd = false)
+Plane& bu_plane(uint32_t n, bool store, bool etcd = false, bool one_at_a_time = false)
 {
-    auto& p = g_bu_planes[{n, store, etcd}];
+    auto& p = g_bu_planes[{n, store, etcd, one_at_a_time}];
     if (!p) {
-        const std::string dir = (g_root / ("bu-" + std::to_string(n) + (etcd ? "-etcd" : ""))).string();
-        p = make_plane(n, store ? &dir : nullptr, etcd);
+        const std::string dir = (g_root / ("bu-" + std::to_string(n) + (etcd ? "-etcd" : "") + (one_at_a_time ? "1" : ""))).string();
+        p = make_plane(n, store ? &dir : nullptr, etcd, one_at_a_time);
         const auto t0 = std::chrono::steady_clock::now();
         register_all(*p, n);
         // Progress (a million take a while), and the rate of first registrations, in order of home address.
@@ -355,9 +357,9 @@ Plane& bu_plane(uint32_t n, bool store, bool etcd = false)
     return *p;
 }
 
-void BM_BuToBa(benchmark::State& state, uint32_t n, bool store, bool etcd = false)
+void BM_BuToBa(benchmark::State& state, uint32_t n, bool store, bool etcd = false, bool one_at_a_time = false)
 {
-    Plane& p = bu_plane(n, store, etcd);
+    Plane& p = bu_plane(n, store, etcd, one_at_a_time);
     ControlPlane& cp = *p.cp;
     Turns t(cp);
     const std::size_t per_iter = static_cast<std::size_t>(g_turns) * kTurnBus;
@@ -554,15 +556,17 @@ void register_benchmarks()
     for (uint32_t n : {1000u, 1000000u})
         alternate("BuToBa/routers:" + std::to_string(n), [n](benchmark::State& s, bool on) { BM_BuToBa(s, n, on); },
                   [n](benchmark::internal::Benchmark* b) { b->Iterations(n > 1000 ? g_iterations_big : g_iterations)->Unit(benchmark::kMillisecond); });
-    // Through etcd and through the embedded store, alternately.
+    // Through etcd (two transactions in flight, and one at a time: etcd1) and through the embedded
+    // store, in a rotating order.
     if (!g_etcd.empty())
         for (uint32_t n : g_etcd_routers)
             for (int r = 0; r < g_reps; ++r)
-                for (int k = 0; k < 2; ++k) {
-                    const bool etcd = (k == 0) == (r % 2 == 0);
+                for (int k = 0; k < 3; ++k) {
+                    const int v = (k + r) % 3; // 0 etcd, 1 embedded, 2 etcd1
+                    const char* name = v == 0 ? "etcd" : v == 1 ? "embedded" : "etcd1";
                     auto* b = benchmark::RegisterBenchmark(
-                        ("BuToBa/routers:" + std::to_string(n) + "/store:" + (etcd ? "etcd" : "embedded") + "/rep:" + std::to_string(r)).c_str(),
-                        [n, etcd](benchmark::State& s) { BM_BuToBa(s, n, true, etcd); });
+                        ("BuToBa/routers:" + std::to_string(n) + "/store:" + name + "/rep:" + std::to_string(r)).c_str(),
+                        [n, v](benchmark::State& s) { BM_BuToBa(s, n, true, v != 1, v == 2); });
                     b->UseManualTime()->Iterations(n > 1000 ? g_iterations_big : g_iterations)->Unit(benchmark::kMillisecond);
                 }
     for (uint32_t n : {100000u, 1000000u})

@@ -18,8 +18,8 @@ uint64_t steady_ms()
 }
 constexpr std::size_t kMaxDamageReported = 8;
 constexpr int kCasRounds = 4; // a chunk whose compares failed is sent again without the losers
-constexpr uint64_t kInstanceFreshMs = 3000;
-constexpr std::size_t kMinSplit = 128; // a commit of fewer bindings is one transaction // a member record rewritten this recently: its instance runs
+constexpr uint64_t kInstanceFreshMs = 3000; // a member record rewritten this recently: its instance runs
+constexpr std::size_t kMinSplit = 128;      // a commit of fewer bindings is one transaction
 } // namespace
 
 EtcdOptions etcd_options(const EtcdStateConfig& cfg)
@@ -259,7 +259,7 @@ std::optional<StateBackend::CommitError> EtcdBackend::commit_cas(StateBatch& b, 
     // Two transactions in flight at once (each on its connection): etcd parses one while it applies the
     // other, and batches both into one raft fsync. A commit big enough is split in two for that.
     const std::size_t n = b.bindings.size();
-    const std::size_t per_txn = n >= 2 * kMinSplit && n <= 2 * chunk ? (n + 1) / 2 : chunk;
+    const std::size_t per_txn = cfg_.two_in_flight && n >= 2 * kMinSplit && n <= 2 * chunk ? (n + 1) / 2 : chunk;
     std::vector<std::vector<Item>> chunks(1);
     chunks.back().reserve(std::min(per_txn, n));
     std::vector<Ipv6Addr> keys;
@@ -290,8 +290,10 @@ std::optional<StateBackend::CommitError> EtcdBackend::commit_cas(StateBatch& b, 
     }
     for (std::size_t c = 0; c < chunks.size(); c += 2) {
         if (chunks[c].empty()) continue;
-        if (c + 1 == chunks.size() || chunks[c + 1].empty()) {
+        if (c + 1 == chunks.size() || chunks[c + 1].empty() || !cfg_.two_in_flight) {
             if (auto e = commit_chunk(chunks[c], b, settled)) return e;
+            if (c + 1 < chunks.size() && !chunks[c + 1].empty())
+                if (auto e = commit_chunk(chunks[c + 1], b, settled)) return e;
             continue;
         }
         // Both answers are settled, whichever failed: what one of them wrote must be reported.

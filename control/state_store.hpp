@@ -41,6 +41,8 @@ struct EtcdStateConfig {
     std::string instance;               // this instance's name in the cluster (default: the host name)
     unsigned max_txn_ops = 128;         // etcd's --max-txn-ops (its default 128)
     unsigned timeout_ms = 2000;         // one request to one endpoint
+    bool two_in_flight = true;          // a commit of 256+ bindings as two transactions at once (false: a
+                                        // benchmark's baseline; no configuration key)
 };
 
 struct StateConfig {

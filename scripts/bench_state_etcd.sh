@@ -51,7 +51,7 @@ eal="--no-huge -m 4096 --no-pci --no-shconf -l 0"
 echo "== BU -> BA through etcd ($members member(s), $endpoints, --max-txn-ops $txn_ops, data in $tmp) against RocksDB;" \
      "routers $routers; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 NEMO_EAL_ARGS="$eal" "$build/bench/state_bench" --dir "$tmp" --reps "$reps" --etcd "$endpoints" --etcd-txn-ops "$txn_ops" \
-  --etcd-routers "$routers" --benchmark_filter='store:(etcd|embedded)' \
+  --etcd-routers "$routers" --benchmark_filter='store:(etcd|etcd1|embedded)' \
   --benchmark_out="$tmp/etcd.json" --benchmark_out_format=json "$@" >/dev/null
 [ -z "$json_dir" ] || cp "$tmp/etcd.json" "$json_dir/state_etcd_m$members.json"
 python3 - "$tmp/etcd.json" <<'EOF'
@@ -59,7 +59,7 @@ import json, re, statistics, sys
 runs = json.load(open(sys.argv[1]))["benchmarks"]
 groups = {}
 for r in runs:
-    m = re.match(r"BuToBa/routers:(\d+)/store:(etcd|embedded)/rep:(\d+)", r["name"])
+    m = re.match(r"BuToBa/routers:(\d+)/store:(etcd1|etcd|embedded)/rep:(\d+)", r["name"])
     if not m:
         continue
     if r.get("error_occurred"):
@@ -69,7 +69,7 @@ for r in runs:
 def mr(vals, fmt="{:.0f}"):
     return (fmt + " [" + fmt + " .. " + fmt + "]").format(statistics.median(vals), min(vals), max(vals))
 for n, g in sorted(groups.items()):
-    e, b = g.get("etcd", {}), g.get("embedded", {})
+    e, b, one = g.get("etcd", {}), g.get("embedded", {}), g.get("etcd1", {})
     reps = sorted(set(e) & set(b))
     if not reps:
         continue
@@ -77,6 +77,10 @@ for n, g in sorted(groups.items()):
     print("  BU/s through etcd      ", mr([e[k]["BU_per_s"] for k in reps]))
     print("  BU/s embedded (RocksDB)", mr([b[k]["BU_per_s"] for k in reps]))
     print("  etcd / embedded        ", mr([e[k]["BU_per_s"] / b[k]["BU_per_s"] for k in reps], "{:.3f}"))
+    both = sorted(set(e) & set(one))
+    if both:
+        print("  BU/s etcd, one transaction at a time", mr([one[k]["BU_per_s"] for k in both]))
+        print("  two at once / one at a time", mr([e[k]["BU_per_s"] / one[k]["BU_per_s"] for k in both], "{:.3f}"))
     print("  records per commit     ", mr([e[k]["records_per_sync"] for k in reps]))
     print("  etcd records/s         ", mr([e[k]["records_per_sync"] * e[k]["syncs_per_s"] for k in reps]))
     print("  mean commit (ms)       ", mr([e[k]["mean_sync_us"] / 1e3 for k in reps], "{:.1f}"))
