@@ -53,7 +53,7 @@ echo "== BU -> BA through etcd ($members member(s), $endpoints, --max-txn-ops $t
 NEMO_EAL_ARGS="$eal" "$build/bench/state_bench" --dir "$tmp" --reps "$reps" --etcd "$endpoints" --etcd-txn-ops "$txn_ops" \
   --etcd-routers "$routers" --benchmark_filter='store:(etcd|etcd1|embedded)' \
   --benchmark_out="$tmp/etcd.json" --benchmark_out_format=json "$@" >/dev/null
-[ -z "$json_dir" ] || cp "$tmp/etcd.json" "$json_dir/state_etcd_m$members.json"
+[ -z "$json_dir" ] || cp "$tmp/etcd.json" "$json_dir/state_etcd_m${members}_routers${routers//,/-}.json"
 python3 - "$tmp/etcd.json" <<'EOF'
 import json, re, statistics, sys
 runs = json.load(open(sys.argv[1]))["benchmarks"]
