@@ -207,7 +207,8 @@ std::unique_ptr<DhKey> DhKey::generate(DhGroup g, std::string* error)
     switch (g) {
     case DhGroup::modp2048: {
         PkeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, "DH", nullptr));
-        char name[] = "modp_2048";
+        char name[sizeof kModpName]; // OSSL_PARAM_construct_utf8_string takes a non-const buffer
+        std::memcpy(name, kModpName, sizeof name);
         const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, name, 0),
                                      OSSL_PARAM_construct_end()};
         EVP_PKEY* k = nullptr;
