@@ -9,8 +9,10 @@ the cluster tests: nemo-ha instances in that namespace reach it on 127.0.0.1.
         etcd.wait_healthy()
 
 Each member has a data directory and a log file (its stderr, zap's JSON lines) in a temporary directory of
-the cluster's own, kept when anything went wrong. Elections are fast (heartbeat 50 ms, election timeout
-500 ms) so that a test can lose and regain a leader in about a second. No scapy here; runs under any
+the cluster's own, kept when anything went wrong. Elections take one to three seconds (heartbeat 150 ms, election
+timeout 1500 ms, etcd's defaults 100/1000 raised a little): fast enough for a test to lose and regain a leader, slow enough that a machine loaded by
+the sanitizer build does not hold elections of its own (with 50/500 ms it did, in CI, and the leader an
+instance listed was then an old one). No scapy here; runs under any
 python3.
 """
 import atexit
@@ -129,7 +131,7 @@ class EtcdCluster:
                 "--initial-cluster", initial,
                 "--initial-cluster-state", "new",   # ignored once the data directory holds a member
                 "--initial-cluster-token", self.token,
-                "--heartbeat-interval", "50", "--election-timeout", "500",
+                "--heartbeat-interval", "150", "--election-timeout", "1500",
                 "--max-txn-ops", str(self.max_txn_ops),
                 "--logger", "zap", "--log-outputs", "stderr"]
 

@@ -64,7 +64,7 @@ REPLICATION_BOUND_S = 10.0   # a binding accepted by one instance is listed by t
 REFUSING_BOUND_S = 10.0      # after quorum is lost, `show state` says refusing (etcd_timeout_ms is 2 s)
 RECOVERY_BOUND_S = 20.0      # after quorum is back, a BU is accepted again
 EXPIRY_SLACK_S = 4.0         # a binding is gone from every instance this long after its lifetime ran out
-ONE_DOWN_BOUND_S = 5.0       # with one etcd member down, a registration is accepted (BUs resent until then)
+ONE_DOWN_BOUND_S = 8.0       # with one etcd member down (the leader's: an election, 1.5-3 s), a registration is accepted (BUs resent until then)
 RESTORE_BOUND_S = 15.0       # a restarted instance lists every binding
 CONFLICT_ROUNDS = 20
 
@@ -454,9 +454,15 @@ class Cluster(EtcdClusterCase):
                 eps = c["etcd"]["endpoints"]
                 self.assertEqual(sorted(e["endpoint"] for e in eps), sorted(self.etcd.endpoints()), dump(c))
                 self.assertTrue(all(e["reachable"] for e in eps), dump(c))
-                self.assertEqual(sum(bool(e["leader"]) for e in eps), 1, "exactly one leader: " + dump(c))
-                self.assertEqual([e["endpoint"] for e in eps if e["leader"]],
-                                 [self.etcd.endpoint(self.etcd.leader())], "the leader etcd names: " + dump(c))
+                # The view is refreshed every second (kHousekeepingMs): after an election it names the new
+                # leader within a few seconds, which is what is asserted (a loaded machine holds elections).
+                def leader_agrees():
+                    view = inst.show_cluster()
+                    leaders = [e["endpoint"] for e in view["etcd"]["endpoints"] if e["leader"]]
+                    return view, leaders, self.etcd.endpoint(self.etcd.leader())
+                (c2, leaders, named), took = wait_for("instance %d's leader" % k, leader_agrees,
+                                                      lambda v: v[1] == [v[2]], timeout=5.0)
+                self.assertEqual(leaders, [named], "exactly one leader, the one etcd names: " + dump(c2))
                 self.assertTrue(c["watch"]["connected"], dump(c))
                 members = {m["instance"]: m for m in c["members"]}
                 self.assertEqual(sorted(members), ["ha1", "ha2", "ha3"], dump(c))
