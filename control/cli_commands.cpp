@@ -1,6 +1,7 @@
 // The operator commands behind `nemo-hactl`: parsing, execution against the control plane's state, and
 // output as aligned tables for people or JSON with --json.
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <cstdio>
@@ -41,6 +42,8 @@ const char* kUsage =
     "  add mr [--replace] HOA [router|host] [prefixes=P,...] [methods=M,...]\n"
     "  del mr HOA\n"
     "  show sa [SPI]\n"
+    "  show ike [ID|HOA|SPI]\n"
+    "  clear ike ID|HOA|SPI|all\n"
     "  add sa in|out SPI HOA ALGORITHM enc=HEX|@FILE|- [auth=HEX|@FILE|-] [esn] [window=N] [life-bytes=N] [life-packets=N]\n"
     "  del sa SPI\n"
     "  reload\n"
@@ -401,6 +404,21 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
         return {true, show_cluster(json)};
     }
 
+    if (is({"show", "ike"}) || is({"clear", "ike"})) {
+        const bool clear = w[0] == "clear";
+        if (w.size() > 3 || (clear && w.size() != 3)) return fail(clear ? "'clear ike' takes ID, HOA, SPI or all" : "'show ike' takes at most one ID, HOA or SPI");
+        if (!ike_) return {false, "error: IKEv2 is off (ike.enabled = no)\n"};
+        const uint64_t now_ms = static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+        if (clear) {
+            const std::size_t n = ike_->clear(w[2], now_ms, ike_cli_out_);
+            if (n == 0) return {false, "error: no IKE SA matches " + w[2] + "\n"};
+            if (json) return {true, Json().begin_object().field("cleared", uint64_t{n}).end_object().str()};
+            return {true, std::to_string(n) + " IKE SA(s) deleted (the peer is told)\n"};
+        }
+        return {true, ike_->show(w.size() == 3 ? std::string_view(w[2]) : std::string_view{}, json, now_ms)};
+    }
+
     if (is({"show", "stats"})) {
         if (w.size() != 2) return fail("'show stats' takes no arguments");
         const BindingSummary s = cache_.summary();
@@ -415,7 +433,13 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
             j.field("provisioned", uint64_t{provisioning_.size()});
             j.end_object().key("dataplane").begin_object();
             for (const auto& [name, value] : extra_stats()) j.field(name, value);
-            return {true, j.end_object().end_object().str()};
+            j.end_object();
+            if (ike_) {
+                j.key("ike").begin_object();
+                for (const auto& [name, value] : ike_->stats()) j.field(name, value);
+                j.end_object();
+            }
+            return {true, j.end_object().str()};
         }
         std::vector<std::vector<std::string>> rows = {{"COUNTER", "VALUE", "MEANING"}};
         for (std::size_t i = 0; i < kCounterCount; ++i) {
@@ -425,6 +449,8 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
         rows.push_back({"bindings", std::to_string(s.total), "live bindings"});
         rows.push_back({"provisioned", std::to_string(provisioning_.size()), "mobile nodes provisioned"});
         for (const auto& [name, value] : extra_stats()) rows.push_back({"dataplane." + name, std::to_string(value), ""});
+        if (ike_)
+            for (const auto& [name, value] : ike_->stats()) rows.push_back({name, std::to_string(value), ""});
         return {true, table(rows)};
     }
 
@@ -523,8 +549,8 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
         if (!hoa) return fail("'" + w[2] + "' is not an IPv6 address");
         if (auto e = refuse_while_store_fails()) return *e;
         if (!provisioning_.remove(*hoa)) return {false, "error: " + hoa->str() + " is not provisioned\n"};
-        operator_mrs_[*hoa] = MrChange{false, MrProvision{*hoa, false, {}, 0}};
-        if (store_) store_->put_mr(MrChange{false, MrProvision{*hoa, false, {}, 0}});
+        operator_mrs_[*hoa] = MrChange{false, MrProvision{*hoa, false, {}, 0, {}}};
+        if (store_) store_->put_mr(MrChange{false, MrProvision{*hoa, false, {}, 0, {}}});
         // No longer served: its binding goes too.
         const bool had_binding = cache_.clear(*hoa, now);
         if (had_binding) stats_.inc(Counter::bindings_cleared);
@@ -604,6 +630,9 @@ ControlPlane::CliResult ControlPlane::run_command(const std::vector<std::string>
         if (auto* e = std::get_if<std::string>(&n)) return fail("SPI: " + *e);
         const auto spi = static_cast<uint32_t>(std::get<uint64_t>(n));
         if (auto e = refuse_while_store_fails()) return *e;
+        for (const dp::SaEntry* e : sas_->list())
+            if (e->cfg.spi == spi && e->cfg.negotiated)
+                return {false, "error: the SA with SPI " + spi_text(spi) + " was negotiated by IKEv2: 'clear ike' ends it\n"};
         if (!sas_->remove(spi)) return {false, "error: no SA with SPI " + spi_text(spi) + "\n"};
         operator_sas_[spi] = false;
         if (store_) {

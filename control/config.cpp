@@ -18,6 +18,7 @@
 #include "cluster_record.hpp"
 #include "encap.hpp"
 #include "icmpv6.hpp"
+#include "ike_policy.hpp"
 #include "number.hpp"
 #include "key_material.hpp"
 #include "provision_text.hpp"
@@ -140,6 +141,16 @@ po::options_description file_options()
                           "(on the command line only enc=@FILE: a file only its owner may read)")
         ("ipsec.allow_manual_gcm", s(), "yes|no (default no): accept AES-GCM SAs with hand-entered keys, which RFC 4106 "
                                         "section 2 forbids (nonces repeat after a restart or del sa/add sa): lab only")
+        ("ike.enabled", s(), "yes|no (default no): answer IKEv2 (ports 500 and 4500) and install the SAs it negotiates")
+        ("ike.id", s(), "the home agent's IKE identity: fqdn:NAME, email:ADDR, ip:ADDR or keyid:HEX (default ip:<access IPv4>)")
+        ("ike.psk_file", s(), "pre-shared keys, one 'ID SECRET' line per router identity (SECRET text or 0xHEX); "
+                              "readable by its owner only")
+        ("ike.dpd_s", s(), "seconds without a word from a peer before its liveness is checked; 0: never (default 30)")
+        ("ike.retransmits", s(), "times a request of ours is sent again (after 1, 2, 4, ... s) before the peer is taken as dead (default 5)")
+        ("ike.child_lifetime_s", s(), "seconds after which a CHILD_SA the router did not rekey is deleted; 0: no limit (default 0)")
+        ("ike.half_open_max", s(), "IKE SAs not yet authenticated at once; more IKE_SA_INITs are dropped (default 4096)")
+        ("ike.cookie_threshold", s(), "half-open IKE SAs beyond which an IKE_SA_INIT must carry a cookie (default 256)")
+        ("ike.inits_per_turn", s(), "IKE_SA_INITs (one Diffie-Hellman each) handled per control loop turn (default 32)")
         ("state.backend", s(), "rocksdb|sqlite|etcd|none (default rocksdb): where bindings, operator changes and ESP sequence numbers "
                                "survive a restart; etcd: shared by every instance of a cluster")
         ("state.etcd_endpoints", s(), "etcd: HOST:PORT,HOST:PORT,... of the cluster's etcd members (v3 API)")
@@ -367,6 +378,38 @@ std::optional<std::string> parse_etcd_state(Config& c, Str&& str, Bad&& bad)
     return std::nullopt;
 }
 
+// The IKEv2 responder's settings.
+template <class Str, class Bad>
+std::optional<std::string> parse_ike(Config& c, Str&& str, Bad&& bad)
+{
+    IkeSettings& k = c.ike;
+    if (auto s = str("ike.enabled"); s && !parse_bool(*s, k.enabled)) return bad("ike.enabled", "'" + *s + "' is not yes or no");
+    if (const std::string* v = str("ike.id")) {
+        auto id = ike::canonical_id(*v);
+        if (!id) return bad("ike.id", "'" + *v + "' is not an IKE identity (fqdn:NAME, email:ADDR, ip:ADDR, keyid:HEX)");
+        k.id = *id;
+    }
+    if (const std::string* v = str("ike.psk_file")) {
+        if (v->empty() || (*v)[0] != '/') return bad("ike.psk_file", "'" + *v + "' is not an absolute path");
+        k.psk_file = *v;
+    }
+    struct Num {
+        const char* key;
+        uint32_t* to;
+        uint32_t lo, hi;
+    };
+    for (const Num& n : {Num{"ike.dpd_s", &k.dpd_s, 0, 86'400}, Num{"ike.retransmits", &k.retransmits, 0, 10},
+                         Num{"ike.child_lifetime_s", &k.child_lifetime_s, 0, 86'400 * 30},
+                         Num{"ike.half_open_max", &k.half_open_max, 1, 1'000'000},
+                         Num{"ike.cookie_threshold", &k.cookie_threshold, 0, 1'000'000},
+                         Num{"ike.inits_per_turn", &k.inits_per_turn, 1, 10'000}}) {
+        if (auto s = str(n.key); s && !parse_number<uint32_t>(*s, *n.to, n.lo, n.hi))
+            return bad(n.key, "'" + *s + "' is not a number from " + std::to_string(n.lo) + " to " + std::to_string(n.hi));
+    }
+    if (k.enabled && k.psk_file.empty()) return bad("ike.enabled", "IKEv2 needs ike.psk_file (the routers' pre-shared keys)");
+    return std::nullopt;
+}
+
 // Turns the parsed variables into a Config, checking each value. `keys_in_text`: an SA line of the
 // text (not of the command line) gives a key itself.
 std::variant<Config, std::string> build(const po::variables_map& vm, const Where& where, std::string origin, bool& keys_in_text)
@@ -582,12 +625,15 @@ std::variant<Config, std::string> build(const po::variables_map& vm, const Where
             c.sas.push_back(std::move(std::get<SaConfig>(sa)));
         }
     }
+    if (auto e = parse_ike(c, str, bad)) return *e;
     if (c.state.backend == StateConfig::Backend::etcd) {
         // README, "A cluster on etcd": an outbound SA's sequence numbers would repeat, or fall out of the
         // router's replay window, once two instances send under one key.
         if (!c.sas.empty())
             return bad("ipsec.sa", "ESP SAs are not kept in a cluster (state.backend = etcd): each instance would "
                                    "send under the same key with sequence numbers of its own");
+        if (c.ike.enabled)
+            return bad("ike.enabled", "IKEv2 negotiates ESP SAs, which a cluster (state.backend = etcd) does not keep");
         if (c.ha.methods & (method_bit(TunnelMethod::esp) | method_bit(TunnelMethod::esp_udp)))
             return bad("ha.methods", "esp and esp-udp need ESP SAs, which a cluster (state.backend = etcd) does not keep");
     }
@@ -877,6 +923,13 @@ std::string render_config(const Config& c)
       << (c.capture == CaptureMode::automatic ? "auto" : c.capture == CaptureMode::on ? "yes" : "no") << "\n";
     o << "\n[ipsec]\nallow_manual_gcm = " << (c.allow_manual_gcm ? "yes" : "no") << "\n";
     if (!c.sas.empty()) o << "# " << c.sas.size() << " SA(s) configured; keys are not shown: `show sa` lists them\n";
+    const IkeSettings& k = c.ike;
+    o << "\n[ike]\nenabled = " << (k.enabled ? "yes" : "no") << "\n";
+    if (!k.id.empty()) o << "id = " << k.id << "\n";
+    if (!k.psk_file.empty()) o << "psk_file = " << k.psk_file << "\n";
+    o << "dpd_s = " << k.dpd_s << "\nretransmits = " << k.retransmits << "\nchild_lifetime_s = " << k.child_lifetime_s
+      << "\nhalf_open_max = " << k.half_open_max << "\ncookie_threshold = " << k.cookie_threshold
+      << "\ninits_per_turn = " << k.inits_per_turn << "\n";
     return o.str();
 }
 

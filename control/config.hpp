@@ -69,6 +69,19 @@ struct LogConfig {
     uint32_t binding_events_per_second = 100; // 0: binding events are not logged
 };
 
+// IKEv2 (control/ike): the responder to mobile routers, keys negotiated into the SA table.
+struct IkeSettings {
+    bool enabled = false;
+    std::string id;       // our identity (canonical); empty: ip:<the access IPv4 address>
+    std::string psk_file; // "ID SECRET" lines, private to its owner
+    uint32_t dpd_s = 30;
+    uint32_t retransmits = 5;
+    uint32_t child_lifetime_s = 0;
+    uint32_t half_open_max = 4096;
+    uint32_t cookie_threshold = 256;
+    uint32_t inits_per_turn = 32;
+};
+
 struct Config {
     HaParams ha;
     PortConfig access;
@@ -93,6 +106,7 @@ struct Config {
     std::vector<MrProvision> mrs;
     std::vector<std::string> eal_args;
     StateConfig state;
+    IkeSettings ike;
     std::optional<ListenAddress> metrics_listen; // none: no metrics endpoint
     CaptureMode capture = CaptureMode::automatic;
     LogConfig log;

@@ -29,6 +29,7 @@ ControlPlane::ControlPlane(const Config& config, std::unique_ptr<dp::BindingTabl
 {
 }
 
+
 ControlPlane::~ControlPlane() { unregister_telemetry(); }
 
 std::unique_ptr<ControlPlane> ControlPlane::create(const Config& config, std::string* error,
@@ -91,6 +92,7 @@ std::unique_ptr<ControlPlane> ControlPlane::create(const Config& config, std::st
         cp->restore_state(image ? *image : empty);
         if (cp->cluster_) cp->cluster_start();
     }
+    if (!cp->ike_start(error)) return nullptr;
     register_telemetry(&cp->stats_, &cp->cache_);
     set_telemetry_store(cp->store_.get());
     return cp;

@@ -19,6 +19,8 @@
 #include "binding_tables.hpp"
 #include "config.hpp"
 #include "etcd_cluster.hpp"
+#include "ike_psk.hpp"
+#include "ike_responder.hpp"
 #include "json.hpp"
 #include "provisioning.hpp"
 #include "sa_table.hpp"
@@ -115,6 +117,12 @@ public:
     // The same with the configuration already read (tests); its keys are wiped.
     ReloadReport reload(Config fresh);
 
+    // ---- IKEv2 (ike_glue.cpp; ike.enabled) ----
+    // A datagram for the responder, and its turn each loop; what to send is appended to `out`.
+    void handle_ike(ike::Datagram&& d, uint64_t now_ms, std::vector<ike::Datagram>& out);
+    void ike_poll(uint64_t now_ms, std::vector<ike::Datagram>& out);
+    ike::IkeResponder* ike() { return ike_.get(); }
+
     const Config& config() const { return config_; }
     HaParams& params() { return config_.ha; }
     Stats& stats() { return stats_; }
@@ -150,6 +158,15 @@ private:
     void apply_cluster_mr(const ClusterEvent& e, uint64_t now);
     std::string show_cluster(bool json) const;
     ReloadReport apply_reload(Config& fresh);
+    bool ike_start(std::string* error);
+    class IkeGlue;
+    struct IkeGlueDelete {
+        void operator()(IkeGlue* g) const; // where IkeGlue is complete (ike_glue.cpp)
+    };
+    std::unique_ptr<IkeGlue, IkeGlueDelete> ike_glue_;
+    std::unique_ptr<ike::IkeResponder> ike_;
+    ike::PskMap ike_psks_;
+    std::vector<ike::Datagram> ike_cli_out_; // what `clear ike` sends (Deletes), at the next ike_poll
 
     // The operator's changes (add/del mr, add/del sa) since the store began, the last per key: what a
     // start applies over the configuration (restore_state), and a reload over the files read again.

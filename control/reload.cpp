@@ -163,7 +163,7 @@ ControlPlane::ReloadReport ControlPlane::apply_reload(Config& fresh)
         after.push_back(sa_digest(sa, t->key_ids()));
     }
     for (const dp::SaEntry* e : sas_->list())
-        if (!operator_sas_.count(e->cfg.spi)) before.push_back(sa_digest(e->cfg, e->transform->key_ids()));
+        if (!operator_sas_.count(e->cfg.spi) && !e->cfg.negotiated) before.push_back(sa_digest(e->cfg, e->transform->key_ids()));
     const SaChangeSet sd = diff_sas(before, after);
     if (!sd.changed.empty()) {
         const uint32_t spi = sd.changed.front();

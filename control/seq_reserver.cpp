@@ -18,6 +18,7 @@ uint64_t SeqReserver::key_of(const dp::SaEntry& sa)
 bool SeqReserver::start(const std::unordered_map<uint32_t, SeqReservation>& stored, uint64_t now_ms, std::string* error)
 {
     for (dp::SaEntry* sa : sas_.outbound()) {
+        if (sa->cfg.negotiated) continue; // fresh keys: nothing to continue above
         auto it = stored.find(sa->cfg.spi);
         // Under the same key only: a new key under an old SPI starts again at 1.
         if (it != stored.end() && it->second.key == key_of(*sa) && it->second.reserved >= sa->next_seq.load())
@@ -36,6 +37,7 @@ void SeqReserver::poll(uint64_t now_ms, bool force)
     const uint64_t durable = store_.durable();
     std::unordered_set<uint32_t> seen;
     for (dp::SaEntry* sa : sas_.outbound()) {
+        if (sa->cfg.negotiated) continue; // IKEv2's SAs are never continued after a restart
         const uint32_t spi = sa->cfg.spi;
         seen.insert(spi);
         Track& t = tracks_[spi];

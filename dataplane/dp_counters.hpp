@@ -43,7 +43,9 @@ namespace nemo::dp {
     X(esp_seal_failed, "dropped: intel-ipsec-mb refused to encrypt (an internal error)")            \
     X(esp_dummy, "ESP dummy packets (next header 59, RFC 4303 2.6), dropped quietly")              \
     X(nat_keepalive, "NAT keepalives received on port 4500 (dropped quietly, RFC 3948)")            \
-    X(ike_on_4500, "dropped: IKE on port 4500 (no IKE here: SAs are configured)")                   \
+    X(ike_on_4500, "dropped: IKE on port 4500 with ike.enabled off (SAs are configured)")            \
+    X(ike_punted, "IKE messages (ports 500 and 4500) handed to the control thread")                   \
+    X(ike_malformed, "dropped: an IKE datagram whose UDP length does not fit")                        \
     X(arp_replies, "ARP replies sent")                                                            \
     X(na_sent, "Neighbor Advertisements sent (own addresses and proxied home addresses)")
 

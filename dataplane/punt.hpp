@@ -15,6 +15,7 @@ enum class PuntKind : uint8_t {
     signaling, // the mbuf holds an IPv6 packet (decapsulated if it came through a tunnel)
     arp,       // the mbuf holds the whole frame: neighbour learning
     nd,        // the whole frame (a Neighbor Advertisement): neighbour learning
+    ike,       // the mbuf holds an IKE message (UDP payload, non-ESP marker removed); local_port says 500 or 4500
 };
 
 // Which of the two punt rings a packet takes (worker_punt.cpp): the priority ring carries neighbour
@@ -33,6 +34,7 @@ struct PuntMeta {
     MacAddr src_mac; // the frame's source: replies go back to it
     bool via_sa = false; // decrypted with an inbound SA of home address sa_hoa
     Ipv6Addr sa_hoa{};
+    uint16_t local_port = 0; // ike: the UDP port it came to
 };
 
 inline constexpr uint16_t kMbufPrivSize = static_cast<uint16_t>((sizeof(PuntMeta) + 7) & ~7u);

@@ -69,7 +69,7 @@ std::optional<std::string> SaTable::change(std::span<const uint32_t> gone_spis, 
         if (next->by_spi.count(sa.spi)) return refuse("SPI " + std::to_string(sa.spi) + " is in use");
         if (!sa.inbound && next->outbound_by_hoa.count(sa.hoa))
             return refuse(sa.hoa.str() + " already has an outbound SA (delete it first)");
-        if (auto e = refuse_manual_gcm(sa, allow_manual_gcm_)) return refuse(*e);
+        if (auto e = refuse_manual_gcm(sa, allow_manual_gcm_ || sa.negotiated)) return refuse(*e);
         std::string err;
         auto t = EspTransform::create(sa.algorithm, sa.enc_key, sa.auth_key, &err);
         if (!t) return refuse(err);
@@ -88,7 +88,7 @@ std::optional<std::string> SaTable::change(std::span<const uint32_t> gone_spis, 
                 return refuse(std::string("shares key material with the SA of SPI ") + spi + ": " + kSharedKeyRule);
             }
         }
-        made.push_back(std::make_unique<SaEntry>(sa, std::move(t), reserved_seq_ && !sa.inbound));
+        made.push_back(std::make_unique<SaEntry>(sa, std::move(t), reserved_seq_ && !sa.inbound && !sa.negotiated));
         next->by_spi[sa.spi] = made.back().get();
         if (!sa.inbound) next->outbound_by_hoa[sa.hoa] = made.back().get();
     }

@@ -14,6 +14,7 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include "esp.hpp"
 #include "worker_util.hpp"
 
 namespace nemo::dp {
@@ -30,6 +31,7 @@ Worker::Worker(const WorkerConfig& cfg)
     classify_.dhaad_anycast = cfg_.dhaad_anycast;
     classify_.udp_port = cfg_.self.udp_port;
     classify_.esp_udp_port = cfg_.esp_udp_port;
+    classify_.ike = cfg_.ike;
     same_port_ = cfg_.access.port == cfg_.home.port;
     if (cfg_.sas) imb_ = std::make_unique<ImbManager>();
     ptb_limit_ = RateLimiter(cfg_.ptb_per_second, rte_get_tsc_hz());
@@ -147,6 +149,10 @@ void Worker::handle_burst(uint16_t from_port, rte_mbuf** pkts, uint16_t n)
             punt(m, meta, PuntClass::bulk); // native: DHAAD, MPS, BUs from IPv6 care-of addresses
             break;
         }
+        case PacketClass::ike:
+            m->port = from_port;
+            punt_ike(m, c, wire::kIkeUdpPort);
+            break;
         case PacketClass::downstream:
             m->port = from_port;
             down_l3[n_down] = c.l3_offset;

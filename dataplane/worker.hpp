@@ -63,6 +63,7 @@ struct WorkerConfig {
     std::vector<Ipv6Addr> ha_ipv6;
     Ipv6Addr dhaad_anycast;
     uint16_t esp_udp_port = 4500;
+    bool ike = false; // IKEv2 on: IKE on 500 and 4500 goes to the control thread (punt_ike)
     uint32_t ptb_per_second = 100; // rate limit per worker of ICMPv6 Packet Too Big, and of Time Exceeded
     // Outer IPv4 reassembly (rte_ip_frag): packets in reassembly at once per worker (0: fragments are
     // dropped and counted), and how long a packet may wait for its missing fragments.
@@ -130,6 +131,9 @@ private:
                          const ErrorReturn& back);
     // worker_punt.cpp
     void punt(rte_mbuf* m, const PuntMeta& meta, PuntClass cls);
+    // An IKE message (port 500, or 4500 after its non-ESP marker) to the control thread: the mbuf cut
+    // to the IKE message, policed with the bulk class (IKE_SA_INIT comes from anyone).
+    void punt_ike(rte_mbuf* m, const Classified& c, uint16_t local_port);
 
     // Next hops and TX, per packet: inline.
     bool gateway_mac4(MacAddr& mac);

@@ -76,7 +76,10 @@ bool Worker::esp_open_prepare(rte_mbuf* m, const Classified& c)
     if (c.method == TunnelMethod::esp_udp) {
         switch (classify_udp_encap({esp, esp_len})) {
         case UdpEncapKind::nat_keepalive: return drop(DpCounter::nat_keepalive);
-        case UdpEncapKind::ike: return drop(DpCounter::ike_on_4500);
+        case UdpEncapKind::ike:
+            if (!classify_.ike) return drop(DpCounter::ike_on_4500);
+            punt_ike(m, c, kEspInUdpPort);
+            return false;
         case UdpEncapKind::malformed: return drop(DpCounter::esp_malformed);
         case UdpEncapKind::esp: break;
         }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "addr.hpp"
@@ -45,6 +46,9 @@ struct MrProvision {
     bool mobile_router = true;     // may register with R
     std::vector<Prefix6> prefixes; // prefixes it may claim; also its implicit-mode prefixes
     MethodSet methods = 0;         // tunnel methods it may use; 0 means whatever the HA enables
+    // The IKEv2 identity (lib/ike_policy canonical_id) that may negotiate SAs for this home address
+    // (RFC 4877 4.4); empty: none.
+    std::string ike_id;
 };
 
 } // namespace nemo

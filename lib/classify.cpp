@@ -155,6 +155,10 @@ Classified classify_ipv4(std::span<const uint8_t> l3, uint16_t off, const Classi
             c.method = TunnelMethod::esp_udp;
             return c;
         }
+        if (p.ike && u->dst_port == kIkeUdpPort) {
+            c.cls = PacketClass::ike;
+            return c;
+        }
         return dropped(DropReason::unsupported_tunnel);
     }
     case ipproto::esp:

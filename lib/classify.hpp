@@ -22,6 +22,8 @@ enum class PacketClass : uint8_t {
     tunneled,            // to the HA, carrying a tunnel of `method` (IPv4 ones, or IPv6-in-IPv6 from an
                          // IPv6 care-of address): decapsulate, then check
     ipv4_fragment,       // an IPv4 fragment to the HA: reassemble (then classify the whole packet), or drop
+    ike,                 // IKEv2 on UDP port 500 to the HA (when IKE is on): to the control thread. IKE on
+                         // 4500 comes as tunneled esp_udp and is told apart by its non-ESP marker.
 };
 
 enum class DropReason : uint8_t {
@@ -44,6 +46,7 @@ struct ClassifyParams {
     Ipv6Addr dhaad_anycast;              // the home subnet's home-agents anycast address
     uint16_t udp_port = 4191;            // U method
     uint16_t esp_udp_port = 4500;        // S+U method
+    bool ike = false;                    // IKEv2 is on (ike.enabled): port 500, and 4500's non-ESP marker
 };
 
 struct Classified {

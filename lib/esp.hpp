@@ -13,6 +13,7 @@ namespace nemo::wire {
 inline constexpr std::size_t kEspHeaderLen = 8;  // SPI + sequence number
 inline constexpr std::size_t kEspTrailerLen = 2; // pad length + next header
 inline constexpr uint16_t kEspInUdpPort = 4500;
+inline constexpr uint16_t kIkeUdpPort = 500; // IKEv2 (RFC 7296 2): port 500, then 4500 with the non-ESP marker
 
 struct EspView {
     uint32_t spi = 0;

@@ -61,7 +61,7 @@ std::optional<EspAlgorithm> esp_algorithm_of(uint16_t encr_id, uint16_t key_bits
     return std::nullopt;
 }
 
-std::optional<IkeChoice> choose_ike_proposal(const SaPayload& sa, const IkeAlgorithms& allowed)
+std::optional<IkeChoice> choose_ike_proposal(const SaPayload& sa, const IkeAlgorithms& allowed, uint16_t ke_group)
 {
     for (const Proposal& p : sa.proposals) {
         if (p.protocol != proto::ike) continue;
@@ -70,7 +70,8 @@ std::optional<IkeChoice> choose_ike_proposal(const SaPayload& sa, const IkeAlgor
         if (!e) continue;
         const Transform* f = first_of(p, tf::prf, &present, [](const Transform& t) { return t.id == prf_id::hmac_sha2_256; });
         if (!f) continue;
-        const Transform* d = first_of(p, tf::dh, &present, [&](const Transform& t) { return dh_ok(t.id, allowed); });
+        const Transform* d = first_of(p, tf::dh, &present, [&](const Transform& t) { return t.id == ke_group && dh_ok(t.id, allowed); });
+        if (!d) d = first_of(p, tf::dh, &present, [&](const Transform& t) { return dh_ok(t.id, allowed); });
         if (!d) continue;
         IkeChoice c;
         c.proposal = p.number;

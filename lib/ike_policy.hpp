@@ -47,7 +47,9 @@ enum class NoChoice : uint8_t { no_proposal, wrong_ke_group };
 // The first of the initiator's IKE proposals (RFC 7296 2.7: the initiator's order of preference) of
 // which every transform type has one this home agent accepts; within a type the initiator's first.
 // Proposals for another protocol are skipped; an AEAD cipher takes no INTEG but NONE.
-std::optional<IkeChoice> choose_ike_proposal(const SaPayload& sa, const IkeAlgorithms& allowed);
+// `ke_group`: the KE payload's group; within the chosen proposal it is taken when offered and allowed
+// (saving the initiator an INVALID_KE_PAYLOAD round trip), else the initiator's first allowed group.
+std::optional<IkeChoice> choose_ike_proposal(const SaPayload& sa, const IkeAlgorithms& allowed, uint16_t ke_group = dh::none);
 // An ESP proposal. `ke_group`: the KE payload's group in a CREATE_CHILD_SA (PFS), dh::none without one
 // (IKE_AUTH: any DH transform offered there is ignored, RFC 7296 1.2). A proposal whose SPI is not 4
 // bytes, or zero, is skipped.

@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "ike_policy.hpp"
 #include "words.hpp"
 
 namespace nemo {
@@ -26,12 +27,12 @@ std::vector<std::string_view> split(std::string_view s, char sep)
 std::variant<MrProvision, std::string> parse_provision(std::string_view line)
 {
     auto w = split_words(line);
-    if (w.empty()) return std::string("empty: expected 'HOA [router|host] [prefixes=...] [methods=...]'");
+    if (w.empty()) return std::string("empty: expected 'HOA [router|host] [prefixes=...] [methods=...] [ike-id=ID]'");
     MrProvision mr;
     auto hoa = Ipv6Addr::parse(w[0]);
     if (!hoa || !hoa->is_routable_unicast()) return "'" + std::string(w[0]) + "' is not a unicast IPv6 home address";
     mr.hoa = *hoa;
-    bool seen_kind = false, seen_prefixes = false, seen_methods = false;
+    bool seen_kind = false, seen_prefixes = false, seen_methods = false, seen_ike = false;
     for (std::size_t i = 1; i < w.size(); ++i) {
         std::string_view word = w[i];
         if (word == "router" || word == "host") {
@@ -56,8 +57,14 @@ std::variant<MrProvision, std::string> parse_provision(std::string_view line)
                 if (!method) return "'" + std::string(m) + "' is not a method (ipv6, ipip, gre, udp, esp, esp-udp)";
                 mr.methods |= method_bit(*method);
             }
+        } else if (word.starts_with("ike-id=")) {
+            if (seen_ike) return std::string("ike-id= given twice");
+            seen_ike = true;
+            auto id = ike::canonical_id(word.substr(7));
+            if (!id) return "'" + std::string(word.substr(7)) + "' is not an IKE identity (fqdn:NAME, email:ADDR, ip:ADDR, keyid:HEX)";
+            mr.ike_id = *id;
         } else {
-            return "unexpected '" + std::string(word) + "': expected router, host, prefixes= or methods=";
+            return "unexpected '" + std::string(word) + "': expected router, host, prefixes=, methods= or ike-id=";
         }
     }
     if (!mr.mobile_router && !mr.prefixes.empty()) return std::string("a host has no mobile network prefixes");
@@ -85,6 +92,7 @@ std::string format_provision(const MrProvision& mr)
         for (std::size_t i = 0; i < mr.prefixes.size(); ++i) o << (i ? "," : "") << mr.prefixes[i].str();
     }
     if (mr.methods) o << " methods=" << format_methods(mr.methods);
+    if (!mr.ike_id.empty()) o << " ike-id=" << mr.ike_id;
     return o.str();
 }
 

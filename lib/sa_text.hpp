@@ -35,6 +35,10 @@ struct SaConfig {
     uint32_t window = 1024;
     uint64_t life_bytes = 0;   // 0: no limit
     uint64_t life_packets = 0; // 0: no limit
+    // Keyed by IKEv2 (control/ike), not by hand: fresh keys each time, so AES-GCM is allowed (RFC 4106
+    // section 2) and no sequence numbers are reserved in the state store (nothing of it survives a
+    // restart; the router negotiates again). Never parsed from text.
+    bool negotiated = false;
 };
 
 // Where enc= and auth= may take their keys from.

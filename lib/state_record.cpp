@@ -236,6 +236,8 @@ std::vector<uint8_t> encode_mr_change(const MrChange& c)
     w.u8(c.mr.mobile_router ? 1 : 0);
     w.u16(static_cast<uint16_t>(c.mr.methods));
     w.prefixes(c.mr.prefixes);
+    // Added later: records without it (written before IKEv2) end here.
+    if (!c.mr.ike_id.empty()) w.bytes({reinterpret_cast<const uint8_t*>(c.mr.ike_id.data()), c.mr.ike_id.size()});
     return w.finish();
 }
 
@@ -249,6 +251,7 @@ std::optional<MrChange> decode_mr_change(std::span<const uint8_t> rec, std::stri
     const uint8_t router = r->u8();
     const uint16_t methods = r->u16();
     if (!r->prefixes(&c.mr.prefixes, why)) return std::nullopt;
+    if (!r->failed() && !r->at_end()) r->bytes(c.mr.ike_id);
     if (added > 1 || router > 1 || (methods >> kTunnelMethodCount) != 0) {
         if (why) *why = "unknown flags";
         return std::nullopt;

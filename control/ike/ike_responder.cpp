@@ -32,7 +32,7 @@ uint32_t load32(const std::vector<uint8_t>& b)
     return (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3];
 }
 
-NotifyPayload notify(uint16_t type, std::vector<uint8_t> data = {})
+NotifyPayload note(uint16_t type, std::vector<uint8_t> data = {})
 {
     NotifyPayload n;
     n.type = type;
@@ -43,8 +43,11 @@ NotifyPayload notify(uint16_t type, std::vector<uint8_t> data = {})
 // IDx' of RFC 7296 2.15: the ID payload's body after its generic header.
 std::vector<uint8_t> id_body(const IdPayload& id)
 {
-    std::vector<uint8_t> b{id.id_type, 0, 0, 0};
-    b.insert(b.end(), id.data.begin(), id.data.end());
+    std::vector<uint8_t> b;
+    b.reserve(4 + id.data.size());
+    b.push_back(id.id_type);
+    for (int i = 0; i < 3; ++i) b.push_back(0);
+    for (uint8_t x : id.data) b.push_back(x);
     return b;
 }
 
@@ -143,7 +146,7 @@ NotifyPayload IkeResponder::nat_notify(uint16_t type, uint64_t spi_i, uint64_t s
     uint8_t ip[4];
     addr.to_bytes(ip);
     auto h = nat_detection_hash(spi_i, spi_r, {ip, 4}, port);
-    return notify(type, std::vector<uint8_t>(h.begin(), h.end()));
+    return note(type, std::vector<uint8_t>(h.begin(), h.end()));
 }
 
 // ---- reception ----
@@ -215,7 +218,7 @@ void IkeResponder::handle(Datagram&& in, uint64_t now_ms, std::vector<Datagram>&
         const bool critical = e->kind == ParseError::Kind::unsupported_critical;
         inc(critical ? IkeCounter::unsupported_critical : IkeCounter::invalid_syntax);
         if (response) return;
-        Payloads p{critical ? notify(notify::unsupported_critical_payload, {e->payload}) : notify(notify::invalid_syntax)};
+        Payloads p{critical ? note(notify::unsupported_critical_payload, {e->payload}) : note(notify::invalid_syntax)};
         sa.last_response = seal(sa, h->exchange, true, h->message_id, p);
         sa.last_response_id = h->message_id;
         sa.have_response = true;
@@ -253,7 +256,7 @@ void IkeResponder::on_request(IkeSa& sa, const Datagram& in, const Header& h, Pa
     case Exchange::ike_auth:
         if (sa.state != IkeSa::State::half_open || h.message_id != 1) {
             inc(IkeCounter::invalid_syntax);
-            answer = {notify(notify::invalid_syntax)};
+            answer = {note(notify::invalid_syntax)};
             break;
         }
         answer = on_auth(sa, in_payloads, now_ms, &drop);
@@ -321,7 +324,7 @@ void IkeResponder::on_init(const Datagram& in, const Message& m, uint64_t now_ms
         const NotifyPayload* c = find_notify(m.payloads, notify::cookie);
         if (!c) {
             inc(IkeCounter::cookies_sent);
-            answer({notify(notify::cookie, cookies_.make(nonce->data, {ip, 4}, h.spi_i))});
+            answer({note(notify::cookie, cookies_.make(nonce->data, {ip, 4}, h.spi_i))});
             return;
         }
         if (!cookies_.valid(c->data, nonce->data, {ip, 4}, h.spi_i)) {
@@ -332,12 +335,12 @@ void IkeResponder::on_init(const Datagram& in, const Message& m, uint64_t now_ms
     auto choice = choose_ike_proposal(*sa_p, cfg_.algorithms, ke->group);
     if (!choice) {
         inc(IkeCounter::no_proposal_chosen);
-        answer({notify(notify::no_proposal_chosen)});
+        answer({note(notify::no_proposal_chosen)});
         return;
     }
     if (ke->group != choice->dh) {
         inc(IkeCounter::invalid_ke);
-        answer({notify(notify::invalid_ke_payload, be16(choice->dh))});
+        answer({note(notify::invalid_ke_payload, be16(choice->dh))});
         return;
     }
     std::string err;
@@ -345,7 +348,7 @@ void IkeResponder::on_init(const Datagram& in, const Message& m, uint64_t now_ms
     std::optional<KeyBytes> g_ir = key ? key->shared_secret(ke->data) : std::nullopt;
     if (!g_ir) {
         inc(IkeCounter::bad_ke);
-        answer({notify(notify::invalid_syntax)});
+        answer({note(notify::invalid_syntax)});
         return;
     }
     auto sa = std::make_unique<IkeSa>();
@@ -413,7 +416,7 @@ IkeResponder::Payloads IkeResponder::on_auth(IkeSa& sa, const Payloads& in, uint
     auto fail = [&](IkeCounter c, uint16_t type) {
         inc(c);
         *drop_sa_after = true;
-        return Payloads{notify(type)};
+        return Payloads{note(type)};
     };
     const IdPayload* idi = find_id(in, false);
     const auto* auth = find<AuthPayload>(in);
@@ -463,7 +466,7 @@ IkeResponder::Payloads IkeResponder::on_auth(IkeSa& sa, const Payloads& in, uint
     sa.init_request.shrink_to_fit();
     sa.init_response.clear();
     sa.init_response.shrink_to_fit();
-    if (sa.mobike) out.push_back(notify(notify::mobike_supported));
+    if (sa.mobike) out.push_back(note(notify::mobike_supported));
 
     // The CHILD_SA that comes with IKE_AUTH (none with RFC 6023's childless IKE_AUTH).
     const auto* child_sa = find<SaPayload>(in);
@@ -473,7 +476,7 @@ IkeResponder::Payloads IkeResponder::on_auth(IkeSa& sa, const Payloads& in, uint
     auto choice = choose_esp_proposal(*child_sa, dh::none, cfg_.algorithms);
     if (!choice) {
         inc(IkeCounter::no_proposal_chosen);
-        out.push_back(notify(notify::no_proposal_chosen));
+        out.push_back(note(notify::no_proposal_chosen));
         return out;
     }
     ChildSa child;
@@ -481,7 +484,7 @@ IkeResponder::Payloads IkeResponder::on_auth(IkeSa& sa, const Payloads& in, uint
     child.tsr = narrow_responder_ts(tsr->selectors);
     if (child.tsi.empty() || child.tsr.empty()) {
         inc(IkeCounter::ts_unacceptable);
-        out.push_back(notify(notify::ts_unacceptable));
+        out.push_back(note(notify::ts_unacceptable));
         return out;
     }
     child.spi_in = fresh_spi();
@@ -491,7 +494,7 @@ IkeResponder::Payloads IkeResponder::on_auth(IkeSa& sa, const Payloads& in, uint
     child.created_ms = now_ms;
     uint16_t why = 0;
     if (!install_child(sa, child, {}, sa.ni, sa.nr, {}, &why)) {
-        out.push_back(notify(why));
+        out.push_back(note(why));
         return out;
     }
     out.push_back(answer_esp_proposal(*choice, child.spi_in));
@@ -567,7 +570,7 @@ IkeResponder::Payloads IkeResponder::on_create_child(IkeSa& sa, const Payloads& 
     const auto* ke = find<KePayload>(in);
     if (!sa_p || !nonce || nonce->data.size() < 16 || nonce->data.size() > 256) {
         inc(IkeCounter::invalid_syntax);
-        return {notify(notify::invalid_syntax)};
+        return {note(notify::invalid_syntax)};
     }
     for (const Proposal& p : sa_p->proposals)
         if (p.protocol == proto::ike) return rekey_ike(sa, *sa_p, in, now_ms);
@@ -575,7 +578,7 @@ IkeResponder::Payloads IkeResponder::on_create_child(IkeSa& sa, const Payloads& 
     const TsPayload* tsr = find_ts(in, true);
     if (!tsi || !tsr) {
         inc(IkeCounter::invalid_syntax);
-        return {notify(notify::invalid_syntax)};
+        return {note(notify::invalid_syntax)};
     }
     // A rekey names the CHILD_SA by the SPI its initiator receives with: our outbound SPI (2.8).
     ChildSa* old = nullptr;
@@ -586,7 +589,7 @@ IkeResponder::Payloads IkeResponder::on_create_child(IkeSa& sa, const Payloads& 
                 if (c.spi_out == spi) old = &c;
         }
         if (!old) {
-            NotifyPayload n = notify(notify::child_sa_not_found);
+            NotifyPayload n = note(notify::child_sa_not_found);
             n.protocol = proto::esp;
             n.spi = r->spi;
             return {n};
@@ -595,7 +598,7 @@ IkeResponder::Payloads IkeResponder::on_create_child(IkeSa& sa, const Payloads& 
     auto choice = choose_esp_proposal(*sa_p, ke ? ke->group : uint16_t{dh::none}, cfg_.algorithms);
     if (!choice) {
         inc(IkeCounter::no_proposal_chosen);
-        return {notify(notify::no_proposal_chosen)};
+        return {note(notify::no_proposal_chosen)};
     }
     std::unique_ptr<DhKey> key;
     std::optional<KeyBytes> g_ir;
@@ -605,20 +608,20 @@ IkeResponder::Payloads IkeResponder::on_create_child(IkeSa& sa, const Payloads& 
         g_ir = key ? key->shared_secret(ke->data) : std::nullopt;
         if (!g_ir) {
             inc(IkeCounter::bad_ke);
-            return {notify(notify::invalid_syntax)};
+            return {note(notify::invalid_syntax)};
         }
     }
     std::optional<IkePeer> peer = host_.peer(sa.id);
     if (!peer || peer->hoa != sa.hoa) { // unprovisioned since (or moved): no more SAs for it
         inc(IkeCounter::ts_unacceptable);
-        return {notify(notify::ts_unacceptable)};
+        return {note(notify::ts_unacceptable)};
     }
     ChildSa child;
     child.tsi = narrow_initiator_ts(tsi->selectors, sa.hoa, peer->prefixes);
     child.tsr = narrow_responder_ts(tsr->selectors);
     if (child.tsi.empty() || child.tsr.empty()) {
         inc(IkeCounter::ts_unacceptable);
-        return {notify(notify::ts_unacceptable)};
+        return {note(notify::ts_unacceptable)};
     }
     KeyBytes nr(kNonceLen);
     random_bytes(nr);
@@ -633,7 +636,7 @@ IkeResponder::Payloads IkeResponder::on_create_child(IkeSa& sa, const Payloads& 
     const uint32_t old_out = old ? old->spi_out : 0;
     uint16_t why = 0;
     const std::span<const uint8_t> gir = g_ir ? std::span<const uint8_t>(*g_ir) : std::span<const uint8_t>{};
-    if (!install_child(sa, child, gir, nonce->data, nr, gone, &why)) return {notify(why)};
+    if (!install_child(sa, child, gir, nonce->data, nr, gone, &why)) return {note(why)};
     if (old_out) inc(IkeCounter::child_rekeyed);
     Payloads out;
     out.push_back(answer_esp_proposal(*choice, sa.children.back().spi_in));
@@ -650,7 +653,7 @@ IkeResponder::Payloads IkeResponder::rekey_ike(IkeSa& sa, const SaPayload& sa_pa
     const auto* nonce = find<NoncePayload>(in);
     if (!ke) {
         inc(IkeCounter::invalid_syntax);
-        return {notify(notify::invalid_syntax)};
+        return {note(notify::invalid_syntax)};
     }
     auto choice = choose_ike_proposal(sa_payload, cfg_.algorithms, ke->group);
     const Proposal* prop = nullptr;
@@ -658,18 +661,18 @@ IkeResponder::Payloads IkeResponder::rekey_ike(IkeSa& sa, const SaPayload& sa_pa
         if (choice && p.number == choice->proposal && p.protocol == proto::ike) prop = &p;
     if (!choice || !prop || prop->spi.size() != 8) {
         inc(IkeCounter::no_proposal_chosen);
-        return {notify(notify::no_proposal_chosen)};
+        return {note(notify::no_proposal_chosen)};
     }
     if (ke->group != choice->dh) {
         inc(IkeCounter::invalid_ke);
-        return {notify(notify::invalid_ke_payload, be16(choice->dh))};
+        return {note(notify::invalid_ke_payload, be16(choice->dh))};
     }
     std::string err;
     auto key = DhKey::generate(*dh_group_of(choice->dh), &err);
     std::optional<KeyBytes> g_ir = key ? key->shared_secret(ke->data) : std::nullopt;
     if (!g_ir) {
         inc(IkeCounter::bad_ke);
-        return {notify(notify::invalid_syntax)};
+        return {note(notify::invalid_syntax)};
     }
     auto n = std::make_unique<IkeSa>();
     uint64_t spi_i = 0;
@@ -924,7 +927,7 @@ uint64_t IkeResponder::fresh_ike_spi() const
     }
 }
 
-std::size_t IkeResponder::clear(std::string_view which, uint64_t now_ms, std::vector<Datagram>& out)
+std::size_t IkeResponder::clear(std::string_view which, uint64_t, std::vector<Datagram>& out)
 {
     const auto canonical = canonical_id(which);
     const auto hoa = Ipv6Addr::parse(which);

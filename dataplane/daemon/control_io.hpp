@@ -85,6 +85,11 @@ private:
     void on_signaling(struct rte_mbuf* m, uint64_t now);
     void on_arp(struct rte_mbuf* m, uint64_t now);
     void on_nd(struct rte_mbuf* m, uint64_t now);
+    // ike_io.cpp: IKE messages to the responder, and what it sends (answers, its own requests) framed
+    // as UDP/IPv4 from the home agent's address, with the non-ESP marker on port 4500.
+    void on_ike(struct rte_mbuf* m, uint64_t now_ms);
+    void ike_turn(uint64_t now_ms);
+    void send_ike(const ike::Datagram& d);
     // Applies lib/neighbor_policy to what a frame claims, and counts what it refuses.
     void learn(const NeighborKey& k, const MacAddr& mac, NeighborEvidence ev, uint64_t now);
     bool is_ours(Ipv4Addr a) const;
@@ -116,6 +121,8 @@ private:
     control::ControlPlane& cp_;
     ControlIoConfig cfg_;
     std::vector<control::Outbound> out_;
+    std::vector<ike::Datagram> ike_out_;
+    std::atomic<uint64_t> ike_sent_{0}, ike_too_big_{0};
     std::unordered_map<NeighborKey, uint64_t, NeighborKeyHash> asked_; // address -> the second it was last asked
     uint64_t asked_pruned_at_ = 0;
     uint64_t aged_at_ = 0;

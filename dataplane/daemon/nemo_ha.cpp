@@ -210,6 +210,7 @@ int main(int argc, char** argv)
         wc.inject = inject;
         wc.pool = pool;
         wc.self = self;
+        wc.ike = cfg.ike.enabled;
         wc.ha_ipv6 = cfg.ha.ipv6_addresses;
         wc.dhaad_anycast = home_agents_anycast(cfg.ha.home_prefix);
         wc.ptb_per_second = cfg.ptb_per_second;

@@ -32,6 +32,7 @@ unsigned ControlIo::poll(uint64_t now, uint64_t now_ms)
         case PuntKind::signaling: on_signaling(m, now); break;
         case PuntKind::arp: on_arp(m, now); break;
         case PuntKind::nd: on_nd(m, now); break;
+        case PuntKind::ike: on_ike(m, now_ms); break;
         }
         rte_pktmbuf_free(m);
     });
@@ -40,6 +41,7 @@ unsigned ControlIo::poll(uint64_t now, uint64_t now_ms)
     // The registrations this turn accepted (and what the last control-plane turn did) are announced.
     for (const auto& a : cp_.take_announcements(kMaxAnnouncing - std::min(kMaxAnnouncing, announcing_.size())))
         queue_announcement(a, now_ms);
+    ike_turn(now_ms);
     announce(now_ms);
     age_neighbors(now);
     probe_gateways(now);
@@ -91,6 +93,8 @@ std::vector<std::pair<std::string, uint64_t>> ControlIo::stats() const
         {"control_neighbor_evicted", cfg_.neighbors->evicted()},
         {"control_neighbor_expired", cfg_.neighbors->expired()},
         {"control_neighbor_questions_full", v(asked_full_)},
+        {"control_ike_sent", v(ike_sent_)},
+        {"control_ike_too_big", v(ike_too_big_)},
     };
 }
 
