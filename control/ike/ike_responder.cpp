@@ -443,7 +443,7 @@ IkeResponder::Payloads IkeResponder::on_auth(IkeSa& sa, const Payloads& in, uint
     --half_open_;
     by_init_.erase({sa.spi_i, sa.peer.value, 0}); // (keys carry the port of the first request; erased below)
     for (auto it = by_init_.begin(); it != by_init_.end();) it = it->second == sa.spi_r ? by_init_.erase(it) : std::next(it);
-    inc(IkeCounter::ike_established);
+    inc(IkeCounter::established);
     log::printf(log::Level::info, "nemo-ha: ike: %s authenticated from %s:%u for %s (%s)", sa.id.c_str(), sa.peer.str().c_str(),
                 sa.peer_port, sa.hoa.str().c_str(), ike_choice_name(sa.choice).c_str());
     if (find_notify(in, notify::initial_contact)) {
@@ -709,7 +709,7 @@ IkeResponder::Payloads IkeResponder::rekey_ike(IkeSa& sa, const SaPayload& sa_pa
     out.push_back(answer_ike_proposal(*choice, spi_bytes));
     out.push_back(NoncePayload{std::vector<uint8_t>(n->nr.begin(), n->nr.end())});
     out.push_back(KePayload{choice->dh, key->public_value()});
-    inc(IkeCounter::ike_rekeyed);
+    inc(IkeCounter::rekeyed);
     const uint64_t id = n->spi_r;
     sas_.emplace(id, std::move(n));
     return out;
@@ -728,7 +728,7 @@ IkeResponder::Payloads IkeResponder::on_informational(IkeSa& sa, const Datagram&
         if (!d) continue;
         if (d->protocol == proto::ike) {
             // The answer to the IKE SA's delete is empty (1.4.1); everything of it goes.
-            inc(IkeCounter::ike_deleted);
+            inc(IkeCounter::deleted);
             *drop_sa_after = true;
             return {};
         }
@@ -944,7 +944,7 @@ std::size_t IkeResponder::clear(std::string_view which, uint64_t, std::vector<Da
             inc(IkeCounter::tx);
             out.push_back(to_peer(sa, seal(sa, Exchange::informational, false, sa.next_out, {DeletePayload{proto::ike, 0, {}}})));
         }
-        inc(IkeCounter::ike_deleted);
+        inc(IkeCounter::deleted);
         drop_sa(spi);
     }
     return hit.size();

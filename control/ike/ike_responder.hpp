@@ -108,12 +108,12 @@ struct IkeConfig {
     X(auth_unsupported, "refused: an authentication method not configured")                     \
     X(ts_unacceptable, "refused: TS_UNACCEPTABLE (nothing left after narrowing)")               \
     X(child_refused, "refused: a CHILD_SA the SA table would not take")                         \
-    X(ike_established, "IKE SAs established")                                                   \
+    X(established, "IKE SAs established")                                                   \
     X(child_installed, "CHILD_SAs installed (IKE_AUTH and CREATE_CHILD_SA)")                    \
     X(child_rekeyed, "CHILD_SAs rekeyed")                                                       \
-    X(ike_rekeyed, "IKE SAs rekeyed")                                                           \
+    X(rekeyed, "IKE SAs rekeyed")                                                           \
     X(child_deleted, "CHILD_SAs deleted (by the peer, by us, with their IKE SA)")               \
-    X(ike_deleted, "IKE SAs deleted (by the peer, by us)")                                      \
+    X(deleted, "IKE SAs deleted (by the peer, by us)")                                      \
     X(initial_contact, "INITIAL_CONTACT: the identity's older IKE SAs dropped")                 \
     X(dead_peers, "peers that stopped answering: their SAs removed")                            \
     X(liveness_sent, "liveness checks sent")                                                    \
