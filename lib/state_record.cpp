@@ -233,10 +233,11 @@ std::vector<uint8_t> encode_mr_change(const MrChange& c)
     Writer<std::vector<uint8_t>> w(kKindMr);
     w.u8(c.added ? 1 : 0);
     w.v6(c.mr.hoa);
-    w.u8(c.mr.mobile_router ? 1 : 0);
+    // Bit 1 (added with IKEv2) says an IKE identity follows the prefixes; records written before have
+    // 0 or 1 here and end after the prefixes.
+    w.u8(static_cast<uint8_t>((c.mr.mobile_router ? 1 : 0) | (c.mr.ike_id.empty() ? 0 : 2)));
     w.u16(static_cast<uint16_t>(c.mr.methods));
     w.prefixes(c.mr.prefixes);
-    // Added later: records without it (written before IKEv2) end here.
     if (!c.mr.ike_id.empty()) w.bytes({reinterpret_cast<const uint8_t*>(c.mr.ike_id.data()), c.mr.ike_id.size()});
     return w.finish();
 }
@@ -251,13 +252,19 @@ std::optional<MrChange> decode_mr_change(std::span<const uint8_t> rec, std::stri
     const uint8_t router = r->u8();
     const uint16_t methods = r->u16();
     if (!r->prefixes(&c.mr.prefixes, why)) return std::nullopt;
-    if (!r->failed() && !r->at_end()) r->bytes(c.mr.ike_id);
-    if (added > 1 || router > 1 || (methods >> kTunnelMethodCount) != 0) {
+    if (router & 2) {
+        r->bytes(c.mr.ike_id);
+        if (c.mr.ike_id.empty() && !r->failed()) {
+            if (why) *why = "an empty IKE identity";
+            return std::nullopt;
+        }
+    }
+    if (added > 1 || router > 3 || (methods >> kTunnelMethodCount) != 0) {
         if (why) *why = "unknown flags";
         return std::nullopt;
     }
     c.added = added == 1;
-    c.mr.mobile_router = router == 1;
+    c.mr.mobile_router = (router & 1) != 0;
     c.mr.methods = static_cast<MethodSet>(methods);
     return finish(*r, std::move(c), why);
 }

@@ -9,6 +9,7 @@
 #include "ipv4.hpp"
 #include "ipv6.hpp"
 #include "proto.hpp"
+#include "udp.hpp"
 
 using namespace nemo;
 using namespace nemo::wire;
@@ -193,4 +194,45 @@ TEST(Ecn, Rfc6040)
     EXPECT_EQ(*inner_tc_on_decap(0xB8 | ecn::ect0, ecn::ce), 0xB8 | ecn::ce);
     EXPECT_EQ(*inner_tc_on_decap(0xB8 | ecn::ce, ecn::ect0), 0xB8 | ecn::ce);
     EXPECT_FALSE(inner_tc_on_decap(0xB8 | ecn::not_ect, ecn::ce)) << "drop";
+}
+
+namespace {
+// IPv4/UDP from 198.51.100.10:sport to the HA (192.0.2.1):dport carrying `payload`.
+std::vector<uint8_t> udp4_to_ha(uint16_t sport, uint16_t dport, const std::vector<uint8_t>& payload)
+{
+    std::vector<uint8_t> p(20 + 8 + payload.size());
+    Ipv4Header h;
+    h.total_len = static_cast<uint16_t>(p.size());
+    h.protocol = ipproto::udp;
+    h.src = *Ipv4Addr::parse("198.51.100.10");
+    h.dst = *Ipv4Addr::parse("192.0.2.1");
+    write_ipv4_header(p.data(), h);
+    std::copy(payload.begin(), payload.end(), p.begin() + 28);
+    write_udp_header({p.data() + 20, p.size() - 20}, sport, dport);
+    fill_udp_checksum_v4({p.data() + 20, p.size() - 20}, h.src, h.dst);
+    return p;
+}
+} // namespace
+
+// IKE on port 500 goes to the control thread only when IKEv2 is on; otherwise it is no tunnel we speak.
+// On 4500 it stays esp_udp (the worker tells IKE from ESP by the non-ESP marker).
+TEST(Classify, IkeOnPort500OnlyWhenEnabled)
+{
+    const std::vector<uint8_t> ike(28, 0x11);
+    auto frame = ether(ethertype::ipv4, udp4_to_ha(500, 500, ike));
+    EXPECT_EQ(classify_frame(frame, params()).drop, DropReason::unsupported_tunnel);
+    ClassifyParams on = params();
+    on.ike = true;
+    const Classified c = classify_frame(frame, on);
+    EXPECT_EQ(c.cls, PacketClass::ike);
+    EXPECT_EQ(c.inner_offset, 14 + 20 + 8);
+    EXPECT_EQ(c.outer_sport, 500);
+    EXPECT_EQ(c.outer_src, *Ipv4Addr::parse("198.51.100.10"));
+    std::vector<uint8_t> marked(4 + ike.size(), 0x11);
+    for (int i = 0; i < 4; ++i) marked[static_cast<std::size_t>(i)] = 0; // the non-ESP marker
+    const Classified n = classify_frame(ether(ethertype::ipv4, udp4_to_ha(4500, 4500, marked)), on);
+    EXPECT_EQ(n.cls, PacketClass::tunneled);
+    EXPECT_EQ(n.method, TunnelMethod::esp_udp);
+    // Another port is still no tunnel.
+    EXPECT_EQ(classify_frame(ether(ethertype::ipv4, udp4_to_ha(500, 501, ike)), on).drop, DropReason::unsupported_tunnel);
 }

@@ -590,3 +590,34 @@ TEST(Config, EtcdStateSection)
     EXPECT_NE(error_of(std::string(kGood) + "[ipsec]\n" + kCbcLine + "[state]\nbackend = etcd\netcd_endpoints = a:1\n").find("ipsec.sa: ESP SAs are not kept in a cluster"),
               std::string::npos);
 }
+
+// [ike]: off by default; on, it needs the PSK file; numbers range-checked; refused in a cluster.
+namespace {
+std::variant<Config, std::string> load_good(std::vector<std::string> more)
+{
+    static const std::string cfg = write_temp(kGood, 0644);
+    more.insert(more.begin(), {"--config", cfg});
+    return load(more);
+}
+} // namespace
+
+TEST(Config, IkeSection)
+{
+    auto off = load_good({});
+    ASSERT_TRUE(std::holds_alternative<Config>(off)) << load_error(off);
+    EXPECT_FALSE(std::get<Config>(off).ike.enabled);
+    EXPECT_NE(load_error(load_good({"--ike.enabled=yes"})).find("ike.psk_file"), std::string::npos);
+    auto on = load_good({"--ike.enabled=yes", "--ike.psk_file=/etc/nemo-ha/ike.psk", "--ike.id=ha.example", "--ike.dpd_s=5"});
+    ASSERT_TRUE(std::holds_alternative<Config>(on)) << load_error(on);
+    const IkeSettings& k = std::get<Config>(on).ike;
+    EXPECT_TRUE(k.enabled);
+    EXPECT_EQ(k.id, "fqdn:ha.example");
+    EXPECT_EQ(k.dpd_s, 5u);
+    EXPECT_NE(load_error(load_good({"--ike.enabled=maybe"})).find("maybe"), std::string::npos);
+    EXPECT_NE(load_error(load_good({"--ike.psk_file=relative.psk"})).find("absolute"), std::string::npos);
+    EXPECT_NE(load_error(load_good({"--ike.inits_per_turn=0"})).find("ike.inits_per_turn"), std::string::npos);
+    EXPECT_NE(load_error(load_good({"--ike.id=bad:thing"})).find("IKE identity"), std::string::npos);
+    EXPECT_NE(load_error(load_good({"--ike.enabled=yes", "--ike.psk_file=/x", "--state.backend=etcd", "--state.etcd_endpoints=127.0.0.1:2379"}))
+                  .find("cluster"),
+              std::string::npos);
+}

@@ -35,6 +35,21 @@ TEST(ProvisionText, Defaults)
     EXPECT_FALSE(std::get<MrProvision>(host).mobile_router);
 }
 
+// ike-id= binds an IKEv2 identity (canonical form kept) to the home address.
+TEST(ProvisionText, IkeIdentity)
+{
+    auto r = parse_provision("2001:db8:1::100 router prefixes=2001:db8:aaaa::/48 ike-id=r1.example");
+    ASSERT_TRUE(std::holds_alternative<MrProvision>(r)) << std::get<std::string>(r);
+    EXPECT_EQ(std::get<MrProvision>(r).ike_id, "fqdn:r1.example");
+    EXPECT_EQ(format_provision(std::get<MrProvision>(r)), "2001:db8:1::100 router prefixes=2001:db8:aaaa::/48 ike-id=fqdn:r1.example");
+    EXPECT_EQ(std::get<MrProvision>(parse_provision("2001:db8:1::101 ike-id=email:r@example.net")).ike_id, "email:r@example.net");
+    EXPECT_EQ(std::get<MrProvision>(parse_provision("2001:db8:1::102 ike-id=198.51.100.10")).ike_id, "ip:198.51.100.10");
+    EXPECT_TRUE(std::get<MrProvision>(parse_provision("2001:db8:1::103")).ike_id.empty());
+    EXPECT_NE(error_of("2001:db8:1::100 ike-id=").find("IKE identity"), std::string::npos);
+    EXPECT_NE(error_of("2001:db8:1::100 ike-id=ip:300.1.1.1").find("ip:300.1.1.1"), std::string::npos);
+    EXPECT_NE(error_of("2001:db8:1::100 ike-id=a ike-id=b").find("twice"), std::string::npos);
+}
+
 TEST(ProvisionText, ErrorsNameTheWord)
 {
     EXPECT_NE(error_of("").find("empty"), std::string::npos);

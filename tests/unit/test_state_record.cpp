@@ -58,6 +58,7 @@ void expect_same(const MrChange& a, const MrChange& b)
     EXPECT_EQ(a.mr.prefixes.size(), b.mr.prefixes.size());
     EXPECT_TRUE(a.mr.prefixes == b.mr.prefixes);
     EXPECT_EQ(a.mr.methods, b.mr.methods);
+    EXPECT_EQ(a.mr.ike_id, b.mr.ike_id);
 }
 
 void expect_same(const SaChange& a, const SaChange& b)
@@ -118,6 +119,7 @@ std::vector<MrChange> sample_mrs()
         c.mr.mobile_router = variant != 1;
         c.mr.methods = variant == 0 ? 0 : variant == 2 ? kAllIpv4Methods | method_bit(TunnelMethod::ipv6) : kNatMethods;
         c.mr.prefixes = prefixes(variant == 1 || variant == 5 ? 0 : variant == 3 ? 255 : variant == 4 ? 300 : 3);
+        if (variant == 2 || variant == 4) c.mr.ike_id = "fqdn:router" + std::to_string(variant) + ".example";
         out.push_back(c);
     }
     return out;
@@ -323,6 +325,24 @@ TEST(StateRecord, ShortBodyWithAValidCrcIsTruncatedNotHalfRead)
             EXPECT_FALSE(kinds()[k].decode(with_crc(extra), &why)) << kinds()[k].name;
             EXPECT_EQ(why, "trailing bytes in record") << kinds()[k].name;
         }
+}
+
+// Records written before IKEv2 have no ike_id: they still read, as an entry without one; one written
+// with it reads it back.
+TEST(StateRecord, MrRecordsBeforeAndAfterTheIkeIdentity)
+{
+    MrChange c = sample_mrs()[2];
+    ASSERT_FALSE(c.mr.ike_id.empty());
+    std::string why;
+    auto with = decode_mr_change(encode_mr_change(c), &why);
+    ASSERT_TRUE(with) << why;
+    EXPECT_EQ(with->mr.ike_id, c.mr.ike_id);
+    c.mr.ike_id.clear();
+    const auto old_form = encode_mr_change(c); // what an older nemo-ha wrote: nothing after the prefixes
+    auto without = decode_mr_change(old_form, &why);
+    ASSERT_TRUE(without) << why;
+    EXPECT_TRUE(without->mr.ike_id.empty());
+    EXPECT_EQ(without->mr.prefixes.size(), c.mr.prefixes.size());
 }
 
 TEST(StateRecord, ARecordOfOneKindIsNoneOfAnother)
