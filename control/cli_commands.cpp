@@ -39,7 +39,7 @@ const char* kUsage =
     "  show cluster\n"
     "  show config\n"
     "  show mr [HOA]\n"
-    "  add mr [--replace] HOA [router|host] [prefixes=P,...] [methods=M,...]\n"
+    "  add mr [--replace] HOA [router|host] [prefixes=P,...] [methods=M,...] [ike-id=ID]\n"
     "  del mr HOA\n"
     "  show sa [SPI]\n"
     "  show ike [ID|HOA|SPI]\n"

@@ -23,6 +23,8 @@ PACKAGES=(
   dpkg-dev binutils groff-base man-db systemd
   etcd-server etcd-client libcurl4-openssl-dev nlohmann-json3-dev libssl-dev
   iperf3 nftables ethtool conntrack
+  strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
+  libstrongswan-extra-plugins strongswan-pki
 )
 
 missing=()
