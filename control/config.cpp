@@ -145,6 +145,9 @@ po::options_description file_options()
         ("ike.id", s(), "the home agent's IKE identity: fqdn:NAME, email:ADDR, ip:ADDR or keyid:HEX (default ip:<access IPv4>)")
         ("ike.psk_file", s(), "pre-shared keys, one 'ID SECRET' line per router identity (SECRET text or 0xHEX); "
                               "readable by its owner only")
+        ("ike.ca_file", s(), "PEM file of the CA(s) the routers' certificates must chain to (with ike.cert_file, ike.key_file)")
+        ("ike.cert_file", s(), "PEM file of the home agent's own certificate (its subjectAltName: ike.id)")
+        ("ike.key_file", s(), "PEM file of that certificate's private key, readable by its owner only")
         ("ike.dpd_s", s(), "seconds without a word from a peer before its liveness is checked; 0: never (default 30)")
         ("ike.retransmits", s(), "times a request of ours is sent again (after 1, 2, 4, ... s) before the peer is taken as dead (default 5)")
         ("ike.child_lifetime_s", s(), "seconds after which a CHILD_SA the router did not rekey is deleted; 0: no limit (default 0)")
@@ -393,6 +396,14 @@ std::optional<std::string> parse_ike(Config& c, Str&& str, Bad&& bad)
         if (v->empty() || (*v)[0] != '/') return bad("ike.psk_file", "'" + *v + "' is not an absolute path");
         k.psk_file = *v;
     }
+    for (auto [key, to] : {std::pair{"ike.ca_file", &k.ca_file}, std::pair{"ike.cert_file", &k.cert_file}, std::pair{"ike.key_file", &k.key_file}}) {
+        if (const std::string* v = str(key)) {
+            if (v->empty() || (*v)[0] != '/') return bad(key, "'" + *v + "' is not an absolute path");
+            *to = *v;
+        }
+    }
+    if ((k.ca_file.empty() || k.cert_file.empty() || k.key_file.empty()) && !(k.ca_file.empty() && k.cert_file.empty() && k.key_file.empty()))
+        return bad("ike.ca_file", "certificates need all three of ike.ca_file, ike.cert_file and ike.key_file");
     struct Num {
         const char* key;
         uint32_t* to;
@@ -406,7 +417,8 @@ std::optional<std::string> parse_ike(Config& c, Str&& str, Bad&& bad)
         if (auto s = str(n.key); s && !parse_number<uint32_t>(*s, *n.to, n.lo, n.hi))
             return bad(n.key, "'" + *s + "' is not a number from " + std::to_string(n.lo) + " to " + std::to_string(n.hi));
     }
-    if (k.enabled && k.psk_file.empty()) return bad("ike.enabled", "IKEv2 needs ike.psk_file (the routers' pre-shared keys)");
+    if (k.enabled && k.psk_file.empty() && k.ca_file.empty())
+        return bad("ike.enabled", "IKEv2 needs ike.psk_file (the routers' pre-shared keys) or certificates (ike.ca_file, cert_file, key_file)");
     return std::nullopt;
 }
 
@@ -927,6 +939,7 @@ std::string render_config(const Config& c)
     o << "\n[ike]\nenabled = " << (k.enabled ? "yes" : "no") << "\n";
     if (!k.id.empty()) o << "id = " << k.id << "\n";
     if (!k.psk_file.empty()) o << "psk_file = " << k.psk_file << "\n";
+    if (!k.ca_file.empty()) o << "ca_file = " << k.ca_file << "\ncert_file = " << k.cert_file << "\nkey_file = " << k.key_file << "\n";
     o << "dpd_s = " << k.dpd_s << "\nretransmits = " << k.retransmits << "\nchild_lifetime_s = " << k.child_lifetime_s
       << "\nhalf_open_max = " << k.half_open_max << "\ncookie_threshold = " << k.cookie_threshold
       << "\ninits_per_turn = " << k.inits_per_turn << "\n";

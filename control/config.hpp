@@ -74,6 +74,7 @@ struct IkeSettings {
     bool enabled = false;
     std::string id;       // our identity (canonical); empty: ip:<the access IPv4 address>
     std::string psk_file; // "ID SECRET" lines, private to its owner
+    std::string ca_file, cert_file, key_file; // certificate authentication (all three, PEM), optional
     uint32_t dpd_s = 30;
     uint32_t retransmits = 5;
     uint32_t child_lifetime_s = 0;

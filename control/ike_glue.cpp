@@ -2,6 +2,7 @@
 // provisioning (which identity may have SAs for which home address), its start, and its turn.
 #include "cli_server.hpp"
 #include "control_plane.hpp"
+#include "ike_cert.hpp"
 #include "ike_psk.hpp"
 #include "log.hpp"
 
@@ -50,13 +51,24 @@ bool ControlPlane::ike_start(std::string* error)
 {
     const IkeSettings& k = config_.ike;
     if (!k.enabled) return true;
-    auto psks = ike::load_psk_file(k.psk_file);
-    if (auto* e = std::get_if<std::string>(&psks)) {
-        *error = *e;
-        return false;
+    if (!k.psk_file.empty()) {
+        auto psks = ike::load_psk_file(k.psk_file);
+        if (auto* e = std::get_if<std::string>(&psks)) {
+            *error = *e;
+            return false;
+        }
+        ike_psks_.swap(std::get<ike::PskMap>(psks));
     }
-    ike_psks_ = std::move(std::get<ike::PskMap>(psks));
     ike::IkeConfig ic;
+    if (!k.ca_file.empty()) {
+        std::string err;
+        std::shared_ptr<const ike::CertStore> certs = ike::CertStore::load(k.ca_file, k.cert_file, k.key_file, &err);
+        if (!certs) {
+            *error = "ike: " + err;
+            return false;
+        }
+        ic.certs = std::move(certs);
+    }
     ic.local = config_.ha.ipv4_addresses.empty() ? Ipv4Addr{} : config_.ha.ipv4_addresses.front();
     ic.id = k.id.empty() ? "ip:" + ic.local.str() : k.id;
     ic.dpd_s = k.dpd_s;
@@ -67,7 +79,8 @@ bool ControlPlane::ike_start(std::string* error)
     ic.inits_per_turn = k.inits_per_turn;
     ike_glue_.reset(new IkeGlue(*this));
     ike_ = std::make_unique<ike::IkeResponder>(std::move(ic), *ike_glue_);
-    log::printf(log::Level::notice, "nemo-ha: ike: answering as %s, %zu pre-shared keys", ike_->config().id.c_str(), ike_psks_.size());
+    log::printf(log::Level::notice, "nemo-ha: ike: answering as %s, %zu pre-shared keys, certificates %s", ike_->config().id.c_str(),
+                ike_psks_.size(), ike_->config().certs ? "accepted" : "not configured");
     return true;
 }
 

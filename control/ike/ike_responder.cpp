@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "ike_cert.hpp"
 #include "json.hpp"
 #include "log.hpp"
 
@@ -392,6 +393,15 @@ void IkeResponder::on_init(const Datagram& in, const Message& m, uint64_t now_ms
         p.push_back(nat_notify(notify::nat_detection_source_ip, sa->spi_i, sa->spi_r, cfg_.local, in.local_port));
         p.push_back(nat_notify(notify::nat_detection_destination_ip, sa->spi_i, sa->spi_r, in.peer, in.peer_port));
     }
+    if (cfg_.certs) {
+        // Asked for, a router sends its certificate (RFC 7296 3.7); RFC 7427's signatures with SHA-256.
+        p.push_back(CertReqPayload{4, cfg_.certs->certreq_data()});
+        if (const NotifyPayload* n = find_notify(m.payloads, notify::signature_hash_algorithms)) {
+            for (std::size_t i = 0; i + 1 < n->data.size(); i += 2)
+                if (n->data[i] == 0 && n->data[i + 1] == 2) sa->peer_sig_hash = true; // SHA2-256 (RFC 7427 7)
+            if (sa->peer_sig_hash) p.push_back(note(notify::signature_hash_algorithms, {0, 2}));
+        }
+    }
     Header r;
     r.spi_i = sa->spi_i;
     r.spi_r = sa->spi_r;
@@ -424,14 +434,39 @@ IkeResponder::Payloads IkeResponder::on_auth(IkeSa& sa, const Payloads& in, uint
     auto id = canonical_id(*idi);
     std::optional<IkePeer> peer = id ? host_.peer(*id) : std::nullopt;
     if (!peer) return fail(IkeCounter::unknown_identity, notify::authentication_failed);
-    if (auth->method != auth_method::psk || peer->psk.empty()) return fail(IkeCounter::auth_unsupported, notify::authentication_failed);
+    const bool by_cert = auth->method != auth_method::psk;
     {
         const KeyBytes mac = signed_octets_mac(sa.keys.sk_pi, id_body(*idi));
         const std::vector<uint8_t> octets = signed_octets(sa.init_request, sa.nr, mac);
-        const KeyBytes want = psk_auth(peer->psk, octets);
-        if (!psk_auth_equal(want, auth->data)) {
-            log::printf(log::Level::warning, "nemo-ha: ike: %s (%s): authentication failed", id->c_str(), sa.peer.str().c_str());
-            return fail(IkeCounter::auth_failed, notify::authentication_failed);
+        if (!by_cert) {
+            if (peer->psk.empty()) return fail(IkeCounter::auth_unsupported, notify::authentication_failed);
+            const KeyBytes want = psk_auth(peer->psk, octets);
+            if (!psk_auth_equal(want, auth->data)) {
+                log::printf(log::Level::warning, "nemo-ha: ike: %s (%s): authentication failed", id->c_str(), sa.peer.str().c_str());
+                return fail(IkeCounter::auth_failed, notify::authentication_failed);
+            }
+        } else {
+            // A certificate (RFC 7296 2.15, 3.6): the chain to the operator's CA, the identity among the
+            // certificate's subjectAltNames, the signature over the same octets with its key.
+            if (!cfg_.certs) return fail(IkeCounter::auth_unsupported, notify::authentication_failed);
+            std::vector<std::vector<uint8_t>> certs;
+            for (const Payload& p : in)
+                if (auto* c = std::get_if<CertPayload>(&p); c && c->encoding == 4) certs.push_back(c->data);
+            if (certs.empty()) return fail(IkeCounter::auth_failed, notify::authentication_failed);
+            auto v = cfg_.certs->verify(certs[0], std::span<const std::vector<uint8_t>>(certs).subspan(1));
+            if (auto* e = std::get_if<std::string>(&v)) {
+                log::printf(log::Level::warning, "nemo-ha: ike: %s (%s): certificate refused: %s", id->c_str(), sa.peer.str().c_str(), e->c_str());
+                return fail(IkeCounter::cert_untrusted, notify::authentication_failed);
+            }
+            const auto& names = std::get<CertStore::Verified>(v).alt_names;
+            if (std::find(names.begin(), names.end(), *id) == names.end()) {
+                log::printf(log::Level::warning, "nemo-ha: ike: %s (%s): not among the certificate's names", id->c_str(), sa.peer.str().c_str());
+                return fail(IkeCounter::auth_failed, notify::authentication_failed);
+            }
+            if (!verify_auth(certs[0], auth->method, auth->data, octets)) {
+                log::printf(log::Level::warning, "nemo-ha: ike: %s (%s): signature does not verify", id->c_str(), sa.peer.str().c_str());
+                return fail(IkeCounter::auth_failed, notify::authentication_failed);
+            }
         }
     }
     // Authenticated.
@@ -458,9 +493,25 @@ IkeResponder::Payloads IkeResponder::on_auth(IkeSa& sa, const Payloads& in, uint
     {
         const KeyBytes mac = signed_octets_mac(sa.keys.sk_pr, id_body(idr));
         const std::vector<uint8_t> octets = signed_octets(sa.init_response, sa.ni, mac);
-        const KeyBytes mine = psk_auth(peer->psk, octets);
         out.push_back(std::move(idr));
-        out.push_back(AuthPayload{auth_method::psk, std::vector<uint8_t>(mine.begin(), mine.end())});
+        if (!by_cert) {
+            const KeyBytes mine = psk_auth(peer->psk, octets);
+            out.push_back(AuthPayload{auth_method::psk, std::vector<uint8_t>(mine.begin(), mine.end())});
+        } else {
+            // Answered in kind: a certificate of ours, signed with RFC 7427's method when the peer said it
+            // takes it (SIGNATURE_HASH_ALGORITHMS), else with the classic method the peer used.
+            uint8_t method = sa.peer_sig_hash ? kAuthDigitalSig : auth->method;
+            std::string err;
+            std::vector<uint8_t> sig = cfg_.certs->sign(method, octets, &err);
+            if (sig.empty() && method != kAuthDigitalSig) sig = cfg_.certs->sign(method = kAuthDigitalSig, octets, &err);
+            if (sig.empty()) {
+                log::printf(log::Level::warning, "nemo-ha: ike: cannot sign for %s: %s", sa.id.c_str(), err.c_str());
+                *drop_sa_after = true;
+                return {note(notify::authentication_failed)};
+            }
+            out.push_back(CertPayload{4, cfg_.certs->own_cert_der()});
+            out.push_back(AuthPayload{method, std::move(sig)});
+        }
     }
     sa.init_request.clear();
     sa.init_request.shrink_to_fit();

@@ -70,8 +70,13 @@ public:
     virtual std::optional<IkePeer> peer(const std::string& id) const = 0;
 };
 
+class CertStore;
+
 struct IkeConfig {
     std::string id;      // our identity (canonical); IDr
+    // The operator's CA, our certificate and key (ike.ca_file, cert_file, key_file): routers may then
+    // authenticate with certificates, and are answered with ours. Null: PSK only.
+    std::shared_ptr<const CertStore> certs;
     Ipv4Addr local;      // our IPv4 address, for NAT detection
     IkeAlgorithms algorithms;
     uint32_t half_open_max = 4096;
@@ -104,7 +109,8 @@ struct IkeConfig {
     X(init_queue_full, "dropped: IKE_SA_INIT waiting at ike.init_queue_max")                     \
     X(half_open_expired, "half-open IKE SAs that never authenticated, removed")                 \
     X(unknown_identity, "refused: an identity no router is provisioned with")                   \
-    X(auth_failed, "refused: AUTHENTICATION_FAILED (wrong PSK)")                                 \
+    X(auth_failed, "refused: AUTHENTICATION_FAILED (wrong PSK, signature, or identity not in the certificate)") \
+    X(cert_untrusted, "refused: a certificate that does not chain to ike.ca_file (or expired)")    \
     X(auth_unsupported, "refused: an authentication method not configured")                     \
     X(ts_unacceptable, "refused: TS_UNACCEPTABLE (nothing left after narrowing)")               \
     X(child_refused, "refused: a CHILD_SA the SA table would not take")                         \
@@ -153,6 +159,7 @@ struct IkeSa {
     MacAddr link_mac;
     bool nat_peer = false, nat_local = false; // NAT detection: behind a NAT, the peer / us
     bool mobike = false;
+    bool peer_sig_hash = false; // the peer takes RFC 7427 signatures with SHA-256
     IkeChoice choice;
     IkeCipher cipher = IkeCipher::aes_gcm16_128;
     IkeKeys keys;
