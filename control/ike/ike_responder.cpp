@@ -23,6 +23,23 @@ const char* const kCounterNames[] = {
 #undef NEMO_IKE_NAME
 };
 
+const char* const kCounterHelp[] = {
+#define NEMO_IKE_HELP(id, help) help,
+    NEMO_IKE_COUNTERS(NEMO_IKE_HELP)
+#undef NEMO_IKE_HELP
+};
+
+struct Gauge {
+    const char* name;
+    const char* help;
+};
+constexpr Gauge kGauges[] = {
+    {"ike_sas", "IKE SAs established"},
+    {"ike_sas_half_open", "IKE SAs not yet authenticated"},
+    {"ike_child_sas", "CHILD_SAs of the IKE SAs"},
+    {"ike_init_queued", "IKE_SA_INITs waiting for their Diffie-Hellman"},
+};
+
 std::vector<uint8_t> be16(uint16_t v) { return {static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v)}; }
 std::vector<uint8_t> be32(uint32_t v)
 {
@@ -101,6 +118,23 @@ std::optional<DhGroup> dh_group_of(uint16_t g)
 }
 
 } // namespace
+
+std::string_view ike_stat_help(std::string_view name)
+{
+    for (const Gauge& g : kGauges)
+        if (name == g.name) return g.help;
+    for (std::size_t i = 0; i < static_cast<std::size_t>(IkeCounter::count_); ++i)
+        if (name.size() == 4 + std::strlen(kCounterNames[i]) && name.substr(0, 4) == "ike_" && name.substr(4) == kCounterNames[i])
+            return kCounterHelp[i];
+    return "";
+}
+
+bool ike_stat_is_gauge(std::string_view name)
+{
+    for (const Gauge& g : kGauges)
+        if (name == g.name) return true;
+    return false;
+}
 
 IkeResponder::IkeResponder(IkeConfig cfg, IkeHost& host) : cfg_(std::move(cfg)), host_(host) {}
 IkeResponder::~IkeResponder() = default;

@@ -134,6 +134,10 @@ enum class IkeCounter : uint8_t {
         count_
 };
 
+// What each name of IkeResponder::stats() counts, and whether it is a gauge (metrics, `show stats`).
+std::string_view ike_stat_help(std::string_view name);
+bool ike_stat_is_gauge(std::string_view name);
+
 struct ChildSa {
     uint32_t spi_in = 0;  // ours: what the peer sends with
     uint32_t spi_out = 0; // the peer's: what we send with

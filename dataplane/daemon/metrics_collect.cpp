@@ -172,6 +172,7 @@ void MetricsCollector::publish(Clock::time_point now)
             next.sas.push_back(std::move(s));
         }
     }
+    if (src_.ike) next.ike = src_.ike->stats();
     auto port = [&](const char* side, uint16_t id) {
         rte_eth_stats st{};
         const bool ok = rte_eth_stats_get(id, &st) == 0;
@@ -403,6 +404,11 @@ std::string MetricsCollector::render()
                 exhausted.add({{"spi", spi}, {"direction", dir}}, s.exhausted ? 1.0 : 0.0);
             }
             expired.add({{"spi", spi}, {"direction", dir}}, s.expired ? 1.0 : 0.0);
+        }
+        for (const auto& [name, v] : snap->ike) {
+            const std::string help(ike::ike_stat_help(name));
+            if (ike::ike_stat_is_gauge(name)) t.gauge(metric(name), help).add({}, static_cast<double>(v));
+            else t.counter(metric(name), help).add({}, v);
         }
     }
     std::string out = t.render();

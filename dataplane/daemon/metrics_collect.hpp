@@ -1,7 +1,7 @@
 // What nemo-ha exports at /metrics (control/metrics_server.hpp serves it; lib/metrics_text.hpp writes
 // the format): every control-plane counter (control/stats.hpp), every data-plane counter per worker
 // (dp_counters.hpp), the control thread's side of the rings (ControlIo::stats), the ports' counters,
-// every SA's counters (never a key: an SaEntry holds none, and only its SPI, direction, home address
+// the IKEv2 responder's counters and gauges, every SA's counters (never a key: an SaEntry holds none, and only its SPI, direction, home address
 // and algorithm are named), bindings by method and behind a NAT, the state store's status, and the
 // health of the control loop and of each worker. Labels rather than names say which: worker, port,
 // status, reason, method, spi, direction.
@@ -31,6 +31,7 @@
 #include "metrics_text.hpp"
 #include "sa_table.hpp"
 #include "etcd_cluster.hpp"
+#include "ike_responder.hpp"
 #include "state_store.hpp"
 #include "stats.hpp"
 
@@ -46,6 +47,7 @@ struct MetricsSources {
     uint16_t access_port = 0, home_port = 0; // the same port: exported once, as port="access"
     uint8_t status_tunnel = 144, status_invalid_coa = 145; // ha.status_tunnel_unsupported, ha.status_invalid_coa
     const control::EtcdCluster* cluster = nullptr; // null: not a cluster (state.backend other than etcd)
+    const ike::IkeResponder* ike = nullptr;        // null: ike.enabled = no; the control thread's, snapshotted
 };
 
 class MetricsCollector {
@@ -73,6 +75,7 @@ private:
     };
     struct Snapshot {
         std::vector<SaSnap> sas;
+        std::vector<std::pair<std::string, uint64_t>> ike; // IkeResponder::stats()
         std::vector<PortSnap> ports;
         Clock::time_point taken;
     };

@@ -287,7 +287,7 @@ int main(int argc, char** argv)
     });
 
     auto metrics = dp::start_metrics(cfg, {&cp->stats(), &cp->cache(), cp->store(), &io, counters, &cp->sas(), access_port, home_port,
-                                           cfg.ha.status_tunnel_unsupported, cfg.ha.status_invalid_coa, cp->cluster()}, &err);
+                                           cfg.ha.status_tunnel_unsupported, cfg.ha.status_invalid_coa, cp->cluster(), cp->ike()}, &err);
     if (!metrics && !err.empty()) return fail(err);
     cp->set_runtime_stats([&counters, &runtimes] {
         std::vector<dp::RuntimeSample> out;
