@@ -16,7 +16,7 @@ public:
     {
         return cp_.sas_->change(gone, add);
     }
-    bool spi_taken(uint32_t spi) const override { return cp_.sas_->inbound(spi) != nullptr; }
+    bool spi_taken(uint32_t spi) const override { return cp_.sas_->any(spi) != nullptr; }
     std::optional<uint32_t> outbound_spi(const Ipv6Addr& hoa, bool* negotiated) const override
     {
         const dp::SaEntry* e = cp_.sas_->outbound_for(hoa);
@@ -28,6 +28,11 @@ public:
     {
         const dp::SaEntry* e = cp_.sas_->inbound(spi);
         return e ? e->get(dp::SaCounter::packets) : 0;
+    }
+    uint64_t outbound_seq_used(uint32_t spi) const override
+    {
+        const dp::SaEntry* e = cp_.sas_->any(spi);
+        return e && !e->cfg.inbound ? e->next_seq.load(std::memory_order_relaxed) - 1 : 0;
     }
     // The provisioning says which home address an identity has (mr ... ike-id=); the PSK file its key.
     // Looked up at each authentication and CHILD_SA: a router unprovisioned since gets no more SAs.

@@ -30,6 +30,13 @@ SaEntry* SaTable::inbound(uint32_t spi) const
     return it != s->by_spi.end() && it->second->cfg.inbound ? it->second : nullptr;
 }
 
+SaEntry* SaTable::any(uint32_t spi) const
+{
+    const Snapshot* s = current_.load(std::memory_order_acquire);
+    auto it = s->by_spi.find(spi);
+    return it == s->by_spi.end() ? nullptr : it->second;
+}
+
 SaEntry* SaTable::outbound_for(const Ipv6Addr& hoa) const
 {
     const Snapshot* s = current_.load(std::memory_order_acquire);

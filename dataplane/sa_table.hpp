@@ -113,6 +113,7 @@ public:
     // ---- readers ----
     SaEntry* inbound(uint32_t spi) const;
     SaEntry* outbound_for(const Ipv6Addr& hoa) const;
+    SaEntry* any(uint32_t spi) const; // either direction (one SPI is one SA here, whichever way it goes)
 
     // ---- the control thread ----
     std::optional<std::string> add(const SaConfig& sa);

@@ -323,12 +323,117 @@ void IkeResponder::on_request(IkeSa& sa, const Datagram& in, const Header& h, Pa
     if (drop) drop_sa(sa.spi_r);
 }
 
-void IkeResponder::on_response(IkeSa& sa, const Header&, const Payloads&, uint64_t)
+void IkeResponder::on_response(IkeSa& sa, const Header&, const Payloads& answer, uint64_t now_ms)
 {
     const IkeSa::Pending p = std::move(*sa.pending);
     sa.pending.reset();
     ++sa.next_out;
-    if (p.kind == IkeSa::Pending::Kind::delete_ike) drop_sa(sa.spi_r);
+    switch (p.kind) {
+    case IkeSa::Pending::Kind::delete_ike: drop_sa(sa.spi_r); break;
+    case IkeSa::Pending::Kind::rekey_child: finish_rekey(sa, p, answer, now_ms); break;
+    case IkeSa::Pending::Kind::delete_child: {
+        // A child a rekey of ours replaced: its inbound SA goes now that the peer knows.
+        auto it = std::find_if(sa.children.begin(), sa.children.end(), [&](const ChildSa& c) { return c.spi_in == p.child_spi; });
+        if (it != sa.children.end()) {
+            std::vector<uint32_t> gone{it->spi_in};
+            if (it->out_installed) gone.push_back(it->spi_out);
+            (void)host_.change_sas(gone, {});
+            sa.children.erase(it);
+            inc(IkeCounter::child_deleted);
+        }
+        break;
+    }
+    case IkeSa::Pending::Kind::liveness: break;
+    }
+}
+
+// Ours when the router has not rekeyed: at 90 % of ike.child_lifetime_s, or with 7/8 of the outbound
+// SA's sequence numbers used (RFC 4303 3.3.3: it must be replaced before it cycles).
+bool IkeResponder::rekey_due(const ChildSa& c, uint64_t now_ms) const
+{
+    if (c.out_waiting || c.retiring || !c.out_installed || now_ms < c.rekey_after_ms) return false;
+    if (cfg_.child_lifetime_s && now_ms - c.created_ms >= uint64_t{cfg_.child_lifetime_s} * 900) return true;
+    const uint64_t last = esp_last_seq(c.esn);
+    return host_.outbound_seq_used(c.spi_out) >= last - last / 8;
+}
+
+void IkeResponder::start_rekey(IkeSa& sa, ChildSa& c, uint64_t now_ms, std::vector<Datagram>& out)
+{
+    const uint32_t spi = fresh_spi();
+    KeyBytes ni(kNonceLen);
+    random_bytes(ni);
+    NotifyPayload rekey = note(notify::rekey_sa);
+    rekey.protocol = proto::esp;
+    rekey.spi = be32(c.spi_in); // the SA we receive with, as its rekey names it (2.8)
+    EspChoice same;
+    same.algorithm = c.algorithm;
+    same.esn = c.esn;
+    Payloads p{rekey, answer_esp_proposal(same, spi), NoncePayload{std::vector<uint8_t>(ni.begin(), ni.end())},
+               // We initiate this exchange: TSi is our side, TSr the router's.
+               TsPayload{false, c.tsr}, TsPayload{true, c.tsi}};
+    send_request(sa, IkeSa::Pending::Kind::rekey_child, p, c.spi_in, now_ms, out, Exchange::create_child_sa);
+    sa.pending->new_spi = spi;
+    sa.pending->nonce = std::move(ni);
+    inc(IkeCounter::rekeys_started);
+}
+
+void IkeResponder::finish_rekey(IkeSa& sa, const IkeSa::Pending& p, const Payloads& answer, uint64_t now_ms)
+{
+    auto old = std::find_if(sa.children.begin(), sa.children.end(), [&](const ChildSa& c) { return c.spi_in == p.child_spi; });
+    if (old == sa.children.end()) return; // deleted meanwhile
+    const auto* sa_p = find<SaPayload>(answer);
+    const auto* nonce = find<NoncePayload>(answer);
+    const Proposal* prop = sa_p && sa_p->proposals.size() == 1 ? &sa_p->proposals[0] : nullptr;
+    auto choice = sa_p ? choose_esp_proposal(*sa_p, dh::none, cfg_.algorithms) : std::nullopt;
+    if (!prop || !nonce || !choice || choice->algorithm != old->algorithm || choice->esn != old->esn) {
+        // Refused (a collision with the router's own rekey, TEMPORARY_FAILURE, ...): later again.
+        inc(IkeCounter::rekeys_refused);
+        old->rekey_after_ms = now_ms + 10'000;
+        return;
+    }
+    ChildSa child;
+    child.spi_in = p.new_spi;
+    child.spi_out = choice->peer_spi;
+    child.algorithm = old->algorithm;
+    child.esn = old->esn;
+    child.tsi = old->tsi;
+    child.tsr = old->tsr;
+    child.created_ms = now_ms;
+    // KEYMAT's first keys are for what the exchange's initiator (we) sends (2.17).
+    const std::size_t enc = esp_enc_key_len(child.algorithm), integ = esp_auth_key_len(child.algorithm);
+    const KeyBytes keymat = child_keymat(sa.keys.sk_d, {}, p.nonce, nonce->data, 2 * (enc + integ));
+    SaConfig in, out;
+    in.inbound = true;
+    in.spi = child.spi_in;
+    out.inbound = false;
+    out.spi = child.spi_out;
+    for (SaConfig* c : {&in, &out}) {
+        c->hoa = sa.hoa;
+        c->algorithm = child.algorithm;
+        c->esn = child.esn;
+        c->window = cfg_.replay_window;
+        c->negotiated = true;
+    }
+    const uint8_t* k = keymat.data();
+    out.enc_key.assign(k, k + enc);
+    out.auth_key.assign(k + enc, k + enc + integ);
+    in.enc_key.assign(k + enc + integ, k + 2 * enc + integ);
+    in.auth_key.assign(k + 2 * enc + integ, k + 2 * (enc + integ));
+    // The router answered, so it has the keys: the new outbound SA replaces the old one at once; the
+    // old inbound one stays until our Delete is answered.
+    std::vector<uint32_t> gone;
+    if (old->out_installed) gone.push_back(old->spi_out);
+    if (auto e = host_.change_sas(gone, std::vector<SaConfig>{std::move(in), std::move(out)})) {
+        inc(IkeCounter::child_refused);
+        log::printf(log::Level::warning, "nemo-ha: ike: %s: our rekeyed CHILD_SA was refused by the SA table: %s", sa.id.c_str(), e->c_str());
+        old->rekey_after_ms = now_ms + 10'000;
+        return;
+    }
+    old->out_installed = false;
+    old->retiring = true;
+    inc(IkeCounter::child_installed);
+    inc(IkeCounter::child_rekeyed);
+    sa.children.push_back(std::move(child));
 }
 
 // ---- IKE_SA_INIT ----
@@ -889,9 +994,9 @@ void IkeResponder::switch_outbound(IkeSa& sa, uint64_t now_ms, std::vector<uint3
 // ---- our requests, timers ----
 
 void IkeResponder::send_request(IkeSa& sa, IkeSa::Pending::Kind kind, const Payloads& p, uint32_t child_spi, uint64_t now_ms,
-                                std::vector<Datagram>& out)
+                                std::vector<Datagram>& out, Exchange x)
 {
-    IkeSa::Pending pend{kind, sa.next_out, seal(sa, Exchange::informational, false, sa.next_out, p), now_ms + 1000, 0, child_spi};
+    IkeSa::Pending pend{kind, sa.next_out, seal(sa, x, false, sa.next_out, p), now_ms + 1000, 0, child_spi, 0, {}};
     inc(IkeCounter::tx);
     out.push_back(to_peer(sa, pend.bytes));
     sa.pending = std::move(pend);
@@ -969,6 +1074,17 @@ void IkeResponder::poll(uint64_t now_ms, std::vector<Datagram>& out)
                 send_request(sa, IkeSa::Pending::Kind::delete_child, {DeletePayload{proto::esp, 4, {be32(in_spi)}}}, in_spi, now_ms, out);
                 continue;
             }
+        }
+        // A child a rekey of ours replaced is deleted (its inbound SA goes when the router answers).
+        if (auto r = std::find_if(sa.children.begin(), sa.children.end(), [](const ChildSa& c) { return c.retiring; }); r != sa.children.end()) {
+            send_request(sa, IkeSa::Pending::Kind::delete_child, {DeletePayload{proto::esp, 4, {be32(r->spi_in)}}}, r->spi_in, now_ms, out);
+            r->retiring = false; // asked once; the answer removes it, no answer ends the IKE SA
+            continue;
+        }
+        if (auto r = std::find_if(sa.children.begin(), sa.children.end(), [&](const ChildSa& c) { return rekey_due(c, now_ms); });
+            r != sa.children.end()) {
+            start_rekey(sa, *r, now_ms, out);
+            continue;
         }
         if (cfg_.dpd_s && now_ms - sa.heard_ms >= uint64_t{cfg_.dpd_s} * 1000) {
             inc(IkeCounter::liveness_sent);

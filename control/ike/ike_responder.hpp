@@ -68,6 +68,8 @@ public:
     virtual uint64_t inbound_packets(uint32_t spi) const = 0;
     // The peer provisioned with this identity (canonical), if any.
     virtual std::optional<IkePeer> peer(const std::string& id) const = 0;
+    // Sequence numbers an outbound SA has handed out (an SA near its end is rekeyed by the home agent).
+    virtual uint64_t outbound_seq_used(uint32_t /*spi*/) const { return 0; }
 };
 
 class CertStore;
@@ -87,6 +89,7 @@ struct IkeConfig {
     uint32_t dpd_s = 30;              // a liveness check after this long without hearing from the peer
     uint32_t retransmits = 5;         // our requests are sent again this many times (1, 2, 4, 8, 16 s)
     uint32_t child_lifetime_s = 0;    // a CHILD_SA not rekeyed by the router in this long is deleted; 0: no limit
+                                      // (the home agent rekeys it itself at 90 % of it)
     uint32_t replay_window = 1024;    // of the inbound SAs installed
     uint32_t max_ike_sas = 100000;
 };
@@ -125,7 +128,9 @@ struct IkeConfig {
     X(liveness_sent, "liveness checks sent")                                                    \
     X(mobike_updates, "MOBIKE address updates (UPDATE_SA_ADDRESSES)")                           \
     X(nat_float, "IKE SAs moved to port 4500 (NAT traversal)")                                  \
-    X(child_expired, "CHILD_SAs past ike.child_lifetime_s without a rekey, deleted")
+    X(child_expired, "CHILD_SAs past ike.child_lifetime_s without a rekey, deleted")              \
+    X(rekeys_started, "CHILD_SA rekeys the home agent started (lifetime or sequence numbers near their end)") \
+    X(rekeys_refused, "CHILD_SA rekeys of ours the peer refused (tried again later)")
 
 enum class IkeCounter : uint8_t {
 #define NEMO_IKE_ENUM(id, help) id,
@@ -150,6 +155,8 @@ struct ChildSa {
     std::optional<SaConfig> out_waiting;
     std::vector<uint32_t> replaces;
     bool switch_now = false;
+    bool retiring = false;       // replaced by a rekey of ours: its Delete is sent (then its inbound SA goes)
+    uint64_t rekey_after_ms = 0; // a refused rekey of ours is tried again from then
     uint64_t created_ms = 0;
     std::vector<TrafficSelector> tsi, tsr;
 };
@@ -178,12 +185,15 @@ struct IkeSa {
     uint32_t last_response_id = 0;
     bool have_response = false;
     struct Pending {
-        enum class Kind : uint8_t { liveness, delete_child, delete_ike } kind;
+        enum class Kind : uint8_t { liveness, delete_child, delete_ike, rekey_child } kind;
         uint32_t id;
         std::vector<uint8_t> bytes;
         uint64_t next_ms;
         uint32_t tries;
-        uint32_t child_spi; // delete_child: our inbound SPI of the child
+        uint32_t child_spi; // delete_child, rekey_child: our inbound SPI of the child
+        // rekey_child: our new inbound SPI and our nonce
+        uint32_t new_spi = 0;
+        KeyBytes nonce;
     };
     std::optional<Pending> pending;
     uint64_t created_ms = 0, established_ms = 0, heard_ms = 0;
@@ -239,7 +249,11 @@ private:
     std::vector<uint8_t> seal(const IkeSa& sa, Exchange x, bool response, uint32_t id, const Payloads& p) const;
     Datagram to_peer(const IkeSa& sa, std::vector<uint8_t> bytes) const;
     void send_request(IkeSa& sa, IkeSa::Pending::Kind kind, const Payloads& p, uint32_t child_spi, uint64_t now_ms,
-                      std::vector<Datagram>& out);
+                      std::vector<Datagram>& out, Exchange x = Exchange::informational);
+    // A CHILD_SA rekey of ours (RFC 7296 2.8, as the exchange's initiator), and its answer.
+    bool rekey_due(const ChildSa& c, uint64_t now_ms) const;
+    void start_rekey(IkeSa& sa, ChildSa& c, uint64_t now_ms, std::vector<Datagram>& out);
+    void finish_rekey(IkeSa& sa, const IkeSa::Pending& p, const Payloads& answer, uint64_t now_ms);
     static Datagram plain_answer(const Datagram& in, const Header& h, const Payloads& p);
 
     NotifyPayload nat_notify(uint16_t type, uint64_t spi_i, uint64_t spi_r, Ipv4Addr addr, uint16_t port) const;
