@@ -497,9 +497,10 @@ IkeResponder::Payloads IkeResponder::on_auth(IkeSa& sa, const Payloads& in, uint
         out.push_back(note(why));
         return out;
     }
-    out.push_back(answer_esp_proposal(*choice, child.spi_in));
-    out.push_back(TsPayload{false, child.tsi});
-    out.push_back(TsPayload{true, child.tsr});
+    // install_child moved `child` into sa.children: the selectors are read from there.
+    out.push_back(answer_esp_proposal(*choice, sa.children.back().spi_in));
+    out.push_back(TsPayload{false, sa.children.back().tsi});
+    out.push_back(TsPayload{true, sa.children.back().tsr});
     return out;
 }
 
