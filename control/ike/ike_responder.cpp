@@ -764,6 +764,8 @@ IkeResponder::Payloads IkeResponder::on_informational(IkeSa& sa, const Datagram&
         out.push_back(nat_notify(notify::nat_detection_source_ip, sa.spi_i, sa.spi_r, cfg_.local, in.local_port));
         out.push_back(nat_notify(notify::nat_detection_destination_ip, sa.spi_i, sa.spi_r, in.peer, in.peer_port));
     }
+    // RFC 4555 3.5: a COOKIE2 is copied to the response (charon closes the IKE SA on a mismatch).
+    if (const NotifyPayload* c2 = find_notify(in_payloads, notify::cookie2)) out.push_back(note(notify::cookie2, c2->data));
     return out;
 }
 
