@@ -282,7 +282,9 @@ void IkeResponder::on_request(IkeSa& sa, const Datagram& in, const Header& h, Pa
     sa.have_response = true;
     ++sa.next_in;
     inc(IkeCounter::tx);
-    out.push_back(to_peer(sa, sa.last_response));
+    // To where the request came from (RFC 7296 2.11), not the SA's address: a MOBIKE path probe comes
+    // from the router's new address before UPDATE_SA_ADDRESSES moves the SA there (RFC 4555 3.5).
+    out.push_back(Datagram{in.peer, in.peer_port, in.local_port, sa.last_response, in.link_mac});
     if (drop) drop_sa(sa.spi_r);
 }
 
