@@ -571,6 +571,23 @@ class IkeInterop(IkeTestCase):
                         f"left after charon's DELETE: {self.show_ike()} {self.negotiated_sas()}")
         self.assertEqual(self.ike_stats()["ike_deleted"] - mid["ike_deleted"], 1)
 
+    def test_8b_reauthentication(self):
+        # charon's reauthentication (break-before-make, 5.9's default): a new IKE SA with a new
+        # CHILD_SA, the old ones deleted; nemo-ha ends with one of each and the traffic flows on them.
+        self.up()
+        self.register()
+        old = self.established()
+        self.charon.rekey(ike="r1", reauth=True)
+        new = wait_until(lambda: (s := self.show_ike()) and len(s) == 1 and s[0]["state"] == "established"
+                         and s[0]["spi_i"] != old["spi_i"] and len(s[0]["children"]) == 1 and s[0])
+        self.assertTrue(new, f"no new IKE SA after reauthentication: {self.show_ike()}")
+        self.assertEqual(new["hoa"], HOA)
+        self.assertNotEqual(new["children"][0]["spi_in"], old["children"][0]["spi_in"])
+        self.assertEqual({s["spi"] for s in self.negotiated_sas()},
+                         {int(new["children"][0]["spi_in"], 16), int(new["children"][0]["spi_out"], 16)})
+        self.register()
+        self.traffic()
+
     def test_9_no_key_bytes_anywhere(self):
         # Last of the class: charon has derived the keys of every CHILD_SA the tests above made.
         self.up()
@@ -648,6 +665,32 @@ class IkeLivenessAndCookies(IkeTestCase):
         self.assertLessEqual(took, 2 + 1 + 2 + 4 + 3)
         self.assertGreaterEqual(took, 5)
         self.assertEqual(self.ike_stats()["ike_dead_peers"] - before["ike_dead_peers"], 1)
+
+
+
+class IkeChildLifetime(IkeTestCase):
+    # A CHILD_SA the router does not rekey (rekey_time 0 at charon) ends after 3 s.
+    ha_overrides = ("--ike.child_lifetime_s=3",)
+
+    @classmethod
+    def conns(cls):
+        return r1_conn(rekey_time="0")
+
+    def test_child_expires(self):
+        self.up()
+        self.register()
+        self.traffic()
+        before = self.ike_stats()
+        t0 = time.monotonic()
+        gone = wait_until(lambda: (s := self.established()) and not s["children"], timeout=8)
+        took = time.monotonic() - t0
+        self.assertTrue(gone, f"the CHILD_SA outlived its lifetime: {self.show_ike()}")
+        self.assertLessEqual(took, 3 + 2)
+        self.assertEqual(self.ike_stats()["ike_child_expired"] - before["ike_child_expired"], 1)
+        self.assertEqual(self.negotiated_sas(), [])
+        # charon heard of it (an INFORMATIONAL DELETE): its CHILD_SA is gone, its IKE SA stays.
+        self.assertTrue(wait_until(lambda: (c := self.charon.list_sas("r1")) and not c[0]["children"], timeout=3),
+                        self.charon.list_sas("r1"))
 
 
 if __name__ == "__main__":
