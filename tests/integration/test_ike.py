@@ -37,6 +37,7 @@ from scapy.all import raw  # noqa: E402
 from strongswan import Charon, psk_secret, swanctl_conn  # noqa: E402
 
 MNN = "2001:db8:aaaa::1"   # the mobile network's host address (on lo in nemo-mr)
+MNN2 = "2001:db8:cccc::1"  # the other router's (the same charon plays both)
 HOA2 = "2001:db8:1::200"   # another router's home address
 HOA3 = "2001:db8:1::300"
 COA2 = "198.51.100.11"     # where the router moves (MOBIKE)
@@ -81,7 +82,7 @@ def setUpModule():
         # an offload that never happens; nemo-ha's AF_PACKET port would count it malformed (README, demo).
         mr("ethtool", "-K", "mr0", "tx", "off")
         sh("ip", "netns", "exec", ns_name("nemo-cn"), "ethtool", "-K", "cn0", "tx", "off")
-        for a in (HOA, MNN):
+        for a in (HOA, MNN, HOA2, MNN2):
             mr("ip", "-6", "addr", "add", f"{a}/128", "dev", "lo", "nodad")
     except Exception:
         TOPOLOGY.__exit__(None, None, None)
@@ -140,19 +141,22 @@ def r1_conn(name="r1", child="net", proposals="aes128gcm16-prfsha256-ecp256", es
                         children={child: dict(ts or CHILD_TS)}, **kw)
 
 
+# Each secret names both identities: charon takes the secret matching most of them (one matching the
+# HA's identity alone would tie with every other).
 SECRETS = (psk_secret(("r1.example", HA4), PSK1, name="r1")
-           + psk_secret(("r3.example",), "r3-but-not-the-right-one-000", name="r3")
-           + psk_secret(("ghost.example",), "ghost-preshared-key-000000", name="ghost"))
+           + psk_secret(("r2.example", HA4), PSK2, name="r2")
+           + psk_secret(("r3.example", HA4), "r3-but-not-the-right-one-000", name="r3")
+           + psk_secret(("ghost.example", HA4), "ghost-preshared-key-000000", name="ghost"))
 
 
 # ---------------------------------------------------------------------------------------------------
 # the router's side: BUs through the TUN, traffic to the CN
 # ---------------------------------------------------------------------------------------------------
-def send_bu(seq, coa=COA, hoa=HOA, timeout=3.0):
+def send_bu(seq, coa=COA, hoa=HOA, prefix=MNP_A, timeout=3.0):
     """Writes the S+U BU (IPv4 CoA option with S and U, port 4500) from `hoa` to HA6 into nemo-mr's
     kernel, which routes it into charon's TUN; returns (status, seq) of the BA that came back to `hoa`,
     or None."""
-    bu = raw(binding_update(seq, V4_S | V4_U, coa=coa, port=4500, prefixes=(MNP_A,), hoa=hoa))
+    bu = raw(binding_update(seq, V4_S | V4_U, coa=coa, port=4500, prefixes=(prefix,), hoa=hoa))
     with netns("nemo-mr"):
         rx = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 135)
         tx = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
@@ -178,12 +182,12 @@ def send_bu(seq, coa=COA, hoa=HOA, timeout=3.0):
         tx.close()
 
 
-def udp_roundtrip(up, down, timeout=1.0):
+def udp_roundtrip(up, down, timeout=1.0, src=MNN):
     """UDP from the mobile network's host address to the CN and back: (what the CN received, from
     which address, what came back), None where nothing arrived."""
     with netns("nemo-mr"):
         s_mr = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-        s_mr.bind((MNN, 0))
+        s_mr.bind((src, 0))
     with netns("nemo-cn"):
         s_cn = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
         s_cn.bind((CN, 0))
@@ -300,28 +304,28 @@ class IkeTestCase(unittest.TestCase):
         self.assertTrue(self.charon.initiate(child, ike=ike, timeout=timeout),
                         f"charon could not initiate {ike}/{child}:\n{self.charon.log_text(since_start=True)[-4000:]}")
 
-    def register(self, coa=COA):
+    def register(self, coa=COA, hoa=HOA, prefix=MNP_A):
         seq = self.next_seq()
-        got = send_bu(seq, coa=coa)
+        got = send_bu(seq, coa=coa, hoa=hoa, prefix=prefix)
         if got is None:  # the first may wait for neighbour resolution somewhere
             seq = self.next_seq()
-            got = send_bu(seq, coa=coa)
+            got = send_bu(seq, coa=coa, hoa=hoa, prefix=prefix)
         self.assertIsNotNone(got, "no BA came back through the TUN")
         self.assertEqual(got, (0, seq), "BA status/sequence")
-        b = self.ha.bindings().get(HOA)
+        b = self.ha.bindings().get(hoa)
         self.assertIsNotNone(b, "no binding")
         self.assertEqual((b["method"], b["care_of"]), ("esp-udp", coa))
         return b
 
-    def traffic(self, tries=12):
+    def traffic(self, tries=12, src=MNN):
         """UDP both ways, payloads compared at each end; returns after the first success (the first
         datagram may wait for the HA's neighbour resolution of the CN: tries 0.25 s apart)."""
         for i in range(tries):
             up, down = f"ike-up-{i}-".encode() * 8, f"ike-down-{i}-".encode() * 8
-            got_up, src, got_down = udp_roundtrip(up, down, timeout=0.25)
+            got_up, came_from, got_down = udp_roundtrip(up, down, timeout=0.25, src=src)
             if got_up is not None and got_down is not None:
                 self.assertEqual(got_up, up)
-                self.assertEqual(src, MNN)
+                self.assertEqual(came_from, src)
                 self.assertEqual(got_down, down)
                 return
         self.fail(f"no UDP round trip MNP <-> CN (last: up {got_up is not None}, down {got_down is not None})")
@@ -346,6 +350,9 @@ class IkeInterop(IkeTestCase):
             text += r1_conn(f"alg{i}", child=f"alg{i}", proposals=proposals, esp=esp)
         # A KE for a group nemo-ha does not do (ecp384) first: INVALID_KE_PAYLOAD names ecp256, charon retries.
         text += r1_conn("ke", child="ke", proposals="aes128gcm16-prfsha256-ecp384-ecp256")
+        # A second router (r2: its HoA and 2001:db8:cccc::/48) from the same charon.
+        text += swanctl_conn("r2", "%any", HA4, "r2.example", HA4, children={"r2": {
+            "local_ts": [f"{HOA2}/128", "2001:db8:cccc::/48"], "remote_ts": "::/0"}})
         # The CHILD_SA rekeyed with a Diffie-Hellman exchange of its own (PFS).
         text += r1_conn("pfs", child="pfs", esp="aes256gcm16-ecp256-noesn", rekey_time="0")
         # r1 asking for r2's home address.
@@ -587,6 +594,29 @@ class IkeInterop(IkeTestCase):
                          {int(new["children"][0]["spi_in"], 16), int(new["children"][0]["spi_out"], 16)})
         self.register()
         self.traffic()
+
+    def test_8c_two_routers(self):
+        # r2 comes up while r1 is up: its INITIAL_CONTACT concerns its own identity only; each router
+        # has its own SAs, binding and traffic.
+        self.up()
+        self.register()
+        r1 = self.established()
+        self.up(child="r2", ike="r2")
+        r2 = self.established(HOA2)
+        self.assertIsNotNone(r2, self.show_ike())
+        self.assertEqual(r2["id"], "fqdn:r2.example")
+        self.assertEqual(self.established()["spi_r"], r1["spi_r"], "r1's IKE SA survived r2's INITIAL_CONTACT")
+        self.register(hoa=HOA2, prefix="2001:db8:cccc::")
+        for src in (MNN, MNN2):
+            with self.subTest(src=src):
+                self.traffic(src=src)
+                self.assertEqual(ping(count=3, interval=0.1, src=src), (3, 3))
+        sas = {s["spi"]: s for s in self.negotiated_sas()}
+        self.assertEqual(len(sas), 4, sas)
+        for hoa, sa in ((HOA, self.established()), (HOA2, self.established(HOA2))):
+            for key in ("spi_in", "spi_out"):
+                self.assertIn(hoa, sas[int(sa["children"][0][key], 16)]["sa"])
+            self.assertGreater(sa["children"][0]["packets_in"], 0)
 
     def test_9_no_key_bytes_anywhere(self):
         # Last of the class: charon has derived the keys of every CHILD_SA the tests above made.
