@@ -304,7 +304,7 @@ class IkeTestCase(unittest.TestCase):
         self.assertTrue(self.charon.initiate(child, ike=ike, timeout=timeout),
                         f"charon could not initiate {ike}/{child}:\n{self.charon.log_text(since_start=True)[-4000:]}")
 
-    def register(self, coa=COA, hoa=HOA, prefix=MNP_A):
+    def register(self, coa=COA, hoa=HOA, prefix=MNP_A, nat=None):
         seq = self.next_seq()
         got = send_bu(seq, coa=coa, hoa=hoa, prefix=prefix)
         if got is None:  # the first may wait for neighbour resolution somewhere
@@ -315,6 +315,8 @@ class IkeTestCase(unittest.TestCase):
         b = self.ha.bindings().get(hoa)
         self.assertIsNotNone(b, "no binding")
         self.assertEqual((b["method"], b["care_of"]), ("esp-udp", coa))
+        # Where nemo-ha sends: the BU's outer source (a NAT's address and port, RFC 3948) or the CoA.
+        self.assertEqual((b["peer"], b["peer_port"], b["behind_nat"]), nat + (True,) if nat else (coa, 4500, False))
         return b
 
     def traffic(self, tries=12, src=MNN):
@@ -617,6 +619,53 @@ class IkeInterop(IkeTestCase):
             for key in ("spi_in", "spi_out"):
                 self.assertIn(hoa, sas[int(sa["children"][0][key], 16)]["sa"])
             self.assertGreater(sa["children"][0]["packets_in"], 0)
+
+    def test_8d_router_restarts_with_initial_contact(self):
+        # The router dies without a word and comes back: its new IKE_AUTH says INITIAL_CONTACT, and
+        # nemo-ha drops the old IKE SA and its SAs at once (not after a liveness check).
+        self.up()
+        self.register()
+        old = self.established()
+        before = self.ike_stats()
+        self.charon.kill()
+        self.charon.start()
+        self.up()
+        self.assertEqual(self.ike_stats()["ike_initial_contact"] - before["ike_initial_contact"], 1)
+        sas = self.show_ike()
+        self.assertEqual(len(sas), 1, sas)
+        self.assertNotEqual(sas[0]["spi_i"], old["spi_i"])
+        self.assertEqual({s["spi"] for s in self.negotiated_sas()},
+                         {int(sas[0]["children"][0]["spi_in"], 16), int(sas[0]["children"][0]["spi_out"], 16)})
+        self.register()
+        self.traffic()
+
+    @unittest.skipUnless(shutil.which("nft"), "nft (Debian nftables) not installed")
+    def test_8e_behind_a_real_nat(self):
+        # nftables in the router's namespace maps 198.51.100.10 to .20 and its UDP ports to 7000 (IKE
+        # from 500 and from 4500 alike): nemo-ha sees a NAT of its own, answers and sends ESP there.
+        rules = """table ip ki_nat {
+    chain post {
+        type nat hook postrouting priority srcnat; policy accept;
+        oifname "mr0" ip saddr 198.51.100.10 ip protocol udp snat to 198.51.100.20:7000
+    }
+}
+"""
+        mr("ip", "addr", "add", "198.51.100.20/24", "dev", "mr0")
+        r = subprocess.run(["ip", "netns", "exec", ns_name("nemo-mr"), "nft", "-f", "-"], input=rules,
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        try:
+            self.up()
+            sa = self.established()
+            self.assertEqual((sa["peer"], sa["peer_port"], sa["nat_peer"]), ("198.51.100.20", 7000, True))
+            self.register(nat=("198.51.100.20", 7000))
+            self.traffic()
+            self.assertEqual(ping(count=3, interval=0.1), (3, 3))
+        finally:
+            self.clean_slate()
+            mr("nft", "delete", "table", "ip", "ki_nat", check=False)
+            mr("ip", "addr", "del", "198.51.100.20/24", "dev", "mr0", check=False)
+            sh("ip", "netns", "exec", ns_name("nemo-mr"), "conntrack", "-F", check=False)
 
     def test_9_no_key_bytes_anywhere(self):
         # Last of the class: charon has derived the keys of every CHILD_SA the tests above made.
