@@ -394,6 +394,10 @@ class IkeInterop(IkeTestCase):
         self.assertIn(int(child["spi_in"], 16), spis, self.ha.ctl("show", "sa"))
         self.assertIn(int(child["spi_out"], 16), spis)
         self.assertGreaterEqual(self.ike_stats()["ike_established"], 1)
+        # show ike's filters: by identity, home address and SPI; nothing for another.
+        for which in ("fqdn:r1.example", HOA, sa["spi_r"]):
+            self.assertEqual([s["spi_r"] for s in self.show_ike(which)], [sa["spi_r"]], which)
+        self.assertEqual(self.show_ike(HOA2), [])
         self.register()
         t_bu = time.monotonic()
         self.traffic()
@@ -565,6 +569,19 @@ class IkeInterop(IkeTestCase):
         self.assertEqual(self.ike_stats()["ike_child_rekeyed"] - before["ike_child_rekeyed"], 1)
         self.traffic()
         self.assertEqual(ping(count=3, interval=0.1), (3, 3))
+        # charon deletes the CHILD_SA alone: nemo-ha drops its SAs, keeps the IKE SA; a new CHILD_SA on
+        # it (CREATE_CHILD_SA, not a rekey) carries the traffic again.
+        mid = self.ike_stats()
+        self.assertTrue(self.charon.terminate(child="pfs", timeout=5))
+        self.assertTrue(wait_until(lambda: (s := self.established()) and not s["children"] and not self.negotiated_sas()),
+                        f"{self.show_ike()} {self.negotiated_sas()}")
+        self.assertEqual(self.ike_stats()["ike_child_deleted"] - mid["ike_child_deleted"], 1)
+        self.assertTrue(self.charon.initiate("pfs", ike="pfs", timeout=5))
+        child = wait_until(lambda: (s := self.established()) and len(s["children"]) == 1 and s["children"][0])
+        self.assertTrue(child, self.show_ike())
+        self.assertEqual(child["pfs"], "ecp256", "a new CHILD_SA with its own KE (the proposal's group)")
+        self.register()
+        self.traffic()
         # nemo-ha deletes (clear ike): charon hears of it and drops its end.
         r = self.ha.ctl_raw("clear", "ike", "fqdn:r1.example")
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -666,6 +683,40 @@ class IkeInterop(IkeTestCase):
             mr("nft", "delete", "table", "ip", "ki_nat", check=False)
             mr("ip", "addr", "del", "198.51.100.20/24", "dev", "mr0", check=False)
             sh("ip", "netns", "exec", ns_name("nemo-mr"), "conntrack", "-F", check=False)
+
+    @unittest.skipUnless(shutil.which("nft"), "nft (Debian nftables) not installed")
+    def test_8f_lost_answers(self):
+        # The router's namespace drops nemo-ha's first IKE_SA_INIT answer (from 500) and its first
+        # IKE_AUTH answer (the first datagram from 4500): charon sends each request again, nemo-ha
+        # answers both from what it sent before, without a second IKE SA or CHILD_SA. (The quota drops
+        # while its byte count stays under 400: the answers are about 260 and 320 bytes, a second
+        # brings it over.)
+        rules = """table ip ki_loss {
+    chain input {
+        type filter hook input priority filter; policy accept;
+        ip saddr 198.51.100.1 udp sport 500 quota until 400 bytes drop
+        ip saddr 198.51.100.1 udp sport 4500 quota until 400 bytes drop
+    }
+}
+"""
+        r = subprocess.run(["ip", "netns", "exec", ns_name("nemo-mr"), "nft", "-f", "-"], input=rules,
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        try:
+            before = self.ike_stats()
+            self.up()
+            after = self.ike_stats()
+            self.assertEqual(after["ike_retransmit_answered"] - before["ike_retransmit_answered"], 2)
+            self.assertEqual(after["ike_established"] - before["ike_established"], 1)
+            self.assertEqual(after["ike_child_installed"] - before["ike_child_installed"], 1)
+            sas = self.show_ike()
+            self.assertEqual((len(sas), len(sas[0]["children"])), (1, 1), sas)
+            self.assertEqual(len(self.negotiated_sas()), 2)
+            self.assertEqual(len(re.findall(r"retransmit \d of request", self.charon.log_text(since_start=True))), 2)
+        finally:
+            mr("nft", "delete", "table", "ip", "ki_loss", check=False)
+        self.register()
+        self.traffic()
 
     def test_9_no_key_bytes_anywhere(self):
         # Last of the class: charon has derived the keys of every CHILD_SA the tests above made.
