@@ -398,6 +398,8 @@ class IkeInterop(IkeTestCase):
         for which in ("fqdn:r1.example", HOA, sa["spi_r"]):
             self.assertEqual([s["spi_r"] for s in self.show_ike(which)], [sa["spi_r"]], which)
         self.assertEqual(self.show_ike(HOA2), [])
+        st = self.ike_stats()
+        self.assertEqual((st["ike_sas"], st["ike_sas_half_open"], st["ike_child_sas"]), (1, 0, 1))
         self.register()
         t_bu = time.monotonic()
         self.traffic()
@@ -530,6 +532,9 @@ class IkeInterop(IkeTestCase):
         self.assertEqual(after["ike_established"], before["ike_established"])
         self.assertFalse([s for s in self.show_ike() if s["state"] == "established"], self.show_ike())
         self.assertEqual(self.negotiated_sas(), [])
+        # Nothing half-open left behind by the refused IKE_AUTHs either.
+        self.assertEqual(self.show_ike(), [])
+        self.assertEqual((after["ike_sas"], after["ike_sas_half_open"]), (0, 0))
 
     def test_7_mobike(self):
         self.up()
