@@ -319,7 +319,9 @@ void IkeResponder::on_request(IkeSa& sa, const Datagram& in, const Header& h, Pa
     sa.have_response = true;
     ++sa.next_in;
     inc(IkeCounter::tx);
-    out.push_back(to_peer(sa, sa.last_response));
+    // To where the request came from (RFC 7296 2.11), not the SA's address: a MOBIKE path probe comes
+    // from the router's new address before UPDATE_SA_ADDRESSES moves the SA there (RFC 4555 3.5).
+    out.push_back(Datagram{in.peer, in.peer_port, in.local_port, sa.last_response, in.link_mac});
     if (drop) drop_sa(sa.spi_r);
 }
 
@@ -689,9 +691,10 @@ IkeResponder::Payloads IkeResponder::on_auth(IkeSa& sa, const Payloads& in, uint
         out.push_back(note(why));
         return out;
     }
-    out.push_back(answer_esp_proposal(*choice, child.spi_in));
-    out.push_back(TsPayload{false, child.tsi});
-    out.push_back(TsPayload{true, child.tsr});
+    // install_child moved `child` into sa.children: the selectors are read from there.
+    out.push_back(answer_esp_proposal(*choice, sa.children.back().spi_in));
+    out.push_back(TsPayload{false, sa.children.back().tsi});
+    out.push_back(TsPayload{true, sa.children.back().tsr});
     return out;
 }
 
@@ -955,6 +958,8 @@ IkeResponder::Payloads IkeResponder::on_informational(IkeSa& sa, const Datagram&
         out.push_back(nat_notify(notify::nat_detection_source_ip, sa.spi_i, sa.spi_r, cfg_.local, in.local_port));
         out.push_back(nat_notify(notify::nat_detection_destination_ip, sa.spi_i, sa.spi_r, in.peer, in.peer_port));
     }
+    // RFC 4555 3.5: a COOKIE2 is copied to the response (charon closes the IKE SA on a mismatch).
+    if (const NotifyPayload* c2 = find_notify(in_payloads, notify::cookie2)) out.push_back(note(notify::cookie2, c2->data));
     return out;
 }
 
