@@ -804,28 +804,42 @@ class IkeLivenessAndCookies(IkeTestCase):
 
 
 class IkeChildLifetime(IkeTestCase):
-    # A CHILD_SA the router does not rekey (rekey_time 0 at charon) ends after 3 s.
-    ha_overrides = ("--ike.child_lifetime_s=3",)
+    # A CHILD_SA the router does not rekey (rekey_time 0 at charon): the home agent rekeys it itself at
+    # 90 % of ike.child_lifetime_s (CREATE_CHILD_SA as the exchange's initiator), then deletes the old one.
+    ha_overrides = ("--ike.child_lifetime_s=4",)
 
     @classmethod
     def conns(cls):
         return r1_conn(rekey_time="0")
 
-    def test_child_expires(self):
+    def test_the_home_agent_rekeys_before_the_lifetime(self):
         self.up()
         self.register()
         self.traffic()
+        first = self.established()["children"][0]
         before = self.ike_stats()
         t0 = time.monotonic()
-        gone = wait_until(lambda: (s := self.established()) and not s["children"], timeout=8)
+        new = wait_until(lambda: (s := self.established()) and len(s["children"]) == 1
+                         and s["children"][0]["spi_in"] != first["spi_in"] and s["children"][0], timeout=8)
         took = time.monotonic() - t0
-        self.assertTrue(gone, f"the CHILD_SA outlived its lifetime: {self.show_ike()}")
-        self.assertLessEqual(took, 3 + 2)
-        self.assertEqual(self.ike_stats()["ike_child_expired"] - before["ike_child_expired"], 1)
-        self.assertEqual(self.negotiated_sas(), [])
-        # charon heard of it (an INFORMATIONAL DELETE): its CHILD_SA is gone, its IKE SA stays.
-        self.assertTrue(wait_until(lambda: (c := self.charon.list_sas("r1")) and not c[0]["children"], timeout=3),
-                        self.charon.list_sas("r1"))
+        self.assertTrue(new, f"no rekey of ours before the lifetime: {self.show_ike()}")
+        print(f"\n  rekeyed by the home agent {took:.1f} s after the check began (lifetime 4 s)", file=sys.stderr)
+        self.assertLessEqual(took, 4 + 1)  # 90 % of the lifetime from the child's start, timers every 0.2 s
+        after = self.ike_stats()
+        self.assertGreaterEqual(after["ike_rekeys_started"] - before["ike_rekeys_started"], 1)
+        self.assertGreaterEqual(after["ike_child_rekeyed"] - before["ike_child_rekeyed"], 1)
+        self.assertEqual(after["ike_child_expired"], before["ike_child_expired"], "deleted instead of rekeyed")
+        self.assertEqual(after["ike_rekeys_refused"], before["ike_rekeys_refused"])
+        # charon took our rekey: its installed CHILD_SA is the new pair, the old one gone from both sides.
+        installed = wait_until(lambda: [c for c in self.charon.list_sas("r1")[0]["children"] if c["state"] == "INSTALLED"]
+                               if self.charon.list_sas("r1") else None)
+        pairs = {(c["spi-in"], c["spi-out"]) for c in installed}
+        self.assertIn((int(new["spi_out"], 16), int(new["spi_in"], 16)), pairs, installed)
+        self.assertNotIn((int(first["spi_out"], 16), int(first["spi_in"], 16)), pairs, installed)
+        self.assertTrue(wait_until(lambda: int(first["spi_in"], 16) not in {s["spi"] for s in self.negotiated_sas()}, timeout=3),
+                        "the old inbound SA outlived the Delete")
+        # Traffic goes on over the new keys.
+        self.traffic()
 
 
 if __name__ == "__main__":
