@@ -34,7 +34,7 @@ import strongswan  # noqa: E402
 from nemo_harness import CN, COA, HA4, HA6, HOA, MNP_A, HomeAgent, Topology, binding_update, netns, ns_name  # noqa: E402
 from nemo_scapy import V4_S, V4_U  # noqa: E402
 from scapy.all import raw  # noqa: E402
-from strongswan import Charon, psk_secret, swanctl_conn  # noqa: E402
+from strongswan import Charon, make_pki, pki_certs, psk_secret, swanctl_conn  # noqa: E402
 
 MNN = "2001:db8:aaaa::1"   # the mobile network's host address (on lo in nemo-mr)
 MNN2 = "2001:db8:cccc::1"  # the other router's (the same charon plays both)
@@ -247,12 +247,16 @@ class IkeTestCase(unittest.TestCase):
         cls.dir = tempfile.mkdtemp(prefix="ki-case-", dir=WORK)
         cls.ha = HomeAgent(f"--config={ha_config(cls.dir)}", *cls.ha_overrides).__enter__()
         cls.charon = Charon(ns_name("nemo-mr"), os.path.join(cls.dir, "charon"), name="r1")
-        cls.charon.write_config(cls.conns(), SECRETS)
+        cls.charon.write_config(cls.conns(), SECRETS, certs=cls.charon_certs())
         cls.charon.start()
 
     @classmethod
     def conns(cls):
         return r1_conn()
+
+    @classmethod
+    def charon_certs(cls):
+        return None
 
     failed = False
 
@@ -840,6 +844,67 @@ class IkeChildLifetime(IkeTestCase):
                         "the old inbound SA outlived the Delete")
         # Traffic goes on over the new keys.
         self.traffic()
+
+
+class IkeCertificates(IkeTestCase):
+    """Certificate authentication: the router's RSA certificate from the operator's CA, the home agent's
+    ECDSA one from the same CA (charon checks it); a router certificate from another CA is refused."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pki_dir = tempfile.mkdtemp(prefix="ki-pki-", dir=WORK)
+        cls.pki = make_pki(os.path.join(cls.pki_dir, "ok"), "nemo test CA",
+                           leaves=(("r1.example", "rsa"), ("ha.example", "ecdsa")))
+        cls.other = make_pki(os.path.join(cls.pki_dir, "other"), "another CA", leaves=(("r1.example", "ecdsa"),))
+        os.chmod(cls.pki["ha.example"]["key"], 0o600)
+        cls.ha_overrides = (f"--ike.ca_file={cls.pki['ca']['cert']}", f"--ike.cert_file={cls.pki['ha.example']['cert']}",
+                            f"--ike.key_file={cls.pki['ha.example']['key']}", "--ike.id=fqdn:ha.example")
+        super().setUpClass()
+
+    @classmethod
+    def conns(cls):
+        return swanctl_conn("r1", "%any", HA4, "r1.example", "ha.example", auth="pubkey", local_certs=["r1.example.pem"],
+                            remote_cacerts=["ca.pem"], proposals="aes128gcm16-prfsha256-ecp256",
+                            esp_proposals="aes128gcm16-noesn", children={"net": dict(CHILD_TS)})
+
+    @classmethod
+    def charon_certs(cls):
+        return pki_certs(cls.pki, "r1.example")
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        shutil.rmtree(cls.pki_dir, ignore_errors=True)
+
+    def restart_charon(self, pki):
+        if self.charon.running():
+            self.charon.stop()
+        self.charon.write_config(self.conns(), "", certs=pki_certs(pki, "r1.example"))
+        self.charon.start()
+
+    def test_1_a_certificate_of_the_operators_ca(self):
+        self.restart_charon(self.pki)
+        before = self.ike_stats()
+        self.up()
+        sa = self.established()
+        self.assertIsNotNone(sa, self.show_ike())
+        self.assertEqual(sa["id"], "fqdn:r1.example")
+        self.assertEqual(len(sa["children"]), 1)
+        self.assertEqual(self.ike_stats()["ike_established"] - before["ike_established"], 1)
+        # charon authenticated us by our certificate (its log says so) and the SA carries traffic.
+        self.assertIn("ha.example", self.charon.log_text(since_start=True))
+        self.register()
+        self.traffic()
+
+    def test_2_another_cas_certificate_refused(self):
+        self.clean_slate()
+        self.restart_charon(self.other)
+        before = self.ike_stats()
+        self.assertFalse(self.charon.initiate("net", ike="r1", timeout=5), "a certificate of another CA was accepted")
+        after = self.ike_stats()
+        self.assertEqual(after["ike_cert_untrusted"] - before["ike_cert_untrusted"], 1, after)
+        self.assertEqual([s for s in self.show_ike() if s["state"] == "established"], [])
+        self.assertEqual(self.negotiated_sas(), [])
 
 
 if __name__ == "__main__":
