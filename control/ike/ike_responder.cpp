@@ -796,6 +796,11 @@ void IkeResponder::switch_outbound(IkeSa& sa, uint64_t now_ms, std::vector<uint3
             continue;
         }
         c.out_installed = true;
+        // The children whose outbound SAs this removed no longer have one: their delete must not name
+        // it again (the SA table refuses a change that removes an SPI it does not hold, and the old
+        // inbound SA would stay).
+        for (ChildSa& o : sa.children)
+            if (&o != &c && std::find(remove.begin(), remove.end(), o.spi_out) != remove.end()) o.out_installed = false;
     }
 }
 
