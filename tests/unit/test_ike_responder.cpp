@@ -162,6 +162,7 @@ TEST_F(Responder, FullExchangeInstallsWhatTheInitiatorDerived)
     EXPECT_EQ(in->algorithm, EspAlgorithm::aes_gcm_128);
     EXPECT_EQ(resp().half_open(), 0u);
     EXPECT_EQ(resp().ike_sas(), 1u);
+    EXPECT_EQ(host.refused, 0);
 }
 
 TEST_F(Responder, CbcSuiteWithIntegrityKeys)
@@ -437,6 +438,26 @@ TEST_F(Established, ChildRekeyOutboundSwitchesAfterOneSecond)
     resp().poll(now, out);
     EXPECT_NE(host.find(nc.spi_i, false), nullptr);
     EXPECT_EQ(host.find(old.spi_i, false), nullptr);
+}
+
+// strongSwan's order: the old CHILD_SA deleted right after the rekey, before any ESP on the new one. The
+// new outbound SA takes over in the same SA table change that removes the old pair.
+TEST_F(Established, ChildRekeyThenImmediateDeleteOfTheOld)
+{
+    const auto old = mr.children[0];
+    auto a = one(mr.rekey_child(old.spi_i, {ts_any6()}, {ts_any6()}));
+    ASSERT_TRUE(a && mr.on_rekey_child(*a));
+    const auto nc = mr.children[1];
+    auto d = one(mr.request(Exchange::informational, {Initiator::delete_esp(old.spi_i)}));
+    ASSERT_TRUE(d && mr.open(*d));
+    EXPECT_EQ(host.find(old.spi_r, true), nullptr);
+    EXPECT_EQ(host.find(old.spi_i, false), nullptr);
+    ASSERT_NE(host.find(nc.spi_r, true), nullptr);
+    const SaConfig* out = host.find(nc.spi_i, false);
+    ASSERT_NE(out, nullptr) << "the new outbound SA at once";
+    EXPECT_TRUE(same(out->enc_key, nc.enc_ri));
+    EXPECT_EQ(host.sas.size(), 2u);
+    EXPECT_EQ(host.refused, 0);
 }
 
 TEST_F(Established, IkeRekeyMovesChildrenAndDeletesTheOldSa)
