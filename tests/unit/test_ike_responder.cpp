@@ -460,6 +460,29 @@ TEST_F(Established, ChildRekeyThenImmediateDeleteOfTheOld)
     EXPECT_EQ(host.refused, 0);
 }
 
+// A rekey of a child whose own outbound SA still waits (found by fuzz_ike_responder): the newest child
+// takes the outbound SA, so the waiting one can no longer be installed; the Delete of the first child
+// must still remove that child's inbound SA (the SA table refuses a change as a whole).
+TEST_F(Established, DeleteStillRemovesWhenAWaitingOutboundCannotBeInstalled)
+{
+    const auto a = mr.children[0];
+    auto r1 = one(mr.rekey_child(a.spi_i, {ts_any6()}, {ts_any6()}));
+    ASSERT_TRUE(r1 && mr.on_rekey_child(*r1));
+    const auto b = mr.children[1];
+    auto r2 = one(mr.rekey_child(b.spi_i, {ts_any6()}, {ts_any6()}));
+    ASSERT_TRUE(r2 && mr.on_rekey_child(*r2));
+    const auto c = mr.children[2];
+    auto d = one(mr.request(Exchange::informational, {Initiator::delete_esp(a.spi_i)}));
+    ASSERT_TRUE(d && mr.open(*d));
+    EXPECT_EQ(host.find(a.spi_r, true), nullptr) << "the deleted child's inbound SA is removed";
+    EXPECT_NE(host.find(c.spi_r, true), nullptr);
+    EXPECT_NE(host.find(c.spi_i, false), nullptr) << "the newest child keeps the outbound SA";
+    // Everything goes with the IKE SA.
+    auto e = one(mr.request(Exchange::informational, {Initiator::delete_ike()}));
+    ASSERT_TRUE(e);
+    EXPECT_TRUE(host.sas.empty());
+}
+
 TEST_F(Established, IkeRekeyMovesChildrenAndDeletesTheOldSa)
 {
     const uint64_t old_spi_r = mr.spi_r;
