@@ -603,8 +603,10 @@ IkeResponder::Payloads IkeResponder::on_create_child(IkeSa& sa, const Payloads& 
     std::unique_ptr<DhKey> key;
     std::optional<KeyBytes> g_ir;
     if (ke) {
+        // A KE of group NONE leaves the choice without a group (no PFS): nothing to do a DH with.
+        const auto group = dh_group_of(choice->dh);
         std::string err;
-        key = DhKey::generate(*dh_group_of(choice->dh), &err);
+        if (group) key = DhKey::generate(*group, &err);
         g_ir = key ? key->shared_secret(ke->data) : std::nullopt;
         if (!g_ir) {
             inc(IkeCounter::bad_ke);
