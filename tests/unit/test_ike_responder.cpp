@@ -483,6 +483,24 @@ TEST_F(Established, DeleteStillRemovesWhenAWaitingOutboundCannotBeInstalled)
     EXPECT_TRUE(host.sas.empty());
 }
 
+// A CREATE_CHILD_SA with a KE payload of group NONE (0): no PFS group was chosen, so there is no DH to
+// do; it is refused (INVALID_SYNTAX), nothing installed, and the IKE SA still answers.
+TEST_F(Established, CreateChildWithKeOfGroupNoneRefused)
+{
+    SaPayload sa;
+    sa.proposals.push_back(test::esp_proposal(1, 0x4242));
+    std::vector<uint8_t> n(32, 7);
+    std::vector<Payload> p{sa, NoncePayload{n}, KePayload{dh::none, std::vector<uint8_t>(64, 1)},
+                           TsPayload{false, {ts_any6()}}, TsPayload{true, {ts_any6()}}};
+    auto a = one(mr.request(Exchange::create_child_sa, p));
+    ASSERT_TRUE(a);
+    ASSERT_TRUE(mr.open(*a));
+    EXPECT_EQ(mr.last_notify, notify::invalid_syntax);
+    EXPECT_EQ(host.sas.size(), 2u);
+    auto b = one(mr.request(Exchange::informational, {}));
+    ASSERT_TRUE(b && mr.open(*b));
+}
+
 TEST_F(Established, IkeRekeyMovesChildrenAndDeletesTheOldSa)
 {
     const uint64_t old_spi_r = mr.spi_r;
