@@ -306,6 +306,7 @@ TEST_F(Responder, CookieRequiredThenAcceptedWrongOneDropped)
     ASSERT_TRUE(a);
     EXPECT_FALSE(mr.on_init(*a));
     ASSERT_EQ(mr.last_notify, notify::cookie);
+    EXPECT_EQ(parse_header(a->bytes)->spi_r, 0u) << "no responder SPI: no state (RFC 7296 2.6)";
     EXPECT_EQ(count(IkeCounter::cookies_sent), 1u);
     EXPECT_EQ(resp().ike_sas(), 0u) << "no state for a cookie";
     auto cookie = mr.last_notify_data;
@@ -574,6 +575,10 @@ TEST_F(Established, SilentPeerIsCheckedThenDeclaredDead)
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(count(IkeCounter::liveness_sent), 1u);
     ASSERT_TRUE(mr.open(out[0])) << "an INFORMATIONAL request under the SA's keys";
+    const auto h = parse_header(out[0].bytes);
+    ASSERT_TRUE(h);
+    EXPECT_EQ(h->exchange, Exchange::informational);
+    EXPECT_EQ(h->flags & hdr_flag::response, 0) << "a request";
     for (int i = 0; i < 60 && resp().ike_sas(); ++i) {
         now += 1000;
         resp().poll(now, out);
