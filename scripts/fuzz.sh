@@ -23,7 +23,7 @@ fi
 
 mkdir -p "$build/artifacts"
 status=0
-targets="mobility icmpv6 ipv6 tunnel ethernet ike"
+targets="mobility icmpv6 ipv6 tunnel ethernet ike ike_responder"
 # The worker target (the data plane on DPDK, runs of frames per input) is built where DPDK is found.
 [ -x "$build/tests/fuzz/fuzz_worker" ] && targets="$targets worker"
 for target in $targets; do

@@ -798,8 +798,10 @@ IkeResponder::Payloads IkeResponder::on_create_child(IkeSa& sa, const Payloads& 
     std::unique_ptr<DhKey> key;
     std::optional<KeyBytes> g_ir;
     if (ke) {
+        // A KE of group NONE leaves the choice without a group (no PFS): nothing to do a DH with.
+        const auto group = dh_group_of(choice->dh);
         std::string err;
-        key = DhKey::generate(*dh_group_of(choice->dh), &err);
+        if (group) key = DhKey::generate(*group, &err);
         g_ir = key ? key->shared_secret(ke->data) : std::nullopt;
         if (!g_ir) {
             inc(IkeCounter::bad_ke);
@@ -972,7 +974,7 @@ void IkeResponder::switch_outbound(IkeSa& sa, uint64_t now_ms, std::vector<uint3
         if (!c.out_waiting) continue;
         const bool due = c.switch_now || (now_ms && (now_ms - c.created_ms >= kOutboundSwitchMs || host_.inbound_packets(c.spi_in) > 0));
         if (!due) continue;
-        std::vector<uint32_t> remove;
+        std::vector<uint32_t> remove, callers;
         for (uint32_t spi : c.replaces) {
             bool negotiated = false;
             if (auto cur = host_.outbound_spi(sa.hoa, &negotiated); cur && *cur == spi) remove.push_back(spi);
@@ -981,6 +983,7 @@ void IkeResponder::switch_outbound(IkeSa& sa, uint64_t now_ms, std::vector<uint3
             // The caller removes what it removes in the same change as these.
             for (uint32_t spi : *gone) remove.erase(std::remove(remove.begin(), remove.end(), spi), remove.end());
             remove.insert(remove.end(), gone->begin(), gone->end());
+            callers = std::move(*gone);
             gone->clear();
         }
         std::vector<SaConfig> add{std::move(*c.out_waiting)};
@@ -990,9 +993,17 @@ void IkeResponder::switch_outbound(IkeSa& sa, uint64_t now_ms, std::vector<uint3
         if (auto e = host_.change_sas(remove, add)) {
             inc(IkeCounter::child_refused);
             log::printf(log::Level::warning, "nemo-ha: ike: %s: the rekeyed outbound SA was refused: %s", sa.id.c_str(), e->c_str());
+            // The table refuses a change as a whole: what the caller removes (a deleted child's SAs)
+            // still goes, without this outbound SA (a newer child's holds the home address).
+            if (!callers.empty()) (void)host_.change_sas(callers, {});
             continue;
         }
         c.out_installed = true;
+        // The children whose outbound SAs this removed no longer have one: their delete must not name
+        // it again (the SA table refuses a change that removes an SPI it does not hold, and the old
+        // inbound SA would stay).
+        for (ChildSa& o : sa.children)
+            if (&o != &c && std::find(remove.begin(), remove.end(), o.spi_out) != remove.end()) o.out_installed = false;
     }
 }
 
