@@ -402,25 +402,7 @@ void IkeResponder::finish_rekey(IkeSa& sa, const IkeSa::Pending& p, const Payloa
     child.tsr = old->tsr;
     child.created_ms = now_ms;
     // KEYMAT's first keys are for what the exchange's initiator (we) sends (2.17).
-    const std::size_t enc = esp_enc_key_len(child.algorithm), integ = esp_auth_key_len(child.algorithm);
-    const KeyBytes keymat = child_keymat(sa.keys.sk_d, {}, p.nonce, nonce->data, 2 * (enc + integ));
-    SaConfig in, out;
-    in.inbound = true;
-    in.spi = child.spi_in;
-    out.inbound = false;
-    out.spi = child.spi_out;
-    for (SaConfig* c : {&in, &out}) {
-        c->hoa = sa.hoa;
-        c->algorithm = child.algorithm;
-        c->esn = child.esn;
-        c->window = cfg_.replay_window;
-        c->negotiated = true;
-    }
-    const uint8_t* k = keymat.data();
-    out.enc_key.assign(k, k + enc);
-    out.auth_key.assign(k + enc, k + enc + integ);
-    in.enc_key.assign(k + enc + integ, k + 2 * enc + integ);
-    in.auth_key.assign(k + 2 * enc + integ, k + 2 * (enc + integ));
+    auto [in, out] = child_sas(sa, child, {}, p.nonce, nonce->data, true);
     // The router answered, so it has the keys: the new outbound SA replaces the old one at once; the
     // old inbound one stays until our Delete is answered.
     std::vector<uint32_t> gone;
@@ -700,12 +682,14 @@ IkeResponder::Payloads IkeResponder::on_auth(IkeSa& sa, const Payloads& in, uint
 
 // ---- CHILD_SAs ----
 
-bool IkeResponder::install_child(IkeSa& sa, ChildSa& child, std::span<const uint8_t> g_ir, std::span<const uint8_t> ni,
-                                 std::span<const uint8_t> nr, std::vector<uint32_t> gone, uint16_t* notify_type)
+// A CHILD_SA's two SAs for the SA table from KEYMAT = prf+(SK_d, [g^ir |] Ni | Nr): its first keys
+// protect what the exchange's initiator sends (RFC 7296 2.17), ours when `we_initiated`.
+std::pair<SaConfig, SaConfig> IkeResponder::child_sas(const IkeSa& sa, const ChildSa& child, std::span<const uint8_t> g_ir,
+                                                      std::span<const uint8_t> ni, std::span<const uint8_t> nr,
+                                                      bool we_initiated) const
 {
     const std::size_t enc = esp_enc_key_len(child.algorithm), integ = esp_auth_key_len(child.algorithm);
     const KeyBytes keymat = child_keymat(sa.keys.sk_d, g_ir, ni, nr, 2 * (enc + integ));
-    // KEYMAT: the initiator's outbound (our inbound) encryption and integrity keys, then ours (2.17).
     SaConfig in, out;
     in.inbound = true;
     in.spi = child.spi_in;
@@ -718,11 +702,22 @@ bool IkeResponder::install_child(IkeSa& sa, ChildSa& child, std::span<const uint
         c->window = cfg_.replay_window;
         c->negotiated = true;
     }
-    const uint8_t* k = keymat.data();
-    in.enc_key.assign(k, k + enc);
-    in.auth_key.assign(k + enc, k + enc + integ);
-    out.enc_key.assign(k + enc + integ, k + 2 * enc + integ);
-    out.auth_key.assign(k + 2 * enc + integ, k + 2 * (enc + integ));
+    const uint8_t* first = keymat.data();
+    const uint8_t* second = first + enc + integ;
+    SaConfig& a = we_initiated ? out : in;
+    SaConfig& b = we_initiated ? in : out;
+    a.enc_key.assign(first, first + enc);
+    a.auth_key.assign(first + enc, first + enc + integ);
+    b.enc_key.assign(second, second + enc);
+    b.auth_key.assign(second + enc, second + enc + integ);
+    return {std::move(in), std::move(out)};
+}
+
+bool IkeResponder::install_child(IkeSa& sa, ChildSa& child, std::span<const uint8_t> g_ir, std::span<const uint8_t> ni,
+                                 std::span<const uint8_t> nr, std::vector<uint32_t> gone, uint16_t* notify_type)
+{
+    // KEYMAT: the initiator's outbound (our inbound) encryption and integrity keys, then ours (2.17).
+    auto [in, out] = child_sas(sa, child, g_ir, ni, nr, false);
     // One outbound SA per home address: a negotiated one of another CHILD_SA (this router's earlier IKE
     // SA, or the child a rekey replaces) gives way; a typed one does not.
     bool negotiated = false;

@@ -239,6 +239,8 @@ private:
     // The CHILD_SA's keys from KEYMAT, installed (with `gone` removed); false with the notify to send.
     bool install_child(IkeSa& sa, ChildSa& child, std::span<const uint8_t> g_ir, std::span<const uint8_t> ni,
                        std::span<const uint8_t> nr, std::vector<uint32_t> gone, uint16_t* notify_type);
+    std::pair<SaConfig, SaConfig> child_sas(const IkeSa& sa, const ChildSa& child, std::span<const uint8_t> g_ir,
+                                            std::span<const uint8_t> ni, std::span<const uint8_t> nr, bool we_initiated) const;
     void switch_outbound(IkeSa& sa, uint64_t now_ms, std::vector<uint32_t>* gone);
     void remove_children(IkeSa& sa);
     void drop_sa(uint64_t spi_r);
