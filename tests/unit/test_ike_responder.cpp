@@ -28,6 +28,7 @@ public:
     std::vector<SaConfig> sas;
     std::map<std::string, IkePeer> peers;
     std::map<uint32_t, uint64_t> packets;
+    std::map<uint32_t, uint64_t> seq_used; // outbound SPI -> sequence numbers handed out
     int changes = 0, refused = 0;
 
     std::optional<std::string> change_sas(std::span<const uint32_t> gone, std::span<const SaConfig> add) override
@@ -68,6 +69,11 @@ public:
     {
         auto it = packets.find(spi);
         return it == packets.end() ? 0 : it->second;
+    }
+    uint64_t outbound_seq_used(uint32_t spi) const override
+    {
+        auto it = seq_used.find(spi);
+        return it == seq_used.end() ? 0 : it->second;
     }
     std::optional<IkePeer> peer(const std::string& id) const override
     {
@@ -710,3 +716,68 @@ TEST_F(Established, ShowListsTheSaWithoutKeys)
 }
 
 } // namespace
+
+// RFC 4303 3.3.3 and RFC 7296 2.8: an outbound SA with 7/8 of its sequence numbers used is rekeyed by the
+// home agent itself (CREATE_CHILD_SA as the exchange's initiator, REKEY_SA naming our inbound SPI); the
+// answer's keys (KEYMAT's first half ours to send with) replace the outbound SA at once, and the old
+// CHILD_SA is deleted with a request of ours, whose answer removes its inbound SA.
+TEST_F(Established, OutboundNearItsLastSequenceNumberIsRekeyedByTheHomeAgent)
+{
+    const auto old = mr.children[0];
+    std::vector<Datagram> out;
+    now += 300;
+    resp().poll(now, out);
+    ASSERT_TRUE(out.empty()) << "nothing due yet";
+    host.seq_used[old.spi_i] = 0xFFFFFFFFull - 1000; // no ESN: 2^32 - 1 is the last
+    now += 300;
+    resp().poll(now, out);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(count(IkeCounter::rekeys_started), 1u);
+    const auto h = parse_header(out[0].bytes);
+    ASSERT_TRUE(h);
+    EXPECT_EQ(h->exchange, Exchange::create_child_sa);
+    EXPECT_EQ(h->flags & hdr_flag::response, 0);
+    auto req = mr.open(out[0]);
+    ASSERT_TRUE(req);
+    const NotifyPayload* rekey = find_notify(*req, notify::rekey_sa);
+    ASSERT_NE(rekey, nullptr);
+    EXPECT_EQ(test::be32_value(rekey->spi), old.spi_r) << "REKEY_SA names the SPI the home agent receives with";
+    const auto* sa = find<SaPayload>(*req);
+    const auto* ni = find<NoncePayload>(*req);
+    ASSERT_TRUE(sa && ni && sa->proposals.size() == 1);
+    const uint32_t ha_new_in = test::be32_value(sa->proposals[0].spi);
+    // The router's answer: its new SPI, its nonce.
+    const uint32_t mr_new_in = 0x51515151;
+    std::vector<uint8_t> nr(32, 0x3c);
+    SaPayload ans;
+    ans.proposals.push_back(test::esp_proposal(sa->proposals[0].number, mr_new_in));
+    const Datagram answer = mr.answer(out[0], {ans, NoncePayload{nr}, TsPayload{false, {ts_any6()}}, TsPayload{true, {ts_any6()}}});
+    out.clear();
+    resp().handle(Datagram(answer), now, out);
+    EXPECT_TRUE(out.empty());
+    const SaConfig* new_out = host.find(mr_new_in, false);
+    const SaConfig* new_in = host.find(ha_new_in, true);
+    ASSERT_NE(new_out, nullptr) << "the new outbound SA at once";
+    ASSERT_NE(new_in, nullptr);
+    EXPECT_EQ(host.find(old.spi_i, false), nullptr) << "the old outbound SA is gone";
+    EXPECT_NE(host.find(old.spi_r, true), nullptr) << "the old inbound SA waits for the Delete";
+    const std::size_t enc = esp_enc_key_len(new_out->algorithm);
+    const KeyBytes keymat = child_keymat(mr.keys.sk_d, {}, ni->data, nr, 2 * enc);
+    EXPECT_TRUE(KeyBytes(keymat.begin(), keymat.begin() + static_cast<std::ptrdiff_t>(enc)) == new_out->enc_key)
+        << "KEYMAT's first keys protect what the exchange's initiator (the home agent) sends";
+    EXPECT_TRUE(KeyBytes(keymat.begin() + static_cast<std::ptrdiff_t>(enc), keymat.end()) == new_in->enc_key);
+    EXPECT_EQ(count(IkeCounter::child_rekeyed), 1u);
+    // Next turn: the Delete of the old CHILD_SA; answered, its inbound SA goes.
+    now += 300;
+    resp().poll(now, out);
+    ASSERT_EQ(out.size(), 1u);
+    auto del = mr.open(out[0]);
+    ASSERT_TRUE(del);
+    const auto* d = find<DeletePayload>(*del);
+    ASSERT_TRUE(d && d->spis.size() == 1);
+    EXPECT_EQ(test::be32_value(d->spis[0]), old.spi_r);
+    resp().handle(mr.answer(out[0], {}), now, out);
+    EXPECT_EQ(host.find(old.spi_r, true), nullptr);
+    EXPECT_EQ(host.sas.size(), 2u);
+    EXPECT_EQ(host.refused, 0);
+}
