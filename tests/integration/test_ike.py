@@ -15,6 +15,7 @@ care-of address moves from .10 to .11); no key bytes (as charon derived them) in
 
     /usr/bin/python3 tests/integration/test_ike.py -v   (as root) [TestClass.test_name]
 """
+import errno
 import json
 import os
 import re
@@ -161,7 +162,17 @@ def send_bu(seq, coa=COA, hoa=HOA, prefix=MNP_A, timeout=3.0):
         rx = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 135)
         tx = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
     try:
-        tx.sendto(bu, (HA6, 0))
+        # charon installs its routes into the TUN a moment after the CHILD_SA (after a reauthentication,
+        # break-before-make, there is a gap with none): until then the kernel has no route to HA6.
+        route_deadline = time.monotonic() + 3.0
+        while True:
+            try:
+                tx.sendto(bu, (HA6, 0))
+                break
+            except OSError as e:
+                if e.errno != errno.ENETUNREACH or time.monotonic() > route_deadline:
+                    raise
+                time.sleep(0.05)
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
