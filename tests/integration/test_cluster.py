@@ -338,7 +338,11 @@ class EtcdHarness(unittest.TestCase):
             etcd.wait_healthy(timeout=20)
             self.assertEqual(sorted(etcd.running()), [0, 1, 2])
             say(f"etcd: m{leader} and m{third} restarted on their data, healthy {time.time() - t0:.2f} s later")
-            self.assertEqual(etcd.get_prefix("/t/"), {"/t/a": b"1", "/t/b": b"2"})
+            # A write that timed out without quorum has an unknown outcome (etcd may commit it from the
+            # leader's log once quorum is back: seen in CI): /t/c may or may not be there; the others must.
+            kept = etcd.get_prefix("/t/")
+            self.assertEqual({k: v for k, v in kept.items() if k != "/t/c"}, {"/t/a": b"1", "/t/b": b"2"})
+            self.assertIn(kept.get("/t/c", b"3"), (b"3",))
             etcd.ok = True
         self.assertEqual([p.poll() is not None for p in etcd.procs], [True] * 3, "members left running")
 
