@@ -16,8 +16,7 @@ namespace {
 constexpr std::size_t kNonceLen = 32;
 constexpr uint64_t kScanEveryMs = 200;        // timers are looked at this often
 constexpr uint64_t kCookieRotateMs = 60'000;  // a new cookie secret this often (the previous one still valid)
-constexpr uint64_t kOutboundSwitchMs = 1000;
-constexpr auto kInitBudget = std::chrono::microseconds(1000); // of IKE_SA_INIT work per control loop turn  // a rekeyed CHILD_SA's outbound SA is used after this at the latest
+constexpr uint64_t kOutboundSwitchMs = 1000;  // a rekeyed CHILD_SA's outbound SA is used after this at the latest
 
 const char* const kCounterNames[] = {
 #define NEMO_IKE_NAME(id, help) #id,
@@ -1015,11 +1014,11 @@ void IkeResponder::send_request(IkeSa& sa, IkeSa::Pending::Kind kind, const Payl
 
 void IkeResponder::poll(uint64_t now_ms, std::vector<Datagram>& out)
 {
-    // At most inits_per_turn, and no more than kInitBudget of them: a BU that arrived meanwhile waits for
+    // At most inits_per_turn, and no more than init_budget_us of them: a BU that arrived meanwhile waits for
     // one budget at most, whatever the flood (bench_ike_flood.py measures it).
     const auto began = std::chrono::steady_clock::now();
     for (uint32_t n = 0; n < cfg_.inits_per_turn && !init_queue_.empty(); ++n) {
-        if (n && std::chrono::steady_clock::now() - began >= kInitBudget) break;
+        if (n && cfg_.init_budget_us && std::chrono::steady_clock::now() - began >= std::chrono::microseconds(cfg_.init_budget_us)) break;
         Queued q = std::move(init_queue_.front());
         init_queue_.pop_front();
         auto parsed = parse_message(q.d.bytes);

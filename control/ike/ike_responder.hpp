@@ -85,6 +85,7 @@ struct IkeConfig {
     uint32_t cookie_threshold = 256;  // half-open IKE SAs beyond which IKE_SA_INIT needs a cookie
     uint32_t inits_per_turn = 32;     // IKE_SA_INIT (a DH each) handled per control loop turn at most
     uint32_t init_queue_max = 1024;   // waiting beyond those; more are dropped
+    uint32_t init_budget_us = 1000;   // and no more than this long of them a turn (0: the count alone)
     uint32_t half_open_timeout_s = 30;
     uint32_t dpd_s = 30;              // a liveness check after this long without hearing from the peer
     uint32_t retransmits = 5;         // our requests are sent again this many times (1, 2, 4, 8, 16 s)

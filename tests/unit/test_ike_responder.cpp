@@ -376,6 +376,7 @@ TEST_F(Responder, InitQueueBoundedPerPoll)
 {
     cfg.inits_per_turn = 3;
     cfg.init_queue_max = 5;
+    cfg.init_budget_us = 0; // the count alone: a loaded machine's DH may take longer than the time budget
     std::vector<Initiator> is(7);
     std::vector<Datagram> out;
     for (auto& i : is) resp().handle(i.init(), now, out);
@@ -387,6 +388,20 @@ TEST_F(Responder, InitQueueBoundedPerPoll)
     EXPECT_EQ(out.size(), 5u);
     resp().poll(now, out);
     EXPECT_EQ(out.size(), 5u);
+}
+
+// With the time budget, a turn stops once it is spent (at least one is always handled).
+TEST_F(Responder, InitWorkBoundedByTimeToo)
+{
+    cfg.inits_per_turn = 100;
+    cfg.init_budget_us = 1; // spent by the first DH
+    std::vector<Initiator> is(4);
+    std::vector<Datagram> out;
+    for (auto& i : is) resp().handle(i.init(), now, out);
+    resp().poll(now, out);
+    EXPECT_EQ(out.size(), 1u);
+    resp().poll(now, out);
+    EXPECT_EQ(out.size(), 2u);
 }
 
 class Established : public Responder {
