@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "ike_fake_host.hpp"
 #include "ike_initiator.hpp"
 #include "ike_responder.hpp"
 #include "log.hpp"
@@ -22,56 +23,13 @@ namespace {
 using namespace nemo;
 using namespace nemo::ike;
 
-class FuzzHost : public IkeHost {
-public:
-    std::vector<SaConfig> sas;
-    IkePeer mr;
-    std::map<uint32_t, uint64_t> packets;
-
-    std::optional<std::string> change_sas(std::span<const uint32_t> gone, std::span<const SaConfig> add) override
-    {
-        std::vector<SaConfig> next = sas;
-        for (uint32_t spi : gone) {
-            auto it = std::find_if(next.begin(), next.end(), [&](const SaConfig& s) { return s.spi == spi; });
-            if (it == next.end()) return std::string("no such SA");
-            next.erase(it);
-        }
-        for (const SaConfig& a : add) {
-            for (const SaConfig& s : next)
-                if (s.spi == a.spi || (!a.inbound && !s.inbound && s.hoa == a.hoa)) return std::string("refused");
-            // What the responder installs must be a usable SA.
-            if (a.enc_key.size() != esp_enc_key_len(a.algorithm) || a.auth_key.size() != esp_auth_key_len(a.algorithm) ||
-                !a.negotiated || a.spi < 256)
-                std::abort();
-            next.push_back(a);
-        }
-        sas = std::move(next);
-        return std::nullopt;
-    }
-    bool spi_taken(uint32_t spi) const override
-    {
-        return std::any_of(sas.begin(), sas.end(), [&](const SaConfig& s) { return s.inbound && s.spi == spi; });
-    }
-    std::optional<uint32_t> outbound_spi(const Ipv6Addr& hoa, bool* negotiated) const override
-    {
-        for (const SaConfig& s : sas)
-            if (!s.inbound && s.hoa == hoa) {
-                *negotiated = s.negotiated;
-                return s.spi;
-            }
-        return std::nullopt;
-    }
-    uint64_t inbound_packets(uint32_t spi) const override
-    {
-        auto it = packets.find(spi);
-        return it == packets.end() ? 0 : it->second;
-    }
-    std::optional<IkePeer> peer(const std::string& id) const override
-    {
-        if (id == mr.id) return mr;
-        return std::nullopt;
-    }
-};
+// What the responder installs must be a usable SA.
+void check_usable(const SaConfig& a)
+{
+    if (a.enc_key.size() != esp_enc_key_len(a.algorithm) || a.auth_key.size() != esp_auth_key_len(a.algorithm) || !a.negotiated ||
+        a.spi < 256)
+        std::abort();
+}
 
 class Script {
 public:
@@ -117,14 +75,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     (void)quiet;
     Script s({data, size});
     const uint8_t flags = s.u8();
-    FuzzHost host;
+    test::FakeHost host;
+    host.check = check_usable;
     test::Initiator mr;
     mr.cipher = (flags & 1) ? IkeCipher::aes_cbc_128_hmac_sha256 : IkeCipher::aes_gcm16_128;
     if (flags & 2) mr.ke_group = mr.offer_groups[0] = dh::curve25519;
-    host.mr.id = mr.id;
-    host.mr.hoa = *Ipv6Addr::parse("2001:db8:1::100");
-    host.mr.prefixes = {*Prefix6::parse("2001:db8:100::/48")};
-    host.mr.psk = mr.psk;
+    host.peers[mr.id] = IkePeer{mr.id, *Ipv6Addr::parse("2001:db8:1::100"), {*Prefix6::parse("2001:db8:100::/48")}, mr.psk};
     IkeConfig cfg;
     cfg.id = "fqdn:ha.example.net";
     cfg.local = *Ipv4Addr::parse("192.0.2.1");

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "ike_fake_host.hpp"
 #include "ike_initiator.hpp"
 #include "ike_responder.hpp"
 
@@ -23,71 +24,7 @@ namespace {
 const Ipv6Addr kHoa = *Ipv6Addr::parse("2001:db8:1::100");
 const Prefix6 kMnp = *Prefix6::parse("2001:db8:100::/48");
 
-class FakeHost : public IkeHost {
-public:
-    std::vector<SaConfig> sas;
-    std::map<std::string, IkePeer> peers;
-    std::map<uint32_t, uint64_t> packets;
-    std::map<uint32_t, uint64_t> seq_used; // outbound SPI -> sequence numbers handed out
-    int changes = 0, refused = 0;
-
-    std::optional<std::string> change_sas(std::span<const uint32_t> gone, std::span<const SaConfig> add) override
-    {
-        ++changes;
-        std::vector<SaConfig> next = sas;
-        for (uint32_t spi : gone) {
-            auto it = std::find_if(next.begin(), next.end(), [&](const SaConfig& s) { return s.spi == spi; });
-            if (it == next.end()) {
-                ++refused;
-                return "no SA with SPI " + std::to_string(spi);
-            }
-            next.erase(it);
-        }
-        for (const SaConfig& a : add) {
-            for (const SaConfig& s : next) {
-                if (s.spi == a.spi || (!a.inbound && !s.inbound && s.hoa == a.hoa)) {
-                    ++refused;
-                    return std::string("refused");
-                }
-            }
-            next.push_back(a);
-        }
-        sas = std::move(next);
-        return std::nullopt;
-    }
-    bool spi_taken(uint32_t spi) const override { return find(spi, true) != nullptr; }
-    std::optional<uint32_t> outbound_spi(const Ipv6Addr& hoa, bool* negotiated) const override
-    {
-        for (const SaConfig& s : sas)
-            if (!s.inbound && s.hoa == hoa) {
-                *negotiated = s.negotiated;
-                return s.spi;
-            }
-        return std::nullopt;
-    }
-    uint64_t inbound_packets(uint32_t spi) const override
-    {
-        auto it = packets.find(spi);
-        return it == packets.end() ? 0 : it->second;
-    }
-    uint64_t outbound_seq_used(uint32_t spi) const override
-    {
-        auto it = seq_used.find(spi);
-        return it == seq_used.end() ? 0 : it->second;
-    }
-    std::optional<IkePeer> peer(const std::string& id) const override
-    {
-        auto it = peers.find(id);
-        if (it == peers.end()) return std::nullopt;
-        return it->second;
-    }
-    const SaConfig* find(uint32_t spi, bool inbound) const
-    {
-        for (const SaConfig& s : sas)
-            if (s.spi == spi && s.inbound == inbound) return &s;
-        return nullptr;
-    }
-};
+using test::FakeHost;
 
 class Responder : public ::testing::Test {
 protected:
