@@ -600,7 +600,6 @@ IkeResponder::Payloads IkeResponder::on_auth(IkeSa& sa, const Payloads& in, uint
     sa.hoa = peer->hoa;
     sa.mobike = find_notify(in, notify::mobike_supported) != nullptr;
     --half_open_;
-    by_init_.erase({sa.spi_i, sa.peer.value, 0}); // (keys carry the port of the first request; erased below)
     for (auto it = by_init_.begin(); it != by_init_.end();) it = it->second == sa.spi_r ? by_init_.erase(it) : std::next(it);
     inc(IkeCounter::established);
     log::printf(log::Level::info, "nemo-ha: ike: %s authenticated from %s:%u for %s (%s)", sa.id.c_str(), sa.peer.str().c_str(),
