@@ -5,8 +5,11 @@
 //   pipeline_bench --pcap FILE --direction down|up --method ipip|gre|udp|ipv6|esp|esp-udp --bindings N
 //                  [--seconds S] [--esp-alg aes-gcm-128|aes-gcm-256|aes-cbc-128-hmac-sha256]
 //
-// ESP methods (downstream only: a replayed upstream pcap would trip the anti-replay window) give each
-// binding an outbound SA of the chosen algorithm.
+// ESP methods give each binding an outbound SA (SPI 0x10000 + i) and an inbound one (SPI 0x20000 + i)
+// of the chosen algorithm, with the keys scripts/gen_esp_pcaps.py seals the upstream pcaps with (router
+// i's: 0x5A / 0xA5 bytes out, 0xC3 / 0x3C in, the first four the index, little-endian). A replayed pcap
+// repeats its sequence numbers, so the inbound SAs have anti-replay off (SaConfig::anti_replay, as
+// ipsec-secgw's window 0); everything else of the inbound path runs.
 //
 // The pcap's addresses follow scripts/gen_traffic_pcaps.py; the N bindings are published straight into
 // the tables (signaling is not what is measured). Next hops are static gateways, as at a carrier.
@@ -160,9 +163,9 @@ int main(int argc, char** argv)
     auto method = method_from_name(method_name_arg);
     const bool esp = method && (*method == TunnelMethod::esp || *method == TunnelMethod::esp_udp);
     const auto esp_alg = esp_algorithm_from_name(esp_alg_name);
-    if (pcap.empty() || !method || (direction != "down" && direction != "up") || !esp_alg || (esp && direction == "up")) {
+    if (pcap.empty() || !method || (direction != "down" && direction != "up") || !esp_alg) {
         std::fprintf(stderr, "usage: pipeline_bench --pcap FILE --direction down|up --method ipip|gre|udp|ipv6|esp|esp-udp "
-                             "--bindings N [--seconds S] [--esp-alg ALG] (ESP: down only)\n");
+                             "--bindings N [--seconds S] [--esp-alg ALG]\n");
         return 2;
     }
     const std::string mem = bindings > 100000 ? "4096" : "1536";
@@ -220,25 +223,31 @@ int main(int argc, char** argv)
             return 1;
         }
     }
-    // ESP: an outbound SA for each binding.
+    // ESP: an outbound and an inbound SA for each binding.
     std::unique_ptr<dp::SaTable> sas;
     if (esp) {
-        sas = std::make_unique<dp::SaTable>(tables->rcu(), /*allow_manual_gcm=*/true); // a lab
+        sas = std::make_unique<dp::SaTable>(tables->rcu(), /*allow_manual_gcm=*/true, /*lanes=*/1); // a lab
+        tables->attach_sas(sas.get());
+        std::vector<SaConfig> all;
         for (uint32_t i = 0; i < bindings; ++i) {
-            SaConfig sa;
-            sa.inbound = false;
-            sa.spi = 0x10000 + i;
-            sa.hoa = hoa_of(i);
-            sa.algorithm = *esp_alg;
-            // Keys of its own for every SA (the table refuses shared keys).
-            sa.enc_key.assign(esp_enc_key_len(*esp_alg), 0x5A);
-            sa.auth_key.assign(esp_auth_key_len(*esp_alg), 0xA5);
-            std::memcpy(sa.enc_key.data(), &i, sizeof i);
-            if (!sa.auth_key.empty()) std::memcpy(sa.auth_key.data(), &i, sizeof i);
-            if (auto e = sas->add(sa)) {
-                std::fprintf(stderr, "SA %u: %s\n", i, e->c_str());
-                return 1;
+            for (bool inbound : {false, true}) {
+                SaConfig sa;
+                sa.inbound = inbound;
+                sa.spi = (inbound ? 0x20000 : 0x10000) + i;
+                sa.hoa = hoa_of(i);
+                sa.algorithm = *esp_alg;
+                sa.anti_replay = false;
+                // Keys of its own for every SA (the table refuses shared keys).
+                sa.enc_key.assign(esp_enc_key_len(*esp_alg), inbound ? 0xC3 : 0x5A);
+                sa.auth_key.assign(esp_auth_key_len(*esp_alg), inbound ? 0x3C : 0xA5);
+                std::memcpy(sa.enc_key.data(), &i, sizeof i);
+                if (!sa.auth_key.empty()) std::memcpy(sa.auth_key.data(), &i, sizeof i);
+                all.push_back(std::move(sa));
             }
+        }
+        if (auto e = sas->add_all(all)) {
+            std::fprintf(stderr, "SAs: %s\n", e->c_str());
+            return 1;
         }
     }
     const double publish_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -297,6 +306,20 @@ int main(int argc, char** argv)
                 nemo / base, down ? "encap" : "decap", static_cast<unsigned long>(down ? encap : decap),
                 static_cast<unsigned long>(counters.c[static_cast<std::size_t>(dp::DpCounter::no_binding)].load()),
                 static_cast<unsigned long>(counters.c[static_cast<std::size_t>(dp::DpCounter::spoofed)].load()));
+    if (esp) { // where ESP packets that did not make it went
+        uint64_t icv = 0, other = 0;
+        for (const dp::SaEntry* e : sas->list()) {
+            icv += e->get(dp::SaCounter::drop_icv);
+            for (auto k : {dp::SaCounter::drop_padding, dp::SaCounter::drop_truncated, dp::SaCounter::drop_wrong_binding,
+                           dp::SaCounter::drop_replayed, dp::SaCounter::drop_too_old})
+                other += e->get(k);
+        }
+        std::printf("esp drop_icv=%lu other_sa_drops=%lu unknown_spi=%lu malformed=%lu no_sa=%lu\n", static_cast<unsigned long>(icv),
+                    static_cast<unsigned long>(other),
+                    static_cast<unsigned long>(counters.c[static_cast<std::size_t>(dp::DpCounter::esp_unknown_spi)].load()),
+                    static_cast<unsigned long>(counters.c[static_cast<std::size_t>(dp::DpCounter::esp_malformed)].load()),
+                    static_cast<unsigned long>(counters.c[static_cast<std::size_t>(dp::DpCounter::esp_no_sa)].load()));
+    }
     if (touch_mem != MAP_FAILED) munmap(touch_mem, touch_bytes);
     rte_eth_dev_stop(g_rx_port);
     rte_eth_dev_stop(g_tx_port);

@@ -47,7 +47,9 @@ bool ControlPlane::apply_cluster_binding(const ClusterEvent& e, uint64_t now)
         }
     }
     const BindingEntry* before = cache_.find(e.hoa);
-    const std::optional<CareOf> old_coa = before ? std::optional<CareOf>(before->binding.coa) : std::nullopt;
+    // A plain copy and a flag rather than an optional: GCC 12 takes the optional's payload for unset.
+    const bool had_coa = before != nullptr;
+    const CareOf old_coa = had_coa ? before->binding.coa : CareOf{};
     std::string why;
     if (!cache_.apply_remote(e.hoa, b, e.mod_revision, e.origin, now, &why)) {
         stats_.inc(Counter::cluster_changes_refused);
@@ -61,7 +63,7 @@ bool ControlPlane::apply_cluster_binding(const ClusterEvent& e, uint64_t now)
         cluster_->note_lag_ms(ms > e.written_ms ? ms - e.written_ms : 0);
     }
     // The home link learns of a binding new or moved here as of one accepted here (RFC 6275 10.4.1).
-    if (b && b->proxy_nd && (!old_coa || *old_coa != b->coa)) restored_announce_.push_back(NdAnnounce{e.hoa, b->mobile_router});
+    if (b && b->proxy_nd && (!had_coa || old_coa != b->coa)) restored_announce_.push_back(NdAnnounce{e.hoa, b->mobile_router});
     return true;
 }
 

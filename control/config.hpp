@@ -99,6 +99,9 @@ struct Config {
     std::vector<std::pair<Ipv6Addr, MacAddr>> neighbors6;
     std::vector<SaConfig> sas; // keys wiped once the SA table has the transforms (wipe_keys)
     bool allow_manual_gcm = false; // AES-GCM under hand-entered keys (RFC 4106 section 2 forbids it): lab only
+    // Not read from the file: the daemon sets it to its worker count, each worker a lane of every SA
+    // (sequence-number blocks and counters of its own, dp::SaLane).
+    unsigned sa_lanes = 0;
     uint32_t binding_capacity = 65536;
     uint32_t max_prefix_lengths = 4; // mobile network prefix lengths (one forwarding table each) at once
     std::string cli_socket = "/run/nemo-ha/cli.sock";

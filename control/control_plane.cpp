@@ -24,9 +24,10 @@ std::atomic<int> instances{0};
 } // namespace
 
 ControlPlane::ControlPlane(const Config& config, std::unique_ptr<dp::BindingTables> tables)
-    : config_(config), tables_(std::move(tables)), sas_(std::make_unique<dp::SaTable>(tables_->rcu(), config.allow_manual_gcm)), cache_(*tables_),
+    : config_(config), tables_(std::move(tables)), sas_(std::make_unique<dp::SaTable>(tables_->rcu(), config.allow_manual_gcm, config.sa_lanes)), cache_(*tables_),
       signaling_(config_.ha, provisioning_, cache_, stats_)
 {
+    tables_->attach_sas(sas_.get()); // a binding's route leads to its outbound SA by its slot
 }
 
 

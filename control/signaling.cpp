@@ -144,7 +144,8 @@ void SignalingEndpoint::decide_and_answer(const wire::BindingUpdate& bu, const B
 {
     const BindingEntry* cur = cache_.find(hoa);
     const bool existed = cur != nullptr;
-    const std::optional<CareOf> old_coa = cur ? std::optional<CareOf>(cur->binding.coa) : std::nullopt;
+    // A plain copy rather than an optional: GCC 12 takes the optional's payload for unset.
+    const CareOf old_coa = cur ? cur->binding.coa : CareOf{};
     BuDecision d = decide_binding_update(bu, arrival, params_, provisioning_.find(hoa),
                                          cur ? &cur->binding : nullptr, now);
     std::string why;
@@ -171,7 +172,7 @@ void SignalingEndpoint::decide_and_answer(const wire::BindingUpdate& bu, const B
     if (existed && d.outcome == BuOutcome::rejected) cache_.note_rejection(hoa, d.ba.status);
     // RFC 6275 10.4.1, RFC 3963 6.2: a new or moved home registration is announced on the home link; a
     // refresh from the same care-of address changes nothing the link must learn.
-    if (d.outcome == BuOutcome::accepted && (!old_coa || *old_coa != d.binding.coa)) {
+    if (d.outcome == BuOutcome::accepted && (!existed || old_coa != d.binding.coa)) {
         // Bounded for a data plane that stops taking them: an unannounced binding is still defended
         // (its solicitations answered), so dropping is the lesser harm; counted.
         if (registered_.size() < kMaxQueuedRegistrations) registered_.push_back(HomeRegistration{hoa, d.binding.mobile_router});

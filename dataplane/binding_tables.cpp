@@ -1,4 +1,5 @@
 #include "binding_tables.hpp"
+#include "sa_table.hpp"
 
 #include <rte_malloc.h>
 #include <rte_prefetch.h>
@@ -393,8 +394,18 @@ BindingTables::PublishError BindingTables::publish(uint32_t id, const Binding& b
     retire(s.rec);
     s.rec = rec;
     s.hoa = b.hoa;
+    if (sas_) sas_->bind_slot(id, &b.hoa);
     s.keys = std::move(keys);
     return PublishError::none;
+}
+
+void BindingTables::attach_sas(SaTable* sas)
+{
+    sas_ = sas;
+    if (!sas_) return;
+    sas_->attach_slots(params_.capacity);
+    for (uint32_t id = 0; id < slots_.size(); ++id)
+        if (slots_[id].rec) sas_->bind_slot(id, &slots_[id].hoa);
 }
 
 void BindingTables::withdraw(uint32_t id)
@@ -413,6 +424,7 @@ void BindingTables::withdraw(uint32_t id)
     retire(s.rec);
     s = Slot{};
     --published_count_;
+    if (sas_) sas_->bind_slot(id, nullptr);
 }
 
 void BindingTables::cover_add(const Ipv6Addr& a, uint8_t len)

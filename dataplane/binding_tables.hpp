@@ -37,6 +37,8 @@ struct rte_rcu_qsbr;
 
 namespace nemo::dp {
 
+class SaTable;
+
 // What a worker needs to forward one binding's traffic. Immutable once published.
 struct alignas(64) FastBinding {
     uint32_t id = 0;         // the binding's slot, stable for its life (per-binding counters index)
@@ -142,6 +144,10 @@ public:
     enum class PublishError : uint8_t { none, conflict, full, bad_slot, too_many_lengths };
     PublishError publish(uint32_t id, const Binding& b, std::string* error);
     void withdraw(uint32_t id);
+    // From now on every binding's slot is told to `sas` (SaTable::bind_slot), so that a route's record
+    // leads to its outbound SA by the record's id (SaTable::outbound_for(slot, hoa)). Those published
+    // already are told at once.
+    void attach_sas(SaTable* sas);
     // Frees retired records whose grace period is over; returns how many are still waiting.
     std::size_t reclaim();
     std::size_t published() const { return published_count_; }
@@ -210,6 +216,7 @@ private:
     // For a table whose last key went: the RCU token after which no reader can still be probing it.
     std::array<std::optional<uint64_t>, 129> empty_since_{};
     std::vector<Slot> slots_;
+    SaTable* sas_ = nullptr;
     std::vector<Retired> retired_;
     uint32_t generation_ = 0;
     std::size_t published_count_ = 0;

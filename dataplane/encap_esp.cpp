@@ -14,7 +14,7 @@
 
 namespace nemo::dp {
 
-bool esp_seal_prepare(rte_mbuf* m, SaEntry& sa, EspJob& job)
+bool esp_seal_prepare(rte_mbuf* m, SaEntry& sa, EspJob& job, SaLane* lane)
 {
     const EspTransform& t = *sa.transform;
     const uint32_t inner = rte_pktmbuf_pkt_len(m);
@@ -26,7 +26,7 @@ bool esp_seal_prepare(rte_mbuf* m, SaEntry& sa, EspJob& job)
     if (!esp) return false;
     // Taken last, so that a packet refused for want of room does not use up the SA's lifetime. An
     // exhausted SA refuses (counted on the SA as drop_exhausted; the caller frees the packet).
-    const std::optional<uint64_t> next = sa.take_seq();
+    const std::optional<uint64_t> next = lane ? sa.take_seq(*lane) : sa.take_seq();
     if (!next) return false;
     const uint64_t seq = *next;
     wire::write_esp_header(esp, sa.cfg.spi, static_cast<uint32_t>(seq));
@@ -39,19 +39,17 @@ bool esp_seal_prepare(rte_mbuf* m, SaEntry& sa, EspJob& job)
     return true;
 }
 
-bool esp_seal_finish(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer, SaEntry& sa, uint8_t inner_tc)
+bool esp_seal_finish(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer, SaEntry& sa, uint8_t inner_tc,
+                     SaLane* lane, const LinkHeader* link)
 {
-    sa.inc(SaCounter::packets);
-    sa.inc(SaCounter::bytes, rte_pktmbuf_pkt_len(m));
-    uint8_t protocol = wire::ipproto::esp;
-    if (peer.method == TunnelMethod::esp_udp) {
-        const uint32_t len = rte_pktmbuf_pkt_len(m) + wire::kUdpHeaderLen;
-        auto* u = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, wire::kUdpHeaderLen));
-        if (!u) return false;
-        wire::write_udp_header({u, len}, wire::kEspInUdpPort, peer.port);
-        protocol = wire::ipproto::udp;
-    }
-    return prepend_outer_ipv4(m, self, peer.v4, protocol, inner_tc);
+    const uint32_t esp_len = rte_pktmbuf_pkt_len(m);
+    sa.count(lane, esp_len);
+    if (peer.method != TunnelMethod::esp_udp)
+        return push_outer_ipv4(m, self, peer.v4, wire::ipproto::esp, inner_tc, 0, link) != nullptr;
+    uint8_t* u = push_outer_ipv4(m, self, peer.v4, wire::ipproto::udp, inner_tc, wire::kUdpHeaderLen, link);
+    if (!u) return false;
+    write_udp(u, wire::kEspInUdpPort, peer.port, esp_len + wire::kUdpHeaderLen);
+    return true;
 }
 
 bool encap_esp(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer, SaEntry& sa, ImbManager& imb)

@@ -44,13 +44,23 @@ inline void write_outer_ipv4(uint8_t* p, rte_mbuf* m, const TunnelSelf& self, Ip
 
 } // namespace
 
+uint8_t* push_outer_ipv4(rte_mbuf* m, const TunnelSelf& self, Ipv4Addr dst, uint8_t protocol, uint8_t inner_tc,
+                         uint16_t method_len, const LinkHeader* link)
+{
+    const uint32_t payload = rte_pktmbuf_pkt_len(m);
+    const uint16_t l2 = link ? wire::kEtherHeaderLen : 0;
+    auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, static_cast<uint16_t>(l2 + wire::kIpv4MinHeaderLen + method_len)));
+    if (!p) return nullptr;
+    if (link) wire::write_ether_header(p, link->dst, link->src, wire::ethertype::ipv4);
+    uint8_t* ip = p + l2;
+    write_outer_ipv4(ip, m, self, dst, protocol, inner_tc, static_cast<uint32_t>(wire::kIpv4MinHeaderLen + method_len + payload),
+                     wire::kEtherHeaderLen);
+    return ip + wire::kIpv4MinHeaderLen;
+}
+
 bool prepend_outer_ipv4(rte_mbuf* m, const TunnelSelf& self, Ipv4Addr dst, uint8_t protocol, uint8_t inner_tc)
 {
-    const uint32_t total = rte_pktmbuf_pkt_len(m) + wire::kIpv4MinHeaderLen;
-    auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, wire::kIpv4MinHeaderLen));
-    if (!p) return false;
-    write_outer_ipv4(p, m, self, dst, protocol, inner_tc, total, wire::kEtherHeaderLen);
-    return true;
+    return push_outer_ipv4(m, self, dst, protocol, inner_tc, 0, nullptr) != nullptr;
 }
 
 bool encap_v4(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer, const LinkHeader* link)
@@ -63,18 +73,12 @@ bool encap_v4(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer, const
     case TunnelMethod::udp: protocol = wire::ipproto::udp, method_len = wire::kUdpHeaderLen; break;
     default: return false;
     }
-    const uint8_t tc = inner_traffic_class(m);
     const uint32_t inner = rte_pktmbuf_pkt_len(m);
-    const uint16_t l2 = link ? wire::kEtherHeaderLen : 0;
-    auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, static_cast<uint16_t>(l2 + wire::kIpv4MinHeaderLen + method_len)));
-    if (!p) return false;
-    if (link) wire::write_ether_header(p, link->dst, link->src, wire::ethertype::ipv4);
-    uint8_t* ip = p + l2;
-    write_outer_ipv4(ip, m, self, peer.v4, protocol, tc, static_cast<uint32_t>(wire::kIpv4MinHeaderLen + method_len + inner),
-                     wire::kEtherHeaderLen);
-    uint8_t* h = ip + wire::kIpv4MinHeaderLen;
-    if (peer.method == TunnelMethod::gre) wire::write_gre({h, 4}, wire::GreHeader{wire::ethertype::ipv6, false, {}, {}});
-    if (peer.method == TunnelMethod::udp) wire::write_udp_header({h, inner + wire::kUdpHeaderLen}, self.udp_port, peer.port);
+    uint8_t* h = push_outer_ipv4(m, self, peer.v4, protocol, inner_traffic_class(m), method_len, link);
+    if (!h) return false;
+    // GRE (RFC 2784): no checksum, key or sequence number, protocol type IPv6.
+    if (peer.method == TunnelMethod::gre) wire::store_be32(h, wire::ethertype::ipv6);
+    if (peer.method == TunnelMethod::udp) write_udp(h, self.udp_port, peer.port, inner + wire::kUdpHeaderLen);
     return true;
 }
 

@@ -15,6 +15,7 @@ struct rte_mbuf;
 namespace nemo::dp {
 
 struct SaEntry;
+struct SaLane;
 
 inline constexpr uint16_t kBurst = 32;
 
@@ -34,6 +35,7 @@ struct EspSealBurst {
     struct Item {
         rte_mbuf* m;
         SaEntry* sa;
+        SaLane* lane; // this worker's of sa
         TunnelPeer peer;
         MacAddr mac;
         uint8_t tc;

@@ -25,17 +25,55 @@ SaTable::~SaTable()
 
 SaEntry* SaTable::inbound(uint32_t spi) const
 {
-    const Snapshot* s = current_.load(std::memory_order_acquire);
-    auto it = s->by_spi.find(spi);
-    return it != s->by_spi.end() && it->second->cfg.inbound ? it->second : nullptr;
+    SaEntry* e = current_.load(std::memory_order_acquire)->find(spi);
+    return e && e->cfg.inbound ? e : nullptr;
 }
 
-SaEntry* SaTable::any(uint32_t spi) const
+void SaTable::Snapshot::index()
 {
-    const Snapshot* s = current_.load(std::memory_order_acquire);
-    auto it = s->by_spi.find(spi);
-    return it == s->by_spi.end() ? nullptr : it->second;
+    uint32_t cells = 16;
+    while (cells < 2 * by_spi.size()) cells *= 2;
+    spi_cells.assign(cells, {0, nullptr});
+    spi_mask = cells - 1;
+    for (const auto& [spi, e] : by_spi) {
+        uint32_t i = spi_hash(spi) & spi_mask;
+        while (spi_cells[i].second) i = (i + 1) & spi_mask;
+        spi_cells[i] = {spi, e};
+    }
 }
+
+void SaTable::attach_slots(uint32_t capacity)
+{
+    by_slot_.reset(new std::atomic<SaEntry*>[capacity]);
+    for (uint32_t i = 0; i < capacity; ++i) by_slot_[i].store(nullptr, std::memory_order_relaxed);
+    hoa_of_slot_.assign(capacity, Ipv6Addr{});
+    slot_of_.clear();
+    n_slots_ = capacity;
+}
+
+void SaTable::bind_slot(uint32_t slot, const Ipv6Addr* hoa)
+{
+    if (slot >= n_slots_) return;
+    if (const Ipv6Addr& had = hoa_of_slot_[slot]; had != Ipv6Addr{}) slot_of_.erase(had);
+    hoa_of_slot_[slot] = hoa ? *hoa : Ipv6Addr{};
+    SaEntry* sa = nullptr;
+    if (hoa) {
+        slot_of_[*hoa] = slot;
+        sa = outbound_for(*hoa);
+    }
+    by_slot_[slot].store(sa, std::memory_order_release);
+}
+
+void SaTable::point_slots(const std::vector<SaEntry*>& entries, bool present)
+{
+    for (SaEntry* e : entries) {
+        if (e->cfg.inbound) continue;
+        auto it = slot_of_.find(e->cfg.hoa);
+        if (it != slot_of_.end()) by_slot_[it->second].store(present ? e : nullptr, std::memory_order_release);
+    }
+}
+
+SaEntry* SaTable::any(uint32_t spi) const { return current_.load(std::memory_order_acquire)->find(spi); }
 
 SaEntry* SaTable::outbound_for(const Ipv6Addr& hoa) const
 {
@@ -95,14 +133,21 @@ std::optional<std::string> SaTable::change(std::span<const uint32_t> gone_spis, 
                 return refuse(std::string("shares key material with the SA of SPI ") + spi + ": " + kSharedKeyRule);
             }
         }
-        made.push_back(std::make_unique<SaEntry>(sa, std::move(t), reserved_seq_ && !sa.inbound && !sa.negotiated));
+        made.push_back(std::make_unique<SaEntry>(sa, std::move(t), reserved_seq_ && !sa.inbound && !sa.negotiated, lanes_));
         next->by_spi[sa.spi] = made.back().get();
         if (!sa.inbound) next->outbound_by_hoa[sa.hoa] = made.back().get();
     }
-    // All or nothing: nothing is published unless every SA was accepted.
-    for (auto& e : made) owned_.push_back(std::move(e));
+    // All or nothing: nothing is published unless every SA was accepted. The slots of removed SAs let
+    // go of them before the snapshot that retires them is published; those of new ones point at them.
+    point_slots(gone, false);
+    std::vector<SaEntry*> fresh;
+    for (auto& e : made) {
+        fresh.push_back(e.get());
+        owned_.push_back(std::move(e));
+    }
     key_owner_ = std::move(owners);
     publish(std::move(next), nullptr);
+    point_slots(fresh, true);
     // The removed entries wait for the same grace period as the snapshot that last held them.
     const uint64_t token = retired_.back().token;
     for (SaEntry* g : gone) {
@@ -124,12 +169,14 @@ bool SaTable::remove(uint32_t spi)
     if (!gone->cfg.inbound) next->outbound_by_hoa.erase(gone->cfg.hoa);
     // Its keys may be given again, to a new SA: with GCM only under the lab switch (the nonces restart).
     for (const KeyId& id : gone->transform->key_ids()) key_owner_.erase(id);
+    point_slots({gone}, false);
     publish(std::move(next), gone);
     return true;
 }
 
 void SaTable::publish(std::unique_ptr<Snapshot> next, SaEntry* gone)
 {
+    next->index();
     Snapshot* old = current_.exchange(next.release(), std::memory_order_acq_rel);
     Retired r{rte_rcu_qsbr_start(rcu_), old, nullptr};
     if (gone) {

@@ -5,6 +5,7 @@
 // packets reach one worker (RSS hashes the tunnel's addresses), so the window has a single writer.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -13,6 +14,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "addr_hash.hpp"
@@ -45,11 +47,24 @@ enum class SaCounter : uint8_t {
 };
 const char* sa_counter_name(SaCounter c);
 
+// One lcore's share of an SA, written by that lcore alone (plain stores, no locked instruction) and
+// read by the control thread: the packets and bytes it protected or verified and, outbound, a block of
+// sequence numbers it claimed from the SA's counter. A cache line each, so lanes do not share one.
+struct alignas(64) SaLane {
+    uint64_t next = 0, end = 0; // outbound: the claimed numbers [next, end) not sent yet
+    std::atomic<uint64_t> packets{0}, bytes{0};
+};
+// Sequence numbers a lane claims at once. Each is sent once and in order on its lane, so the receiver
+// sees every number at most once and nearly in order: lanes sealing through one SA at once interleave
+// their blocks, a packet up to (lanes - 1) x kSeqBlock numbers behind the highest sent, well inside a
+// 1024-packet window (nemo-mr's, and the floor of this home agent's). One worker: strictly in order.
+inline constexpr uint64_t kSeqBlock = 16;
+
 struct SaEntry {
     SaConfig cfg;
     std::unique_ptr<EspTransform> transform;
     ReplayWindow window;                 // inbound
-    std::atomic<uint64_t> next_seq{1};   // outbound; tests set it near the end
+    std::atomic<uint64_t> next_seq{1};   // outbound: the next number no lane has claimed; tests set it near the end
     // The last outbound sequence number that may be sent: with a state store, the high-water mark it has
     // made durable (a restart continues above it, so no number and no GCM nonce repeats under one key);
     // without one, the last the counter has.
@@ -57,43 +72,101 @@ struct SaEntry {
     std::atomic<uint64_t> counters[static_cast<std::size_t>(SaCounter::count_)] = {};
 
     // The transform holds the expanded keys; the raw ones are not kept (wiped; `show sa` says which
-    // keys an SA has from its algorithm).
-    SaEntry(const SaConfig& c, std::unique_ptr<EspTransform> t, bool reserved_seq = false)
-        : cfg(c), transform(std::move(t)), window(c.window, c.esn), seq_ceiling(reserved_seq ? 0 : esp_last_seq(c.esn))
+    // keys an SA has from its algorithm). `lanes`: the worker lcores that may use it (SaTable's).
+    SaEntry(const SaConfig& c, std::unique_ptr<EspTransform> t, bool reserved_seq = false, unsigned lanes = 0)
+        : cfg(c), transform(std::move(t)), window(c.window, c.esn), seq_ceiling(reserved_seq ? 0 : esp_last_seq(c.esn)),
+          lanes_(lanes ? new SaLane[lanes] : nullptr), n_lanes_(lanes)
     {
         wipe(cfg.enc_key);
         wipe(cfg.auth_key);
     }
+    // Lane i (a worker's reader id), or null past the lanes the table was made with.
+    SaLane* lane(unsigned i) { return i < n_lanes_ ? &lanes_[i] : nullptr; }
+
     // The outbound SA's next sequence number, or none once the last one (esp_last_seq) has been sent:
     // the counter never cycles (RFC 4303 3.3.3) and the SA stays exhausted until an operator (or a key
     // exchange) replaces it. Each refusal is counted (drop_exhausted). Workers and the control thread
     // may seal through one SA at once, hence the compare-and-swap rather than an add that could wrap.
     std::optional<uint64_t> take_seq()
     {
-        uint64_t v = next_seq.load(std::memory_order_relaxed);
+        auto got = claim(1);
+        if (!got) return std::nullopt;
+        return got->first;
+    }
+    // The same from lane l's block: a plain increment, and a claim of the next block (one
+    // compare-and-swap) every kSeqBlock numbers. Numbers claimed and not sent when the SA goes are
+    // skipped, never reused.
+    std::optional<uint64_t> take_seq(SaLane& l)
+    {
+        if (l.next != l.end) [[likely]]
+            return l.next++;
+        // An SA with a packet lifetime counts its packets by the numbers handed out (expired()): one
+        // at a time, so that numbers a lane holds unsent do not end it early.
+        auto got = claim(cfg.life_packets ? 1 : kSeqBlock);
+        if (!got) return std::nullopt;
+        l.next = got->first + 1;
+        l.end = got->second;
+        return got->first;
+    }
+    bool exhausted() const { return !cfg.inbound && !esp_seq_available(next_seq.load(std::memory_order_relaxed), cfg.esn); }
+    void inc(SaCounter k, uint64_t n = 1) { counters[static_cast<std::size_t>(k)].fetch_add(n, std::memory_order_relaxed); }
+    // A packet protected or verified, counted on lane l when there is one.
+    void count(SaLane* l, uint64_t bytes)
+    {
+        if (!l) {
+            inc(SaCounter::packets);
+            inc(SaCounter::bytes, bytes);
+            return;
+        }
+        l->packets.store(l->packets.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        l->bytes.store(l->bytes.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
+    }
+    // Packets and bytes are the shared counters plus every lane's.
+    uint64_t get(SaCounter k) const
+    {
+        uint64_t v = counters[static_cast<std::size_t>(k)].load(std::memory_order_relaxed);
+        if (k == SaCounter::packets || k == SaCounter::bytes)
+            for (unsigned i = 0; i < n_lanes_; ++i)
+                v += (k == SaCounter::packets ? lanes_[i].packets : lanes_[i].bytes).load(std::memory_order_relaxed);
+        return v;
+    }
+    // Past its packet or byte lifetime. Outbound, packets are counted by the sequence numbers handed
+    // out (claimed by a lane included), so that the packets of one burst, numbered before any of them
+    // is counted, cannot overshoot (an exhausted 64-bit counter reads 0: 0 - 1 is still the count
+    // handed out). An SA without lifetimes (the usual case) answers at once.
+    bool expired() const
+    {
+        if (!cfg.life_packets && !cfg.life_bytes) [[likely]]
+            return false;
+        const uint64_t packets = cfg.inbound ? get(SaCounter::packets) : next_seq.load(std::memory_order_relaxed) - 1;
+        return (cfg.life_packets && packets >= cfg.life_packets) || (cfg.life_bytes && get(SaCounter::bytes) >= cfg.life_bytes);
+    }
+
+private:
+    // Up to `want` numbers from the counter, at least one: fewer when the ceiling or the end comes
+    // first. [first, end) of what was claimed.
+    std::optional<std::pair<uint64_t, uint64_t>> claim(uint64_t want)
+    {
+        uint64_t v = next_seq.load(std::memory_order_relaxed), take;
         do {
             if (!esp_seq_available(v, cfg.esn)) {
                 inc(SaCounter::drop_exhausted);
                 return std::nullopt;
             }
-            if (v > seq_ceiling.load(std::memory_order_relaxed)) {
+            const uint64_t ceiling = seq_ceiling.load(std::memory_order_relaxed);
+            if (v > ceiling) {
                 inc(SaCounter::drop_unreserved);
                 return std::nullopt;
             }
-        } while (!next_seq.compare_exchange_weak(v, v + 1, std::memory_order_relaxed));
-        return v;
+            // v <= both bounds here, so this is at least 1 and cannot wrap. The last number (esp_last_seq)
+            // is sendable: the counter moves past it to 2^32 or (64 bits) 0, unavailable from then on.
+            const uint64_t left = std::min(ceiling, esp_last_seq(cfg.esn)) - v + 1;
+            take = std::min(want, left);
+        } while (!next_seq.compare_exchange_weak(v, v + take, std::memory_order_relaxed));
+        return std::pair{v, v + take};
     }
-    bool exhausted() const { return !cfg.inbound && !esp_seq_available(next_seq.load(std::memory_order_relaxed), cfg.esn); }
-    void inc(SaCounter k, uint64_t n = 1) { counters[static_cast<std::size_t>(k)].fetch_add(n, std::memory_order_relaxed); }
-    uint64_t get(SaCounter k) const { return counters[static_cast<std::size_t>(k)].load(std::memory_order_relaxed); }
-    // Past its packet or byte lifetime. Outbound, packets are counted by the sequence numbers handed
-    // out, so that the packets of one burst, numbered before any of them is counted, cannot overshoot
-    // (an exhausted 64-bit counter reads 0: 0 - 1 is still the count handed out).
-    bool expired() const
-    {
-        const uint64_t packets = cfg.inbound ? get(SaCounter::packets) : next_seq.load(std::memory_order_relaxed) - 1;
-        return (cfg.life_packets && packets >= cfg.life_packets) || (cfg.life_bytes && get(SaCounter::bytes) >= cfg.life_bytes);
-    }
+    std::unique_ptr<SaLane[]> lanes_;
+    unsigned n_lanes_;
 };
 
 // Every SA is keyed by hand. An SA is refused when it is AES-GCM and the lab switch is off (RFC 4106
@@ -101,9 +174,12 @@ struct SaEntry {
 // included.
 class SaTable {
 public:
-    explicit SaTable(rte_rcu_qsbr* rcu, bool allow_manual_gcm = false)
-        : rcu_(rcu), allow_manual_gcm_(allow_manual_gcm), current_(new Snapshot)
+    // `lanes`: the worker lcores (reader ids 0..lanes-1) that keep a lane of each SA (SaLane); others,
+    // and the control thread, take sequence numbers and count packets on the SA's shared counters.
+    explicit SaTable(rte_rcu_qsbr* rcu, bool allow_manual_gcm = false, unsigned lanes = 0)
+        : rcu_(rcu), allow_manual_gcm_(allow_manual_gcm), lanes_(lanes), current_(new Snapshot)
     {
+        current_.load()->index();
     }
     // From now on outbound SAs start with no sequence number to send (seq_ceiling 0) until the state
     // store's reservation raises it.
@@ -113,6 +189,18 @@ public:
     // ---- readers ----
     SaEntry* inbound(uint32_t spi) const;
     SaEntry* outbound_for(const Ipv6Addr& hoa) const;
+    // The fast path's: the outbound SA of the binding in slot `slot` (BindingTables' FastBinding::id),
+    // one load from a slot array, checked against the binding's home address (a slot just given to
+    // another binding, or a table without slots, falls back to the lookup by home address).
+    SaEntry* outbound_for(uint32_t slot, const Ipv6Addr& hoa) const
+    {
+        if (slot < n_slots_) [[likely]] {
+            SaEntry* sa = by_slot_[slot].load(std::memory_order_acquire);
+            if (sa && sa->cfg.hoa == hoa) [[likely]]
+                return sa;
+        }
+        return outbound_for(hoa);
+    }
     SaEntry* any(uint32_t spi) const; // either direction (one SPI is one SA here, whichever way it goes)
 
     // ---- the control thread ----
@@ -124,6 +212,10 @@ public:
     // reuse the home address of an outbound SA removed). All or nothing, as add_all.
     std::optional<std::string> change(std::span<const uint32_t> gone, std::span<const SaConfig> sas);
     bool remove(uint32_t spi);
+    // The binding slots (BindingTables::attach_sas): `capacity` slots, then the home address each
+    // binding slot holds (null: none), so that the slot array leads straight to its outbound SA.
+    void attach_slots(uint32_t capacity);
+    void bind_slot(uint32_t slot, const Ipv6Addr* hoa);
     void reclaim();
     std::vector<const SaEntry*> list() const;
     // The outbound SAs, for the control thread's sequence-number reservations (which raise seq_ceiling).
@@ -133,7 +225,23 @@ private:
     struct Snapshot {
         std::unordered_map<uint32_t, SaEntry*> by_spi;
         std::unordered_map<Ipv6Addr, SaEntry*, Ipv6Hash> outbound_by_hoa;
+        // by_spi again for the workers: open addressing with linear probing in a power of two at least
+        // twice the SAs (an empty cell has no entry), made once per snapshot.
+        std::vector<std::pair<uint32_t, SaEntry*>> spi_cells;
+        uint32_t spi_mask = 0;
+        void index();
+        SaEntry* find(uint32_t spi) const
+        {
+            for (uint32_t i = spi_hash(spi) & spi_mask;; i = (i + 1) & spi_mask) {
+                const auto& c = spi_cells[i];
+                if (!c.second || c.first == spi) return c.second;
+            }
+        }
+        static uint32_t spi_hash(uint32_t spi) { return (spi * 0x9E3779B1u) ^ (spi >> 16); }
     };
+    // The slot array's side of a change: the slots of these SAs' home addresses lead to them (or,
+    // gone, to nothing).
+    void point_slots(const std::vector<SaEntry*>& entries, bool present);
     void publish(std::unique_ptr<Snapshot> next, SaEntry* gone);
     struct KeyIdHash {
         std::size_t operator()(const KeyId& k) const
@@ -148,6 +256,11 @@ private:
     rte_rcu_qsbr* rcu_;
     bool allow_manual_gcm_;
     bool reserved_seq_ = false;
+    unsigned lanes_;
+    std::unique_ptr<std::atomic<SaEntry*>[]> by_slot_;
+    uint32_t n_slots_ = 0;
+    std::unordered_map<Ipv6Addr, uint32_t, Ipv6Hash> slot_of_; // the control thread's: home address -> slot
+    std::vector<Ipv6Addr> hoa_of_slot_;                         // and back (unspecified: none)
     KeyOwners key_owner_; // the control thread's alone
     std::atomic<Snapshot*> current_;
     std::vector<std::unique_ptr<SaEntry>> owned_;

@@ -94,7 +94,7 @@ bool Worker::refuse_forward(const uint8_t* ip, uint32_t ip_len, uint32_t room, r
     const TunnelPeer peer = b ? TunnelPeer{b->method, b->peer, b->peer_port, b->coa6}
                               : TunnelPeer{r.method(), Ipv4Addr{r.peer()}, r.port(), {}};
     const bool esp = peer.method == TunnelMethod::esp || peer.method == TunnelMethod::esp_udp;
-    SaEntry* sa = esp && cfg_.sas ? cfg_.sas->outbound_for(b->hoa) : nullptr;
+    SaEntry* sa = esp && cfg_.sas ? cfg_.sas->outbound_for(b->id, b->hoa) : nullptr;
     if (esp && (!sa || sa->expired())) {
         ctr.inc(DpCounter::esp_no_sa);
         rte_pktmbuf_free(m);
@@ -117,13 +117,14 @@ bool Worker::refuse_forward(const uint8_t* ip, uint32_t ip_len, uint32_t room, r
             seal_esp();
         }
         const uint8_t tc = inner_traffic_class(m);
-        if (!esp_seal_prepare(m, *sa, seal_.jobs[seal_.n])) {
+        SaLane* lane = sa->lane(cfg_.reader_id);
+        if (!esp_seal_prepare(m, *sa, seal_.jobs[seal_.n], lane)) {
             // Out of sequence numbers (RFC 4303 3.3.3: never cycled; counted on the SA too), or of room.
             ctr.inc(sa->exhausted() ? DpCounter::esp_sa_exhausted : DpCounter::no_mbuf);
             rte_pktmbuf_free(m);
             return;
         }
-        seal_.items[seal_.n++] = {m, sa, peer, mac, tc};
+        seal_.items[seal_.n++] = {m, sa, lane, peer, mac, tc};
         return;
     }
     const LinkHeader link{mac, out.mac};

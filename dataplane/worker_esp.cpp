@@ -46,7 +46,8 @@ void Worker::seal_esp()
             rte_pktmbuf_free(m);
             continue;
         }
-        if (!esp_seal_finish(m, cfg_.self, p.peer, *p.sa, p.tc) || !to_link(m, cfg_.access, ethertype::ipv4, p.mac)) {
+        const LinkHeader link{p.mac, cfg_.access.mac};
+        if (!esp_seal_finish(m, cfg_.self, p.peer, *p.sa, p.tc, p.lane, &link)) {
             ctr.inc(DpCounter::no_mbuf);
             rte_pktmbuf_free(m);
             continue;
@@ -94,7 +95,8 @@ bool Worker::esp_open_prepare(rte_mbuf* m, const Classified& c)
     };
     if (sa->expired()) return sa_drop(SaCounter::drop_expired);
     const uint64_t seq = sa->window.infer(load_be32(esp + 4));
-    if (auto v = sa->window.check(seq); v != ReplayWindow::Verdict::ok) return sa_drop(replay_drop(v));
+    if (sa->cfg.anti_replay)
+        if (auto v = sa->window.check(seq); v != ReplayWindow::Verdict::ok) return sa_drop(replay_drop(v));
     const EspTransform& t = *sa->transform;
     if (esp_len < kEspHeaderLen + t.iv_len() + t.icv_len() + kEspTrailerLen) return sa_drop(SaCounter::drop_truncated);
     UpstreamItem& o = open_.items[open_.n];
@@ -140,11 +142,15 @@ uint16_t Worker::open_esp(UpstreamItem* items)
             continue;
         }
         // Checked again: an earlier packet of this burst may have carried the same number.
-        if (auto v = sa->window.check(job.seq); v != ReplayWindow::Verdict::ok) {
-            sa_drop(replay_drop(v));
-            continue;
+        if (sa->cfg.anti_replay) {
+            if (auto v = sa->window.check(job.seq); v != ReplayWindow::Verdict::ok) {
+                sa_drop(replay_drop(v));
+                continue;
+            }
         }
-        sa->window.accept(job.seq); // only after the ICV verified: a forgery must not move the window
+        // Only after the ICV verified: a forgery must not move the window. Without anti-replay the
+        // window still tells the high half of extended sequence numbers.
+        if (sa->cfg.anti_replay || sa->cfg.esn) sa->window.accept(job.seq);
         const std::size_t head = kEspHeaderLen + job.t->iv_len();
         auto trailer = parse_esp_trailer({job.esp + head, job.len - head - job.t->icv_len()});
         if (trailer && trailer->next_header == ipproto::no_next) {
@@ -157,8 +163,7 @@ uint16_t Worker::open_esp(UpstreamItem* items)
             sa_drop(SaCounter::drop_padding);
             continue;
         }
-        sa->inc(SaCounter::packets);
-        sa->inc(SaCounter::bytes, job.len);
+        sa->count(sa->lane(cfg_.reader_id), job.len);
         rte_pktmbuf_adj(m, static_cast<uint16_t>(o.c.inner_offset + head));
         const uint32_t have = rte_pktmbuf_data_len(m);
         if (have > trailer->inner.size()) rte_pktmbuf_trim(m, static_cast<uint16_t>(have - trailer->inner.size()));

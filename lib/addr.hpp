@@ -66,6 +66,16 @@ struct Ipv6Addr {
     Ipv6Addr solicited_node() const;
 
     friend auto operator<=>(const Ipv6Addr&, const Ipv6Addr&) = default;
+    // Two 64-bit words, not a call to memcmp: the fast path compares addresses per packet.
+    friend bool operator==(const Ipv6Addr& a, const Ipv6Addr& b)
+    {
+        uint64_t a0, a1, b0, b1;
+        std::memcpy(&a0, a.bytes.data(), 8);
+        std::memcpy(&a1, a.bytes.data() + 8, 8);
+        std::memcpy(&b0, b.bytes.data(), 8);
+        std::memcpy(&b1, b.bytes.data() + 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
 };
 
 struct Prefix6 {

@@ -15,12 +15,6 @@ Result<EspView> parse_esp(std::span<const uint8_t> bytes)
     return v;
 }
 
-void write_esp_header(uint8_t* out, uint32_t spi, uint32_t seq)
-{
-    store_be32(out, spi);
-    store_be32(out + 4, seq);
-}
-
 Result<EspTrailer> parse_esp_trailer(std::span<const uint8_t> plaintext)
 {
     if (plaintext.size() < kEspTrailerLen) return err(Errc::truncated, "ESP trailer");
@@ -35,14 +29,6 @@ Result<EspTrailer> parse_esp_trailer(std::span<const uint8_t> plaintext)
             return err(Errc::bad_value, "ESP padding bytes", pad_start + i);
     t.inner = plaintext.first(pad_start);
     return t;
-}
-
-std::size_t write_esp_trailer(uint8_t* out, std::size_t pad_len, uint8_t next_header)
-{
-    for (std::size_t i = 0; i < pad_len; ++i) out[i] = static_cast<uint8_t>(i + 1);
-    out[pad_len] = static_cast<uint8_t>(pad_len);
-    out[pad_len + 1] = next_header;
-    return pad_len + kEspTrailerLen;
 }
 
 UdpEncapKind classify_udp_encap(std::span<const uint8_t> p)

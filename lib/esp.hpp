@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <span>
 
+#include "bytes.hpp"
 #include "result.hpp"
 
 namespace nemo::wire {
@@ -23,7 +24,11 @@ struct EspView {
 
 // Errors: truncated; bad_value for SPI 0 (reserved, RFC 4303 2.1).
 Result<EspView> parse_esp(std::span<const uint8_t> bytes);
-void write_esp_header(uint8_t* out, uint32_t spi, uint32_t seq);
+inline void write_esp_header(uint8_t* out, uint32_t spi, uint32_t seq) // inline: once per packet sealed
+{
+    store_be32(out, spi);
+    store_be32(out + 4, seq);
+}
 
 // The decrypted payload, split into the inner packet and its trailer.
 struct EspTrailer {
@@ -48,7 +53,13 @@ inline std::size_t esp_pad_len(std::size_t inner_len, std::size_t block)
 
 // Writes padding and trailer after the inner packet: `out` starts right after it and must hold
 // pad_len + 2 octets. Returns the number of octets written.
-std::size_t write_esp_trailer(uint8_t* out, std::size_t pad_len, uint8_t next_header);
+inline std::size_t write_esp_trailer(uint8_t* out, std::size_t pad_len, uint8_t next_header)
+{
+    for (std::size_t i = 0; i < pad_len; ++i) out[i] = static_cast<uint8_t>(i + 1);
+    out[pad_len] = static_cast<uint8_t>(pad_len);
+    out[pad_len + 1] = next_header;
+    return pad_len + kEspTrailerLen;
+}
 
 // What a UDP datagram on port 4500 carries (RFC 3948 2.2, 2.3, and the IKE non-ESP marker).
 enum class UdpEncapKind : uint8_t { esp, nat_keepalive, ike, malformed };

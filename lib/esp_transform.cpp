@@ -3,6 +3,7 @@
 #include <intel-ipsec-mb.h>
 
 #include <array>
+#include <new>
 #include <cstring>
 
 #include "bytes.hpp"
@@ -73,10 +74,9 @@ struct EspTransform::Keys {
 
 EspTransform::~EspTransform()
 {
-    if (k_) {
-        // Key material does not outlive the SA in memory.
-        secure_wipe(k_.get(), sizeof(Keys));
-    }
+    // Key material does not outlive the SA in memory.
+    keys().~Keys();
+    secure_wipe(keys_, sizeof keys_);
 }
 
 
@@ -97,8 +97,8 @@ std::unique_ptr<EspTransform> EspTransform::create(EspAlgorithm alg, std::span<c
     }
     std::unique_ptr<EspTransform> t(new EspTransform);
     t->alg_ = alg;
-    t->k_ = std::make_unique<Keys>();
-    Keys& k = *t->k_;
+    static_assert(sizeof(Keys) <= kKeysBytes && alignof(Keys) <= 64);
+    Keys& k = *new (t->keys_) Keys();
     // The cipher key alone (GCM's last 4 bytes are salt): the same key under two salts is still shared.
     const std::size_t cipher_len = alg == EspAlgorithm::aes_gcm_256 ? 32 : 16;
     IMB_SHA256(m.get(), enc_key.data(), cipher_len, k.ids[k.n_ids++].data());
@@ -187,11 +187,15 @@ void fill_cbc_hmac(IMB_JOB* j, const CbcHmacKeys& k, IMB_CIPHER_DIRECTION dir, u
     j->user_data = user;
 }
 
-bool constant_time_equal(const uint8_t* a, const uint8_t* b, std::size_t n)
+// The 16-byte ICVs compared in constant time: two words each, every bit looked at whatever differs.
+bool constant_time_equal16(const uint8_t* a, const uint8_t* b)
 {
-    uint8_t diff = 0;
-    for (std::size_t i = 0; i < n; ++i) diff |= static_cast<uint8_t>(a[i] ^ b[i]);
-    return diff == 0;
+    uint64_t a0, a1, b0, b1;
+    std::memcpy(&a0, a, 8);
+    std::memcpy(&a1, a + 8, 8);
+    std::memcpy(&b0, b, 8);
+    std::memcpy(&b1, b + 8, 8);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
 }
 
 // Where the ICV sits: after the header, the IV and the ciphertext.
@@ -216,7 +220,7 @@ void complete_decrypt(IMB_JOB* j)
     auto& e = *static_cast<EspJob*>(j->user_data);
     uint8_t* icv = icv_of(e, false);
     if (e.esn) std::memcpy(icv, e.received, 4);
-    e.ok = j->status == IMB_STATUS_COMPLETED && constant_time_equal(e.tag, e.received, 16);
+    e.ok = j->status == IMB_STATUS_COMPLETED && constant_time_equal16(e.tag, e.received);
 }
 
 // Submits the burst's CBC+HMAC jobs as they are prepared, finishing those the manager hands back, then
@@ -227,7 +231,8 @@ void run_jobs(IMB_MGR* mgr, std::span<EspJob> jobs, Prepare prepare, void (*comp
     for (EspJob& e : jobs) {
         IMB_JOB* j = IMB_GET_NEXT_JOB(mgr);
         if (!prepare(e, j)) continue;
-        for (IMB_JOB* done = IMB_SUBMIT_JOB(mgr); done; done = IMB_GET_COMPLETED_JOB(mgr)) complete(done);
+        // Every field was set above from a transform made by create() and lengths the caller checked.
+        for (IMB_JOB* done = IMB_SUBMIT_JOB_NOCHECK(mgr); done; done = IMB_GET_COMPLETED_JOB(mgr)) complete(done);
     }
     for (IMB_JOB* done = IMB_FLUSH_JOB(mgr); done; done = IMB_FLUSH_JOB(mgr)) complete(done);
 }
@@ -239,7 +244,7 @@ void esp_encrypt_burst(ImbManager& m, std::span<EspJob> jobs)
     IMB_MGR* mgr = m.get();
     run_jobs(mgr, jobs, [mgr](EspJob& e, IMB_JOB* j) {
         const EspTransform& t = *e.t;
-        const auto& k = *t.k_;
+        const auto& k = t.keys();
         uint8_t* iv = e.esp + 8;
         uint8_t* plain = iv + t.iv_len();
         uint8_t* icv = plain + e.len;
@@ -276,7 +281,7 @@ void esp_decrypt_burst(ImbManager& m, std::span<EspJob> jobs)
     IMB_MGR* mgr = m.get();
     run_jobs(mgr, jobs, [mgr](EspJob& e, IMB_JOB* j) {
         const EspTransform& t = *e.t;
-        const auto& k = *t.k_;
+        const auto& k = t.keys();
         e.ok = false;
         const std::size_t head = 8 + t.iv_len();
         if (e.len < head + 16 + (t.block() == 16 ? 16 : 4)) return false;
@@ -293,7 +298,7 @@ void esp_decrypt_burst(ImbManager& m, std::span<EspJob> jobs)
                 IMB_AES128_GCM_DEC(mgr, &k.gcm, &ctx, cipher, cipher, cipher_len, in.nonce, in.aad, in.aad_len, e.tag, 16);
             else
                 IMB_AES256_GCM_DEC(mgr, &k.gcm, &ctx, cipher, cipher, cipher_len, in.nonce, in.aad, in.aad_len, e.tag, 16);
-            e.ok = constant_time_equal(e.tag, icv, 16);
+            e.ok = constant_time_equal16(e.tag, icv);
             return false;
         }
         if (cipher_len % 16 != 0) return false;
@@ -320,7 +325,7 @@ bool one(ImbManager& m, void (*burst)(ImbManager&, std::span<EspJob>), const Esp
 }
 } // namespace
 
-std::span<const KeyId> EspTransform::key_ids() const { return {k_->ids, k_->n_ids}; }
+std::span<const KeyId> EspTransform::key_ids() const { return {keys().ids, keys().n_ids}; }
 
 bool EspTransform::encrypt(ImbManager& m, uint8_t* esp, std::size_t plain_len, uint64_t seq, bool esn) const
 {

@@ -104,8 +104,13 @@ private:
     friend void esp_decrypt_burst(ImbManager&, std::span<EspJob>);
     EspTransform() = default;
     struct Keys;
+    // The expanded keys live in the transform itself (a packet reaches them in one step from the SA);
+    // the .cpp checks that Keys fits.
+    static constexpr std::size_t kKeysBytes = 1792;
+    const Keys& keys() const { return *reinterpret_cast<const Keys*>(keys_); }
+    Keys& keys() { return *reinterpret_cast<Keys*>(keys_); }
     EspAlgorithm alg_{};
-    std::unique_ptr<Keys> k_;
+    alignas(64) unsigned char keys_[kKeysBytes];
 };
 
 } // namespace nemo

@@ -39,6 +39,10 @@ struct SaConfig {
     // section 2) and no sequence numbers are reserved in the state store (nothing of it survives a
     // restart; the router negotiates again). Never parsed from text.
     bool negotiated = false;
+    // Inbound: the sequence number checked against the window (RFC 4303 3.4.3). The receiver may turn
+    // the check off; nothing here parses it from text: only the pipeline benchmark does, so that a
+    // replayed pcap (its numbers repeat) measures inbound ESP, as ipsec-secgw's window 0 does.
+    bool anti_replay = true;
 };
 
 // Where enc= and auth= may take their keys from.

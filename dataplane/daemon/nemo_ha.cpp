@@ -156,6 +156,7 @@ int main(int argc, char** argv)
             return fail("home port: " + e);
 
     std::string err;
+    cfg.sa_lanes = static_cast<unsigned>(worker_lcores.size()); // worker i keeps lane i of every SA
     auto cp = control::ControlPlane::create(cfg, &err, std::move(store), &image);
     wipe_keys(cfg.sas); // the SA table has its transforms (or the start has failed)
     if (!cp) return fail(err);

@@ -3,6 +3,7 @@
 #include <rte_malloc.h>
 #include <rte_rcu_qsbr.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "sa_table.hpp"
@@ -149,6 +150,148 @@ TEST(SaTable, Rfc4106_2_NoTwoSasShareAKey)
     EXPECT_FALSE(table.add(cbc(true, 0x5001, 5, 0x51, 0x52)));
     ASSERT_TRUE(table.remove(0x1001));
     EXPECT_FALSE(table.add(other_router));
+    table.reclaim();
+}
+
+} // namespace
+
+namespace {
+
+// Lanes: each worker takes sequence numbers from a block of its own and counts on its own line.
+TEST(SaLanes, BlocksNeverRepeatAndEachLaneSendsInOrder)
+{
+    Rcu rcu;
+    ASSERT_TRUE(rcu.v);
+    dp::SaTable table(rcu.v, true, /*lanes=*/2);
+    ASSERT_FALSE(table.add(sa(false, 0x501, 1)));
+    dp::SaEntry* e = table.outbound_for(sa(false, 0, 1).hoa);
+    ASSERT_TRUE(e);
+    dp::SaLane* a = e->lane(0);
+    dp::SaLane* b = e->lane(1);
+    ASSERT_TRUE(a && b);
+    EXPECT_FALSE(e->lane(2)) << "no lane past those the table was made with";
+    std::vector<uint64_t> seen;
+    uint64_t last_a = 0, last_b = 0;
+    // Interleaved unevenly, with the shared counter (the control thread's) in between.
+    for (int i = 0; i < 100; ++i) {
+        auto x = e->take_seq(*a);
+        ASSERT_TRUE(x);
+        EXPECT_GT(*x, last_a);
+        last_a = *x;
+        seen.push_back(*x);
+        if (i % 3 == 0) {
+            auto y = e->take_seq(*b);
+            ASSERT_TRUE(y);
+            EXPECT_GT(*y, last_b);
+            last_b = *y;
+            seen.push_back(*y);
+        }
+        if (i % 7 == 0) seen.push_back(*e->take_seq());
+    }
+    std::sort(seen.begin(), seen.end());
+    EXPECT_EQ(std::adjacent_find(seen.begin(), seen.end()), seen.end()) << "a sequence number was handed out twice";
+    EXPECT_EQ(seen.front(), 1u);
+    // The first block of a lane starts where the counter was: lane a's first number was 1.
+    EXPECT_LE(seen.back(), seen.size() + 2 * dp::kSeqBlock) << "blocks skip at most what lanes hold unsent";
+
+    // Counted on the lanes, read as one.
+    e->count(a, 100);
+    e->count(b, 50);
+    e->count(nullptr, 7);
+    EXPECT_EQ(e->get(dp::SaCounter::packets), 3u);
+    EXPECT_EQ(e->get(dp::SaCounter::bytes), 157u);
+    table.reclaim();
+}
+
+// A lane's block stops at the ceiling the state store has made durable and at the counter's end: no
+// number above either is sent, from a block or otherwise (RFC 4303 3.3.3).
+TEST(SaLanes, BlockStopsAtTheCeilingAndTheEnd)
+{
+    Rcu rcu;
+    ASSERT_TRUE(rcu.v);
+    dp::SaTable table(rcu.v, true, 1);
+    ASSERT_FALSE(table.add(sa(false, 0x601, 2)));
+    dp::SaEntry* e = table.outbound_for(sa(false, 0, 2).hoa);
+    ASSERT_TRUE(e);
+    dp::SaLane& l = *e->lane(0);
+    e->seq_ceiling.store(5);
+    for (uint64_t want = 1; want <= 5; ++want) EXPECT_EQ(e->take_seq(l), want);
+    EXPECT_FALSE(e->take_seq(l)) << "6 is above the ceiling";
+    EXPECT_EQ(e->get(dp::SaCounter::drop_unreserved), 1u);
+    e->seq_ceiling.store(esp_last_seq(false)); // the reservation rose
+    EXPECT_EQ(e->take_seq(l), 6u);
+
+    // The end of a 32-bit counter: 2^32 - 1 is the last number sent, from a block too.
+    dp::SaLane fresh;
+    e->next_seq.store(0xFFFFFFFDull);
+    EXPECT_EQ(e->take_seq(fresh), 0xFFFFFFFDull);
+    EXPECT_EQ(e->take_seq(fresh), 0xFFFFFFFEull);
+    EXPECT_EQ(e->take_seq(fresh), 0xFFFFFFFFull);
+    EXPECT_FALSE(e->take_seq(fresh));
+    EXPECT_FALSE(e->take_seq());
+    EXPECT_TRUE(e->exhausted());
+    // Lane l still holds numbers of its block claimed before: they are below the end and its own.
+    auto held = e->take_seq(l);
+    ASSERT_TRUE(held);
+    EXPECT_EQ(*held, 7u);
+    table.reclaim();
+}
+
+// The slot array: a binding's slot leads to the outbound SA of its home address, follows SA changes,
+// and never leads to the SA of another home address when the slot changes hands.
+TEST(SaSlots, SlotLeadsToTheSaOfItsHomeAddressOnly)
+{
+    Rcu rcu;
+    ASSERT_TRUE(rcu.v);
+    dp::SaTable table(rcu.v, true, 1);
+    const Ipv6Addr h1 = sa(false, 0, 1).hoa, h2 = sa(false, 0, 2).hoa;
+    table.attach_slots(8);
+    table.bind_slot(3, &h1);
+    EXPECT_FALSE(table.outbound_for(3, h1)) << "no SA yet";
+    ASSERT_FALSE(table.add(sa(false, 0x701, 1)));
+    ASSERT_TRUE(table.outbound_for(3, h1));
+    EXPECT_EQ(table.outbound_for(3, h1)->cfg.spi, 0x701u);
+    // A rekey: the slot follows the new SA.
+    ASSERT_FALSE(table.change(std::vector<uint32_t>{0x701}, std::vector<SaConfig>{sa(false, 0x702, 1)}));
+    ASSERT_TRUE(table.outbound_for(3, h1));
+    EXPECT_EQ(table.outbound_for(3, h1)->cfg.spi, 0x702u);
+    // The slot goes to another router (h2, no SA): a reader still holding h1's record asks with h1 and
+    // is answered by the home address, never with a stale pointer; h2 has none.
+    table.bind_slot(3, &h2);
+    EXPECT_FALSE(table.outbound_for(3, h2));
+    ASSERT_TRUE(table.outbound_for(3, h1));
+    EXPECT_EQ(table.outbound_for(3, h1)->cfg.hoa, h1);
+    ASSERT_FALSE(table.add(sa(false, 0x801, 2)));
+    ASSERT_TRUE(table.outbound_for(3, h2));
+    EXPECT_EQ(table.outbound_for(3, h2)->cfg.spi, 0x801u);
+    // Removed: the slot lets go.
+    EXPECT_TRUE(table.remove(0x801));
+    EXPECT_FALSE(table.outbound_for(3, h2));
+    table.bind_slot(3, nullptr);
+    EXPECT_FALSE(table.outbound_for(3, h2));
+    EXPECT_FALSE(table.outbound_for(9, h1) == nullptr) << "a slot past the array falls back to the home address";
+    table.reclaim();
+}
+
+// The workers' SPI index agrees with the table across many SAs and changes.
+TEST(SaSlots, SpiIndexFindsEveryInboundSa)
+{
+    Rcu rcu;
+    ASSERT_TRUE(rcu.v);
+    dp::SaTable table(rcu.v, true);
+    EXPECT_FALSE(table.inbound(0x1234)) << "an empty table";
+    std::vector<SaConfig> batch;
+    for (uint32_t r = 0; r < 3000; ++r) batch.push_back(sa(true, 0x100 + r * 7919, r));
+    ASSERT_FALSE(table.add_all(batch));
+    for (uint32_t r = 0; r < 3000; ++r) {
+        const dp::SaEntry* e = table.inbound(0x100 + r * 7919);
+        ASSERT_TRUE(e) << r;
+        EXPECT_EQ(e->cfg.spi, 0x100 + r * 7919);
+    }
+    EXPECT_FALSE(table.inbound(0x101));
+    EXPECT_TRUE(table.remove(0x100));
+    EXPECT_FALSE(table.inbound(0x100));
+    EXPECT_TRUE(table.inbound(0x100 + 7919));
     table.reclaim();
 }
 
