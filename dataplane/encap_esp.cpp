@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "encap.hpp"
+#include "encap_ipv4_inline.hpp"
 #include "esp.hpp"
 #include "inner_tc.hpp"
 #include "proto.hpp"
@@ -45,8 +46,8 @@ bool esp_seal_finish(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer
     const uint32_t esp_len = rte_pktmbuf_pkt_len(m);
     sa.count(lane, esp_len);
     if (peer.method != TunnelMethod::esp_udp)
-        return push_outer_ipv4(m, self, peer.v4, wire::ipproto::esp, inner_tc, 0, link) != nullptr;
-    uint8_t* u = push_outer_ipv4(m, self, peer.v4, wire::ipproto::udp, inner_tc, wire::kUdpHeaderLen, link);
+        return inline_encap::push_outer_ipv4(m, self, peer.v4, wire::ipproto::esp, inner_tc, 0, link) != nullptr;
+    uint8_t* u = inline_encap::push_outer_ipv4(m, self, peer.v4, wire::ipproto::udp, inner_tc, wire::kUdpHeaderLen, link);
     if (!u) return false;
     write_udp(u, wire::kEspInUdpPort, peer.port, esp_len + wire::kUdpHeaderLen);
     return true;

@@ -1,85 +1,23 @@
 // The IPv4 tunnel methods without keys (I, R, U), the outer IPv4 header every IPv4 method shares (ESP
-// too), and the dispatch over methods.
-#include <rte_mbuf.h>
-
-#include "encap.hpp"
-#include "ecn.hpp"
-#include "bytes.hpp"
-#include "gre.hpp"
-#include "inner_tc.hpp"
-#include "proto.hpp"
-#include "udp.hpp"
-#include "checksum.hpp"
-#include "ethernet.hpp"
-#include "ipv4.hpp"
-#include "ipv6.hpp"
+// too), and the dispatch over methods. The bodies are in encap_ipv4_inline.hpp.
+#include "encap_ipv4_inline.hpp"
 
 namespace nemo::dp {
 
-namespace {
-
-// The outer IPv4 header at p, for `total` bytes of IPv4 packet: DF set, so an atomic datagram whose
-// Identification carries no meaning and is 0 (RFC 6864); DSCP and ECN from the inner traffic class
-// (RFC 6040 normal mode); the checksum computed here or left to the NIC.
-inline void write_outer_ipv4(uint8_t* p, rte_mbuf* m, const TunnelSelf& self, Ipv4Addr dst, uint8_t protocol,
-                             uint8_t inner_tc, uint32_t total, uint16_t l2_len)
+bool prepend_outer_ipv4(rte_mbuf* m, const TunnelSelf& self, Ipv4Addr dst, uint8_t protocol, uint8_t inner_tc)
 {
-    const uint32_t w0 = (0x45u << 24) | (uint32_t{outer_tos_on_encap(inner_tc)} << 16) | (total & 0xFFFF);
-    const uint32_t w1 = wire::kIpv4FlagDF;
-    const uint32_t w2 = (64u << 24) | (uint32_t{protocol} << 16);
-    uint16_t csum = 0;
-    if (self.ipv4_cksum_offload) {
-        m->l2_len = l2_len & 0x7Fu;
-        m->l3_len = wire::kIpv4MinHeaderLen;
-        m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
-    } else {
-        csum = wire::finish_checksum(uint64_t{w0} + w1 + w2 + self.ipv4.value + dst.value);
-    }
-    wire::store_be32(p, w0);
-    wire::store_be32(p + 4, w1);
-    wire::store_be32(p + 8, w2 | csum);
-    wire::store_be32(p + 12, self.ipv4.value);
-    wire::store_be32(p + 16, dst.value);
+    return inline_encap::push_outer_ipv4(m, self, dst, protocol, inner_tc, 0, nullptr) != nullptr;
 }
-
-} // namespace
 
 uint8_t* push_outer_ipv4(rte_mbuf* m, const TunnelSelf& self, Ipv4Addr dst, uint8_t protocol, uint8_t inner_tc,
                          uint16_t method_len, const LinkHeader* link)
 {
-    const uint32_t payload = rte_pktmbuf_pkt_len(m);
-    const uint16_t l2 = link ? wire::kEtherHeaderLen : 0;
-    auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, static_cast<uint16_t>(l2 + wire::kIpv4MinHeaderLen + method_len)));
-    if (!p) return nullptr;
-    if (link) wire::write_ether_header(p, link->dst, link->src, wire::ethertype::ipv4);
-    uint8_t* ip = p + l2;
-    write_outer_ipv4(ip, m, self, dst, protocol, inner_tc, static_cast<uint32_t>(wire::kIpv4MinHeaderLen + method_len + payload),
-                     wire::kEtherHeaderLen);
-    return ip + wire::kIpv4MinHeaderLen;
-}
-
-bool prepend_outer_ipv4(rte_mbuf* m, const TunnelSelf& self, Ipv4Addr dst, uint8_t protocol, uint8_t inner_tc)
-{
-    return push_outer_ipv4(m, self, dst, protocol, inner_tc, 0, nullptr) != nullptr;
+    return inline_encap::push_outer_ipv4(m, self, dst, protocol, inner_tc, method_len, link);
 }
 
 bool encap_v4(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer, const LinkHeader* link)
 {
-    uint8_t protocol;
-    uint16_t method_len;
-    switch (peer.method) {
-    case TunnelMethod::ipip: protocol = wire::ipproto::ipv6, method_len = 0; break;
-    case TunnelMethod::gre: protocol = wire::ipproto::gre, method_len = 4; break;
-    case TunnelMethod::udp: protocol = wire::ipproto::udp, method_len = wire::kUdpHeaderLen; break;
-    default: return false;
-    }
-    const uint32_t inner = rte_pktmbuf_pkt_len(m);
-    uint8_t* h = push_outer_ipv4(m, self, peer.v4, protocol, inner_traffic_class(m), method_len, link);
-    if (!h) return false;
-    // GRE (RFC 2784): no checksum, key or sequence number, protocol type IPv6.
-    if (peer.method == TunnelMethod::gre) wire::store_be32(h, wire::ethertype::ipv6);
-    if (peer.method == TunnelMethod::udp) write_udp(h, self.udp_port, peer.port, inner + wire::kUdpHeaderLen);
-    return true;
+    return inline_encap::encap_v4(m, self, peer, link);
 }
 
 bool encapsulate(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer)

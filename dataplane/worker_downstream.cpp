@@ -1,5 +1,6 @@
 // Downstream: IPv6 from the core to a mobile node, looked up in bulk and encapsulated by its binding's method.
 #include "worker.hpp"
+#include "encap_ipv4_inline.hpp"
 
 #include <rte_cycles.h>
 #include <rte_mbuf.h>
@@ -128,7 +129,7 @@ bool Worker::refuse_forward(const uint8_t* ip, uint32_t ip_len, uint32_t room, r
         return;
     }
     const LinkHeader link{mac, out.mac};
-    const bool sent = v4 ? encap_v4(m, cfg_.self, peer, &link)
+    const bool sent = v4 ? inline_encap::encap_v4(m, cfg_.self, peer, &link)
                          : encapsulate(m, cfg_.self, peer) && to_link(m, out, ethertype::ipv6, mac);
     if (!sent) {
         ctr.inc(DpCounter::no_mbuf);
