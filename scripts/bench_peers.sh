@@ -145,7 +145,7 @@ PY
 
 # ---- traffic and configurations ---------------------------------------------------------------------
 traffic() { # routers size [esp alg] -> the pcap path
-  local r=$1 s=$2 dir=$work/traffic/r$1
+  local r=$1 s=$2 dir=$work/traffic/p$packets-e$esp_packets/r$1 # cached per pcap length
   case ${3:-} in
     "") [ -f "$dir/down-$s.pcap" ] || /usr/bin/python3 scripts/gen_traffic_pcaps.py --routers "$r" --packets "$packets" \
           --size "$s" --out "$dir" >&2; echo "$dir/down-$s.pcap" ;;
