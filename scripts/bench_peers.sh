@@ -72,7 +72,10 @@ mkdir -p "$out" "$work/build" "$work/traffic" "$work/cfg" "$work/logs"
 # Patches (sed, in the copy only): the main lcore, which polls no queue, gets no tx queue (net_pcap
 # has one); no checksum rx offload asked for (net_pcap has none; the apps do not depend on it); l3fwd's
 # LPM6 rule table holds 2M rules (1024) and its mbuf pool has at least 98304 mbufs (8192; net_pcap's
-# infinite_rx keeps the whole pcap in mbufs). l3fwd's EM hash is 4M entries already.
+# infinite_rx keeps the whole pcap in mbufs). l3fwd's EM hash is 4M entries already. And the main
+# lcore, once it has found it has nothing to do, sleeps until SIGINT instead of spinning in
+# rte_eal_mp_wait_lcore (pipeline_bench's main thread sleeps too; a spinning core 0 pushes the shared
+# machine's other work onto core 1, the forwarding core).
 build_peer() { # name
   local app=$1 src=/usr/share/dpdk/examples/$1 dst=$work/build/$1
   [ -d "$src" ] || { echo "missing $src (apt-get install dpdk-doc)" >&2; exit 1; }
@@ -85,14 +88,15 @@ build_peer() { # name
   sed -i -e 's/^\(\s*nb_tx_queue = nb_lcores\);/\1 - (lcore_conf[rte_get_main_lcore()].nb_rx_queue == 0);/' \
     -e 's/^\(\s*n_tx_queue = nb_lcores\);/\1 - (lcore_conf[rte_get_main_lcore()].n_rx_queue == 0);/' \
     -e '/init one TX queue per \(lcore\|couple\)/,/continue;/ s/rte_lcore_is_enabled(lcore_id) == 0/& || (lcore_id == rte_get_main_lcore() \&\& lcore_conf[lcore_id].NRXQ == 0)/' \
-    -e '/^static struct rte_eth_conf port_conf = {/,/^};/ s/\.offloads = RTE_ETH_RX_OFFLOAD_CHECKSUM,/.offloads = 0,/' "$main"
+    -e '/^static struct rte_eth_conf port_conf = {/,/^};/ s/\.offloads = RTE_ETH_RX_OFFLOAD_CHECKSUM,/.offloads = 0,/' \
+    -e 's/^\(\s*rte_eal_mp_remote_launch(.*, CALL_MAIN);\)$/\1 while (!force_quit) usleep(100000);/' "$main"
   if [ "$app" = ipsec-secgw ]; then sed -i 's/NRXQ/nb_rx_queue/' "$main"; else sed -i 's/NRXQ/n_rx_queue/' "$main"; fi
   if [ "$app" = l3fwd ]; then
     sed -i 's/(unsigned)8192)/(unsigned)98304)/' "$main"
     sed -i -E 's/^(#define IPV6_L3FWD_LPM_MAX_RULES\s+)1024$/\1(1 << 21)/' "$dst/l3fwd_lpm.c"
     grep -q 'IPV6_L3FWD_LPM_MAX_RULES\s*(1 << 21)' "$dst/l3fwd_lpm.c" || { echo "l3fwd: LPM6 patch did not apply" >&2; exit 1; }
   fi
-  [ "$(diff "$src/$(basename "$main")" "$main" | grep -c '^>')" -ge 3 ] || { echo "$app: patches did not apply" >&2; exit 1; }
+  [ "$(diff "$src/$(basename "$main")" "$main" | grep -c '^>')" -ge 4 ] && grep -q 'CALL_MAIN); while (!force_quit)' "$main" || { echo "$app: patches did not apply" >&2; exit 1; }
   echo "building $app in $dst" >&2
   make -C "$dst" -j2 >"$dst/make.log" 2>&1 || { tail -20 "$dst/make.log" >&2; exit 1; }
   touch "$dst/.stamp"
