@@ -15,6 +15,8 @@
 // packet on top of the cache miss.
 #pragma once
 
+#include <nmmintrin.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -124,5 +126,29 @@ private:
     };
     std::vector<Pending> pending_; // deleted slots waiting for a grace period, oldest first
 };
+
+// Inline: the fast path looks a key up per packet (BindingTables::route_bulk).
+inline uint32_t ForwardTable::hash(const Key& k)
+{
+    return static_cast<uint32_t>(_mm_crc32_u64(_mm_crc32_u64(0x9E3779B9u, k.w[0]), k.w[1]));
+}
+
+// The fast path's probe: the same walk as find(), over entries rather than slot numbers. Written
+// out rather than built on find(), which measured 15 % slower in BM_DownstreamBulk.
+inline bool ForwardTable::lookup(const Key& k, uint32_t h, Route& out) const
+{
+    const uint32_t probes = max_probe_.load(std::memory_order_acquire);
+    for (uint32_t i = 0; i <= probes; ++i) {
+        for (const Entry& e : buckets_[(h + i) & mask_].e) {
+            const uint64_t w = e.word.load(std::memory_order_acquire);
+            if (w == Route::kEmpty) return false;
+            if (!Route::live_word(w) || e.key[0] != k.w[0] || e.key[1] != k.w[1]) continue;
+            out.word = w;
+            out.rec = e.rec.load(std::memory_order_acquire);
+            return true;
+        }
+    }
+    return false;
+}
 
 } // namespace nemo::dp

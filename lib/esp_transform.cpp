@@ -224,16 +224,20 @@ void complete_decrypt(IMB_JOB* j)
 }
 
 // Submits the burst's CBC+HMAC jobs as they are prepared, finishing those the manager hands back, then
-// flushes what is still in flight. `prepare` returns false for a packet that needs no job.
+// flushes what is still in flight. `prepare(e)` does a GCM packet itself and returns null, or fills the
+// manager's next job for a CBC one (IMB_GET_NEXT_JOB only then: a GCM burst never touches the job
+// queue, nor flushes it).
 template <class Prepare>
 void run_jobs(IMB_MGR* mgr, std::span<EspJob> jobs, Prepare prepare, void (*complete)(IMB_JOB*))
 {
+    bool submitted = false;
     for (EspJob& e : jobs) {
-        IMB_JOB* j = IMB_GET_NEXT_JOB(mgr);
-        if (!prepare(e, j)) continue;
-        // Every field was set above from a transform made by create() and lengths the caller checked.
+        if (!prepare(e)) continue;
+        submitted = true;
+        // Every field was set from a transform made by create() and lengths checked in prepare.
         for (IMB_JOB* done = IMB_SUBMIT_JOB_NOCHECK(mgr); done; done = IMB_GET_COMPLETED_JOB(mgr)) complete(done);
     }
+    if (!submitted) return;
     for (IMB_JOB* done = IMB_FLUSH_JOB(mgr); done; done = IMB_FLUSH_JOB(mgr)) complete(done);
 }
 
@@ -242,7 +246,7 @@ void run_jobs(IMB_MGR* mgr, std::span<EspJob> jobs, Prepare prepare, void (*comp
 void esp_encrypt_burst(ImbManager& m, std::span<EspJob> jobs)
 {
     IMB_MGR* mgr = m.get();
-    run_jobs(mgr, jobs, [mgr](EspJob& e, IMB_JOB* j) {
+    run_jobs(mgr, jobs, [mgr](EspJob& e) -> IMB_JOB* {
         const EspTransform& t = *e.t;
         const auto& k = t.keys();
         uint8_t* iv = e.esp + 8;
@@ -260,9 +264,9 @@ void esp_encrypt_burst(ImbManager& m, std::span<EspJob> jobs)
             else
                 IMB_AES256_GCM_ENC(mgr, &k.gcm, &ctx, plain, plain, e.len, in.nonce, in.aad, in.aad_len, icv, 16);
             e.ok = true;
-            return false;
+            return nullptr;
         }
-        if (e.len % 16 != 0) return false;
+        if (e.len % 16 != 0) return nullptr;
         // An unpredictable IV (RFC 3602 2.3): SPI, sequence number and its high half encrypted under the
         // SA's key (one AES block: CFB over a zero block yields E(counter)).
         alignas(16) uint8_t counter[16] = {};
@@ -271,27 +275,28 @@ void esp_encrypt_burst(ImbManager& m, std::span<EspJob> jobs)
         static const uint8_t zero[16] = {};
         IMB_AES128_CFB_ONE(mgr, iv, zero, counter, k.enc_exp, 16);
         if (e.esn) place_seq_hi(e, icv);
+        IMB_JOB* j = IMB_GET_NEXT_JOB(mgr);
         fill_cbc_hmac(j, CbcHmacKeys{k.enc_exp, k.dec_exp, k.ipad, k.opad}, IMB_DIR_ENCRYPT, e.esp, 8 + 16, e.len, 8 + 16 + e.len + (e.esn ? 4 : 0), e.tag, &e);
-        return true;
+        return j;
     }, complete_encrypt);
 }
 
 void esp_decrypt_burst(ImbManager& m, std::span<EspJob> jobs)
 {
     IMB_MGR* mgr = m.get();
-    run_jobs(mgr, jobs, [mgr](EspJob& e, IMB_JOB* j) {
+    run_jobs(mgr, jobs, [mgr](EspJob& e) -> IMB_JOB* {
         const EspTransform& t = *e.t;
         const auto& k = t.keys();
         e.ok = false;
         const std::size_t head = 8 + t.iv_len();
-        if (e.len < head + 16 + (t.block() == 16 ? 16 : 4)) return false;
+        if (e.len < head + 16 + (t.block() == 16 ? 16 : 4)) return nullptr;
         // The low half of `seq` must be the packet's own: the caller infers only the high half.
-        if (static_cast<uint32_t>(e.seq) != wire::load_be32(e.esp + 4)) return false;
+        if (static_cast<uint32_t>(e.seq) != wire::load_be32(e.esp + 4)) return nullptr;
         const std::size_t cipher_len = e.len - head - 16;
         uint8_t* cipher = e.esp + head;
         uint8_t* icv = cipher + cipher_len;
         if (t.alg_ != EspAlgorithm::aes_cbc_128_hmac_sha256) {
-            if (cipher_len % 4 != 0) return false;
+            if (cipher_len % 4 != 0) return nullptr;
             const GcmInput in(k.salt, e.esp, e.seq, e.esn);
             gcm_context_data ctx;
             if (t.alg_ == EspAlgorithm::aes_gcm_128)
@@ -299,13 +304,14 @@ void esp_decrypt_burst(ImbManager& m, std::span<EspJob> jobs)
             else
                 IMB_AES256_GCM_DEC(mgr, &k.gcm, &ctx, cipher, cipher, cipher_len, in.nonce, in.aad, in.aad_len, e.tag, 16);
             e.ok = constant_time_equal16(e.tag, icv);
-            return false;
+            return nullptr;
         }
-        if (cipher_len % 16 != 0) return false;
+        if (cipher_len % 16 != 0) return nullptr;
         std::memcpy(e.received, icv, 16);
         if (e.esn) place_seq_hi(e, icv);
+        IMB_JOB* j = IMB_GET_NEXT_JOB(mgr);
         fill_cbc_hmac(j, CbcHmacKeys{k.enc_exp, k.dec_exp, k.ipad, k.opad}, IMB_DIR_DECRYPT, e.esp, head, cipher_len, head + cipher_len + (e.esn ? 4 : 0), e.tag, &e);
-        return true;
+        return j;
     }, complete_decrypt);
 }
 

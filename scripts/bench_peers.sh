@@ -9,7 +9,8 @@
 #   scripts/bench_peers.sh [--quick] [--out DIR]          (as root)
 #   REPS=5 MEASURE_S=3 WARM_S=1 PACKETS=32768 ESP_PACKETS=8192 scripts/bench_peers.sh --out DIR
 #   CASES="esp l3fwd" ESP_ROUTERS="1 1000" L3FWD_ROUTERS="1000 1000000" SIZES="64 1400"
-#   L3FWD_SIZES="64" SECGW_MODES="la-gcm la-mb cpu-gcm cpu-mb" NEMO_PIPELINE_BENCH=path
+#   L3FWD_SIZES="64" L3FWD_LOOKUPS="lpm em" L3FWD_METHODS="ipip gre udp" SECGW_MODES="la-gcm la-mb cpu-gcm cpu-mb"
+#   SECGW_GCM_MODES="la-gcm cpu-gcm" NEMO_PIPELINE_BENCH=path
 #
 # The peers print no rates: a peer's rate is what net_null sent (ethdev telemetry, /ethdev/stats,1) over
 # MEASURE_S seconds, sampled WARM_S seconds after net_null's opackets start rising. A peer run counts
@@ -290,6 +291,8 @@ for ((rep = 0; rep < reps; rep++)); do
             if [ $d = out ]; then pcap=$(traffic "$r" "$s"); unprot=0x2; else pcap=$(traffic "$r" "$s" "$alg"); unprot=0x1; fi
             for mode in $secgw_modes; do
               [ "$alg" != aes-gcm-128 ] && [[ $mode == *-gcm ]] && continue # aesni_gcm: AES-GCM only
+              # SECGW_GCM_MODES: the modes for AES-GCM alone (aesni_mb's rarely win there).
+              [ "$alg" = aes-gcm-128 ] && [[ " ${SECGW_GCM_MODES:-$secgw_modes} " != *" $mode "* ]] && continue
               read -r vdev typ <<<"$(mode_dev "$mode")"
               cfg=$(secgw_cfg "$d" "$alg" "$typ" "$r")
               # -u: outbound needs no unprotected port (secgw refuses one without inbound SAs).
@@ -312,16 +315,23 @@ for ((rep = 0; rep < reps; rep++)); do
     for r in $l3fwd_routers; do
       mem=2048; [ "$r" -gt 100000 ] && mem=4096
       for s in $l3fwd_sizes; do
-        for lk in lpm em; do
+        for lk in ${L3FWD_LOOKUPS:-lpm em}; do
           case=l3fwd-$lk/$s/r$r
           # EM fills only the IPv6 hash with --ipv6 (without it, only the IPv4 one: every packet misses).
           v6opt=()
           if [ $lk = lpm ]; then pcap=$(traffic "$r" "$s"); flag=-L; else pcap=$(traffic "$r" "$s" fixed); flag=-E; v6opt=(--ipv6); fi
           cfgd=$(l3fwd_cfg "$lk" "$r")
-          # shellcheck disable=SC2046
-          peer "$rep" "$case" "$lk" 180 "$l3fwd" $(eal "$mem" "$pcap") -- -p 0x3 "$flag" "${v6opt[@]}" --parse-ptype \
-            --config "(0,0,1),(1,0,1)" --rule_ipv4="$cfgd/$lk-v4.cfg" --rule_ipv6="$cfgd/$lk-v6.cfg"
-          nemo "$rep" "$case" --pcap "$pcap" --direction down --method ipip --bindings "$r"
+          # GRE and UDP beside IPv6-in-IPv4 against LPM (L3FWD_METHODS; at a million routes IPv6-in-IPv4
+          # only unless set): a case each, the peer run again in each, so it alternates with every method.
+          methods=ipip
+          if [ $lk = lpm ]; then methods=${L3FWD_METHODS:-"ipip gre udp"}; [ "$r" -gt 100000 ] && methods=${L3FWD_METHODS:-ipip}; fi
+          for m in $methods; do
+            mcase=$case; [ "$m" != ipip ] && mcase=$case/$m
+            # shellcheck disable=SC2046
+            peer "$rep" "$mcase" "$lk" 180 "$l3fwd" $(eal "$mem" "$pcap") -- -p 0x3 "$flag" "${v6opt[@]}" --parse-ptype \
+              --config "(0,0,1),(1,0,1)" --rule_ipv4="$cfgd/$lk-v4.cfg" --rule_ipv6="$cfgd/$lk-v6.cfg"
+            nemo "$rep" "$mcase" --pcap "$pcap" --direction down --method "$m" --bindings "$r"
+          done
         done
       done
     done
