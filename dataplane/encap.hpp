@@ -82,23 +82,7 @@ bool esp_seal_prepare(rte_mbuf* m, SaEntry& sa, EspJob& job, SaLane* lane = null
 bool esp_seal_finish(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer, SaEntry& sa, uint8_t inner_tc,
                      SaLane* lane = nullptr, const LinkHeader* link = nullptr);
 
-// Shared by the IPv4 methods: prepends the outer IPv4 header (DF set, DSCP and ECN copied from the
-// inner traffic class per RFC 6040 normal mode, checksum computed or left to the NIC) for a payload
-// already in front of the IPv6 packet. The frame gets a plain 14-byte Ethernet header after this.
-bool prepend_outer_ipv4(rte_mbuf* m, const TunnelSelf& self, Ipv4Addr dst, uint8_t protocol, uint8_t inner_tc);
-// The same with room for `method_len` bytes of the method's header between the IPv4 header and what the
-// mbuf held, and with `link` the Ethernet header, in one prepend. Returns where the method's header
-// goes, or null without headroom (the mbuf is then unchanged).
-uint8_t* push_outer_ipv4(rte_mbuf* m, const TunnelSelf& self, Ipv4Addr dst, uint8_t protocol, uint8_t inner_tc,
-                         uint16_t method_len, const LinkHeader* link);
-// A UDP header with checksum zero (IPv4 allows it, RFC 768; RFC 3948 2.1 for ESP in UDP) at h, for a
-// datagram of `len` bytes.
-inline void write_udp(uint8_t* h, uint16_t src_port, uint16_t dst_port, uint32_t len)
-{
-    h[0] = static_cast<uint8_t>(src_port >> 8), h[1] = static_cast<uint8_t>(src_port);
-    h[2] = static_cast<uint8_t>(dst_port >> 8), h[3] = static_cast<uint8_t>(dst_port);
-    h[4] = static_cast<uint8_t>(len >> 8), h[5] = static_cast<uint8_t>(len);
-    h[6] = h[7] = 0;
-}
-
+// The outer IPv4 header every IPv4 method shares (DF set, DSCP and ECN copied from the inner traffic
+// class per RFC 6040 normal mode, checksum computed or left to the NIC) is written by
+// inline_encap::push_outer_ipv4 (encap_ipv4_inline.hpp), with the Ethernet header in the same prepend.
 } // namespace nemo::dp

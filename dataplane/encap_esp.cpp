@@ -49,7 +49,7 @@ bool esp_seal_finish(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer
         return inline_encap::push_outer_ipv4(m, self, peer.v4, wire::ipproto::esp, inner_tc, 0, link) != nullptr;
     uint8_t* u = inline_encap::push_outer_ipv4(m, self, peer.v4, wire::ipproto::udp, inner_tc, wire::kUdpHeaderLen, link);
     if (!u) return false;
-    write_udp(u, wire::kEspInUdpPort, peer.port, esp_len + wire::kUdpHeaderLen);
+    wire::write_udp_header({u, esp_len + wire::kUdpHeaderLen}, wire::kEspInUdpPort, peer.port);
     return true;
 }
 

@@ -4,17 +4,6 @@
 
 namespace nemo::dp {
 
-bool prepend_outer_ipv4(rte_mbuf* m, const TunnelSelf& self, Ipv4Addr dst, uint8_t protocol, uint8_t inner_tc)
-{
-    return inline_encap::push_outer_ipv4(m, self, dst, protocol, inner_tc, 0, nullptr) != nullptr;
-}
-
-uint8_t* push_outer_ipv4(rte_mbuf* m, const TunnelSelf& self, Ipv4Addr dst, uint8_t protocol, uint8_t inner_tc,
-                         uint16_t method_len, const LinkHeader* link)
-{
-    return inline_encap::push_outer_ipv4(m, self, dst, protocol, inner_tc, method_len, link);
-}
-
 bool encap_v4(rte_mbuf* m, const TunnelSelf& self, const TunnelPeer& peer, const LinkHeader* link)
 {
     return inline_encap::encap_v4(m, self, peer, link);

@@ -10,6 +10,7 @@
 #include "ecn.hpp"
 #include "encap.hpp"
 #include "ethernet.hpp"
+#include "gre.hpp"
 #include "inner_tc.hpp"
 #include "ipv4.hpp"
 #include "proto.hpp"
@@ -42,6 +43,9 @@ namespace nemo::dp::inline_encap {
 }
 
 
+// With room for `method_len` bytes of the method's header between the IPv4 header and what the mbuf
+// held, and with `link` the Ethernet header, in one prepend. Returns where the method's header goes, or
+// null without headroom (the mbuf is then unchanged).
 [[gnu::always_inline]] inline uint8_t* push_outer_ipv4(rte_mbuf* m, const TunnelSelf& self, Ipv4Addr dst, uint8_t protocol,
                                                        uint8_t inner_tc, uint16_t method_len, const LinkHeader* link)
 {
@@ -70,8 +74,8 @@ namespace nemo::dp::inline_encap {
     uint8_t* h = inline_encap::push_outer_ipv4(m, self, peer.v4, protocol, inner_traffic_class(m), method_len, link);
     if (!h) return false;
     // GRE (RFC 2784): no checksum, key or sequence number, protocol type IPv6.
-    if (peer.method == TunnelMethod::gre) wire::store_be32(h, wire::ethertype::ipv6);
-    if (peer.method == TunnelMethod::udp) write_udp(h, self.udp_port, peer.port, inner + wire::kUdpHeaderLen);
+    if (peer.method == TunnelMethod::gre) wire::write_gre_basic(h, wire::ethertype::ipv6);
+    if (peer.method == TunnelMethod::udp) wire::write_udp_header({h, inner + wire::kUdpHeaderLen}, self.udp_port, peer.port);
     return true;
 }
 

@@ -55,9 +55,11 @@ struct alignas(64) SaLane {
     std::atomic<uint64_t> packets{0}, bytes{0};
 };
 // Sequence numbers a lane claims at once. Each is sent once and in order on its lane, so the receiver
-// sees every number at most once and nearly in order: lanes sealing through one SA at once interleave
-// their blocks, a packet up to (lanes - 1) x kSeqBlock numbers behind the highest sent, well inside a
-// 1024-packet window (nemo-mr's, and the floor of this home agent's). One worker: strictly in order.
+// sees every number at most once; lanes sealing through one SA at once interleave their blocks. One
+// worker: strictly in order. Several: while all are busy a packet is at most (lanes - 1) x kSeqBlock
+// behind the highest sent, but a lane that sat idle while others sent resumes with the rest of its
+// old block, which may be left of a small receiver window (32 packets, RFC 4303 3.4.3's minimum) and
+// dropped there. Not bounded yet; nemo-mr's window is 1024.
 inline constexpr uint64_t kSeqBlock = 16;
 
 struct SaEntry {
@@ -75,7 +77,10 @@ struct SaEntry {
     // keys an SA has from its algorithm). `lanes`: the worker lcores that may use it (SaTable's).
     SaEntry(const SaConfig& c, std::unique_ptr<EspTransform> t, bool reserved_seq = false, unsigned lanes = 0)
         : cfg(c), transform(std::move(t)), window(c.window, c.esn), seq_ceiling(reserved_seq ? 0 : esp_last_seq(c.esn)),
-          lanes_(lanes ? new SaLane[lanes] : nullptr), n_lanes_(lanes)
+          lanes_(lanes ? new SaLane[lanes] : nullptr), n_lanes_(lanes),
+          // An SA with a packet lifetime counts its packets by the numbers handed out (expired()): it
+          // claims one at a time, so that numbers a lane holds unsent do not end it early.
+          seq_block_(c.life_packets ? 1 : kSeqBlock)
     {
         wipe(cfg.enc_key);
         wipe(cfg.auth_key);
@@ -100,9 +105,7 @@ struct SaEntry {
     {
         if (l.next != l.end) [[likely]]
             return l.next++;
-        // An SA with a packet lifetime counts its packets by the numbers handed out (expired()): one
-        // at a time, so that numbers a lane holds unsent do not end it early.
-        auto got = claim(cfg.life_packets ? 1 : kSeqBlock);
+        auto got = claim(seq_block_);
         if (!got) return std::nullopt;
         l.next = got->first + 1;
         l.end = got->second;
@@ -167,6 +170,7 @@ private:
     }
     std::unique_ptr<SaLane[]> lanes_;
     unsigned n_lanes_;
+    uint64_t seq_block_; // what a lane claims at once
 };
 
 // Every SA is keyed by hand. An SA is refused when it is AES-GCM and the lab switch is off (RFC 4106

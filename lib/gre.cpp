@@ -46,8 +46,8 @@ void write_gre(std::span<uint8_t> packet, const GreHeader& hdr)
     if (hdr.key) flags |= gre_flag::K;
     if (hdr.seq) flags |= gre_flag::S;
     uint8_t* p = packet.data();
+    write_gre_basic(p, hdr.protocol);
     store_be16(p, flags);
-    store_be16(p + 2, hdr.protocol);
     std::size_t off = 4;
     if (hdr.checksum) {
         store_be32(p + off, 0);

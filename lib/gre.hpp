@@ -5,6 +5,7 @@
 #include <optional>
 #include <span>
 
+#include "bytes.hpp"
 #include "result.hpp"
 
 namespace nemo::wire {
@@ -23,6 +24,14 @@ struct GreHeader {
 
     std::size_t size() const { return 4 + (checksum ? 4 : 0) + (key ? 4 : 0) + (seq ? 4 : 0); }
 };
+
+// The 4-byte header without checksum, key or sequence number (what the tunnels send, RFC 2784):
+// inline, once per packet.
+inline void write_gre_basic(uint8_t* p, uint16_t protocol)
+{
+    store_be16(p, 0);
+    store_be16(p + 2, protocol);
+}
 
 struct GreView {
     GreHeader hdr;

@@ -33,14 +33,6 @@ bool udp_checksum_ok_v6(const UdpView& udp, const Ipv6Addr& src, const Ipv6Addr&
     return checksum_ok(sum_words(udp.datagram, pseudo_header_sum_v6(src, dst, udp.length, ipproto::udp)));
 }
 
-void write_udp_header(std::span<uint8_t> datagram, uint16_t src_port, uint16_t dst_port)
-{
-    store_be16(datagram.data(), src_port);
-    store_be16(datagram.data() + 2, dst_port);
-    store_be16(datagram.data() + 4, static_cast<uint16_t>(datagram.size()));
-    store_be16(datagram.data() + 6, 0);
-}
-
 namespace {
 void store_udp_checksum(std::span<uint8_t> datagram, uint64_t pseudo)
 {

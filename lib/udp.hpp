@@ -5,6 +5,7 @@
 #include <span>
 
 #include "addr.hpp"
+#include "bytes.hpp"
 #include "result.hpp"
 
 namespace nemo::wire {
@@ -29,7 +30,14 @@ bool udp_checksum_ok_v6(const UdpView& udp, const Ipv6Addr& src, const Ipv6Addr&
 
 // Writes the 8-octet header; the payload must already follow it in `datagram` (header + payload).
 // The checksum is computed when a pseudo-header is given, else left zero (IPv4 only).
-void write_udp_header(std::span<uint8_t> datagram, uint16_t src_port, uint16_t dst_port);
+// Inline: the encapsulations write one per packet.
+inline void write_udp_header(std::span<uint8_t> datagram, uint16_t src_port, uint16_t dst_port)
+{
+    store_be16(datagram.data(), src_port);
+    store_be16(datagram.data() + 2, dst_port);
+    store_be16(datagram.data() + 4, static_cast<uint16_t>(datagram.size()));
+    store_be16(datagram.data() + 6, 0);
+}
 void fill_udp_checksum_v4(std::span<uint8_t> datagram, Ipv4Addr src, Ipv4Addr dst);
 void fill_udp_checksum_v6(std::span<uint8_t> datagram, const Ipv6Addr& src, const Ipv6Addr& dst);
 

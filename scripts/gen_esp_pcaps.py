@@ -32,23 +32,12 @@ import sys
 from scapy.all import ESP, IP, UDP, Ether, IPv6, PcapReader, PcapWriter, Raw
 from scapy.layers.ipsec import SecurityAssociation
 
-HA4 = "198.51.100.1"
-CN = "2001:db8:cccc::1"
-HA_MAC = "02:00:00:00:00:01"
-PEER_MAC = "02:00:00:00:00:02"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The routers' addressing is gen_traffic_pcaps.py's, so that both pcaps belong to the same bindings.
+from gen_traffic_pcaps import CN, HA4, HA_MAC, PEER_MAC, host_in, mnp  # noqa: E402
+from gen_traffic_pcaps import peer as coa  # noqa: E402
+
 ALGS = ("aes-gcm-128", "aes-cbc-128-hmac-sha256")
-
-
-def mnp(i):
-    return f"2001:db8:{0x1000 + (i >> 16):x}:{i & 0xFFFF:x}::"
-
-
-def host_in(i, rng):
-    return str(ipaddress.IPv6Address(mnp(i)) + rng.randrange(1, 1 << 32))
-
-
-def coa(i):
-    return str(ipaddress.IPv4Address("100.64.0.0") + i)
 
 
 def spi(i):

@@ -34,24 +34,13 @@ import argparse
 import ipaddress
 import os
 import random
-import struct
 import sys
 
-HA4 = "198.51.100.1"
-CN = "2001:db8:cccc::1"
-ALGS = ("aes-gcm-128", "aes-cbc-128-hmac-sha256")
-
-
-def mnp(i):
-    return f"2001:db8:{0x1000 + (i >> 16):x}:{i & 0xFFFF:x}::"
-
-
-def coa(i):
-    return str(ipaddress.IPv4Address("100.64.0.0") + i)
-
-
-def keyed(fill, length, i):
-    return struct.pack("<I", i) + bytes([fill]) * (length - 4)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+# One addressing and one key scheme for every benchmark pcap and peer (gen_traffic_pcaps.py, gen_esp_pcaps.py).
+from gen_esp_pcaps import ALGS, keyed  # noqa: E402
+from gen_traffic_pcaps import CN, HA4, mnp  # noqa: E402
+from gen_traffic_pcaps import peer as coa  # noqa: E402
 
 
 def hexkey(b):
