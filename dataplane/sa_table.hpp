@@ -47,20 +47,31 @@ enum class SaCounter : uint8_t {
 };
 const char* sa_counter_name(SaCounter c);
 
+// Sequence numbers a lane claims at once, at most. Each is sent once and in order on its lane, so the
+// receiver sees every number at most once; lanes sealing through one SA at once interleave their
+// blocks. One worker: strictly in order.
+inline constexpr uint64_t kSeqBlock = 16;
+// Several workers: a lane never numbers a packet more than kSeqReorder below the next number no lane
+// has claimed, so when it is numbered nothing sent is more than kSeqReorder ahead of it and a receiver
+// with the smallest window RFC 4303 3.4.3 allows (32) takes it. Blocks are kSeqReorder / lanes (at
+// most kSeqBlock), so lanes all busy at once stay within it; a lane whose held numbers fell further
+// behind (it sat idle while others sent) abandons them, unsent and never reused, and claims afresh:
+// half as many as before, so that a lane much slower than the others wastes few numbers (its blocks
+// grow back, doubling, each time it uses one up).
+inline constexpr uint64_t kSeqReorder = 32;
+inline constexpr uint64_t seq_block_for(unsigned lanes)
+{
+    return std::clamp<uint64_t>(kSeqReorder / (lanes ? lanes : 1), 1, kSeqBlock);
+}
+
 // One lcore's share of an SA, written by that lcore alone (plain stores, no locked instruction) and
 // read by the control thread: the packets and bytes it protected or verified and, outbound, a block of
 // sequence numbers it claimed from the SA's counter. A cache line each, so lanes do not share one.
 struct alignas(64) SaLane {
     uint64_t next = 0, end = 0; // outbound: the claimed numbers [next, end) not sent yet
+    uint64_t block = kSeqBlock; // outbound: what it claims next (halved when it abandons a block, at most the SA's)
     std::atomic<uint64_t> packets{0}, bytes{0};
 };
-// Sequence numbers a lane claims at once. Each is sent once and in order on its lane, so the receiver
-// sees every number at most once; lanes sealing through one SA at once interleave their blocks. One
-// worker: strictly in order. Several: while all are busy a packet is at most (lanes - 1) x kSeqBlock
-// behind the highest sent, but a lane that sat idle while others sent resumes with the rest of its
-// old block, which may be left of a small receiver window (32 packets, RFC 4303 3.4.3's minimum) and
-// dropped there. Not bounded yet; nemo-mr's window is 1024.
-inline constexpr uint64_t kSeqBlock = 16;
 
 struct SaEntry {
     SaConfig cfg;
@@ -80,7 +91,7 @@ struct SaEntry {
           lanes_(lanes ? new SaLane[lanes] : nullptr), n_lanes_(lanes),
           // An SA with a packet lifetime counts its packets by the numbers handed out (expired()): it
           // claims one at a time, so that numbers a lane holds unsent do not end it early.
-          seq_block_(c.life_packets ? 1 : kSeqBlock)
+          seq_block_(c.life_packets ? 1 : seq_block_for(lanes))
     {
         wipe(cfg.enc_key);
         wipe(cfg.auth_key);
@@ -99,13 +110,19 @@ struct SaEntry {
         return got->first;
     }
     // The same from lane l's block: a plain increment, and a claim of the next block (one
-    // compare-and-swap) every kSeqBlock numbers. Numbers claimed and not sent when the SA goes are
-    // skipped, never reused.
+    // compare-and-swap) every block (seq_block_for) or when the block is stale (kSeqReorder). Numbers
+    // claimed and not sent, when the SA goes or the block is abandoned, are skipped, never reused.
     std::optional<uint64_t> take_seq(SaLane& l)
     {
-        if (l.next != l.end) [[likely]]
-            return l.next++;
-        auto got = claim(seq_block_);
+        if (l.next != l.end) [[likely]] {
+            // A relaxed read of the counter: its line is shared by the lanes, written once a block.
+            if (next_seq.load(std::memory_order_relaxed) - l.next <= kSeqReorder) [[likely]]
+                return l.next++;
+            l.block = std::max<uint64_t>(1, l.block / 2); // stale: abandoned
+        } else if (l.block < seq_block_) {
+            l.block *= 2; // used up
+        }
+        auto got = claim(std::min(l.block, seq_block_));
         if (!got) return std::nullopt;
         l.next = got->first + 1;
         l.end = got->second;

@@ -171,27 +171,40 @@ TEST(SaLanes, BlocksNeverRepeatAndEachLaneSendsInOrder)
     ASSERT_TRUE(a && b);
     EXPECT_FALSE(e->lane(2)) << "no lane past those the table was made with";
     std::vector<uint64_t> seen;
-    uint64_t last_a = 0, last_b = 0;
+    uint64_t last_a = 0, last_b = 0, top = 0;
+    // RFC 4303 3.4.3's smallest window takes every number: none is 32 below one handed out before it.
+    auto in_window = [&](uint64_t x) {
+        EXPECT_LT(top, x + dp::kSeqReorder) << x << " after " << top;
+        top = std::max(top, x);
+    };
     // Interleaved unevenly, with the shared counter (the control thread's) in between.
     for (int i = 0; i < 100; ++i) {
         auto x = e->take_seq(*a);
         ASSERT_TRUE(x);
         EXPECT_GT(*x, last_a);
         last_a = *x;
+        in_window(*x);
         seen.push_back(*x);
         if (i % 3 == 0) {
             auto y = e->take_seq(*b);
             ASSERT_TRUE(y);
             EXPECT_GT(*y, last_b);
             last_b = *y;
+            in_window(*y);
             seen.push_back(*y);
         }
-        if (i % 7 == 0) seen.push_back(*e->take_seq());
+        if (i % 7 == 0) {
+            seen.push_back(*e->take_seq());
+            top = std::max(top, seen.back());
+        }
     }
     std::sort(seen.begin(), seen.end());
     EXPECT_EQ(std::adjacent_find(seen.begin(), seen.end()), seen.end()) << "a sequence number was handed out twice";
     EXPECT_EQ(seen.front(), 1u);
     // The first block of a lane starts where the counter was: lane a's first number was 1.
+    // Lane b, three times slower than a, falls more than 32 behind within one block: it abandons the
+    // rest and claims half as many next time. What is skipped is what lanes hold unsent and what b
+    // abandoned, a small share.
     EXPECT_LE(seen.back(), seen.size() + 2 * dp::kSeqBlock) << "blocks skip at most what lanes hold unsent";
 
     // Counted on the lanes, read as one.
@@ -230,10 +243,50 @@ TEST(SaLanes, BlockStopsAtTheCeilingAndTheEnd)
     EXPECT_FALSE(e->take_seq(fresh));
     EXPECT_FALSE(e->take_seq());
     EXPECT_TRUE(e->exhausted());
-    // Lane l still holds numbers of its block claimed before: they are below the end and its own.
-    auto held = e->take_seq(l);
-    ASSERT_TRUE(held);
-    EXPECT_EQ(*held, 7u);
+    // Lane l still holds numbers of its block claimed before, far below what was sent since: they are
+    // abandoned (a receiver would drop them), and no block is left to claim.
+    EXPECT_FALSE(e->take_seq(l));
+    table.reclaim();
+}
+
+// RFC 4303 3.4.3: a receiver's window may be as small as 32. A lane that sat idle while another sent
+// must not resume with the rest of its old block, now far left of that window: it abandons it.
+TEST(SaLanes, AnIdleLaneNeverSendsBelowTheSmallestWindow)
+{
+    Rcu rcu;
+    ASSERT_TRUE(rcu.v);
+    dp::SaTable table(rcu.v, true, /*lanes=*/3);
+    ASSERT_FALSE(table.add(sa(false, 0x511, 3)));
+    dp::SaEntry* e = table.outbound_for(sa(false, 0, 3).hoa);
+    ASSERT_TRUE(e);
+    dp::SaLane &a = *e->lane(0), &b = *e->lane(1), &c = *e->lane(2);
+    EXPECT_EQ(e->take_seq(a), 1u); // a holds 2..16
+    uint64_t top = 0;
+    std::vector<uint64_t> sent{1};
+    for (int i = 0; i < 200; ++i) {
+        auto y = e->take_seq(b);
+        ASSERT_TRUE(y);
+        top = std::max(top, *y);
+        sent.push_back(*y);
+    }
+    auto x = e->take_seq(a);
+    ASSERT_TRUE(x);
+    EXPECT_GT(*x, top) << "a resumed below the window: " << *x << " after " << top;
+    sent.push_back(*x);
+    // Three lanes busy at once: each packet is still within 32 of the highest numbered before it, and
+    // with blocks of 32 / 3 no lane abandons one.
+    const uint64_t before = e->next_seq.load();
+    for (int i = 0; i < 300; ++i) {
+        dp::SaLane& l = i % 3 == 0 ? a : i % 3 == 1 ? b : c;
+        auto s = e->take_seq(l);
+        ASSERT_TRUE(s);
+        EXPECT_LT(top, *s + dp::kSeqReorder) << "packet " << i;
+        top = std::max(top, *s);
+        sent.push_back(*s);
+    }
+    EXPECT_LE(e->next_seq.load() - before, 300 + 3 * dp::seq_block_for(3)) << "blocks abandoned while all lanes were busy";
+    std::sort(sent.begin(), sent.end());
+    EXPECT_EQ(std::adjacent_find(sent.begin(), sent.end()), sent.end()) << "a sequence number was handed out twice";
     table.reclaim();
 }
 
