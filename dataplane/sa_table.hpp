@@ -52,12 +52,17 @@ const char* sa_counter_name(SaCounter c);
 // blocks. One worker: strictly in order.
 inline constexpr uint64_t kSeqBlock = 16;
 // Several workers: a lane never numbers a packet more than kSeqReorder below the next number no lane
-// has claimed, so when it is numbered nothing sent is more than kSeqReorder ahead of it and a receiver
-// with the smallest window RFC 4303 3.4.3 allows (32) takes it. Blocks are kSeqReorder / lanes (at
-// most kSeqBlock), so lanes all busy at once stay within it; a lane whose held numbers fell further
-// behind (it sat idle while others sent) abandons them, unsent and never reused, and claims afresh:
-// half as many as before, so that a lane much slower than the others wastes few numbers (its blocks
-// grow back, doubling, each time it uses one up).
+// has claimed. A lane whose held numbers fell further behind (it sat idle while others sent, or its
+// burst left part of a block) abandons them, unsent and never reused, and claims afresh: half as many
+// as before, so that a lane slower than the others wastes few numbers (its blocks grow back, doubling,
+// each time it uses one up). Blocks are kSeqReorder / lanes (at most kSeqBlock), so lanes numbering
+// one packet each in turn keep theirs.
+// That bounds the numbering, not the wire: a lane numbers a burst (up to 32 packets) before it sends
+// any of them, so while it seals, the other lanes may number and send theirs. With the workers at one
+// pace (a burst each meanwhile), a packet reaches the receiver within kSeqReorder + 32 x (lanes - 1) of
+// the highest number sent before it (64 with two workers; one worker: strictly in order); a worker
+// held up between numbering and sending (descheduled) falls further behind. A receiver window smaller
+// than that (RFC 4303 3.4.3 allows 32) may drop some packets when several workers seal through one SA.
 inline constexpr uint64_t kSeqReorder = 32;
 inline constexpr uint64_t seq_block_for(unsigned lanes)
 {
@@ -69,7 +74,7 @@ inline constexpr uint64_t seq_block_for(unsigned lanes)
 // sequence numbers it claimed from the SA's counter. A cache line each, so lanes do not share one.
 struct alignas(64) SaLane {
     uint64_t next = 0, end = 0; // outbound: the claimed numbers [next, end) not sent yet
-    uint64_t block = kSeqBlock; // outbound: what it claims next (halved when it abandons a block, at most the SA's)
+    uint64_t block = kSeqBlock; // outbound: what it claims next (halved when it abandons a block); the SA's at the start
     std::atomic<uint64_t> packets{0}, bytes{0};
 };
 
@@ -93,6 +98,7 @@ struct SaEntry {
           // claims one at a time, so that numbers a lane holds unsent do not end it early.
           seq_block_(c.life_packets ? 1 : seq_block_for(lanes))
     {
+        for (unsigned i = 0; i < n_lanes_; ++i) lanes_[i].block = seq_block_;
         wipe(cfg.enc_key);
         wipe(cfg.auth_key);
     }
@@ -118,7 +124,7 @@ struct SaEntry {
             // A relaxed read of the counter: its line is shared by the lanes, written once a block.
             if (next_seq.load(std::memory_order_relaxed) - l.next <= kSeqReorder) [[likely]]
                 return l.next++;
-            l.block = std::max<uint64_t>(1, l.block / 2); // stale: abandoned
+            l.block = std::max<uint64_t>(1, std::min(l.block, seq_block_) / 2); // stale: abandoned
         } else if (l.block < seq_block_) {
             l.block *= 2; // used up
         }
