@@ -78,24 +78,26 @@ def secgw(a, f):
         f.write("rt ipv6 dst 2001:db8:cccc::/64 port 1\n")
 
 
+def write_rules(out, name, header, lines):
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, name), "w") as f:
+        f.write(header + "\n")
+        for line in lines:
+            f.write(line + "\n")
+
+
 def l3fwd_lpm(a):
-    os.makedirs(a.out, exist_ok=True)
-    with open(os.path.join(a.out, "lpm-v6.cfg"), "w") as f:
-        f.write(f"# l3fwd --rule_ipv6: {a.routers} router prefixes -> port 1 (net_null)\n")
-        for i in range(a.routers):
-            f.write(f"R{mnp(i)}/64 1\n")
-    with open(os.path.join(a.out, "lpm-v4.cfg"), "w") as f:
-        f.write("# l3fwd --rule_ipv4: one route (the traffic is IPv6)\nR198.18.0.0/15 1\n")
+    write_rules(a.out, "lpm-v6.cfg", f"# l3fwd --rule_ipv6: {a.routers} router prefixes -> port 1 (net_null)",
+                (f"R{mnp(i)}/64 1" for i in range(a.routers)))
+    write_rules(a.out, "lpm-v4.cfg", "# l3fwd --rule_ipv4: one route (the traffic is IPv6)", ["R198.18.0.0/15 1"])
 
 
 def l3fwd_em(a):
-    os.makedirs(a.out, exist_ok=True)
-    with open(os.path.join(a.out, "em-v6.cfg"), "w") as f:
-        f.write(f"# l3fwd -E --rule_ipv6: dst src dport sport proto port; host ::1 of {a.routers} router prefixes\n")
-        for i in range(a.routers):
-            f.write(f"R{mnp(i)}1 {CN} 9 1024 0x11 1\n")
-    with open(os.path.join(a.out, "em-v4.cfg"), "w") as f:
-        f.write("# l3fwd -E --rule_ipv4: one rule (the traffic is IPv6)\nR198.18.0.1 198.18.0.2 9 1024 0x11 1\n")
+    write_rules(a.out, "em-v6.cfg",
+                f"# l3fwd -E --rule_ipv6: dst src dport sport proto port; host ::1 of {a.routers} router prefixes",
+                (f"R{mnp(i)}1 {CN} 9 1024 0x11 1" for i in range(a.routers)))
+    write_rules(a.out, "em-v4.cfg", "# l3fwd -E --rule_ipv4: one rule (the traffic is IPv6)",
+                ["R198.18.0.1 198.18.0.2 9 1024 0x11 1"])
 
 
 def em_pcap(a):
