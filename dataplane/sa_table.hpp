@@ -37,7 +37,8 @@ namespace nemo::dp {
     X(drop_expired, "dropped: byte or packet lifetime exceeded")      \
     X(drop_exhausted, "dropped: the last sequence number was sent (RFC 4303 3.3.3)") \
     X(drop_unreserved, "dropped: sequence numbers beyond those the state store has made durable") \
-    X(drop_wrong_binding, "dropped: inner source not this SA's home address or prefixes")
+    X(drop_wrong_binding, "dropped: inner source not this SA's home address or prefixes") \
+    X(seq_abandoned, "outbound: sequence numbers a worker claimed and never sent, its block gone stale")
 
 enum class SaCounter : uint8_t {
 #define NEMO_SA_ENUM(id, help) id,
@@ -74,7 +75,7 @@ inline constexpr uint64_t seq_block_for(unsigned lanes)
 // sequence numbers it claimed from the SA's counter. A cache line each, so lanes do not share one.
 struct alignas(64) SaLane {
     uint64_t next = 0, end = 0; // outbound: the claimed numbers [next, end) not sent yet
-    uint64_t block = kSeqBlock; // outbound: what it claims next (halved when it abandons a block); the SA's at the start
+    uint64_t block = kSeqBlock; // outbound: what it claims next: at most the SA's block, halved when it abandons one
     std::atomic<uint64_t> packets{0}, bytes{0};
 };
 
@@ -98,7 +99,6 @@ struct SaEntry {
           // claims one at a time, so that numbers a lane holds unsent do not end it early.
           seq_block_(c.life_packets ? 1 : seq_block_for(lanes))
     {
-        for (unsigned i = 0; i < n_lanes_; ++i) lanes_[i].block = seq_block_;
         wipe(cfg.enc_key);
         wipe(cfg.auth_key);
     }
@@ -117,18 +117,21 @@ struct SaEntry {
     }
     // The same from lane l's block: a plain increment, and a claim of the next block (one
     // compare-and-swap) every block (seq_block_for) or when the block is stale (kSeqReorder). Numbers
-    // claimed and not sent, when the SA goes or the block is abandoned, are skipped, never reused.
+    // claimed and not sent, when the SA goes or the block is abandoned (counted seq_abandoned), are
+    // skipped, never reused. A lane's first claim is the used-up case, so its block starts at the SA's.
     std::optional<uint64_t> take_seq(SaLane& l)
     {
         if (l.next != l.end) [[likely]] {
             // A relaxed read of the counter: its line is shared by the lanes, written once a block.
             if (next_seq.load(std::memory_order_relaxed) - l.next <= kSeqReorder) [[likely]]
                 return l.next++;
-            l.block = std::max<uint64_t>(1, std::min(l.block, seq_block_) / 2); // stale: abandoned
-        } else if (l.block < seq_block_) {
-            l.block *= 2; // used up
+            inc(SaCounter::seq_abandoned, l.end - l.next);
+            l.next = l.end;
+            l.block = std::max<uint64_t>(1, l.block / 2);
+        } else {
+            l.block = std::min(l.block * 2, seq_block_); // used up
         }
-        auto got = claim(std::min(l.block, seq_block_));
+        auto got = claim(l.block);
         if (!got) return std::nullopt;
         l.next = got->first + 1;
         l.end = got->second;

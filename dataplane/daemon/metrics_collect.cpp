@@ -387,6 +387,8 @@ std::string MetricsCollector::render()
         }
         auto drops = t.counter(metric("sa_dropped"), drop_help + ")");
         auto seq = t.gauge(metric("sa_sequence_numbers_used"), "outbound SA: sequence numbers handed out");
+        auto abandoned = t.counter(metric("sa_sequence_numbers_abandoned"),
+                                   kSaHelp[static_cast<std::size_t>(SaCounter::seq_abandoned)]);
         auto exhausted = t.gauge(metric("sa_exhausted"), "outbound SA: 1 once its last sequence number was sent (RFC 4303 3.3.3)");
         auto expired = t.gauge(metric("sa_expired"), "1 once the SA is past its packet or byte lifetime");
         for (const SaSnap& s : snap->sas) {
@@ -401,6 +403,7 @@ std::string MetricsCollector::render()
             }
             if (!s.inbound) {
                 seq.add({{"spi", spi}, {"direction", dir}}, static_cast<double>(s.seq_used));
+                abandoned.add({{"spi", spi}, {"direction", dir}}, s.counters[static_cast<std::size_t>(SaCounter::seq_abandoned)]);
                 exhausted.add({{"spi", spi}, {"direction", dir}}, s.exhausted ? 1.0 : 0.0);
             }
             expired.add({{"spi", spi}, {"direction", dir}}, s.expired ? 1.0 : 0.0);

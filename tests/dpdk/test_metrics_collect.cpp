@@ -93,6 +93,7 @@ TEST(MetricsCollect, LabelsNotNamesAndPromtoolAcceptsIt)
     ASSERT_TRUE(sas.outbound_for(out.hoa)->take_seq());
     ASSERT_TRUE(sas.outbound_for(out.hoa)->take_seq());
     sas.inbound(0x1001)->inc(dp::SaCounter::drop_replayed, 4);
+    sas.outbound_for(out.hoa)->inc(dp::SaCounter::seq_abandoned, 6);
 
     stats.inc(control::Counter::status_tunnel);
     stats.inc(control::Counter::status_135, 2);
@@ -129,6 +130,7 @@ TEST(MetricsCollect, LabelsNotNamesAndPromtoolAcceptsIt)
     EXPECT_EQ(value(text, R"(nemo_ha_worker_rx_total{worker="0"})"), 12);
     EXPECT_EQ(value(text, "nemo_ha_control_loop_turns_total"), 5);
     EXPECT_EQ(value(text, R"(nemo_ha_sa_sequence_numbers_used{spi="0x2001",direction="out"})"), 2);
+    EXPECT_EQ(value(text, R"(nemo_ha_sa_sequence_numbers_abandoned_total{spi="0x2001",direction="out"})"), 6);
     EXPECT_EQ(value(text, R"(nemo_ha_sa_dropped_total{spi="0x1001",direction="in",reason="replayed"})"), 4);
     EXPECT_EQ(value(text, R"(nemo_ha_sa_info{spi="0x1001",direction="in",hoa="2001:db8:1::200",algorithm="aes-gcm-128"})"), 1);
     EXPECT_EQ(text.find("\nnemo_ha_port_"), std::string::npos) << "no samples for a port that is not there";

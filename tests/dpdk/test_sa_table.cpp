@@ -247,8 +247,11 @@ TEST(SaLanes, BlockStopsAtTheCeilingAndTheEnd)
     EXPECT_FALSE(e->take_seq());
     EXPECT_TRUE(e->exhausted());
     // Lane l still holds numbers of its block claimed before, far below what was sent since: they are
-    // abandoned (a receiver would drop them), and no block is left to claim.
+    // abandoned (a receiver would drop them), and counted; no block is left to claim.
     EXPECT_FALSE(e->take_seq(l));
+    EXPECT_EQ(e->get(dp::SaCounter::seq_abandoned), 6u + dp::seq_block_for(1) - 8) << "8 up to the block's end";
+    EXPECT_FALSE(e->take_seq(l));
+    EXPECT_EQ(e->get(dp::SaCounter::seq_abandoned), 6u + dp::seq_block_for(1) - 8) << "counted once";
     table.reclaim();
 }
 
@@ -275,6 +278,7 @@ TEST(SaLanes, AnIdleLaneNeverSendsBelowTheSmallestWindow)
     auto x = e->take_seq(a);
     ASSERT_TRUE(x);
     EXPECT_GT(*x, top) << "a resumed below the window: " << *x << " after " << top;
+    EXPECT_EQ(e->get(dp::SaCounter::seq_abandoned), dp::seq_block_for(3) - 1) << "what a held, 2 and on, counted";
     sent.push_back(*x);
     // Three lanes numbering one packet each in turn: each packet is still within 32 of the highest
     // numbered before it, and with blocks of 32 / 3 no lane abandons one: what the counter moved is
@@ -290,6 +294,7 @@ TEST(SaLanes, AnIdleLaneNeverSendsBelowTheSmallestWindow)
         sent.push_back(*s);
     }
     EXPECT_EQ(e->next_seq.load() - before + held_before, 300 + held()) << "a block was abandoned while the lanes took turns";
+    EXPECT_EQ(e->get(dp::SaCounter::seq_abandoned), dp::seq_block_for(3) - 1);
     std::sort(sent.begin(), sent.end());
     EXPECT_EQ(std::adjacent_find(sent.begin(), sent.end()), sent.end()) << "a sequence number was handed out twice";
     table.reclaim();
