@@ -5,6 +5,8 @@
 #include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 
+#include <emmintrin.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -31,28 +33,42 @@ struct Masks {
 };
 const Masks kMasks;
 
-inline Key16 masked(const Ipv6Addr& a, unsigned len)
+inline Key16 masked(const uint8_t* a, unsigned len)
 {
     Key16 k;
-    std::memcpy(k.w, a.bytes.data(), 16);
+    std::memcpy(k.w, a, 16);
     k.w[0] &= kMasks.m[len].w[0];
     k.w[1] &= kMasks.m[len].w[1];
     return k;
 }
+inline Key16 masked(const Ipv6Addr& a, unsigned len) { return masked(a.bytes.data(), len); }
 
-// Iterates the lengths whose bit is set, longest first.
-template <class F>
-void for_each_length_desc(const std::array<std::atomic<uint64_t>, 3>& bits, F&& f)
-{
-    for (int w = 2; w >= 0; --w) {
-        uint64_t v = bits[w].load(std::memory_order_acquire);
-        while (v) {
-            const int b = 63 - __builtin_clzll(v);
-            v &= ~(uint64_t{1} << b);
-            if (!f(static_cast<unsigned>(w * 64 + b))) return;
-        }
+// The prefix lengths in use, read once per lookup so that one burst sees one set of tables.
+struct Lengths {
+    uint64_t w[3];
+    explicit Lengths(const std::array<std::atomic<uint64_t>, 3>& bits)
+    {
+        for (int i = 0; i < 3; ++i) w[i] = bits[i].load(std::memory_order_acquire);
     }
-}
+    // The longest, or -1 when none is.
+    int longest() const
+    {
+        for (int i = 2; i >= 0; --i)
+            if (w[i]) return i * 64 + 63 - __builtin_clzll(w[i]);
+        return -1;
+    }
+    // Calls f(len) for each, longest first, while it returns true.
+    template <class F>
+    void each_desc(F&& f) const
+    {
+        for (int i = 2; i >= 0; --i)
+            for (uint64_t v = w[i]; v;) {
+                const int b = 63 - __builtin_clzll(v);
+                v &= ~(uint64_t{1} << b);
+                if (!f(static_cast<unsigned>(i * 64 + b))) return;
+            }
+    }
+};
 
 } // namespace
 
@@ -103,16 +119,16 @@ void BindingTables::unregister_reader(unsigned reader_id) const
 
 void BindingTables::quiescent(unsigned reader_id) const { rte_rcu_qsbr_quiescent(rcu_, reader_id); }
 
-bool BindingTables::on_home_prefix(const Ipv6Addr& a) const
+bool BindingTables::on_home_prefix(const uint8_t* a) const
 {
     uint64_t w[2];
-    std::memcpy(w, a.bytes.data(), 16);
+    std::memcpy(w, a, 16);
     return ((w[0] & home_mask_[0]) == home_value_[0]) & ((w[1] & home_mask_[1]) == home_value_[1]);
 }
 
 Route BindingTables::route(const Ipv6Addr& dst) const
 {
-    const Ipv6Addr* p = &dst;
+    const uint8_t* p = dst.bytes.data();
     Route r;
     route_bulk(&p, 1, &r);
     return r;
@@ -139,39 +155,70 @@ void lookup_pending(const ForwardTable& t, const Key16* keys, uint64_t& pending,
     }
     for (uint64_t p = pending; p; p &= p - 1) {
         const unsigned i = static_cast<unsigned>(__builtin_ctzll(p));
-        if (t.lookup(keys[i], h[i], out[i])) pending &= ~(uint64_t{1} << i);
+        if (t.lookup(keys[i], h[i], out[i])) {
+            pending &= ~(uint64_t{1} << i);
+            if (out[i].needs_record() && out[i].rec) rte_prefetch0(out[i].rec);
+        }
     }
 }
 } // namespace
 
-void BindingTables::route_bulk(const Ipv6Addr* const* dsts, unsigned n, Route* out) const
+// Every key is first looked up in one table, in two passes over the burst (hash and prefetch, then
+// probe): the home addresses' for a destination on the home prefix (or for all, without a home prefix),
+// the longest prefix length's for the others. Only what that misses walks the shorter lengths (and,
+// without a home prefix, the home misses all lengths), key by key as lookup_pending does.
+void BindingTables::route_bulk(const uint8_t* const* addrs, unsigned n, Route* out, unsigned at) const
 {
     n = std::min(n, kMaxBulk);
-    uint64_t pending = n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1;
+    const Lengths lengths(lengths_);
+    const int longest = lengths.longest();
+    const ForwardTable* first_prefix = longest >= 0 ? down_[static_cast<unsigned>(longest)].get() : nullptr;
+    const bool split = params_.home_prefix.has_value();
     Key16 keys[kMaxBulk];
-    for (unsigned i = 0; i < n; ++i) out[i] = Route{};
-
-    // Home addresses: destinations on the home prefix (all of them when no home prefix is set).
+    uint32_t h[kMaxBulk];
+    const ForwardTable* table[kMaxBulk];
     uint64_t home = 0;
+    // In SSE registers: the home prefix test and the key's mask are one AND and one compare each.
+    const __m128i home_mask = _mm_loadu_si128(reinterpret_cast<const __m128i*>(home_mask_));
+    const __m128i home_value = _mm_loadu_si128(reinterpret_cast<const __m128i*>(home_value_));
+    const __m128i prefix_mask = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kMasks.m[std::max(longest, 0)].w));
     for (unsigned i = 0; i < n; ++i) {
-        if (params_.home_prefix && !on_home_prefix(*dsts[i])) continue;
-        home |= uint64_t{1} << i;
-        keys[i] = masked(*dsts[i], 128);
+        const __m128i d = _mm_loadu_si128(reinterpret_cast<const __m128i*>(addrs[i] + at));
+        const bool on_home =
+            !split || _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(d, home_mask), home_value)) == 0xFFFF;
+        home |= uint64_t{on_home} << i;
+        table[i] = on_home ? home_.get() : first_prefix;
+        const __m128i k = on_home ? d : _mm_and_si128(d, prefix_mask);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(keys[i].w), k);
+        h[i] = ForwardTable::hash(keys[i]);
+        if (table[i]) rte_prefetch0(table[i]->bucket_of(h[i]));
     }
-    if (home) {
-        uint64_t missed = home;
-        lookup_pending(*home_, keys, missed, out);
-        pending &= ~(home & ~missed); // found
-        if (params_.home_prefix) pending &= ~home; // never in a prefix table
+    uint64_t from_longest = 0, after_longest = 0; // misses still to look up in the prefix tables
+    for (unsigned i = 0; i < n; ++i) {
+        if (table[i] && table[i]->lookup(keys[i], h[i], out[i])) {
+            // Records, where the method needs one, are spread over memory: asked for before the caller
+            // reads the first.
+            if (out[i].needs_record() && out[i].rec) rte_prefetch0(out[i].rec);
+            continue;
+        }
+        out[i] = Route{};
+        const uint64_t bit = uint64_t{1} << i;
+        if (!(home & bit)) after_longest |= bit; // missed the longest length, or no length is in use
+        else if (!split) from_longest |= bit;    // a home miss without a home prefix: every length
     }
-    if (!pending) return;
-    for_each_length_desc(lengths_, [&](unsigned len) {
+    if (!(from_longest | after_longest) || longest < 0) return;
+    uint64_t pending = from_longest;
+    lengths.each_desc([&](unsigned len) {
+        if (static_cast<int>(len) != longest) { // past the longest: its misses join
+            pending |= after_longest;
+            after_longest = 0;
+        }
         for (uint64_t p = pending; p; p &= p - 1) {
             const unsigned i = static_cast<unsigned>(__builtin_ctzll(p));
-            keys[i] = masked(*dsts[i], len);
+            keys[i] = masked(addrs[i] + at, len);
         }
-        lookup_pending(*down_[len], keys, pending, out);
-        return pending != 0;
+        if (pending) lookup_pending(*down_[len], keys, pending, out);
+        return (pending | after_longest) != 0;
     });
 }
 

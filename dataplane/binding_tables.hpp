@@ -105,8 +105,18 @@ public:
     // Up to 64 destinations; out[i] is null where nothing matches.
     void lookup_downstream_bulk(const Ipv6Addr* const* dsts, unsigned n, const FastBinding** out) const;
     // The fast path's lookup: up to 64 destinations to routes (out[i].live() false where nothing
-    // matches). The first bucket of every key is prefetched before the first is read.
-    void route_bulk(const Ipv6Addr* const* dsts, unsigned n, Route* out) const;
+    // matches). The first bucket of every key is prefetched before the first is read, and the records
+    // of the routes that need theirs before the caller reads them.
+    // The same over addresses in place: 16 bytes at addrs[i] + at (a packet's IPv6 header and 24 for
+    // its destination, say).
+    void route_bulk(const uint8_t* const* addrs, unsigned n, Route* out, unsigned at = 0) const;
+    void route_bulk(const Ipv6Addr* const* dsts, unsigned n, Route* out) const
+    {
+        const uint8_t* p[kMaxBulk] = {}; // initialized: GCC 12 warns of a const array argument otherwise
+        n = n < kMaxBulk ? n : kMaxBulk;
+        for (unsigned i = 0; i < n; ++i) p[i] = dsts[i]->bytes.data();
+        route_bulk(p, n, out);
+    }
     // The binding owning `inner_src`, if the packet came through its tunnel; null otherwise.
     const FastBinding* match_upstream(const Ipv6Addr& inner_src, TunnelMethod via, Ipv4Addr outer_src,
                                       uint16_t outer_sport) const
@@ -189,7 +199,7 @@ private:
     void retire(FastBinding* rec);
     // A binding may have several prefixes of one length: a prefix table takes more keys than bindings.
     uint32_t prefix_keys() const { return params_.capacity + params_.capacity / 2 + 64; }
-    bool on_home_prefix(const Ipv6Addr& a) const;
+    bool on_home_prefix(const uint8_t* a) const; // 16 bytes
 
     static uint32_t cover_index(const Ipv6Addr& a)
     {

@@ -51,6 +51,9 @@ struct Route {
                (uint64_t{peer} << 32);
     }
     static bool live_word(uint64_t w) { return (w & 0xFF) >= kLiveBase; }
+    // The method, as an index below kTunnelMethodCount, when the route is live and forwards from its
+    // word alone (I, R, U); kTunnelMethodCount or more otherwise (dead, or the record is needed).
+    uint64_t word_only_method() const { return (word & (kNeedsRecord | 0xFF)) - kLiveBase; }
     bool live() const { return live_word(word); }
     bool needs_record() const { return (word & kNeedsRecord) != 0; }
     TunnelMethod method() const { return static_cast<TunnelMethod>((word & 0xFF) - kLiveBase); }
@@ -140,12 +143,13 @@ inline bool ForwardTable::lookup(const Key& k, uint32_t h, Route& out) const
     const uint32_t probes = max_probe_.load(std::memory_order_acquire);
     for (uint32_t i = 0; i <= probes; ++i) {
         for (const Entry& e : buckets_[(h + i) & mask_].e) {
-            const uint64_t w = e.word.load(std::memory_order_acquire);
+            const uint64_t w = e.word.load(std::memory_order_acquire); // then the key it published
+            if (e.key[0] == k.w[0] && e.key[1] == k.w[1] && Route::live_word(w)) {
+                out.word = w;
+                out.rec = e.rec.load(std::memory_order_acquire);
+                return true;
+            }
             if (w == Route::kEmpty) return false;
-            if (!Route::live_word(w) || e.key[0] != k.w[0] || e.key[1] != k.w[1]) continue;
-            out.word = w;
-            out.rec = e.rec.load(std::memory_order_acquire);
-            return true;
         }
     }
     return false;

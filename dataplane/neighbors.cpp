@@ -104,7 +104,9 @@ void Neighbors::request(const Ipv6Addr& a) const
 bool Neighbors::hash_add(const NeighborKey& k, const MacAddr& mac)
 {
     const Key6 aligned(k.b.data()); // the IPv4 key is its first four bytes
-    return rte_hash_add_key_data(k.family == 4 ? v4_ : v6_, &aligned, pack(mac)) == 0;
+    const bool ok = rte_hash_add_key_data(k.family == 4 ? v4_ : v6_, &aligned, pack(mac)) == 0;
+    changes_.fetch_add(1, std::memory_order_release);
+    return ok;
 }
 
 void Neighbors::hash_del(const NeighborKey& k)
@@ -113,6 +115,7 @@ void Neighbors::hash_del(const NeighborKey& k)
     const Key6 aligned(k.b.data());
     const int32_t pos = rte_hash_del_key(h, &aligned);
     if (pos < 0) return;
+    changes_.fetch_add(1, std::memory_order_release);
     // A lock-free table keeps a removed key's slot until told: a worker may still be comparing it. The
     // slot is freed once every worker has passed a quiescent state (at once without concurrent readers).
     if (rcu_) retired_.push_back({rte_rcu_qsbr_start(rcu_), h, pos});

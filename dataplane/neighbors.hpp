@@ -100,6 +100,9 @@ public:
     std::optional<MacAddr> lookup(const Ipv6Addr& a) const;
     void request(Ipv4Addr a) const;
     void request(const Ipv6Addr& a) const;
+    // Bumped after every change to the table (an entry added, its MAC set again, or removed): a worker
+    // that read it before a lookup may keep what the lookup found while it reads the same number.
+    uint64_t changes() const { return changes_.load(std::memory_order_acquire); }
 
     // ---- the control thread ----
     // Static entries (is_static) are never replaced by learning, never age and do not count against the
@@ -158,6 +161,7 @@ private:
     std::unordered_map<NeighborKey, MacAddr, NeighborKeyHash> statics_;
     std::unordered_map<NeighborKey, Entry, NeighborKeyHash> entries_;
     std::list<NeighborKey> lists_[kLists]; // oldest first
+    std::atomic<uint64_t> changes_{0};
     std::atomic<uint64_t> evicted_{0};
     std::atomic<uint64_t> expired_{0};
     std::atomic<uint64_t> refused_full_{0};

@@ -100,11 +100,19 @@ void Worker::handle_burst(uint16_t from_port, rte_mbuf** pkts, uint16_t n)
     timed_ = (burst_seq_++ & time_mask_) == 0;
     if (timed_) tsc_ = rte_rdtsc();
     rte_mbuf* down[kBurst];
-    uint16_t down_l3[kBurst];
+    uint8_t* down_ip[kBurst]; // each one's IPv6 header
     uint16_t n_down = 0;
     UpstreamItem* up = up_; // a member: not constructed again for every burst
     uint16_t n_up = 0;
-    gw4_valid_ = gw6_valid_ = false;
+    // Gateway MACs found stay good while the neighbour table does not change; misses are asked again
+    // every burst (lookup_neighbor asks the control thread to resolve them).
+    if (const uint64_t ch = cfg_.neighbors ? cfg_.neighbors->changes() : 0; ch != gw_changes_) {
+        gw4_valid_ = gw6_valid_ = false;
+        gw_changes_ = ch;
+    } else {
+        gw4_valid_ = gw4_valid_ && gw4_ok_;
+        gw6_valid_ = gw6_valid_ && gw6_ok_;
+    }
     const PortSide& side = side_of(from_port);
     // Headers of the whole burst in flight before the first is read.
     for (uint16_t i = 0; i < n; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
@@ -113,6 +121,14 @@ void Worker::handle_burst(uint16_t from_port, rte_mbuf** pkts, uint16_t n)
         if (m->nb_segs != 1) {
             LcoreCounters::bump(ctr.classify_drops[static_cast<std::size_t>(DropReason::malformed)]);
             rte_pktmbuf_free(m);
+            continue;
+        }
+        // Most frames are IPv6 to forward: classify_frame's answer for them, inline (lib/classify.hpp).
+        uint8_t* frame = data(m);
+        if (is_downstream_frame(frame, rte_pktmbuf_data_len(m), classify_)) [[likely]] {
+            m->port = from_port;
+            down_ip[n_down] = frame + wire::kEtherHeaderLen;
+            down[n_down++] = m;
             continue;
         }
         const bool cksum_good = (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
@@ -155,7 +171,7 @@ void Worker::handle_burst(uint16_t from_port, rte_mbuf** pkts, uint16_t n)
             break;
         case PacketClass::downstream:
             m->port = from_port;
-            down_l3[n_down] = c.l3_offset;
+            down_ip[n_down] = data(m) + c.l3_offset;
             down[n_down++] = m;
             break;
         case PacketClass::tunneled:
@@ -178,7 +194,7 @@ void Worker::handle_burst(uint16_t from_port, rte_mbuf** pkts, uint16_t n)
         n_up = static_cast<uint16_t>(n_up + open_esp(up + n_up));
         stage_done(Stage::esp, opened);
     }
-    if (n_down) downstream(down, down_l3, n_down);
+    if (n_down) downstream(down, down_ip, n_down);
     if (n_up) upstream(up, n_up);
 }
 

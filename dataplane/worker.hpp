@@ -19,6 +19,7 @@
 #include "classify.hpp"
 #include "dp_counters.hpp"
 #include "encap.hpp"
+#include "encap_template.hpp"
 #include "esp_burst.hpp"
 #include "ethernet.hpp"
 #include "neighbors.hpp"
@@ -105,7 +106,8 @@ private:
     rte_mbuf* reassemble(rte_mbuf* m, const Classified& c);
     void flush();
     // worker_downstream.cpp
-    void downstream(rte_mbuf** pkts, const uint16_t* l3_offsets, uint16_t n);
+    void downstream(rte_mbuf** pkts, uint8_t* const* ips, uint16_t n); // ips: each packet's IPv6 header
+    const OuterTemplate* outer_templates();
     bool may_forward(const uint8_t* ip, uint32_t ip_len, uint32_t room, rte_mbuf* frame, const Route* back_tunnel);
     bool fits_tunnel(const Route& r, const uint8_t* ip, uint32_t ip_len, rte_mbuf* frame, const Route* back_tunnel);
     [[gnu::cold]] bool refuse_forward(const uint8_t* ip, uint32_t ip_len, uint32_t room, rte_mbuf* frame,
@@ -152,14 +154,20 @@ private:
     std::unique_ptr<::rte_ip_frag_death_row> frag_dr_; // fragments the table gave up on, to free
     bool same_port_;
     struct TxBuf {
-        rte_mbuf* pkts[64];
+        static constexpr uint16_t kSize = 64; // at least kBurst (downstream counts on it)
+        rte_mbuf* pkts[kSize];
         uint16_t n = 0;
     } tx_access_, tx_home_;
+    static_assert(TxBuf::kSize >= kBurst);
     EspSealBurst seal_;  // a burst's downstream ESP packets
     EspOpenBurst open_;  // a burst's upstream ESP packets
     UpstreamItem up_[kBurst]; // a burst's decapsulated packets, for the bulk lookup
-    MacAddr gw4_, gw6_; // gateway MACs, looked up once per burst
+    OuterTemplate tpl_[kTunnelMethodCount]; // the downstream fast path's outer headers (encap_template.hpp)
+    MacAddr tpl_mac_;                       // the gateway MAC they were built for
+    bool tpl_built_ = false;
+    MacAddr gw4_, gw6_; // gateway MACs, looked up once per burst at most (handle_burst)
     bool gw4_valid_ = false, gw6_valid_ = false, gw4_ok_ = false, gw6_ok_ = false;
+    uint64_t gw_changes_ = 0; // Neighbors::changes() when gw4_ and gw6_ were looked up
     RateLimiter ptb_limit_, te_limit_; // ICMPv6 errors, each type at ptb_per_second
     RateLimiter punt_priority_limit_, punt_bulk_limit_;
     uint32_t polls_ = 0;
@@ -240,7 +248,7 @@ inline bool Worker::to_link(rte_mbuf* m, const PortSide& side, uint16_t type, co
 inline void Worker::queue_tx(const PortSide& side, rte_mbuf* m)
 {
     TxBuf& b = &side == &cfg_.access ? tx_access_ : tx_home_;
-    if (b.n == sizeof b.pkts / sizeof b.pkts[0]) flush();
+    if (b.n == TxBuf::kSize) flush();
     b.pkts[b.n++] = m;
 }
 

@@ -1,6 +1,7 @@
 // Downstream: IPv6 from the core to a mobile node, looked up in bulk and encapsulated by its binding's method.
 #include "worker.hpp"
 #include "encap_ipv4_inline.hpp"
+#include "encap_template.hpp"
 
 #include <rte_cycles.h>
 #include <rte_mbuf.h>
@@ -23,44 +24,70 @@ namespace nemo::dp {
 
 using namespace wire;
 
-void Worker::downstream(rte_mbuf** pkts, const uint16_t* l3, uint16_t n)
+void Worker::downstream(rte_mbuf** pkts, uint8_t* const* ips, uint16_t n)
 {
     LcoreCounters& ctr = *cfg_.counters;
-    Ipv6Addr dsts[kBurst];
-    const Ipv6Addr* ptrs[kBurst] = {};
-    for (uint16_t i = 0; i < n; ++i) {
-        std::memcpy(dsts[i].bytes.data(), data(pkts[i]) + l3[i] + 24, 16);
-        ptrs[i] = &dsts[i];
-    }
     Route routes[kBurst];
-    cfg_.tables->route_bulk(ptrs, n, routes);
-    // Records, where the method needs one, are spread over memory: ask for all before reading the first.
-    for (uint16_t i = 0; i < n; ++i)
-        if (routes[i].needs_record() && routes[i].rec) rte_prefetch0(routes[i].rec);
+    cfg_.tables->route_bulk(ips, n, routes, 24); // the destinations; records needed are prefetched
     stage_done(Stage::lookup, n);
+    // The common case, fused: a live route of I, R or U (forwarded from its word), the access side's
+    // gateway resolved, the hop limit lasting and the packet fitting. Its headers come from the burst's
+    // templates; everything else takes the general path below, which answers what cannot go.
+    const OuterTemplate* tpl = outer_templates();
+    uint32_t fast[kTunnelMethodCount] = {};
+    // Each packet queues at most one packet to the access side in this loop: with room for all of them
+    // the fast path appends without a check (the general path's queue_tx checks for itself).
+    if (tx_access_.n + n > TxBuf::kSize) flush();
     for (uint16_t i = 0; i < n; ++i) {
         rte_mbuf* m = pkts[i];
         const Route& r = routes[i];
+        uint8_t* ip = ips[i];
+        const uint32_t ip_len = kIpv6HeaderLen + load_be16(ip + 4);
+        const uint64_t k = r.word_only_method(); // I, R or U have a template
+        if (k < kTunnelMethodCount && tpl[k].len && ip[7] > 1 && tpl[k].fits(m, ip, ip_len)) [[likely]] {
+            --ip[7]; // hop limit
+            tpl[k].apply(m, ip, ip_len, r.peer(), r.port(), static_cast<uint8_t>(((ip[0] & 0x0F) << 4) | (ip[1] >> 4)));
+            ++fast[k];
+            tx_access_.pkts[tx_access_.n++] = m;
+            continue;
+        }
         if (!r.live() || (r.needs_record() && !r.rec)) {
             ctr.inc(DpCounter::no_binding);
             rte_pktmbuf_free(m);
             continue;
         }
-        uint8_t* ip = data(m) + l3[i];
-        const uint32_t ip_len = kIpv6HeaderLen + load_be16(ip + 4);
         // Errors about a packet from the core go back the way it came, to the frame's sender.
         if (!fits_tunnel(r, ip, ip_len, m, nullptr)) [[unlikely]] {
             rte_pktmbuf_free(m);
             continue;
         }
         --ip[7]; // hop limit
-        rte_pktmbuf_adj(m, l3[i]);
+        rte_pktmbuf_adj(m, static_cast<uint16_t>(ip - data(m)));
         // Trim link padding: the IPv6 payload length is the packet.
         if (rte_pktmbuf_pkt_len(m) > ip_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - ip_len));
         to_tunnel(m, r);
     }
+    for (std::size_t k = 0; k < kTunnelMethodCount; ++k)
+        if (fast[k]) LcoreCounters::bump(ctr.encap[k], fast[k]);
     stage_done(Stage::encap, n);
     if (seal_.n) seal_esp();
+}
+
+// The fast path's templates for this burst, indexed by method: I, R and U built, the others empty; all
+// empty when the access side has no gateway or its MAC is not known. Built again when the MAC changes.
+const OuterTemplate* Worker::outer_templates()
+{
+    static const OuterTemplate kNone[kTunnelMethodCount];
+    MacAddr mac;
+    if (!cfg_.access.gateway4 || !gateway_mac4(mac)) return kNone;
+    if (!tpl_built_ || mac.bytes != tpl_mac_.bytes) {
+        const LinkHeader link{mac, cfg_.access.mac};
+        for (TunnelMethod m : {TunnelMethod::ipip, TunnelMethod::gre, TunnelMethod::udp})
+            tpl_[static_cast<std::size_t>(m)].build(m, cfg_.self, link, cfg_.access.mtu);
+        tpl_mac_ = mac;
+        tpl_built_ = true;
+    }
+    return tpl_;
 }
 
 // may_forward's refusal (worker.hpp): counts the packet and sends Time Exceeded (RFC 4443 3.3) or Packet

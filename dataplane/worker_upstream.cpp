@@ -96,9 +96,7 @@ void Worker::upstream(UpstreamItem* items, uint16_t n)
     const Ipv6Addr* srcs[kBurst] = {};
     for (uint16_t i = 0; i < n; ++i) srcs[i] = &items[i].src;
     Route routes[kBurst];
-    cfg_.tables->route_bulk(srcs, n, routes);
-    for (uint16_t i = 0; i < n; ++i)
-        if (routes[i].needs_record() && routes[i].rec) rte_prefetch0(routes[i].rec);
+    cfg_.tables->route_bulk(srcs, n, routes); // records needed are prefetched
     Ipv6Addr dsts[kBurst];
     const Ipv6Addr* dst_ptrs[kBurst] = {};
     uint16_t kept[kBurst];

@@ -51,24 +51,6 @@ Classified dropped(DropReason r)
     return c;
 }
 
-bool same16(const uint8_t* a, const Ipv6Addr& b)
-{
-    uint64_t x[2], y[2];
-    std::memcpy(x, a, 16);
-    std::memcpy(y, b.bytes.data(), 16);
-    return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
-}
-
-} // namespace
-
-bool addressed_to_ha(const uint8_t* dst, const ClassifyParams& p)
-{
-    bool to_us = same16(dst, p.dhaad_anycast);
-    for (const Ipv6Addr& a : p.ha_ipv6) to_us = to_us || same16(dst, a);
-    return to_us;
-}
-
-namespace {
 
 // Reads the fixed header in place: this runs for every packet, so no views are built.
 Classified classify_ipv6(std::span<const uint8_t> l3, uint16_t off, const ClassifyParams& p)

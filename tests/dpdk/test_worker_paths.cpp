@@ -146,6 +146,34 @@ TEST_F(WorkerPaths, TimeExceededDownstreamRfc4443Section3_3)
     EXPECT_EQ(dropped(DropReason::ttl_exceeded), 1u);
 }
 
+// The fast path keeps the gateway's MAC (and its header templates) from burst to burst while the
+// neighbour table does not change: a new MAC for the gateway is used from the next burst on.
+TEST_F(WorkerPaths, GatewayMacChangeTakesEffectOnTheNextBurst)
+{
+    start();
+    const auto first_hop = [&](std::size_t expect) {
+        receive(ether(kGwMac, ethertype::ipv6, ipv6_packet(kCn, kHost, 9)));
+        rig.worker->poll();
+        auto out = sent();
+        EXPECT_EQ(out.size(), expect);
+        std::optional<MacAddr> dst;
+        if (!out.empty()) {
+            auto eth = parse_ether(out[0]);
+            if (eth && eth->ethertype == ethertype::ipv4) dst = eth->dst;
+        }
+        return dst;
+    };
+    EXPECT_EQ(first_hop(1), kGwMac);
+    EXPECT_EQ(first_hop(1), kGwMac);
+    const MacAddr moved = *MacAddr::parse("02:00:00:00:00:ab");
+    rig.neighbors->set(kGw4, moved, true);
+    EXPECT_EQ(first_hop(1), moved) << "the next burst after the change";
+    EXPECT_EQ(first_hop(1), moved);
+    rig.neighbors->set(kGw4, kGwMac, true);
+    EXPECT_EQ(first_hop(1), kGwMac);
+    EXPECT_EQ(counter(dp::DpCounter::no_neighbor), 0u);
+}
+
 // Upstream, the Time Exceeded goes back through the router's tunnel (IPv6-in-IPv4 to its care-of address).
 TEST_F(WorkerPaths, TimeExceededUpstreamGoesBackThroughTheTunnel)
 {

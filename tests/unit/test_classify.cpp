@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <iterator>
+#include <random>
 #include <vector>
 
 #include "classify.hpp"
@@ -235,4 +237,44 @@ TEST(Classify, IkeOnPort500OnlyWhenEnabled)
     EXPECT_EQ(n.method, TunnelMethod::esp_udp);
     // Another port is still no tunnel.
     EXPECT_EQ(classify_frame(ether(ethertype::ipv4, udp4_to_ha(500, 501, ike)), on).drop, DropReason::unsupported_tunnel);
+}
+
+// The worker's inline shortcut (is_downstream_frame) must say downstream exactly when classify_frame
+// does: crafted frames around every rule it checks (ethertype, version, length, ND, multicast, the HA's
+// addresses), then random ones.
+TEST(Classify, DownstreamShortcutAgreesWithClassifyFrame)
+{
+    const ClassifyParams p = params();
+    const Ipv6Addr kDsts[] = {kHa6, p.dhaad_anycast, *Ipv6Addr::parse("ff02::1"), *Ipv6Addr::parse("2001:db8:aaaa::1"),
+                              *Ipv6Addr::parse("fe80::1"), *Ipv6Addr::parse("2001:db8:1::2")};
+    const uint8_t kNext[] = {ipproto::udp, ipproto::tcp, ipproto::icmpv6, ipproto::ipv6, ipproto::mobility, ipproto::routing, 0, ipproto::no_next};
+    const uint8_t kIcmpTypes[] = {128, 135, 136, 1, 2, 144, 146};
+    const uint16_t kTypes[] = {ethertype::ipv6, ethertype::ipv4, ethertype::vlan, ethertype::arp};
+    std::mt19937 rng(16);
+    auto pick = [&](const auto& a) { return a[rng() % std::size(a)]; };
+    unsigned agree_down = 0, agree_other = 0;
+    for (int i = 0; i < 200000; ++i) {
+        const uint16_t payload = static_cast<uint16_t>(rng() % 80);
+        std::vector<uint8_t> l3(40 + payload);
+        write_ipv6_header(l3.data(), Ipv6Header{0, 0, payload, pick(kNext), static_cast<uint8_t>(rng() % 3),
+                                                *Ipv6Addr::parse("2001:db8:5::1"), pick(kDsts)});
+        if (payload) l3[40] = pick(kIcmpTypes);
+        if (rng() % 8 == 0) l3[0] = static_cast<uint8_t>(rng()); // version
+        if (rng() % 8 == 0) l3[4 + rng() % 2] = static_cast<uint8_t>(rng()); // payload length
+        auto f = ether(rng() % 6 ? ethertype::ipv6 : pick(kTypes), l3);
+        if (rng() % 4 == 0) f.resize(rng() % (f.size() + 1)); // cut short
+        else if (rng() % 4 == 0) f.resize(f.size() + rng() % 20); // link padding
+        const Classified c = classify_frame(f, p);
+        const bool full = c.cls == PacketClass::downstream;
+        ASSERT_EQ(is_downstream_frame(f.data(), f.size(), p), full) << "frame " << i << " of " << f.size() << " bytes";
+        if (full) {
+            ASSERT_EQ(c.l3_offset, 14);
+            ++agree_down;
+        } else {
+            ++agree_other;
+        }
+    }
+    // Both answers were tried often.
+    EXPECT_GT(agree_down, 10000u);
+    EXPECT_GT(agree_other, 10000u);
 }
