@@ -107,6 +107,7 @@ private:
     void flush();
     // worker_downstream.cpp
     void downstream(rte_mbuf** pkts, uint8_t* const* ips, uint16_t n); // ips: each packet's IPv6 header
+    void downstream_general(rte_mbuf* m, const Route& r, uint8_t* ip, uint32_t ip_len);
     const OuterTemplate* outer_templates();
     bool may_forward(const uint8_t* ip, uint32_t ip_len, uint32_t room, rte_mbuf* frame, const Route* back_tunnel);
     bool fits_tunnel(const Route& r, const uint8_t* ip, uint32_t ip_len, rte_mbuf* frame, const Route* back_tunnel);
@@ -154,11 +155,10 @@ private:
     std::unique_ptr<::rte_ip_frag_death_row> frag_dr_; // fragments the table gave up on, to free
     bool same_port_;
     struct TxBuf {
-        static constexpr uint16_t kSize = 64; // at least kBurst (downstream counts on it)
+        static constexpr uint16_t kSize = 64;
         rte_mbuf* pkts[kSize];
         uint16_t n = 0;
     } tx_access_, tx_home_;
-    static_assert(TxBuf::kSize >= kBurst);
     EspSealBurst seal_;  // a burst's downstream ESP packets
     EspOpenBurst open_;  // a burst's upstream ESP packets
     UpstreamItem up_[kBurst]; // a burst's decapsulated packets, for the bulk lookup

@@ -35,42 +35,57 @@ void Worker::downstream(rte_mbuf** pkts, uint8_t* const* ips, uint16_t n)
     // templates; everything else takes the general path below, which answers what cannot go.
     const OuterTemplate* tpl = outer_templates();
     uint32_t fast[kTunnelMethodCount] = {};
-    // Each packet queues at most one packet to the access side in this loop: with room for all of them
-    // the fast path appends without a check (the general path's queue_tx checks for itself).
-    if (tx_access_.n + n > TxBuf::kSize) flush();
+    uint16_t tx_n = tx_access_.n; // in a register: stores into packets may alias the member
     for (uint16_t i = 0; i < n; ++i) {
         rte_mbuf* m = pkts[i];
-        const Route& r = routes[i];
+        const Route r = routes[i];
         uint8_t* ip = ips[i];
         const uint32_t ip_len = kIpv6HeaderLen + load_be16(ip + 4);
         const uint64_t k = r.word_only_method(); // I, R or U have a template
-        if (k < kTunnelMethodCount && tpl[k].len && ip[7] > 1 && tpl[k].fits(m, ip, ip_len)) [[likely]] {
-            --ip[7]; // hop limit
-            tpl[k].apply(m, ip, ip_len, r.peer(), r.port(), static_cast<uint8_t>(((ip[0] & 0x0F) << 4) | (ip[1] >> 4)));
+        const uint8_t hop_limit = ip[7];
+        if (k < kTunnelMethodCount && tpl[k].len && hop_limit > 1 && tpl[k].fits(m, ip, ip_len)) [[likely]] {
+            const auto tc = static_cast<uint8_t>(((ip[0] & 0x0F) << 4) | (ip[1] >> 4));
+            ip[7] = static_cast<uint8_t>(hop_limit - 1);
+            tpl[k].apply(m, ip, ip_len, r.peer(), r.port(), tc);
             ++fast[k];
-            tx_access_.pkts[tx_access_.n++] = m;
+            if (tx_n == TxBuf::kSize) [[unlikely]] {
+                tx_access_.n = tx_n;
+                flush();
+                tx_n = 0;
+            }
+            tx_access_.pkts[tx_n++] = m;
             continue;
         }
-        if (!r.live() || (r.needs_record() && !r.rec)) {
-            ctr.inc(DpCounter::no_binding);
-            rte_pktmbuf_free(m);
-            continue;
-        }
-        // Errors about a packet from the core go back the way it came, to the frame's sender.
-        if (!fits_tunnel(r, ip, ip_len, m, nullptr)) [[unlikely]] {
-            rte_pktmbuf_free(m);
-            continue;
-        }
-        --ip[7]; // hop limit
-        rte_pktmbuf_adj(m, static_cast<uint16_t>(ip - data(m)));
-        // Trim link padding: the IPv6 payload length is the packet.
-        if (rte_pktmbuf_pkt_len(m) > ip_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - ip_len));
-        to_tunnel(m, r);
+        tx_access_.n = tx_n; // the general path queues through queue_tx, and may send an ICMPv6 error
+        downstream_general(m, r, ip, ip_len);
+        tx_n = tx_access_.n;
     }
+    tx_access_.n = tx_n;
     for (std::size_t k = 0; k < kTunnelMethodCount; ++k)
         if (fast[k]) LcoreCounters::bump(ctr.encap[k], fast[k]);
     stage_done(Stage::encap, n);
     if (seal_.n) seal_esp();
+}
+
+// A packet the fused path did not take: no binding, a hop limit that runs out, too big for the tunnel,
+// a method with a record (IPv6-in-IPv6, ESP), or no template (no gateway MAC known).
+void Worker::downstream_general(rte_mbuf* m, const Route& r, uint8_t* ip, uint32_t ip_len)
+{
+    if (!r.live() || (r.needs_record() && !r.rec)) {
+        cfg_.counters->inc(DpCounter::no_binding);
+        rte_pktmbuf_free(m);
+        return;
+    }
+    // Errors about a packet from the core go back the way it came, to the frame's sender.
+    if (!fits_tunnel(r, ip, ip_len, m, nullptr)) [[unlikely]] {
+        rte_pktmbuf_free(m);
+        return;
+    }
+    --ip[7]; // hop limit
+    rte_pktmbuf_adj(m, static_cast<uint16_t>(ip - data(m)));
+    // Trim link padding: the IPv6 payload length is the packet.
+    if (rte_pktmbuf_pkt_len(m) > ip_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - ip_len));
+    to_tunnel(m, r);
 }
 
 // The fast path's templates for this burst, indexed by method: I, R and U built, the others empty; all
