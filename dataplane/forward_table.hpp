@@ -143,8 +143,10 @@ inline bool ForwardTable::lookup(const Key& k, uint32_t h, Route& out) const
     const uint32_t probes = max_probe_.load(std::memory_order_acquire);
     for (uint32_t i = 0; i <= probes; ++i) {
         for (const Entry& e : buckets_[(h + i) & mask_].e) {
-            const uint64_t w = e.word.load(std::memory_order_acquire); // then the key it published
-            if (e.key[0] == k.w[0] && e.key[1] == k.w[1] && Route::live_word(w)) {
+            // The word first: a key is read only once a live word published it (the writer stores
+            // keys into free slots while readers run).
+            const uint64_t w = e.word.load(std::memory_order_acquire);
+            if (Route::live_word(w) && e.key[0] == k.w[0] && e.key[1] == k.w[1]) {
                 out.word = w;
                 out.rec = e.rec.load(std::memory_order_acquire);
                 return true;

@@ -105,7 +105,7 @@ bool Neighbors::hash_add(const NeighborKey& k, const MacAddr& mac)
 {
     const Key6 aligned(k.b.data()); // the IPv4 key is its first four bytes
     const bool ok = rte_hash_add_key_data(k.family == 4 ? v4_ : v6_, &aligned, pack(mac)) == 0;
-    changes_.fetch_add(1, std::memory_order_release);
+    if (ok) changes_.fetch_add(1, std::memory_order_release);
     return ok;
 }
 

@@ -33,7 +33,9 @@ void Worker::downstream(rte_mbuf** pkts, uint8_t* const* ips, uint16_t n)
     // The common case, fused: a live route of I, R or U (forwarded from its word), the access side's
     // gateway resolved, the hop limit lasting and the packet fitting. Its headers come from the burst's
     // templates; everything else takes the general path below, which answers what cannot go.
-    const OuterTemplate* tpl = outer_templates();
+    // Asked for by the first packet that could use them: a burst with none (ESP, IPv6-in-IPv6, no
+    // binding) neither looks the gateway up nor asks for it to be resolved.
+    const OuterTemplate* tpl = nullptr;
     uint32_t fast[kTunnelMethodCount] = {};
     uint16_t tx_n = tx_access_.n; // in a register: stores into packets may alias the member
     for (uint16_t i = 0; i < n; ++i) {
@@ -43,11 +45,14 @@ void Worker::downstream(rte_mbuf** pkts, uint8_t* const* ips, uint16_t n)
         const uint32_t ip_len = kIpv6HeaderLen + load_be16(ip + 4);
         const uint64_t k = r.word_only_method(); // I, R or U have a template
         const uint8_t hop_limit = ip[7];
+        if (k < kTunnelMethodCount && !tpl) tpl = outer_templates();
         if (k < kTunnelMethodCount && tpl[k].len && hop_limit > 1 && tpl[k].fits(m, ip, ip_len)) [[likely]] {
             const auto tc = static_cast<uint8_t>(((ip[0] & 0x0F) << 4) | (ip[1] >> 4));
             ip[7] = static_cast<uint8_t>(hop_limit - 1);
             tpl[k].apply(m, ip, ip_len, r.peer(), r.port(), tc);
             ++fast[k];
+            // Full: not reached with today's sizes (a turn queues at most two bursts of 32 to one side,
+            // and the buffer holds 64), kept so that nothing assumes how much the general path queued.
             if (tx_n == TxBuf::kSize) [[unlikely]] {
                 tx_access_.n = tx_n;
                 flush();
