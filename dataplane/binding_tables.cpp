@@ -119,13 +119,6 @@ void BindingTables::unregister_reader(unsigned reader_id) const
 
 void BindingTables::quiescent(unsigned reader_id) const { rte_rcu_qsbr_quiescent(rcu_, reader_id); }
 
-bool BindingTables::on_home_prefix(const uint8_t* a) const
-{
-    uint64_t w[2];
-    std::memcpy(w, a, 16);
-    return ((w[0] & home_mask_[0]) == home_value_[0]) & ((w[1] & home_mask_[1]) == home_value_[1]);
-}
-
 Route BindingTables::route(const Ipv6Addr& dst) const
 {
     const uint8_t* p = dst.bytes.data();

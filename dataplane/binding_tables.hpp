@@ -199,7 +199,6 @@ private:
     void retire(FastBinding* rec);
     // A binding may have several prefixes of one length: a prefix table takes more keys than bindings.
     uint32_t prefix_keys() const { return params_.capacity + params_.capacity / 2 + 64; }
-    bool on_home_prefix(const uint8_t* a) const; // 16 bytes
 
     static uint32_t cover_index(const Ipv6Addr& a)
     {

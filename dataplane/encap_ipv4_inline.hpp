@@ -18,6 +18,29 @@
 
 namespace nemo::dp::inline_encap {
 
+// The words of the outer IPv4 header that are the same for every packet of one protocol: DF (word 1),
+// TTL 64 and the protocol (word 2, checksum zero). write_outer_ipv4 and the downstream fast path's
+// templates (encap_template.hpp) both take them from here.
+struct OuterIpv4Fixed {
+    uint32_t w1, w2;
+};
+inline OuterIpv4Fixed outer_ipv4_fixed(uint8_t protocol)
+{
+    return {wire::kIpv4FlagDF, (64u << 24) | (uint32_t{protocol} << 16)};
+}
+
+// What an IPv4 method without keys puts after the outer IPv4 header: the IPv4 protocol and the length
+// of its own header (0 for I, 4 for R's basic GRE header, 8 for U's UDP header). False for the others.
+inline bool v4_method_layout(TunnelMethod m, uint8_t& protocol, uint16_t& method_len)
+{
+    switch (m) {
+    case TunnelMethod::ipip: protocol = wire::ipproto::ipv6, method_len = 0; return true;
+    case TunnelMethod::gre: protocol = wire::ipproto::gre, method_len = 4; return true;
+    case TunnelMethod::udp: protocol = wire::ipproto::udp, method_len = wire::kUdpHeaderLen; return true;
+    default: return false;
+    }
+}
+
 // The outer IPv4 header at p, for `total` bytes of IPv4 packet: DF set, so an atomic datagram whose
 // Identification carries no meaning and is 0 (RFC 6864); DSCP and ECN from the inner traffic class
 // (RFC 6040 normal mode); the checksum computed here or left to the NIC.
@@ -25,8 +48,7 @@ namespace nemo::dp::inline_encap {
                              uint8_t inner_tc, uint32_t total, uint16_t l2_len)
 {
     const uint32_t w0 = (0x45u << 24) | (uint32_t{outer_tos_on_encap(inner_tc)} << 16) | (total & 0xFFFF);
-    const uint32_t w1 = wire::kIpv4FlagDF;
-    const uint32_t w2 = (64u << 24) | (uint32_t{protocol} << 16);
+    const auto [w1, w2] = outer_ipv4_fixed(protocol);
     uint16_t csum = 0;
     if (self.ipv4_cksum_offload) {
         m->l2_len = l2_len & 0x7Fu;
@@ -64,12 +86,7 @@ namespace nemo::dp::inline_encap {
 {
     uint8_t protocol;
     uint16_t method_len;
-    switch (peer.method) {
-    case TunnelMethod::ipip: protocol = wire::ipproto::ipv6, method_len = 0; break;
-    case TunnelMethod::gre: protocol = wire::ipproto::gre, method_len = 4; break;
-    case TunnelMethod::udp: protocol = wire::ipproto::udp, method_len = wire::kUdpHeaderLen; break;
-    default: return false;
-    }
+    if (!v4_method_layout(peer.method, protocol, method_len)) return false;
     const uint32_t inner = rte_pktmbuf_pkt_len(m);
     uint8_t* h = inline_encap::push_outer_ipv4(m, self, peer.v4, protocol, inner_traffic_class(m), method_len, link);
     if (!h) return false;

@@ -3,7 +3,7 @@
 // gateway's MAC may change between bursts), copied in front of each packet with three 16-byte stores and
 // patched where a packet differs: the IPv4 total length, DSCP and ECN, the far end's address, its
 // checksum (the fixed words' sum is kept, so a packet adds three words), and for U the port and length.
-// The bytes are those inline_encap::encap_v4 writes (tests/test_encap_template.cpp holds the two equal
+// The bytes are those inline_encap::encap_v4 writes (tests/dpdk/test_encap_template.cpp holds the two equal
 // for every method, offload or not, over random packets and peers); it is the same encapsulation with
 // the per-packet work that does not depend on the packet done once.
 #pragma once
@@ -17,6 +17,7 @@
 #include "checksum.hpp"
 #include "ecn.hpp"
 #include "encap.hpp"
+#include "encap_ipv4_inline.hpp"
 #include "ethernet.hpp"
 #include "gre.hpp"
 #include "ipv4.hpp"
@@ -39,23 +40,17 @@ struct alignas(64) OuterTemplate {
     {
         uint8_t protocol;
         uint16_t method_len;
-        switch (m) {
-        case TunnelMethod::ipip: protocol = wire::ipproto::ipv6, method_len = 0; break;
-        case TunnelMethod::gre: protocol = wire::ipproto::gre, method_len = 4; break;
-        case TunnelMethod::udp: protocol = wire::ipproto::udp, method_len = wire::kUdpHeaderLen; break;
-        default: return false;
-        }
+        if (!inline_encap::v4_method_layout(m, protocol, method_len)) return false;
         std::memset(h, 0, sizeof h);
         len = static_cast<uint16_t>(kIpAt + wire::kIpv4MinHeaderLen + method_len);
-        const uint16_t overhead = static_cast<uint16_t>(wire::kIpv4MinHeaderLen + method_len);
+        const uint16_t overhead = encap_overhead(m); // what fits_tunnel allows for, the same room
         room = mtu > overhead ? static_cast<uint16_t>(mtu - overhead) : 0;
         offload = self.ipv4_cksum_offload;
         udp = m == TunnelMethod::udp;
         wire::write_ether_header(h, link.dst, link.src, wire::ethertype::ipv4);
         uint8_t* ip = h + kIpAt;
-        // As write_outer_ipv4: version and length, DF, TTL 64, the protocol, the HA's address.
-        const uint32_t w1 = wire::kIpv4FlagDF;
-        const uint32_t w2 = (64u << 24) | (uint32_t{protocol} << 16);
+        // As write_outer_ipv4: version and length, its fixed words, the HA's address.
+        const auto [w1, w2] = inline_encap::outer_ipv4_fixed(protocol);
         wire::store_be32(ip, 0x45u << 24);
         wire::store_be32(ip + 4, w1);
         wire::store_be32(ip + 8, w2);

@@ -163,8 +163,7 @@ private:
     EspOpenBurst open_;  // a burst's upstream ESP packets
     UpstreamItem up_[kBurst]; // a burst's decapsulated packets, for the bulk lookup
     OuterTemplate tpl_[kTunnelMethodCount]; // the downstream fast path's outer headers (encap_template.hpp)
-    MacAddr tpl_mac_;                       // the gateway MAC they were built for
-    bool tpl_built_ = false;
+    MacAddr tpl_mac_;                       // the gateway MAC they were built for (none built: I's len 0)
     MacAddr gw4_, gw6_; // gateway MACs, looked up once per burst at most (handle_burst)
     bool gw4_valid_ = false, gw6_valid_ = false, gw4_ok_ = false, gw6_ok_ = false;
     uint64_t gw_changes_ = 0; // Neighbors::changes() when gw4_ and gw6_ were looked up

@@ -47,7 +47,7 @@ void Worker::downstream(rte_mbuf** pkts, uint8_t* const* ips, uint16_t n)
         const uint8_t hop_limit = ip[7];
         if (k < kTunnelMethodCount && !tpl) tpl = outer_templates();
         if (k < kTunnelMethodCount && tpl[k].len && hop_limit > 1 && tpl[k].fits(m, ip, ip_len)) [[likely]] {
-            const auto tc = static_cast<uint8_t>(((ip[0] & 0x0F) << 4) | (ip[1] >> 4));
+            const uint8_t tc = ipv6_traffic_class(ip);
             ip[7] = static_cast<uint8_t>(hop_limit - 1);
             tpl[k].apply(m, ip, ip_len, r.peer(), r.port(), tc);
             ++fast[k];
@@ -100,12 +100,11 @@ const OuterTemplate* Worker::outer_templates()
     static const OuterTemplate kNone[kTunnelMethodCount];
     MacAddr mac;
     if (!cfg_.access.gateway4 || !gateway_mac4(mac)) return kNone;
-    if (!tpl_built_ || mac.bytes != tpl_mac_.bytes) {
+    if (!tpl_[static_cast<std::size_t>(TunnelMethod::ipip)].len || mac.bytes != tpl_mac_.bytes) {
         const LinkHeader link{mac, cfg_.access.mac};
         for (TunnelMethod m : {TunnelMethod::ipip, TunnelMethod::gre, TunnelMethod::udp})
             tpl_[static_cast<std::size_t>(m)].build(m, cfg_.self, link, cfg_.access.mtu);
         tpl_mac_ = mac;
-        tpl_built_ = true;
     }
     return tpl_;
 }

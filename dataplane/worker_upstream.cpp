@@ -123,7 +123,7 @@ void Worker::upstream(UpstreamItem* items, uint16_t n)
             rte_pktmbuf_free(m);
             continue;
         }
-        const uint8_t inner_tc = static_cast<uint8_t>(((ip[0] & 0x0F) << 4) | (ip[1] >> 4));
+        const uint8_t inner_tc = ipv6_traffic_class(ip);
         auto tc = inner_tc_on_decap(inner_tc, items[i].outer_tos);
         if (!tc) {
             ctr.inc(DpCounter::ecn_drop);
