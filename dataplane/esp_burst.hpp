@@ -30,12 +30,14 @@ struct UpstreamItem {
     uint8_t outer_tos;
 };
 
-// Downstream: packets laid out by esp_seal_prepare, sealed together, finished by esp_seal_finish.
+// Downstream: packets laid out by esp_seal_prepare, sealed together, finished by esp_seal_finish; or
+// laid out with their outer headers by esp_seal_fast (`framed`), sent as they come out of the crypto.
 struct EspSealBurst {
     struct Item {
         rte_mbuf* m;
         SaEntry* sa;
         SaLane* lane; // this worker's of sa
+        bool framed;  // esp_seal_fast's: of peer only the method is set, mac and tc are not
         TunnelPeer peer;
         MacAddr mac;
         uint8_t tc;

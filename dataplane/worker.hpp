@@ -109,6 +109,7 @@ private:
     void downstream(rte_mbuf** pkts, uint8_t* const* ips, uint16_t n); // ips: each packet's IPv6 header
     void downstream_general(rte_mbuf* m, const Route& r, uint8_t* ip, uint32_t ip_len);
     const OuterTemplate* outer_templates();
+    inline bool seal_fast(rte_mbuf* m, const FastBinding& b, uint8_t* ip, uint32_t ip_len, const OuterTemplate* tpl);
     bool may_forward(const uint8_t* ip, uint32_t ip_len, uint32_t room, rte_mbuf* frame, const Route* back_tunnel);
     bool fits_tunnel(const Route& r, const uint8_t* ip, uint32_t ip_len, rte_mbuf* frame, const Route* back_tunnel);
     [[gnu::cold]] bool refuse_forward(const uint8_t* ip, uint32_t ip_len, uint32_t room, rte_mbuf* frame,

@@ -2,6 +2,7 @@
 #include "worker.hpp"
 #include "encap_ipv4_inline.hpp"
 #include "encap_template.hpp"
+#include "esp_seal_fast.hpp"
 
 #include <rte_cycles.h>
 #include <rte_mbuf.h>
@@ -30,11 +31,11 @@ void Worker::downstream(rte_mbuf** pkts, uint8_t* const* ips, uint16_t n)
     Route routes[kBurst];
     cfg_.tables->route_bulk(ips, n, routes, 24); // the destinations; records needed are prefetched
     stage_done(Stage::lookup, n);
-    // The common case, fused: a live route of I, R or U (forwarded from its word), the access side's
-    // gateway resolved, the hop limit lasting and the packet fitting. Its headers come from the burst's
-    // templates; everything else takes the general path below, which answers what cannot go.
-    // Asked for by the first packet that could use them: a burst with none (ESP, IPv6-in-IPv6, no
-    // binding) neither looks the gateway up nor asks for it to be resolved.
+    // The common cases, fused: a live route of I, R or U (forwarded from its word), or of S or S+U (its
+    // record leads to the SA), the access side's gateway resolved, the hop limit lasting and the packet
+    // fitting. Its headers come from the burst's templates; everything else takes the general path
+    // below, which answers what cannot go. Asked for by the first packet that could use them: a burst
+    // with none (IPv6-in-IPv6, no binding) neither looks the gateway up nor asks for it to be resolved.
     const OuterTemplate* tpl = nullptr;
     uint32_t fast[kTunnelMethodCount] = {};
     uint16_t tx_n = tx_access_.n; // in a register: stores into packets may alias the member
@@ -61,6 +62,12 @@ void Worker::downstream(rte_mbuf** pkts, uint8_t* const* ips, uint16_t n)
             tx_access_.pkts[tx_n++] = m;
             continue;
         }
+        // ESP (S, S+U) to a gateway whose MAC is known: laid out with its outer headers now, sealed with
+        // the burst's other ESP packets after the loop and then only sent.
+        if (k - Route::kNeedsRecord < kTunnelMethodCount && r.rec && hop_limit > 1) { // live, with a record
+            if (!tpl) tpl = outer_templates();
+            if (seal_fast(m, *r.rec, ip, ip_len, tpl)) continue;
+        }
         tx_access_.n = tx_n; // the general path queues through queue_tx, and may send an ICMPv6 error
         downstream_general(m, r, ip, ip_len);
         tx_n = tx_access_.n;
@@ -72,8 +79,39 @@ void Worker::downstream(rte_mbuf** pkts, uint8_t* const* ips, uint16_t n)
     if (seal_.n) seal_esp();
 }
 
+// The fused path's ESP half: true when the packet is queued for sealing, or dropped for want of a
+// sequence number (counted as the general path counts it); false, nothing changed, for the general path:
+// not ESP by its record, no template, no SA or an expired one, the seal list full, too big, no room.
+[[gnu::always_inline]] inline bool Worker::seal_fast(rte_mbuf* m, const FastBinding& b, uint8_t* ip, uint32_t ip_len,
+                                                     const OuterTemplate* tpl)
+{
+    if (b.method != TunnelMethod::esp && b.method != TunnelMethod::esp_udp) return false; // the record decides
+    const OuterTemplate& t = tpl[static_cast<std::size_t>(b.method)];
+    if (!t.len || !cfg_.sas || seal_.full()) return false;
+    SaEntry* sa = cfg_.sas->outbound_for(b.id, b.hoa);
+    if (!sa || sa->expired()) return false;
+    SaLane* lane = sa->lane(cfg_.reader_id);
+    EspSealBurst::Item& item = seal_.items[seal_.n];
+    switch (esp_seal_fast(m, ip, ip_len, t, *sa, lane, b.peer.value, b.peer_port, ipv6_traffic_class(ip), seal_.jobs[seal_.n])) {
+    case FastSeal::refused: return false;
+    case FastSeal::no_seq:
+        cfg_.counters->inc(sa->exhausted() ? DpCounter::esp_sa_exhausted : DpCounter::no_mbuf);
+        rte_pktmbuf_free(m);
+        return true;
+    case FastSeal::queued: break;
+    }
+    --ip[7]; // hop limit (the caller checked it lasts); the crypto has not run yet
+    item.m = m;
+    item.sa = sa;
+    item.lane = lane;
+    item.framed = true;
+    item.peer.method = b.method;
+    ++seal_.n;
+    return true;
+}
+
 // A packet the fused path did not take: no binding, a hop limit that runs out, too big for the tunnel,
-// a method with a record (IPv6-in-IPv6, ESP), or no template (no gateway MAC known).
+// IPv6-in-IPv6, ESP without a usable SA, or no template (no gateway MAC known).
 void Worker::downstream_general(rte_mbuf* m, const Route& r, uint8_t* ip, uint32_t ip_len)
 {
     if (!r.live() || (r.needs_record() && !r.rec)) {
@@ -93,7 +131,7 @@ void Worker::downstream_general(rte_mbuf* m, const Route& r, uint8_t* ip, uint32
     to_tunnel(m, r);
 }
 
-// The fast path's templates for this burst, indexed by method: I, R and U built, the others empty; all
+// The fast path's templates for this burst, indexed by method: the IPv4 methods built, IPv6-in-IPv6's empty; all
 // empty when the access side has no gateway or its MAC is not known. Built again when the MAC changes.
 const OuterTemplate* Worker::outer_templates()
 {
@@ -102,7 +140,7 @@ const OuterTemplate* Worker::outer_templates()
     if (!cfg_.access.gateway4 || !gateway_mac4(mac)) return kNone;
     if (!tpl_[static_cast<std::size_t>(TunnelMethod::ipip)].len || mac.bytes != tpl_mac_.bytes) {
         const LinkHeader link{mac, cfg_.access.mac};
-        for (TunnelMethod m : {TunnelMethod::ipip, TunnelMethod::gre, TunnelMethod::udp})
+        for (TunnelMethod m : {TunnelMethod::ipip, TunnelMethod::gre, TunnelMethod::udp, TunnelMethod::esp, TunnelMethod::esp_udp})
             tpl_[static_cast<std::size_t>(m)].build(m, cfg_.self, link, cfg_.access.mtu);
         tpl_mac_ = mac;
     }
@@ -171,7 +209,7 @@ bool Worker::refuse_forward(const uint8_t* ip, uint32_t ip_len, uint32_t room, r
             rte_pktmbuf_free(m);
             return;
         }
-        seal_.items[seal_.n++] = {m, sa, lane, peer, mac, tc};
+        seal_.items[seal_.n++] = {m, sa, lane, false, peer, mac, tc};
         return;
     }
     const LinkHeader link{mac, out.mac};

@@ -11,6 +11,7 @@
 #include "bytes.hpp"
 #include "ecn.hpp"
 #include "esp.hpp"
+#include "esp_seal_fast.hpp"
 #include "ethernet.hpp"
 #include "icmpv6.hpp"
 #include "inner_tc.hpp"
@@ -44,6 +45,12 @@ void Worker::seal_esp()
         if (!seal_.jobs[i].ok) {
             ctr.inc(DpCounter::esp_seal_failed);
             rte_pktmbuf_free(m);
+            continue;
+        }
+        if (p.framed) {
+            p.sa->count(p.lane, sealed_esp_len(seal_.jobs[i]));
+            LcoreCounters::bump(ctr.encap[static_cast<std::size_t>(p.peer.method)]);
+            queue_tx(cfg_.access, m);
             continue;
         }
         const LinkHeader link{p.mac, cfg_.access.mac};

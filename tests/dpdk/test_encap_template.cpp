@@ -1,7 +1,9 @@
 // The downstream fast path's outer headers (dataplane/encap_template.hpp) against the general path's
 // (inline_encap::encap_v4 with the Ethernet header): the same bytes, lengths and offload flags for every
 // method without keys, with and without IPv4 checksum offload, over random packets, traffic classes,
-// far ends, ports and link padding; and the template refuses what does not fit.
+// far ends, ports and link padding; and the template refuses what does not fit. The same for ESP's fast
+// layout (dataplane/esp_seal_fast.hpp) against esp_seal_prepare, the crypto and esp_seal_finish, sealed
+// packet against sealed packet, for S and S+U and every algorithm, with and without ESN.
 #include <gtest/gtest.h>
 #include <rte_mbuf.h>
 
@@ -11,6 +13,7 @@
 
 #include "encap_ipv4_inline.hpp"
 #include "encap_template.hpp"
+#include "esp_seal_fast.hpp"
 #include "ethernet.hpp"
 #include "ipv6.hpp"
 #include "proto.hpp"
@@ -109,8 +112,13 @@ TEST(EncapTemplate, RefusesWhatDoesNotFit)
     ASSERT_TRUE(udp.build(TunnelMethod::udp, self, link, 1500));
     EXPECT_EQ(udp.len, 14 + 20 + 8);
     EXPECT_EQ(udp.room, 1500 - 28);
-    OuterTemplate none;
-    EXPECT_FALSE(none.build(TunnelMethod::esp, self, link, 1500)) << "ESP is sealed, not templated";
+    OuterTemplate esp, esp_udp, none;
+    ASSERT_TRUE(esp.build(TunnelMethod::esp, self, link, 1500));
+    ASSERT_TRUE(esp_udp.build(TunnelMethod::esp_udp, self, link, 1500));
+    EXPECT_EQ(esp.len, 14 + 20);
+    EXPECT_EQ(esp_udp.len, 14 + 20 + 8);
+    EXPECT_EQ(esp.room, 1500 - 77) << "the worst case of padding and IV, as fits_tunnel";
+    EXPECT_EQ(esp_udp.room, 1500 - 85);
     EXPECT_FALSE(none.build(TunnelMethod::ipv6, self, link, 1500));
     rte_mbuf* m = frame(pool.p, rng, 100, 0);
     ASSERT_NE(m, nullptr);
@@ -122,4 +130,159 @@ TEST(EncapTemplate, RefusesWhatDoesNotFit)
     EXPECT_FALSE(udp.fits(m, low, 100));
     EXPECT_TRUE(udp.fits(m, low + 1, 100));
     rte_pktmbuf_free(m);
+}
+
+namespace {
+
+// Two SAs alike (one key, one SPI, numbers from 1), one for each path: the same packets sealed through
+// each must come out the same, byte for byte, the crypto included.
+struct TwinSas {
+    dp::SaEntry fast, general;
+    static SaConfig config(EspAlgorithm alg, bool esn)
+    {
+        SaConfig c;
+        c.inbound = false;
+        c.spi = 0x01020304;
+        c.algorithm = alg;
+        c.esn = esn;
+        return c;
+    }
+    static std::unique_ptr<EspTransform> transform(EspAlgorithm alg)
+    {
+        std::vector<uint8_t> enc(esp_enc_key_len(alg)), auth(esp_auth_key_len(alg));
+        for (std::size_t i = 0; i < enc.size(); ++i) enc[i] = static_cast<uint8_t>(0x30 + 3 * i);
+        for (std::size_t i = 0; i < auth.size(); ++i) auth[i] = static_cast<uint8_t>(0x70 + 5 * i);
+        std::string err;
+        auto t = EspTransform::create(alg, enc, auth, &err);
+        EXPECT_TRUE(t) << err;
+        return t;
+    }
+    TwinSas(EspAlgorithm alg, bool esn)
+        : fast(config(alg, esn), transform(alg), false, 1), general(config(alg, esn), transform(alg), false, 1)
+    {
+    }
+};
+
+} // namespace
+
+TEST(EspSealFast, SameBytesAsTheGeneralPath)
+{
+    Pool pool;
+    ASSERT_NE(pool.p, nullptr);
+    ImbManager imb;
+    ASSERT_TRUE(imb.ok());
+    std::mt19937 rng(4303);
+    const LinkHeader link{MacAddr{{0x02, 0, 0, 0, 0, 0x99}}, MacAddr{{0x02, 0, 0, 0, 0, 0x01}}};
+    unsigned compared = 0;
+    for (EspAlgorithm alg : {EspAlgorithm::aes_gcm_128, EspAlgorithm::aes_gcm_256, EspAlgorithm::aes_cbc_128_hmac_sha256})
+        for (bool esn : {false, true})
+            for (bool offload : {false, true}) {
+                const TunnelSelf self{*Ipv4Addr::parse("192.0.2.1"), {}, 4191, offload};
+                for (TunnelMethod method : {TunnelMethod::esp, TunnelMethod::esp_udp}) {
+                    TwinSas sas(alg, esn);
+                    if (esn) { // the high half in play: numbers past 2^32
+                        sas.fast.next_seq = (uint64_t{1} << 32) - 20;
+                        sas.general.next_seq = (uint64_t{1} << 32) - 20;
+                    }
+                    OuterTemplate t;
+                    ASSERT_TRUE(t.build(method, self, link, 1500));
+                    for (int i = 0; i < 60; ++i) {
+                        const auto payload = static_cast<uint16_t>(rng() % 1200);
+                        const auto pad = static_cast<uint16_t>(i % 3 ? 0 : rng() % 30);
+                        rte_mbuf* fast = frame(pool.p, rng, payload, pad);
+                        ASSERT_NE(fast, nullptr);
+                        rte_mbuf* general = copy(pool.p, fast);
+                        ASSERT_NE(general, nullptr);
+                        const TunnelPeer peer{method, Ipv4Addr{static_cast<uint32_t>(rng())}, static_cast<uint16_t>(rng()), {}};
+                        uint8_t* ip = rte_pktmbuf_mtod(fast, uint8_t*) + wire::kEtherHeaderLen;
+                        const uint32_t ip_len = wire::kIpv6HeaderLen + payload;
+                        const uint8_t tc = static_cast<uint8_t>(((ip[0] & 0x0F) << 4) | (ip[1] >> 4));
+                        EspJob fjob, gjob;
+                        ASSERT_EQ(esp_seal_fast(fast, ip, ip_len, t, sas.fast, sas.fast.lane(0), peer.v4.value, peer.port, tc, fjob),
+                                  FastSeal::queued);
+                        esp_encrypt_burst(imb, {&fjob, 1});
+                        ASSERT_TRUE(fjob.ok);
+                        sas.fast.count(sas.fast.lane(0), sealed_esp_len(fjob)); // as the worker counts it
+                        // The general path: the link header cut, the padding trimmed, then the two halves.
+                        rte_pktmbuf_adj(general, wire::kEtherHeaderLen);
+                        rte_pktmbuf_trim(general, static_cast<uint16_t>(rte_pktmbuf_pkt_len(general) - ip_len));
+                        ASSERT_TRUE(esp_seal_prepare(general, sas.general, gjob, sas.general.lane(0)));
+                        esp_encrypt_burst(imb, {&gjob, 1});
+                        ASSERT_TRUE(gjob.ok);
+                        ASSERT_TRUE(esp_seal_finish(general, self, peer, sas.general, tc, sas.general.lane(0), &link));
+                        ASSERT_EQ(rte_pktmbuf_data_len(fast), rte_pktmbuf_data_len(general));
+                        ASSERT_EQ(rte_pktmbuf_pkt_len(fast), rte_pktmbuf_pkt_len(general));
+                        ASSERT_EQ(std::memcmp(rte_pktmbuf_mtod(fast, const uint8_t*), rte_pktmbuf_mtod(general, const uint8_t*),
+                                              rte_pktmbuf_data_len(fast)),
+                                  0)
+                            << esp_algorithm_name(alg) << " esn " << esn << " method " << static_cast<int>(method)
+                            << " offload " << offload << " packet " << i;
+                        ASSERT_EQ(fast->ol_flags, general->ol_flags);
+                        if (offload) {
+                            EXPECT_EQ(fast->l2_len, general->l2_len);
+                            EXPECT_EQ(fast->l3_len, general->l3_len);
+                        }
+                        rte_pktmbuf_free(fast);
+                        rte_pktmbuf_free(general);
+                        ++compared;
+                    }
+                    EXPECT_EQ(sas.fast.get(dp::SaCounter::bytes), sas.general.get(dp::SaCounter::bytes));
+                    EXPECT_EQ(sas.fast.get(dp::SaCounter::packets), 60u);
+                }
+            }
+    EXPECT_EQ(compared, 3u * 2u * 2u * 2u * 60u);
+}
+
+// What the fast layout refuses it leaves alone, and it takes no sequence number for it: too big for the
+// port, too little headroom or tailroom. An SA with no number left is told apart.
+TEST(EspSealFast, RefusesWhatDoesNotFitAndUsesNoNumberForIt)
+{
+    Pool pool;
+    ASSERT_NE(pool.p, nullptr);
+    std::mt19937 rng(3948);
+    const LinkHeader link{MacAddr{{0x02, 0, 0, 0, 0, 0x99}}, MacAddr{{0x02, 0, 0, 0, 0, 0x01}}};
+    const TunnelSelf self{*Ipv4Addr::parse("192.0.2.1"), {}, 4191, false};
+    OuterTemplate t;
+    ASSERT_TRUE(t.build(TunnelMethod::esp_udp, self, link, 1500));
+    TwinSas sas(EspAlgorithm::aes_cbc_128_hmac_sha256, false);
+    dp::SaEntry& sa = sas.fast;
+    auto refused = [&](rte_mbuf* m, uint8_t* ip, uint32_t ip_len) {
+        std::vector<uint8_t> before(static_cast<uint8_t*>(m->buf_addr), static_cast<uint8_t*>(m->buf_addr) + m->buf_len);
+        const uint16_t off = m->data_off, len = rte_pktmbuf_data_len(m);
+        EspJob job;
+        const FastSeal r = esp_seal_fast(m, ip, ip_len, t, sa, sa.lane(0), 0x0A000001, 4500, 0, job);
+        EXPECT_EQ(off, m->data_off);
+        EXPECT_EQ(len, rte_pktmbuf_data_len(m));
+        EXPECT_EQ(std::memcmp(before.data(), m->buf_addr, m->buf_len), 0) << "a refused packet is left as it was";
+        return r == FastSeal::refused;
+    };
+    rte_mbuf* m = frame(pool.p, rng, 100, 0);
+    ASSERT_NE(m, nullptr);
+    uint8_t* ip = rte_pktmbuf_mtod(m, uint8_t*) + wire::kEtherHeaderLen;
+    EXPECT_TRUE(refused(m, ip, t.room + 1)) << "past the MTU";
+    // Headroom: ESP header and the CBC IV (24) and the template (42) before the IPv6 header.
+    uint8_t* low = static_cast<uint8_t*>(m->buf_addr) + t.len + 24 - 1;
+    EXPECT_TRUE(refused(m, low, 100));
+    // Tailroom: 100 bytes need 10 of padding, the trailer (2) and the ICV (16) after them.
+    uint8_t* end = static_cast<uint8_t*>(m->buf_addr) + m->buf_len;
+    EXPECT_TRUE(refused(m, end - 100 - 28 + 1, 100));
+    EXPECT_EQ(sa.next_seq.load(), 1u) << "no number used by a refusal";
+    EspJob job;
+    ASSERT_EQ(esp_seal_fast(m, end - 100 - 28, 100, t, sa, sa.lane(0), 0x0A000001, 4500, 0, job), FastSeal::queued)
+        << "exactly enough room at the end";
+    EXPECT_EQ(job.seq, 1u);
+    rte_pktmbuf_free(m);
+    // The last number sent, the next packet gets none (RFC 4303 3.3.3), counted on the SA.
+    dp::SaEntry& spent = sas.general;
+    spent.next_seq = esp_last_seq(false);
+    for (int i = 0; i < 2; ++i) {
+        rte_mbuf* p = frame(pool.p, rng, 100, 0);
+        ASSERT_NE(p, nullptr);
+        EspJob j;
+        const FastSeal r = esp_seal_fast(p, rte_pktmbuf_mtod(p, uint8_t*) + wire::kEtherHeaderLen, wire::kIpv6HeaderLen + 100, t,
+                                         spent, spent.lane(0), 0x0A000001, 4500, 0, j);
+        EXPECT_EQ(r, i == 0 ? FastSeal::queued : FastSeal::no_seq) << i;
+        rte_pktmbuf_free(p);
+    }
+    EXPECT_EQ(spent.get(dp::SaCounter::drop_exhausted), 1u);
 }

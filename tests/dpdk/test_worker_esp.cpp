@@ -228,6 +228,55 @@ TEST_P(EspTest, DownstreamBurstsSealEveryPacketInOrder)
     EXPECT_EQ(rig.counters.encap[static_cast<std::size_t>(TunnelMethod::esp)].load(), kPackets);
 }
 
+// The fused path (a gateway on the access side: its template) and the general one (no gateway: the care-of
+// address is its own next hop, looked up per packet) seal the same packets the same way: the same frame
+// around the ESP packet, the SA's numbers continuing from one to the other, the same inner packets.
+TEST_P(EspTest, DownstreamFusedAndGeneralPathsSealAlike)
+{
+    constexpr std::size_t kPackets = 5;
+    std::vector<std::vector<uint8_t>> inner;
+    auto send_all = [&] {
+        for (std::size_t i = 0; i < kPackets; ++i) {
+            std::vector<uint8_t> f(kEtherHeaderLen);
+            write_ether_header(f.data(), kHaMac, kGwMac, ethertype::ipv6);
+            f.insert(f.end(), inner[i].begin(), inner[i].end());
+            receive(f);
+        }
+        rig.worker->poll();
+        return sent();
+    };
+    for (std::size_t i = 0; i < kPackets; ++i) inner.push_back(ipv6_packet(kCn, kHost, static_cast<uint8_t>(i), 30 + 97 * i));
+    const auto fused = send_all();
+    rig.worker.reset();
+    rig.neighbors->set(kCoa4, kGwMac, true);
+    rig.start_worker(rig.ring_port, sas.get(), false, 64, [](dp::WorkerConfig& wc) { wc.access.gateway4.reset(); });
+    const auto general = send_all();
+    ASSERT_EQ(fused.size(), kPackets);
+    ASSERT_EQ(general.size(), kPackets);
+    for (std::size_t i = 0; i < kPackets; ++i) {
+        SCOPED_TRACE(i);
+        ASSERT_EQ(fused[i].size(), general[i].size());
+        const std::size_t esp_at = kEtherHeaderLen + kIpv4MinHeaderLen;
+        EXPECT_EQ(std::vector<uint8_t>(fused[i].begin(), fused[i].begin() + esp_at + 4),
+                  std::vector<uint8_t>(general[i].begin(), general[i].begin() + esp_at + 4))
+            << "Ethernet, IPv4 and the SPI alike";
+        for (const auto* out : {&fused[i], &general[i]}) {
+            std::vector<uint8_t> esp(out->begin() + esp_at, out->end());
+            auto hdr = parse_esp(esp);
+            ASSERT_TRUE(hdr);
+            EXPECT_EQ(hdr->seq, i + 1 + (out == &general[i] ? kPackets : 0));
+            ASSERT_TRUE(peer_in->decrypt(imb, esp.data(), esp.size(), hdr->seq, false));
+            const std::size_t head = kEspHeaderLen + peer_in->iv_len();
+            auto trailer = parse_esp_trailer({esp.data() + head, esp.size() - head - peer_in->icv_len()});
+            ASSERT_TRUE(trailer);
+            EXPECT_EQ(std::vector<uint8_t>(trailer->inner.begin(), trailer->inner.end()), forwarded(inner[i]));
+        }
+    }
+    EXPECT_EQ(rig.counters.encap[static_cast<std::size_t>(TunnelMethod::esp)].load(), 2 * kPackets);
+    ASSERT_TRUE(sas->any(kSpiOut));
+    EXPECT_EQ(sas->any(kSpiOut)->get(dp::SaCounter::packets), 2 * kPackets);
+}
+
 // Packet lifetimes end an SA at the packet they name, also when the last allowed packet and those after
 // it are in one burst (counted only after the burst's crypto has run).
 TEST_P(EspTest, PacketLifetimesHoldWithinOneBurst)
