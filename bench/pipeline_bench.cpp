@@ -277,6 +277,8 @@ int main(int argc, char** argv)
     wc.dhaad_anycast = home_agents_anycast(tp.home_prefix.value());
     wc.counters = &counters;
     wc.stop = &g_stop;
+    dp::WorkerRuntime runtime; // one burst in 16 timed per stage, as the daemon's `show runtime`
+    wc.runtime = &runtime;
     dp::Worker worker(wc);
 
     const double base = only == "nemo" ? 1 : measure(bare_forward, nullptr, worker_lcore, seconds);
@@ -306,6 +308,14 @@ int main(int argc, char** argv)
                 nemo / base, down ? "encap" : "decap", static_cast<unsigned long>(down ? encap : decap),
                 static_cast<unsigned long>(counters.c[static_cast<std::size_t>(dp::DpCounter::no_binding)].load()),
                 static_cast<unsigned long>(counters.c[static_cast<std::size_t>(dp::DpCounter::spoofed)].load()));
+    if (nemo > 0) { // where the worker's time went: TSC cycles a packet per stage, and in all
+        std::printf("cycles_per_packet total=%.0f", static_cast<double>(rte_get_tsc_hz()) / (nemo * 1e6));
+        for (std::size_t i = 0; i < dp::kStageCount; ++i) {
+            const uint64_t pk = runtime.packets[i].load(), cy = runtime.cycles[i].load();
+            std::printf(" %s=%.0f", dp::stage_name(static_cast<dp::Stage>(i)), pk ? static_cast<double>(cy) / static_cast<double>(pk) : 0.0);
+        }
+        std::printf(" (stages of the timed bursts; the rest is RX and the loop)\n");
+    }
     if (esp) { // where ESP packets that did not make it went
         uint64_t icv = 0, other = 0;
         for (const dp::SaEntry* e : sas->list()) {

@@ -29,6 +29,22 @@ inline uint16_t finish_checksum(uint64_t sum) { return static_cast<uint16_t>(~fo
 // True when data including its checksum field sums to all ones.
 inline bool checksum_ok(uint64_t sum_including_field) { return fold(sum_including_field) == 0xFFFF; }
 
+// Whether a whole IPv4 header (`len` bytes, a multiple of 4 from 20: IHL x 4), its checksum field included,
+// sums to all ones: checksum_ok(sum_words(...)) without the byte swaps. RFC 1071 2(B): the one's
+// complement sum does not depend on byte order, and all ones read the same swapped, so native 32-bit
+// words do. Inline: every IPv4 packet received is checked.
+inline bool ipv4_header_checksum_ok(const uint8_t* p, std::size_t len)
+{
+    auto word = [p](std::size_t i) {
+        uint32_t w;
+        __builtin_memcpy(&w, p + i, 4);
+        return uint64_t{w};
+    };
+    uint64_t sum = word(0) + word(4) + word(8) + word(12) + word(16); // no options: the usual header
+    for (std::size_t i = 20; i < len; i += 4) sum += word(i);
+    return fold(sum) == 0xFFFF;
+}
+
 uint64_t pseudo_header_sum_v6(const Ipv6Addr& src, const Ipv6Addr& dst, uint32_t upper_len, uint8_t next_header);
 uint64_t pseudo_header_sum_v4(Ipv4Addr src, Ipv4Addr dst, uint16_t upper_len, uint8_t protocol);
 

@@ -25,7 +25,7 @@ Result<Ipv4View> parse_ipv4(std::span<const uint8_t> bytes, ChecksumCheck check)
     v.hdr.dst = Ipv4Addr::from_bytes(p + 16);
     if (v.hdr.total_len < v.header_len) return err(Errc::bad_length, "IPv4 total length below header length", 2);
     if (v.hdr.total_len > bytes.size()) return err(Errc::truncated, "IPv4 packet (shorter than Total Length)", 2);
-    if (check == ChecksumCheck::verify && !checksum_ok(sum_words(bytes.first(v.header_len))))
+    if (check == ChecksumCheck::verify && !ipv4_header_checksum_ok(p, v.header_len))
         return err(Errc::bad_checksum, "IPv4 header checksum", 10);
     v.payload = bytes.subspan(v.header_len, v.hdr.total_len - v.header_len);
     return v;
