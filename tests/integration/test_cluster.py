@@ -66,6 +66,8 @@ RECOVERY_BOUND_S = 20.0      # after quorum is back, a BU is accepted again
 EXPIRY_SLACK_S = 4.0         # a binding is gone from every instance this long after its lifetime ran out
 ONE_DOWN_BOUND_S = 8.0       # with one etcd member down (the leader's: an election, 1.5-3 s), a registration is accepted (BUs resent until then)
 RESTORE_BOUND_S = 15.0       # a restarted instance lists every binding
+MEMBER_RECORD_BOUND_S = 6.0  # a member's count in another's `show cluster`: the control thread hands it on each
+                             # second, the record is put each second, the others read records each second
 CONFLICT_ROUNDS = 20
 
 TOPOLOGY = None
@@ -451,8 +453,16 @@ class Cluster(EtcdClusterCase):
             st = inst.state()
             self.assertEqual(st["backend"], "etcd", f"instance {k}: show state")
             self.assertFalse(st["refusing"], f"instance {k}: show state refusing")
-            c = inst.show_cluster()
             with self.subTest(instance=k):
+                # The count ha1 accepted is as of ha1's last member record (README, "show cluster"): up to
+                # three housekeeping periods behind the BAs, so it is waited for within that bound.
+                def ha1_counted():
+                    view = inst.show_cluster()
+                    return view, {m["instance"]: m for m in view["members"]}
+                (c, members), counted = wait_for(f"instance {k}: ha1's member record counting {ROUTERS} bindings",
+                                                 ha1_counted,
+                                                 lambda v: v[1].get("ha1", {}).get("bindings_accepted", 0) >= ROUTERS,
+                                                 timeout=MEMBER_RECORD_BOUND_S)
                 self.assertEqual((c["cluster"], c["instance"]), (CLUSTER, inst.name), dump(c))
                 self.assertTrue(c["etcd"]["healthy"], dump(c))
                 eps = c["etcd"]["endpoints"]
@@ -468,13 +478,13 @@ class Cluster(EtcdClusterCase):
                                                       lambda v: v[1] == [v[2]], timeout=5.0)
                 self.assertEqual(leaders, [named], "exactly one leader, the one etcd names: " + dump(c2))
                 self.assertTrue(c["watch"]["connected"], dump(c))
-                members = {m["instance"]: m for m in c["members"]}
                 self.assertEqual(sorted(members), ["ha1", "ha2", "ha3"], dump(c))
                 self.assertTrue(all(m["alive"] for m in members.values()), dump(c))
                 self.assertGreaterEqual(members["ha1"]["bindings_accepted"], ROUTERS, dump(c))
                 if k != 1:
                     self.assertGreaterEqual(c["watch"]["events"], ROUTERS, "watch events: " + dump(c))
-                say(f"instance {k}: show cluster: watch revision {c['watch']['revision']}, {c['watch']['events']} "
+                say(f"instance {k}: show cluster: ha1's {ROUTERS} bindings counted {counted:.2f} s after the checks, "
+                    f"watch revision {c['watch']['revision']}, {c['watch']['events']} "
                     f"events, lag median {c['watch']['lag_ms_median']} ms, p99 {c['watch']['lag_ms_p99']} ms")
         keys = self.etcd.get_prefix(f"/nemo-ha/{CLUSTER}/")
         self.assertGreaterEqual(len(keys), 1, "keys under /nemo-ha/ncl/ in etcd")
