@@ -45,6 +45,7 @@ ImbManager::ImbManager()
 {
     mgr_ = alloc_mb_mgr(0);
     if (!mgr_) return;
+    jobs_ = new IMB_JOB[kJobs]();
     IMB_ARCH arch{};
     init_mb_mgr_auto(mgr_, &arch);
     switch (arch) {
@@ -58,6 +59,7 @@ ImbManager::ImbManager()
 
 ImbManager::~ImbManager()
 {
+    delete[] jobs_;
     if (mgr_) free_mb_mgr(mgr_);
 }
 
@@ -153,8 +155,8 @@ struct GcmInput {
     }
 };
 
-// An AES-128-CBC job chained with HMAC-SHA-256-128 (encrypt: cipher then hash; decrypt: hash then
-// cipher, in place). The cipher covers [cipher_offset, + cipher_len) of `esp`, the hash [0, hash_len).
+// An AES-128-CBC job with HMAC-SHA-256-128 (encrypt: cipher then hash; decrypt: hash then cipher, in
+// place). The cipher covers [cipher_offset, + cipher_len) of `esp`, the hash [0, hash_len).
 struct CbcHmacKeys {
     const void* enc_exp;
     const void* dec_exp;
@@ -210,37 +212,38 @@ uint8_t* icv_of(const EspJob& e, bool encrypting)
 // 4303 2.2.1): it sits in the ICV's place while the hash runs.
 void place_seq_hi(const EspJob& e, uint8_t* icv) { wire::store_be32(icv, static_cast<uint32_t>(e.seq >> 32)); }
 
-void complete_encrypt(IMB_JOB* j)
+// Runs a burst's CBC+HMAC packets in chunks of the manager's jobs: `prepare(e, job)` does a GCM packet
+// itself and returns false, or fills `job` for a CBC one and returns true. A full chunk (or the last)
+// goes through the synchronous burst calls, the cipher over all of it and the hash over all of it
+// (encrypting: cipher first, the hash over the ciphertext; decrypting: the hash over the ciphertext
+// first, then the cipher in place); `complete(e, job, ran)` then finishes each packet.
+template <class Prepare, class Complete>
+void run_cbc_chunks(ImbManager& m, std::span<EspJob> jobs, bool encrypt, Prepare prepare, Complete complete)
 {
-    auto& e = *static_cast<EspJob*>(j->user_data);
-    e.ok = j->status == IMB_STATUS_COMPLETED;
-    std::memcpy(icv_of(e, true), e.tag, 16);
-}
-
-void complete_decrypt(IMB_JOB* j)
-{
-    auto& e = *static_cast<EspJob*>(j->user_data);
-    uint8_t* icv = icv_of(e, false);
-    if (e.esn) std::memcpy(icv, e.received, 4);
-    e.ok = j->status == IMB_STATUS_COMPLETED && constant_time_equal16(e.tag, e.received);
-}
-
-// Submits the burst's CBC+HMAC jobs as they are prepared, finishing those the manager hands back, then
-// flushes what is still in flight. `prepare(e)` does a GCM packet itself and returns null, or fills the
-// manager's next job for a CBC one (IMB_GET_NEXT_JOB only then: a GCM burst never touches the job
-// queue, nor flushes it).
-template <class Prepare>
-void run_jobs(IMB_MGR* mgr, std::span<EspJob> jobs, Prepare prepare, void (*complete)(IMB_JOB*))
-{
-    bool submitted = false;
-    for (EspJob& e : jobs) {
-        if (!prepare(e)) continue;
-        submitted = true;
+    IMB_MGR* mgr = m.get();
+    IMB_JOB* chunk = m.jobs();
+    EspJob* owner[ImbManager::kJobs];
+    uint32_t n = 0;
+    auto run = [&] {
+        if (n == 0) return;
         // Every field was set from a transform made by create() and lengths checked in prepare.
-        for (IMB_JOB* done = IMB_SUBMIT_JOB_NOCHECK(mgr); done; done = IMB_GET_COMPLETED_JOB(mgr)) complete(done);
+        uint32_t done;
+        if (encrypt) {
+            done = IMB_SUBMIT_CIPHER_BURST_NOCHECK(mgr, chunk, n, IMB_CIPHER_CBC, IMB_DIR_ENCRYPT, IMB_KEY_128_BYTES);
+            if (done == n) done = IMB_SUBMIT_HASH_BURST_NOCHECK(mgr, chunk, n, IMB_AUTH_HMAC_SHA_256);
+        } else {
+            done = IMB_SUBMIT_HASH_BURST_NOCHECK(mgr, chunk, n, IMB_AUTH_HMAC_SHA_256);
+            if (done == n) done = IMB_SUBMIT_CIPHER_BURST_NOCHECK(mgr, chunk, n, IMB_CIPHER_CBC, IMB_DIR_DECRYPT, IMB_KEY_128_BYTES);
+        }
+        for (uint32_t i = 0; i < n; ++i) complete(*owner[i], chunk[i], done == n && chunk[i].status == IMB_STATUS_COMPLETED);
+        n = 0;
+    };
+    for (EspJob& e : jobs) {
+        if (!prepare(e, chunk[n])) continue;
+        owner[n++] = &e;
+        if (n == ImbManager::kJobs) run();
     }
-    if (!submitted) return;
-    for (IMB_JOB* done = IMB_FLUSH_JOB(mgr); done; done = IMB_FLUSH_JOB(mgr)) complete(done);
+    run();
 }
 
 } // namespace
@@ -248,7 +251,7 @@ void run_jobs(IMB_MGR* mgr, std::span<EspJob> jobs, Prepare prepare, void (*comp
 void esp_encrypt_burst(ImbManager& m, std::span<EspJob> jobs)
 {
     IMB_MGR* mgr = m.get();
-    run_jobs(mgr, jobs, [mgr](EspJob& e) -> IMB_JOB* {
+    run_cbc_chunks(m, jobs, true, [mgr](EspJob& e, IMB_JOB& j) {
         const EspTransform& t = *e.t;
         const auto& k = t.keys();
         uint8_t* iv = e.esp + 8;
@@ -266,9 +269,9 @@ void esp_encrypt_burst(ImbManager& m, std::span<EspJob> jobs)
             else
                 IMB_AES256_GCM_ENC(mgr, &k.gcm, &ctx, plain, plain, e.len, in.nonce, in.aad, in.aad_len, icv, 16);
             e.ok = true;
-            return nullptr;
+            return false;
         }
-        if (e.len % 16 != 0) return nullptr;
+        if (e.len % 16 != 0) return false;
         // An unpredictable IV (RFC 3602 2.3): SPI, sequence number and its high half encrypted under the
         // SA's key, E(counter). The counter goes in the IV's place as one more block ahead of the
         // plaintext, and the job runs CBC from there with a zero IV: its first output block is
@@ -278,29 +281,29 @@ void esp_encrypt_burst(ImbManager& m, std::span<EspJob> jobs)
         wire::store_be32(iv + 8, static_cast<uint32_t>(e.seq >> 32));
         wire::store_be32(iv + 12, 0);
         if (e.esn) place_seq_hi(e, icv);
-        IMB_JOB* j = IMB_GET_NEXT_JOB(mgr);
-        fill_cbc_hmac(j, CbcHmacKeys{k.enc_exp, k.dec_exp, k.ipad, k.opad}, IMB_DIR_ENCRYPT, e.esp, 8, 16 + e.len, 8 + 16 + e.len + (e.esn ? 4 : 0), e.tag, &e);
-        j->iv = kZeroIv;
-        return j;
-    }, complete_encrypt);
+        // The tag straight into the ICV's place: the hash has read the high half there before.
+        fill_cbc_hmac(&j, CbcHmacKeys{k.enc_exp, k.dec_exp, k.ipad, k.opad}, IMB_DIR_ENCRYPT, e.esp, 8, 16 + e.len, 8 + 16 + e.len + (e.esn ? 4 : 0), icv, &e);
+        j.iv = kZeroIv;
+        return true;
+    }, [](EspJob& e, const IMB_JOB&, bool ran) { e.ok = ran; });
 }
 
 void esp_decrypt_burst(ImbManager& m, std::span<EspJob> jobs)
 {
     IMB_MGR* mgr = m.get();
-    run_jobs(mgr, jobs, [mgr](EspJob& e) -> IMB_JOB* {
+    run_cbc_chunks(m, jobs, false, [mgr](EspJob& e, IMB_JOB& j) {
         const EspTransform& t = *e.t;
         const auto& k = t.keys();
         e.ok = false;
         const std::size_t head = 8 + t.iv_len();
-        if (e.len < head + 16 + (t.block() == 16 ? 16 : 4)) return nullptr;
+        if (e.len < head + 16 + (t.block() == 16 ? 16 : 4)) return false;
         // The low half of `seq` must be the packet's own: the caller infers only the high half.
-        if (static_cast<uint32_t>(e.seq) != wire::load_be32(e.esp + 4)) return nullptr;
+        if (static_cast<uint32_t>(e.seq) != wire::load_be32(e.esp + 4)) return false;
         const std::size_t cipher_len = e.len - head - 16;
         uint8_t* cipher = e.esp + head;
         uint8_t* icv = cipher + cipher_len;
         if (t.alg_ != EspAlgorithm::aes_cbc_128_hmac_sha256) {
-            if (cipher_len % 4 != 0) return nullptr;
+            if (cipher_len % 4 != 0) return false;
             const GcmInput in(k.salt, e.esp, e.seq, e.esn);
             gcm_context_data ctx;
             if (t.alg_ == EspAlgorithm::aes_gcm_128)
@@ -308,15 +311,17 @@ void esp_decrypt_burst(ImbManager& m, std::span<EspJob> jobs)
             else
                 IMB_AES256_GCM_DEC(mgr, &k.gcm, &ctx, cipher, cipher, cipher_len, in.nonce, in.aad, in.aad_len, e.tag, 16);
             e.ok = constant_time_equal16(e.tag, icv);
-            return nullptr;
+            return false;
         }
-        if (cipher_len % 16 != 0) return nullptr;
+        if (cipher_len % 16 != 0) return false;
         std::memcpy(e.received, icv, 16);
         if (e.esn) place_seq_hi(e, icv);
-        IMB_JOB* j = IMB_GET_NEXT_JOB(mgr);
-        fill_cbc_hmac(j, CbcHmacKeys{k.enc_exp, k.dec_exp, k.ipad, k.opad}, IMB_DIR_DECRYPT, e.esp, head, cipher_len, head + cipher_len + (e.esn ? 4 : 0), e.tag, &e);
-        return j;
-    }, complete_decrypt);
+        fill_cbc_hmac(&j, CbcHmacKeys{k.enc_exp, k.dec_exp, k.ipad, k.opad}, IMB_DIR_DECRYPT, e.esp, head, cipher_len, head + cipher_len + (e.esn ? 4 : 0), e.tag, &e);
+        return true;
+    }, [](EspJob& e, const IMB_JOB&, bool ran) {
+        if (e.esn) std::memcpy(icv_of(e, false), e.received, 4);
+        e.ok = ran && constant_time_equal16(e.tag, e.received);
+    });
 }
 
 namespace {

@@ -4,8 +4,9 @@
 // lcore, each with its own multi-buffer manager (ImbManager). Keys are never printed.
 //
 // The worker hands a whole burst over at once (esp_encrypt_burst / esp_decrypt_burst): GCM runs through
-// the direct API packet by packet, CBC with HMAC through the multi-buffer job API, every job of the burst
-// submitted before the manager is flushed, so that its SIMD lanes fill up.
+// the direct API packet by packet, CBC with HMAC through the synchronous burst API in chunks of up to
+// ImbManager::kJobs packets (the cipher-only burst and the hash-only burst over the whole chunk), so
+// the SIMD lanes fill up without the job manager's queue and flush.
 #pragma once
 
 #include <array>
@@ -17,6 +18,7 @@
 #include <string_view>
 
 struct IMB_MGR;
+struct IMB_JOB;
 
 namespace nemo {
 
@@ -43,9 +45,13 @@ public:
     IMB_MGR* get() const { return mgr_; }
     bool ok() const { return mgr_ != nullptr; }
     const char* arch() const { return arch_; }
+    // Job structures the burst calls fill (CBC with HMAC), this manager's own: a chunk's worth.
+    static constexpr std::size_t kJobs = 32;
+    IMB_JOB* jobs() const { return jobs_; }
 
 private:
     IMB_MGR* mgr_ = nullptr;
+    IMB_JOB* jobs_ = nullptr;
     const char* arch_ = "none";
 };
 

@@ -139,8 +139,8 @@ TEST(EspTransform, KeyLengthsChecked)
     EXPECT_FALSE(t->decrypt(m, tiny.data(), tiny.size(), 1, false)) << "too short for IV and ICV";
 }
 
-// A burst as the worker hands it over: more packets than the manager has lanes, three algorithms and
-// several SAs mixed, ESN on some. Sealed in one burst, each packet must be byte for byte what sealing it
+// A burst as the worker hands it over: more packets than the manager has lanes, more CBC ones than one
+// chunk of its jobs (ImbManager::kJobs), three algorithms and several SAs mixed, ESN on some. Sealed in one burst, each packet must be byte for byte what sealing it
 // alone gives; opened in one burst, only the packets that were tampered with fail, each on its own.
 TEST(EspTransform, BurstsMatchSinglePacketsAndFailAlone)
 {
@@ -154,7 +154,7 @@ TEST(EspTransform, BurstsMatchSinglePacketsAndFailAlone)
         sas.push_back(EspTransform::create(alg, enc, auth, &err));
         ASSERT_TRUE(sas.back()) << err;
     }
-    constexpr std::size_t kPackets = 45;
+    constexpr std::size_t kPackets = 90; // 45 CBC: a full chunk and a part
     std::vector<std::vector<uint8_t>> burst(kPackets), alone(kPackets), inner(kPackets);
     std::vector<EspJob> jobs(kPackets);
     for (std::size_t i = 0; i < kPackets; ++i) {
@@ -183,7 +183,8 @@ TEST(EspTransform, BurstsMatchSinglePacketsAndFailAlone)
         EXPECT_TRUE(jobs[i].ok) << i;
         EXPECT_EQ(burst[i], alone[i]) << "packet " << i << " sealed in a burst differs from sealed alone";
     }
-    const std::vector<std::size_t> tampered = {0, 3, 17, 30, 44};
+    static_assert(kPackets / 2 > ImbManager::kJobs);
+    const std::vector<std::size_t> tampered = {0, 3, 17, 30, 44, 62, 66, 89};
     for (std::size_t i : tampered) burst[i][burst[i].size() / 2] ^= 0x01;
     for (std::size_t i = 0; i < kPackets; ++i) jobs[i].len = burst[i].size();
     esp_decrypt_burst(m, jobs);
