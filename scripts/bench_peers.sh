@@ -66,6 +66,7 @@ sizes=${SIZES:-"64 1400"}
 l3fwd_sizes=${L3FWD_SIZES:-64}
 secgw_modes=${SECGW_MODES:-"la-gcm la-mb cpu-gcm cpu-mb"}
 out=${out:-$work/results}
+"$repo/scripts/setup.sh" dpdk-doc
 mkdir -p "$out" "$work/build" "$work/traffic" "$work/cfg" "$work/logs"
 [ -x "$nemo_bin" ] || { echo "no pipeline_bench at $nemo_bin (NEMO_PIPELINE_BENCH)" >&2; exit 1; }
 
@@ -79,7 +80,7 @@ mkdir -p "$out" "$work/build" "$work/traffic" "$work/cfg" "$work/logs"
 # machine's other work onto core 1, the forwarding core).
 build_peer() { # name
   local app=$1 src=/usr/share/dpdk/examples/$1 dst=$work/build/$1
-  [ -d "$src" ] || { echo "missing $src (apt-get install dpdk-doc)" >&2; exit 1; }
+  [ -d "$src" ] || { echo "missing $src (dpdk-doc's example sources)" >&2; exit 1; }
   if [ -x "$dst/build/$app" ] && [ "$dst/.stamp" -nt "$self" ]; then return; fi
   rm -rf "$dst" "$work/build/common"
   cp -r "$src" "$dst"

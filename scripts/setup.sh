@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs every Debian package that building, testing and benchmarking nemo-ha needs.
-# Idempotent: when everything is present it prints nothing and touches nothing.
+# Idempotent: when everything is present it prints nothing and touches nothing. Packages given as
+# arguments are installed too (scripts/bench_peers.sh asks for dpdk-doc, whose example sources it builds).
+#
+#   scripts/setup.sh [more packages]
 set -euo pipefail
 
 PACKAGES=(
@@ -25,6 +28,7 @@ PACKAGES=(
   iperf3 nftables ethtool conntrack
   strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
   libstrongswan-extra-plugins strongswan-pki
+  "$@"
 )
 
 missing=()
