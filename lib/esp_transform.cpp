@@ -43,9 +43,9 @@ std::size_t esp_auth_key_len(EspAlgorithm a) { return a == EspAlgorithm::aes_cbc
 
 ImbManager::ImbManager()
 {
+    jobs_ = std::make_unique<IMB_JOB[]>(kJobs); // before the manager: if this throws, nothing leaks
     mgr_ = alloc_mb_mgr(0);
     if (!mgr_) return;
-    jobs_ = new IMB_JOB[kJobs]();
     IMB_ARCH arch{};
     init_mb_mgr_auto(mgr_, &arch);
     switch (arch) {
@@ -59,7 +59,6 @@ ImbManager::ImbManager()
 
 ImbManager::~ImbManager()
 {
-    delete[] jobs_;
     if (mgr_) free_mb_mgr(mgr_);
 }
 
@@ -189,6 +188,9 @@ void fill_cbc_hmac(IMB_JOB* j, const CbcHmacKeys& k, IMB_CIPHER_DIRECTION dir, u
     j->u.HMAC._hashed_auth_key_xor_ipad = k.ipad;
     j->u.HMAC._hashed_auth_key_xor_opad = k.opad;
     j->user_data = user;
+    // The bursts set COMPLETED on the jobs they finish but never clear it: without this a slot would
+    // still say COMPLETED from the chunk before.
+    j->status = IMB_STATUS_BEING_PROCESSED;
 }
 
 // The 16-byte ICVs compared in constant time: two words each, every bit looked at whatever differs.

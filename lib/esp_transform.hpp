@@ -47,11 +47,11 @@ public:
     const char* arch() const { return arch_; }
     // Job structures the burst calls fill (CBC with HMAC), this manager's own: a chunk's worth.
     static constexpr std::size_t kJobs = 32;
-    IMB_JOB* jobs() const { return jobs_; }
+    IMB_JOB* jobs() const { return jobs_.get(); }
 
 private:
     IMB_MGR* mgr_ = nullptr;
-    IMB_JOB* jobs_ = nullptr;
+    std::unique_ptr<IMB_JOB[]> jobs_; // destroyed in the .cpp, where IMB_JOB is complete
     const char* arch_ = "none";
 };
 
@@ -71,7 +71,8 @@ struct EspJob {
     uint64_t seq = 0;
     bool esn = false;
     bool ok = false;
-    // Scratch for the job API (the computed and the received ICV).
+    // Scratch for opening CBC+HMAC: the computed ICV (the hash burst's output) and the received one
+    // (saved before the ESN high half takes its place for the hash).
     alignas(16) uint8_t tag[16];
     alignas(16) uint8_t received[16];
 };
@@ -97,7 +98,7 @@ public:
     bool encrypt(ImbManager& m, uint8_t* esp, std::size_t plain_len, uint64_t seq, bool esn) const;
     // Verifies the ICV and decrypts in place; the plaintext starts at 8 + iv_len(). False when the ICV
     // does not verify, the length cannot be right, or the low half of `seq` is not the packet's sequence
-    // number. Verification and decryption are one pass (GCM) or one chained job (hash, then CBC): a
+    // number. Verification and decryption are one pass (GCM) or a hash burst then a CBC burst: a
     // packet that fails is left decrypted in the buffer and the caller drops it; it never leaves.
     bool decrypt(ImbManager& m, uint8_t* esp, std::size_t esp_len, uint64_t seq, bool esn) const;
 

@@ -140,8 +140,9 @@ TEST(EspTransform, KeyLengthsChecked)
 }
 
 // A burst as the worker hands it over: more packets than the manager has lanes, more CBC ones than one
-// chunk of its jobs (ImbManager::kJobs), three algorithms and several SAs mixed, ESN on some. Sealed in one burst, each packet must be byte for byte what sealing it
-// alone gives; opened in one burst, only the packets that were tampered with fail, each on its own.
+// chunk of its jobs (ImbManager::kJobs), three algorithms and several SAs mixed, ESN on some. Sealed in
+// one burst, each packet must be byte for byte what sealing it alone gives; opened in one burst, only
+// the packets that were tampered with fail, each on its own.
 TEST(EspTransform, BurstsMatchSinglePacketsAndFailAlone)
 {
     ImbManager m;
