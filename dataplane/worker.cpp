@@ -132,7 +132,14 @@ void Worker::handle_burst(uint16_t from_port, rte_mbuf** pkts, uint16_t n)
             continue;
         }
         const bool cksum_good = (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
-        Classified c = classify_frame(bytes(m), classify_, cksum_good);
+        Classified c;
+        // Then ESP (S) to the HA, inline too (lib/classify.hpp).
+        if (is_esp_frame(frame, rte_pktmbuf_data_len(m), classify_, cksum_good, c)) {
+            m->port = from_port;
+            esp_open_prepare(m, c); // queued in open_, or dropped and counted
+            continue;
+        }
+        c = classify_frame(bytes(m), classify_, cksum_good);
         if (c.cls == PacketClass::ipv4_fragment) {
             m = reassemble(m, c);
             if (!m) continue; // waiting for more fragments, or dropped and counted

@@ -8,8 +8,10 @@
 
 #include "addr.hpp"
 #include "bytes.hpp"
+#include "checksum.hpp"
 #include "ethernet.hpp"
 #include "icmpv6.hpp"
+#include "ipv4.hpp"
 #include "proto.hpp"
 #include "tunnel_method.hpp"
 
@@ -123,6 +125,32 @@ inline bool is_downstream_frame(const uint8_t* f, std::size_t len, const Classif
         if (type == wire::icmp6::neighbor_solicit || type == wire::icmp6::neighbor_advert) return false;
     }
     return !addressed_to_ha(dst, p);
+}
+
+// classify_frame's answer for the commonest frame from the access side, inline: ESP over IPv4 (S) to
+// the HA's address, no IPv4 options, not a fragment, its header checksum good (or `checked`: the NIC
+// verified it). True only when classify_frame would say tunneled/esp with the same offsets and outer
+// source, which it writes to `c`; false sends the frame the general way, which answers every frame.
+inline bool is_esp_frame(const uint8_t* f, std::size_t len, const ClassifyParams& p, bool checked, Classified& c)
+{
+    constexpr std::size_t kL3 = wire::kEtherHeaderLen, kIp = wire::kIpv4MinHeaderLen;
+    if (len < kL3 + kIp) return false;
+    // The ethertype, the version and the header length (5 words: no options) in one compare.
+    if ((wire::load_be32(f + 12) & 0xFFFFFF00u) != ((uint32_t{wire::ethertype::ipv4} << 16) | 0x4500u)) return false;
+    const uint8_t* ip = f + kL3;
+    const std::size_t total = wire::load_be16(ip + 2);
+    if (total < kIp || kL3 + total > len) return false;
+    if (ip[9] != wire::ipproto::esp) return false;
+    if ((wire::load_be16(ip + 6) & (wire::kIpv4FlagMF | wire::kIpv4FragOffsetMask)) != 0) return false;
+    if (Ipv4Addr::from_bytes(ip + 16) != p.ha_ipv4) return false;
+    if (!checked && !wire::ipv4_header_checksum_ok(ip, kIp)) return false;
+    c = Classified{};
+    c.cls = PacketClass::tunneled;
+    c.method = TunnelMethod::esp;
+    c.l3_offset = kL3;
+    c.inner_offset = kL3 + kIp;
+    c.outer_src = Ipv4Addr::from_bytes(ip + 12);
+    return true;
 }
 
 // The home-agents anycast address of a home prefix (RFC 2526: interface identifier fdff:ffff:ffff:fffe

@@ -4,6 +4,7 @@
 #include <random>
 #include <vector>
 
+#include "checksum.hpp"
 #include "classify.hpp"
 #include "ecn.hpp"
 #include "ethernet.hpp"
@@ -277,4 +278,68 @@ TEST(Classify, DownstreamShortcutAgreesWithClassifyFrame)
     // Both answers were tried often.
     EXPECT_GT(agree_down, 10000u);
     EXPECT_GT(agree_other, 10000u);
+}
+
+// The worker's second shortcut (is_esp_frame) must say ESP exactly when classify_frame says tunneled ESP
+// for a header without options, with the same offsets and outer source: crafted IPv4 frames around every
+// rule it checks (ethertype, version and header length, total length, protocol, fragment bits, the HA's
+// address, the header checksum, the NIC's checksum verdict), then cut short or padded.
+TEST(Classify, EspShortcutAgreesWithClassifyFrame)
+{
+    const ClassifyParams p = params();
+    const Ipv4Addr kDsts[] = {p.ha_ipv4, *Ipv4Addr::parse("192.0.2.2"), *Ipv4Addr::parse("255.255.255.255")};
+    const uint8_t kProtos[] = {ipproto::esp, ipproto::esp, ipproto::udp, ipproto::ipv6, ipproto::gre, ipproto::icmp, 51};
+    const uint16_t kFrags[] = {0, 0, kIpv4FlagDF, kIpv4FlagMF, 1, kIpv4FlagDF | 7};
+    const uint16_t kTypes[] = {ethertype::ipv4, ethertype::ipv6, ethertype::vlan, ethertype::arp};
+    std::mt19937 rng(17);
+    auto pick = [&](const auto& a) { return a[rng() % std::size(a)]; };
+    unsigned agree_esp = 0, agree_other = 0, options = 0;
+    for (int i = 0; i < 200000; ++i) {
+        const std::size_t opts = rng() % 6 == 0 ? 4 * (1 + rng() % 2) : 0; // IPv4 options: the general way
+        const uint16_t payload = static_cast<uint16_t>(rng() % 80);
+        std::vector<uint8_t> l3(20 + opts + payload, 0x5A);
+        Ipv4Header h;
+        h.total_len = static_cast<uint16_t>(l3.size());
+        h.frag = pick(kFrags);
+        h.ttl = 64;
+        h.protocol = pick(kProtos);
+        h.src = *Ipv4Addr::parse("198.51.100.10");
+        h.dst = pick(kDsts);
+        write_ipv4_header(l3.data(), h); // 20 bytes, its checksum
+        if (opts) {
+            l3[0] = static_cast<uint8_t>(0x45 + opts / 4);
+            for (std::size_t k = 20; k < 20 + opts; ++k) l3[k] = 1; // NOP options
+            store_be16(l3.data() + 10, 0);
+            store_be16(l3.data() + 10, inet_checksum({l3.data(), 20 + opts}));
+        }
+        if (rng() % 8 == 0) l3[0] = static_cast<uint8_t>(rng()); // version and header length
+        if (rng() % 8 == 0) l3[2 + rng() % 2] = static_cast<uint8_t>(rng()); // total length
+        if (rng() % 8 == 0) l3[10 + rng() % 2] ^= static_cast<uint8_t>(1 + rng() % 255); // checksum
+        auto f = ether(rng() % 6 ? ethertype::ipv4 : pick(kTypes), l3);
+        if (rng() % 4 == 0) f.resize(rng() % (f.size() + 1)); // cut short
+        else if (rng() % 4 == 0) f.resize(f.size() + rng() % 20); // link padding
+        const bool checked = rng() % 4 == 0; // the NIC verified the checksum (it trusts a bad one too)
+        const Classified full = classify_frame(f, p, checked);
+        const bool full_esp = full.cls == PacketClass::tunneled && full.method == TunnelMethod::esp;
+        const bool no_options = f.size() > 14 && f[14] == 0x45;
+        Classified c;
+        c.l3_offset = 99; // must be written when the answer is yes
+        const bool fast = is_esp_frame(f.data(), f.size(), p, checked, c);
+        ASSERT_EQ(fast, full_esp && no_options) << "frame " << i << " of " << f.size() << " bytes";
+        if (fast) {
+            ASSERT_EQ(c.cls, full.cls);
+            ASSERT_EQ(c.method, full.method);
+            ASSERT_EQ(c.l3_offset, full.l3_offset);
+            ASSERT_EQ(c.inner_offset, full.inner_offset);
+            ASSERT_EQ(c.outer_src, full.outer_src);
+            ++agree_esp;
+        } else {
+            ++agree_other;
+            if (full_esp) ++options;
+        }
+    }
+    // Every answer was tried often, ESP with options (the general way) among them.
+    EXPECT_GT(agree_esp, 2000u);
+    EXPECT_GT(agree_other, 10000u);
+    EXPECT_GT(options, 300u);
 }
