@@ -28,6 +28,10 @@ struct Pool {
     ~Pool() { rte_mempool_free(p); }
 };
 
+// The gateway's and the access port's MACs for every test here, and the HA's tunnel end without offload.
+const LinkHeader kLink{MacAddr{{0x02, 0, 0, 0, 0, 0x99}}, MacAddr{{0x02, 0, 0, 0, 0, 0x01}}};
+const TunnelSelf kSelf{*Ipv4Addr::parse("192.0.2.1"), {}, 4191, false};
+
 // A frame as the worker receives it: Ethernet, then an IPv6 packet of `payload` bytes, then `pad` bytes.
 rte_mbuf* frame(rte_mempool* pool, std::mt19937& rng, uint16_t payload, uint16_t pad)
 {
@@ -58,13 +62,12 @@ TEST(EncapTemplate, SameBytesAsTheGeneralPath)
     Pool pool;
     ASSERT_NE(pool.p, nullptr);
     std::mt19937 rng(2026);
-    const LinkHeader link{MacAddr{{0x02, 0, 0, 0, 0, 0x99}}, MacAddr{{0x02, 0, 0, 0, 0, 0x01}}};
     unsigned compared = 0;
     for (bool offload : {false, true}) {
         TunnelSelf self{*Ipv4Addr::parse("192.0.2.1"), *Ipv6Addr::parse("2001:db8:1::1"), 4191, offload};
         for (TunnelMethod method : {TunnelMethod::ipip, TunnelMethod::gre, TunnelMethod::udp}) {
             OuterTemplate t;
-            ASSERT_TRUE(t.build(method, self, link, 1500));
+            ASSERT_TRUE(t.build(method, self, kLink, 1500));
             for (int i = 0; i < 300; ++i) {
                 const auto payload = static_cast<uint16_t>(rng() % 1200);
                 const auto pad = static_cast<uint16_t>(i % 3 ? 0 : rng() % 30);
@@ -80,7 +83,7 @@ TEST(EncapTemplate, SameBytesAsTheGeneralPath)
                 // The general path: the link header cut, the padding trimmed, then encap_v4.
                 rte_pktmbuf_adj(general, wire::kEtherHeaderLen);
                 rte_pktmbuf_trim(general, static_cast<uint16_t>(rte_pktmbuf_pkt_len(general) - ip_len));
-                ASSERT_TRUE(inline_encap::encap_v4(general, self, peer, &link));
+                ASSERT_TRUE(inline_encap::encap_v4(general, self, peer, &kLink));
                 ASSERT_EQ(rte_pktmbuf_data_len(fast), rte_pktmbuf_data_len(general));
                 ASSERT_EQ(rte_pktmbuf_pkt_len(fast), rte_pktmbuf_pkt_len(general));
                 ASSERT_EQ(std::memcmp(rte_pktmbuf_mtod(fast, const uint8_t*), rte_pktmbuf_mtod(general, const uint8_t*),
@@ -106,20 +109,18 @@ TEST(EncapTemplate, RefusesWhatDoesNotFit)
     Pool pool;
     ASSERT_NE(pool.p, nullptr);
     std::mt19937 rng(7);
-    const LinkHeader link{MacAddr{{0x02, 0, 0, 0, 0, 0x99}}, MacAddr{{0x02, 0, 0, 0, 0, 0x01}}};
-    const TunnelSelf self{*Ipv4Addr::parse("192.0.2.1"), {}, 4191, false};
     OuterTemplate udp;
-    ASSERT_TRUE(udp.build(TunnelMethod::udp, self, link, 1500));
+    ASSERT_TRUE(udp.build(TunnelMethod::udp, kSelf, kLink, 1500));
     EXPECT_EQ(udp.len, 14 + 20 + 8);
     EXPECT_EQ(udp.room, 1500 - 28);
     OuterTemplate esp, esp_udp, none;
-    ASSERT_TRUE(esp.build(TunnelMethod::esp, self, link, 1500));
-    ASSERT_TRUE(esp_udp.build(TunnelMethod::esp_udp, self, link, 1500));
+    ASSERT_TRUE(esp.build(TunnelMethod::esp, kSelf, kLink, 1500));
+    ASSERT_TRUE(esp_udp.build(TunnelMethod::esp_udp, kSelf, kLink, 1500));
     EXPECT_EQ(esp.len, 14 + 20);
     EXPECT_EQ(esp_udp.len, 14 + 20 + 8);
     EXPECT_EQ(esp.room, 1500 - 77) << "the worst case of padding and IV, as fits_tunnel";
     EXPECT_EQ(esp_udp.room, 1500 - 85);
-    EXPECT_FALSE(none.build(TunnelMethod::ipv6, self, link, 1500));
+    EXPECT_FALSE(none.build(TunnelMethod::ipv6, kSelf, kLink, 1500));
     rte_mbuf* m = frame(pool.p, rng, 100, 0);
     ASSERT_NE(m, nullptr);
     uint8_t* ip = rte_pktmbuf_mtod(m, uint8_t*) + wire::kEtherHeaderLen;
@@ -172,7 +173,6 @@ TEST(EspSealFast, SameBytesAsTheGeneralPath)
     ImbManager imb;
     ASSERT_TRUE(imb.ok());
     std::mt19937 rng(4303);
-    const LinkHeader link{MacAddr{{0x02, 0, 0, 0, 0, 0x99}}, MacAddr{{0x02, 0, 0, 0, 0, 0x01}}};
     unsigned compared = 0;
     for (EspAlgorithm alg : {EspAlgorithm::aes_gcm_128, EspAlgorithm::aes_gcm_256, EspAlgorithm::aes_cbc_128_hmac_sha256})
         for (bool esn : {false, true})
@@ -185,7 +185,7 @@ TEST(EspSealFast, SameBytesAsTheGeneralPath)
                         sas.general.next_seq = (uint64_t{1} << 32) - 20;
                     }
                     OuterTemplate t;
-                    ASSERT_TRUE(t.build(method, self, link, 1500));
+                    ASSERT_TRUE(t.build(method, self, kLink, 1500));
                     for (int i = 0; i < 60; ++i) {
                         const auto payload = static_cast<uint16_t>(rng() % 1200);
                         const auto pad = static_cast<uint16_t>(i % 3 ? 0 : rng() % 30);
@@ -209,7 +209,7 @@ TEST(EspSealFast, SameBytesAsTheGeneralPath)
                         ASSERT_TRUE(esp_seal_prepare(general, sas.general, gjob, sas.general.lane(0)));
                         esp_encrypt_burst(imb, {&gjob, 1});
                         ASSERT_TRUE(gjob.ok);
-                        ASSERT_TRUE(esp_seal_finish(general, self, peer, sas.general, tc, sas.general.lane(0), &link));
+                        ASSERT_TRUE(esp_seal_finish(general, self, peer, sas.general, tc, sas.general.lane(0), &kLink));
                         ASSERT_EQ(rte_pktmbuf_data_len(fast), rte_pktmbuf_data_len(general));
                         ASSERT_EQ(rte_pktmbuf_pkt_len(fast), rte_pktmbuf_pkt_len(general));
                         ASSERT_EQ(std::memcmp(rte_pktmbuf_mtod(fast, const uint8_t*), rte_pktmbuf_mtod(general, const uint8_t*),
@@ -240,10 +240,8 @@ TEST(EspSealFast, RefusesWhatDoesNotFitAndUsesNoNumberForIt)
     Pool pool;
     ASSERT_NE(pool.p, nullptr);
     std::mt19937 rng(3948);
-    const LinkHeader link{MacAddr{{0x02, 0, 0, 0, 0, 0x99}}, MacAddr{{0x02, 0, 0, 0, 0, 0x01}}};
-    const TunnelSelf self{*Ipv4Addr::parse("192.0.2.1"), {}, 4191, false};
     OuterTemplate t;
-    ASSERT_TRUE(t.build(TunnelMethod::esp_udp, self, link, 1500));
+    ASSERT_TRUE(t.build(TunnelMethod::esp_udp, kSelf, kLink, 1500));
     TwinSas sas(EspAlgorithm::aes_cbc_128_hmac_sha256, false);
     dp::SaEntry& sa = sas.fast;
     auto refused = [&](rte_mbuf* m, uint8_t* ip, uint32_t ip_len) {
