@@ -55,6 +55,52 @@ rte_mbuf* copy(rte_mempool* pool, const rte_mbuf* m)
     return c;
 }
 
+// One random frame twice (for the fast path and the general one), a random far end for `method`, and
+// where its IPv6 packet lies. Null mbufs when the pool is out.
+struct Twin {
+    rte_mbuf* fast = nullptr;
+    rte_mbuf* general = nullptr;
+    TunnelPeer peer;
+    uint8_t* ip = nullptr; // in `fast`
+    uint32_t ip_len = 0;
+    uint8_t tc = 0; // the IPv6 traffic class
+};
+
+Twin twin(rte_mempool* pool, std::mt19937& rng, TunnelMethod method, int i)
+{
+    Twin w;
+    const auto payload = static_cast<uint16_t>(rng() % 1200);
+    const auto pad = static_cast<uint16_t>(i % 3 ? 0 : rng() % 30);
+    w.fast = frame(pool, rng, payload, pad);
+    if (!w.fast) return w;
+    w.general = copy(pool, w.fast);
+    w.peer = TunnelPeer{method, Ipv4Addr{static_cast<uint32_t>(rng())}, static_cast<uint16_t>(rng()), {}};
+    w.ip = rte_pktmbuf_mtod(w.fast, uint8_t*) + wire::kEtherHeaderLen;
+    w.ip_len = wire::kIpv6HeaderLen + payload;
+    w.tc = static_cast<uint8_t>(((w.ip[0] & 0x0F) << 4) | (w.ip[1] >> 4));
+    return w;
+}
+
+// The general path's start: the link header cut, the link padding trimmed.
+void strip_link(rte_mbuf* m, uint32_t ip_len)
+{
+    rte_pktmbuf_adj(m, wire::kEtherHeaderLen);
+    rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - ip_len));
+}
+
+// The two paths' frames: the same bytes, lengths and offload requests.
+::testing::AssertionResult same_frames(const rte_mbuf* fast, const rte_mbuf* general, bool offload)
+{
+    if (rte_pktmbuf_data_len(fast) != rte_pktmbuf_data_len(general) || rte_pktmbuf_pkt_len(fast) != rte_pktmbuf_pkt_len(general))
+        return ::testing::AssertionFailure() << "lengths " << rte_pktmbuf_data_len(fast) << " and " << rte_pktmbuf_data_len(general);
+    if (std::memcmp(rte_pktmbuf_mtod(fast, const uint8_t*), rte_pktmbuf_mtod(general, const uint8_t*), rte_pktmbuf_data_len(fast)) != 0)
+        return ::testing::AssertionFailure() << "the bytes differ";
+    if (fast->ol_flags != general->ol_flags) return ::testing::AssertionFailure() << "the offload flags differ";
+    if (offload && (fast->l2_len != general->l2_len || fast->l3_len != general->l3_len))
+        return ::testing::AssertionFailure() << "l2_len / l3_len differ";
+    return ::testing::AssertionSuccess();
+}
+
 } // namespace
 
 TEST(EncapTemplate, SameBytesAsTheGeneralPath)
@@ -69,34 +115,17 @@ TEST(EncapTemplate, SameBytesAsTheGeneralPath)
             OuterTemplate t;
             ASSERT_TRUE(t.build(method, self, kLink, 1500));
             for (int i = 0; i < 300; ++i) {
-                const auto payload = static_cast<uint16_t>(rng() % 1200);
-                const auto pad = static_cast<uint16_t>(i % 3 ? 0 : rng() % 30);
-                rte_mbuf* fast = frame(pool.p, rng, payload, pad);
-                ASSERT_NE(fast, nullptr);
-                rte_mbuf* general = copy(pool.p, fast);
-                const TunnelPeer peer{method, Ipv4Addr{static_cast<uint32_t>(rng())}, static_cast<uint16_t>(rng()), {}};
-                uint8_t* ip = rte_pktmbuf_mtod(fast, uint8_t*) + wire::kEtherHeaderLen;
-                const uint32_t ip_len = wire::kIpv6HeaderLen + payload;
-                const uint8_t tos = static_cast<uint8_t>(((ip[0] & 0x0F) << 4) | (ip[1] >> 4));
-                ASSERT_TRUE(t.fits(fast, ip, ip_len));
-                t.apply(fast, ip, ip_len, peer.v4.value, peer.port, tos);
-                // The general path: the link header cut, the padding trimmed, then encap_v4.
-                rte_pktmbuf_adj(general, wire::kEtherHeaderLen);
-                rte_pktmbuf_trim(general, static_cast<uint16_t>(rte_pktmbuf_pkt_len(general) - ip_len));
-                ASSERT_TRUE(inline_encap::encap_v4(general, self, peer, &kLink));
-                ASSERT_EQ(rte_pktmbuf_data_len(fast), rte_pktmbuf_data_len(general));
-                ASSERT_EQ(rte_pktmbuf_pkt_len(fast), rte_pktmbuf_pkt_len(general));
-                ASSERT_EQ(std::memcmp(rte_pktmbuf_mtod(fast, const uint8_t*), rte_pktmbuf_mtod(general, const uint8_t*),
-                                      rte_pktmbuf_data_len(fast)),
-                          0)
+                const Twin w = twin(pool.p, rng, method, i);
+                ASSERT_NE(w.fast, nullptr);
+                ASSERT_NE(w.general, nullptr);
+                ASSERT_TRUE(t.fits(w.fast, w.ip, w.ip_len));
+                t.apply(w.fast, w.ip, w.ip_len, w.peer.v4.value, w.peer.port, w.tc);
+                strip_link(w.general, w.ip_len);
+                ASSERT_TRUE(inline_encap::encap_v4(w.general, self, w.peer, &kLink));
+                ASSERT_TRUE(same_frames(w.fast, w.general, offload))
                     << "method " << static_cast<int>(method) << " offload " << offload << " packet " << i;
-                ASSERT_EQ(fast->ol_flags, general->ol_flags);
-                if (offload) {
-                    EXPECT_EQ(fast->l2_len, general->l2_len);
-                    EXPECT_EQ(fast->l3_len, general->l3_len);
-                }
-                rte_pktmbuf_free(fast);
-                rte_pktmbuf_free(general);
+                rte_pktmbuf_free(w.fast);
+                rte_pktmbuf_free(w.general);
                 ++compared;
             }
         }
@@ -187,43 +216,26 @@ TEST(EspSealFast, SameBytesAsTheGeneralPath)
                     OuterTemplate t;
                     ASSERT_TRUE(t.build(method, self, kLink, 1500));
                     for (int i = 0; i < 60; ++i) {
-                        const auto payload = static_cast<uint16_t>(rng() % 1200);
-                        const auto pad = static_cast<uint16_t>(i % 3 ? 0 : rng() % 30);
-                        rte_mbuf* fast = frame(pool.p, rng, payload, pad);
-                        ASSERT_NE(fast, nullptr);
-                        rte_mbuf* general = copy(pool.p, fast);
-                        ASSERT_NE(general, nullptr);
-                        const TunnelPeer peer{method, Ipv4Addr{static_cast<uint32_t>(rng())}, static_cast<uint16_t>(rng()), {}};
-                        uint8_t* ip = rte_pktmbuf_mtod(fast, uint8_t*) + wire::kEtherHeaderLen;
-                        const uint32_t ip_len = wire::kIpv6HeaderLen + payload;
-                        const uint8_t tc = static_cast<uint8_t>(((ip[0] & 0x0F) << 4) | (ip[1] >> 4));
+                        const Twin w = twin(pool.p, rng, method, i);
+                        ASSERT_NE(w.fast, nullptr);
+                        ASSERT_NE(w.general, nullptr);
                         EspJob fjob, gjob;
-                        ASSERT_EQ(esp_seal_fast(fast, ip, ip_len, t, sas.fast, sas.fast.lane(0), peer.v4.value, peer.port, tc, fjob),
+                        ASSERT_EQ(esp_seal_fast(w.fast, w.ip, w.ip_len, t, sas.fast, sas.fast.lane(0), w.peer.v4.value, w.peer.port, w.tc, fjob),
                                   FastSeal::queued);
                         esp_encrypt_burst(imb, {&fjob, 1});
                         ASSERT_TRUE(fjob.ok);
                         sas.fast.count(sas.fast.lane(0), sealed_esp_len(fjob)); // as the worker counts it
-                        // The general path: the link header cut, the padding trimmed, then the two halves.
-                        rte_pktmbuf_adj(general, wire::kEtherHeaderLen);
-                        rte_pktmbuf_trim(general, static_cast<uint16_t>(rte_pktmbuf_pkt_len(general) - ip_len));
-                        ASSERT_TRUE(esp_seal_prepare(general, sas.general, gjob, sas.general.lane(0)));
+                        // The general path: then the two halves.
+                        strip_link(w.general, w.ip_len);
+                        ASSERT_TRUE(esp_seal_prepare(w.general, sas.general, gjob, sas.general.lane(0)));
                         esp_encrypt_burst(imb, {&gjob, 1});
                         ASSERT_TRUE(gjob.ok);
-                        ASSERT_TRUE(esp_seal_finish(general, self, peer, sas.general, tc, sas.general.lane(0), &kLink));
-                        ASSERT_EQ(rte_pktmbuf_data_len(fast), rte_pktmbuf_data_len(general));
-                        ASSERT_EQ(rte_pktmbuf_pkt_len(fast), rte_pktmbuf_pkt_len(general));
-                        ASSERT_EQ(std::memcmp(rte_pktmbuf_mtod(fast, const uint8_t*), rte_pktmbuf_mtod(general, const uint8_t*),
-                                              rte_pktmbuf_data_len(fast)),
-                                  0)
+                        ASSERT_TRUE(esp_seal_finish(w.general, self, w.peer, sas.general, w.tc, sas.general.lane(0), &kLink));
+                        ASSERT_TRUE(same_frames(w.fast, w.general, offload))
                             << esp_algorithm_name(alg) << " esn " << esn << " method " << static_cast<int>(method)
                             << " offload " << offload << " packet " << i;
-                        ASSERT_EQ(fast->ol_flags, general->ol_flags);
-                        if (offload) {
-                            EXPECT_EQ(fast->l2_len, general->l2_len);
-                            EXPECT_EQ(fast->l3_len, general->l3_len);
-                        }
-                        rte_pktmbuf_free(fast);
-                        rte_pktmbuf_free(general);
+                        rte_pktmbuf_free(w.fast);
+                        rte_pktmbuf_free(w.general);
                         ++compared;
                     }
                     EXPECT_EQ(sas.fast.get(dp::SaCounter::bytes), sas.general.get(dp::SaCounter::bytes));
