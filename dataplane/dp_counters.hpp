@@ -40,6 +40,8 @@ namespace nemo::dp {
     X(esp_malformed, "dropped: ESP too short, or not IPv6 inside")                                  \
     X(esp_no_sa, "dropped: ESP binding without an outbound SA")                                     \
     X(esp_sa_exhausted, "dropped: the outbound SA has used its last sequence number (RFC 4303 3.3.3)") \
+    X(esp_handed_off, "downstream ESP packets handed to the worker that owns their SA (several workers)") \
+    X(esp_handoff_full, "dropped: the handoff ring of the worker that owns the SA was full")          \
     X(esp_seal_failed, "dropped: intel-ipsec-mb refused to encrypt (an internal error)")            \
     X(esp_dummy, "ESP dummy packets (next header 59, RFC 4303 2.6), dropped quietly")              \
     X(nat_keepalive, "NAT keepalives received on port 4500 (dropped quietly, RFC 3948)")            \

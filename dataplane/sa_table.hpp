@@ -94,7 +94,7 @@ struct SaEntry {
     // keys an SA has from its algorithm). `lanes`: the worker lcores that may use it (SaTable's).
     SaEntry(const SaConfig& c, std::unique_ptr<EspTransform> t, bool reserved_seq = false, unsigned lanes = 0)
         : cfg(c), transform(std::move(t)), window(c.window, c.esn), seq_ceiling(reserved_seq ? 0 : esp_last_seq(c.esn)),
-          lanes_(lanes ? new SaLane[lanes] : nullptr), n_lanes_(lanes),
+          lanes_(lanes ? new SaLane[lanes] : nullptr), n_lanes_(lanes), owner_(lanes > 1 ? c.spi % lanes : 0),
           // An SA with a packet lifetime counts its packets by the numbers handed out (expired()): it
           // claims one at a time, so that numbers a lane holds unsent do not end it early.
           seq_block_(c.life_packets ? 1 : seq_block_for(lanes))
@@ -104,6 +104,11 @@ struct SaEntry {
     }
     // Lane i (a worker's reader id), or null past the lanes the table was made with.
     SaLane* lane(unsigned i) { return i < n_lanes_ ? &lanes_[i] : nullptr; }
+    // Outbound, with several workers: the one that numbers and sends every packet of this SA (the
+    // others hand theirs to it, WorkerConfig::handoff), so that they leave in the order of their
+    // numbers. Its SPI modulo the lanes: fixed for the SA's life, and SPIs a key exchange draws at
+    // random (or an operator numbers one after another) spread the SAs over the workers.
+    unsigned owner() const { return owner_; }
 
     // The outbound SA's next sequence number, or none once the last one (esp_last_seq) has been sent:
     // the counter never cycles (RFC 4303 3.3.3) and the SA stays exhausted until an operator (or a key
@@ -196,6 +201,7 @@ private:
     }
     std::unique_ptr<SaLane[]> lanes_;
     unsigned n_lanes_;
+    unsigned owner_;
     uint64_t seq_block_; // what a lane claims at once
 };
 

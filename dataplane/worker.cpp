@@ -33,6 +33,11 @@ Worker::Worker(const WorkerConfig& cfg)
     classify_.esp_udp_port = cfg_.esp_udp_port;
     classify_.ike = cfg_.ike;
     same_port_ = cfg_.access.port == cfg_.home.port;
+    if (cfg_.handoff.size() > 1 && cfg_.reader_id < cfg_.handoff.size() &&
+        std::find(cfg_.handoff.begin(), cfg_.handoff.end(), nullptr) == cfg_.handoff.end()) {
+        hand_off_ = true;
+        handoff_out_.resize(cfg_.handoff.size());
+    }
     if (cfg_.sas) imb_ = std::make_unique<ImbManager>();
     ptb_limit_ = RateLimiter(cfg_.ptb_per_second, rte_get_tsc_hz());
     te_limit_ = RateLimiter(cfg_.ptb_per_second, rte_get_tsc_hz());
@@ -50,6 +55,7 @@ Worker::Worker(const WorkerConfig& cfg)
 
 Worker::~Worker()
 {
+    for (HandoffBuf& b : handoff_out_) rte_pktmbuf_free_bulk(b.pkts, b.n);
     if (frag_tbl_) {
         rte_ip_frag_free_death_row(frag_dr_.get(), 0);
         rte_ip_frag_table_destroy(frag_tbl_);
@@ -78,6 +84,12 @@ void Worker::poll()
     if (cfg_.inject) {
         n = static_cast<uint16_t>(rte_ring_mc_dequeue_burst(cfg_.inject, reinterpret_cast<void**>(pkts), kBurst, nullptr));
         for (uint16_t i = 0; i < n; ++i) queue_tx(side_of(pkts[i]->port), pkts[i]);
+    }
+    // Several workers: seal what the others handed over (the SAs this one owns), and hand over what
+    // this turn received for SAs another owns.
+    if (hand_off_) {
+        take_handoff();
+        flush_handoff();
     }
     // Packets whose missing fragments never came are given up on even when no fragment arrives.
     if (frag_tbl_ && (++polls_ & 0x3FF) == 0) {

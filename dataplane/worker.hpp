@@ -59,6 +59,12 @@ struct WorkerConfig {
     uint32_t punt_priority_per_second = 50000; // per worker, packets of each class to the control thread
     uint32_t punt_bulk_per_second = 10000;
     rte_ring* inject = nullptr;  // from the control thread: whole frames, mbuf->port says where
+    // Several workers: a downstream packet into an ESP tunnel leaves through the worker that owns its SA
+    // (SaEntry::owner), so that one lane numbers and sends every packet of an SA and they reach the
+    // receiver in the order of their numbers (RFC 4303 3.4.3). handoff[i] is worker i's ring (any worker
+    // enqueues, worker i dequeues), of the IPv6 packets alone, hop limit decremented; worker_handoff.cpp.
+    // Fewer than two rings: every worker seals what it receives.
+    std::vector<rte_ring*> handoff;
     rte_mempool* pool = nullptr; // for Packet Too Big
     TunnelSelf self;
     std::vector<Ipv6Addr> ha_ipv6;
@@ -114,8 +120,17 @@ private:
     bool fits_tunnel(const Route& r, const uint8_t* ip, uint32_t ip_len, rte_mbuf* frame, const Route* back_tunnel);
     [[gnu::cold]] bool refuse_forward(const uint8_t* ip, uint32_t ip_len, uint32_t room, rte_mbuf* frame,
                                       const Route* back_tunnel);
-    void tunnel_out(rte_mbuf* m, const Route& r);
-    inline void to_tunnel(rte_mbuf* m, const Route& r); // tunnel_out's body, inlined in worker_downstream.cpp
+    // `owned`: the packet came through this worker's handoff ring; sealed here whoever owns the SA now.
+    void tunnel_out(rte_mbuf* m, const Route& r, bool owned = false);
+    inline void to_tunnel(rte_mbuf* m, const Route& r, bool owned = false); // tunnel_out's body, inlined in worker_downstream.cpp
+    // worker_handoff.cpp
+    bool hands_off(const SaEntry& sa) const
+    {
+        return hand_off_ && sa.owner() != cfg_.reader_id && sa.owner() < handoff_out_.size();
+    }
+    void hand_off(rte_mbuf* m, unsigned owner);
+    void flush_handoff();
+    void take_handoff();
     // worker_upstream.cpp
     void note_outer(rte_mbuf* m, const Classified& c, UpstreamItem& item);
     bool decapsulate(rte_mbuf* m, const Classified& c, UpstreamItem& item);
@@ -161,6 +176,13 @@ private:
         uint16_t n = 0;
     } tx_access_, tx_home_;
     EspSealBurst seal_;  // a burst's downstream ESP packets
+    struct HandoffBuf {
+        static constexpr uint16_t kSize = 2 * kBurst; // a turn receives a burst from each port at most
+        rte_mbuf* pkts[kSize];
+        uint16_t n = 0;
+    };
+    std::vector<HandoffBuf> handoff_out_; // per owning worker: packets to hand it at the end of the turn
+    bool hand_off_ = false;               // cfg_.handoff has a ring for every worker, this one's included
     EspOpenBurst open_;  // a burst's upstream ESP packets
     UpstreamItem up_[kBurst]; // a burst's decapsulated packets, for the bulk lookup
     OuterTemplate tpl_[kTunnelMethodCount]; // the downstream fast path's outer headers (encap_template.hpp)

@@ -89,7 +89,7 @@ void Worker::downstream(rte_mbuf** pkts, uint8_t* const* ips, uint16_t n)
     const OuterTemplate& t = tpl[static_cast<std::size_t>(b.method)];
     if (!t.len || !cfg_.sas || seal_.full()) return false;
     SaEntry* sa = cfg_.sas->outbound_for(b.id, b.hoa);
-    if (!sa || sa->expired()) return false;
+    if (!sa || sa->expired() || hands_off(*sa)) return false; // another worker's SA: handed over by to_tunnel
     SaLane* lane = sa->lane(cfg_.reader_id);
     EspSealBurst::Item& item = seal_.items[seal_.n];
     switch (esp_seal_fast(m, ip, ip_len, t, *sa, lane, b.peer.value, b.peer_port, ipv6_traffic_class(ip), seal_.jobs[seal_.n])) {
@@ -169,10 +169,11 @@ bool Worker::refuse_forward(const uint8_t* ip, uint32_t ip_len, uint32_t room, r
 
 // An IPv6 packet alone in the mbuf (no link header, no padding) into the tunnel of live route r: I, R
 // and U forward from the route's word, IPv6-in-IPv6 and ESP from its record (which the caller checked
-// is there). ESP packets join the burst's seal_ list (the caller runs seal_esp); the others are queued
-// for TX. What cannot be sent is counted and freed.
+// is there). ESP packets join the burst's seal_ list (the caller runs seal_esp), or go to the worker
+// that owns their SA unless `owned` (worker_handoff.cpp); the others are queued for TX. What cannot be
+// sent is counted and freed.
 // Inlined into downstream's loop (this file); the rarer callers elsewhere take tunnel_out, below.
-[[gnu::always_inline]] inline void Worker::to_tunnel(rte_mbuf* m, const Route& r)
+[[gnu::always_inline]] inline void Worker::to_tunnel(rte_mbuf* m, const Route& r, bool owned)
 {
     LcoreCounters& ctr = *cfg_.counters;
     const FastBinding* b = r.needs_record() ? r.rec : nullptr;
@@ -183,6 +184,10 @@ bool Worker::refuse_forward(const uint8_t* ip, uint32_t ip_len, uint32_t room, r
     if (esp && (!sa || sa->expired())) {
         ctr.inc(DpCounter::esp_no_sa);
         rte_pktmbuf_free(m);
+        return;
+    }
+    if (esp && !owned && hands_off(*sa)) [[unlikely]] {
+        hand_off(m, sa->owner());
         return;
     }
     const bool v4 = uses_ipv4(peer.method);
@@ -224,6 +229,6 @@ bool Worker::refuse_forward(const uint8_t* ip, uint32_t ip_len, uint32_t room, r
     queue_tx(out, m);
 }
 
-void Worker::tunnel_out(rte_mbuf* m, const Route& r) { to_tunnel(m, r); }
+void Worker::tunnel_out(rte_mbuf* m, const Route& r, bool owned) { to_tunnel(m, r, owned); }
 
 } // namespace nemo::dp

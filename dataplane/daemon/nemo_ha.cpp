@@ -178,6 +178,15 @@ int main(int argc, char** argv)
     rte_ring* punt_bulk = rte_ring_create("nemo_punt_bulk", 4096, static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
     rte_ring* inject = rte_ring_create("nemo_inject", 1024, static_cast<int>(rte_socket_id()), RING_F_SP_ENQ);
     if (!punt || !punt_bulk || !inject) return fail("cannot create the punt and inject rings");
+    // Several workers: one handoff ring each, for the downstream ESP packets of the SAs it owns
+    // (WorkerConfig::handoff). A turn hands over at most a burst from each port of each other worker.
+    std::vector<rte_ring*> handoff;
+    if (worker_lcores.size() > 1)
+        for (std::size_t i = 0; i < worker_lcores.size(); ++i) {
+            handoff.push_back(rte_ring_create(("nemo_handoff" + std::to_string(i)).c_str(), 2048,
+                                              static_cast<int>(rte_socket_id()), RING_F_SC_DEQ));
+            if (!handoff.back()) return fail("cannot create the workers' handoff rings");
+        }
 
     auto side = [&](uint16_t port, const control::PortConfig& pc, uint16_t queue) {
         dp::PortSide s;
@@ -209,6 +218,7 @@ int main(int argc, char** argv)
         wc.punt_priority_per_second = cfg.punt_priority_per_second;
         wc.punt_bulk_per_second = cfg.punt_bulk_per_second;
         wc.inject = inject;
+        wc.handoff = handoff;
         wc.pool = pool;
         wc.self = self;
         wc.ike = cfg.ike.enabled;
@@ -348,6 +358,11 @@ int main(int argc, char** argv)
     rte_ring_free(punt);
     rte_ring_free(punt_bulk);
     rte_ring_free(inject);
+    for (rte_ring* r : handoff) {
+        void* m = nullptr;
+        while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+        rte_ring_free(r);
+    }
     capture.stop();
     rte_mempool_free(pool);
     rte_eal_cleanup();

@@ -19,6 +19,7 @@
 #include "ipv4.hpp"
 #include "ipv6.hpp"
 #include "proto.hpp"
+#include "esp_packets.hpp"
 #include "worker_rig.hpp"
 
 using namespace nemo;
@@ -28,28 +29,6 @@ using namespace nemo::wire;
 namespace {
 
 constexpr uint32_t kSpiIn = 0x100, kSpiOut = 0x200;
-
-std::vector<uint8_t> key(std::size_t n, uint8_t seed)
-{
-    std::vector<uint8_t> k(n);
-    for (std::size_t i = 0; i < n; ++i) k[i] = static_cast<uint8_t>(seed + i * 7);
-    return k;
-}
-
-// An IPv6 packet (no link header) with a recognisable payload.
-std::vector<uint8_t> ipv6_packet(const Ipv6Addr& src, const Ipv6Addr& dst, uint8_t tag, std::size_t payload = 48)
-{
-    std::vector<uint8_t> p(kIpv6HeaderLen + payload);
-    Ipv6Header h;
-    h.payload_len = static_cast<uint16_t>(payload);
-    h.next_header = 59; // no next header
-    h.hop_limit = 64;
-    h.src = src;
-    h.dst = dst;
-    write_ipv6_header(p.data(), h);
-    for (std::size_t i = 0; i < payload; ++i) p[kIpv6HeaderLen + i] = static_cast<uint8_t>(tag + i);
-    return p;
-}
 
 struct EspTest : ::testing::TestWithParam<EspAlgorithm> {
     WorkerRig rig;

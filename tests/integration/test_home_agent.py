@@ -509,6 +509,42 @@ class TwoWorkers(HaTestCase):
             self.assertRegex(log.read(), r"nemo-ha .*: 2 worker\(s\), .*outer IPv4 checksums by the CPU; forwarding \d+ ms after start\n")
 
 
+class TwoWorkersEsp(HaTestCase):
+    """Two workers and one outbound SA (0x2001: worker 1 owns it, its SPI modulo the workers). The fanout
+    hash spreads the downstream flows over both workers, yet every ESP packet of the SA leaves from its
+    owner, numbered by it alone: the MR sees the sequence numbers strictly in order (RFC 4303 3.4.3),
+    and the other worker's share was handed over (dataplane.esp_handed_off)."""
+    IN_SCAPY, OUT_SCAPY = EspTunnels.IN_SCAPY, EspTunnels.OUT_SCAPY
+    overrides = EspTunnels.overrides + TwoWorkers.overrides
+    sas, from_ha, capture = EspTunnels.sas, EspTunnels.from_ha, TwoWorkers.capture
+
+    def test_an_sas_packets_leave_from_its_owner_in_order(self):
+        from scapy.all import ESP
+        sa_in, sa_out = self.sas()
+        bu = binding_update(self.next_seq(), 0x2, prefixes=(MNP_A,))
+        ba = self.from_ha("ip proto 50", sa_out, MIP6MH_BA, send=sa_in.encrypt(bu))
+        self.assertIsNotNone(ba, "no BA through the outbound SA")
+        flows = range(1, 97)
+        down = [IPv6(src=CN, dst=host(MNP_A, i)) / UDP(sport=1000 + i, dport=7) / b"down" for i in flows]
+        send_many("nemo-cn", down[:1])  # the MR's next hop resolved first
+        time.sleep(1)
+        before = self.ha.stats()
+        got = self.capture("nemo-mr", "mr0", "ip proto 50", len(down), lambda: send_many("nemo-cn", down))
+        after = self.ha.stats()
+        self.assertEqual(len(got), len(down), "every downstream flow reached the MR")
+        seqs = [p[ESP].seq for p in got]
+        self.assertTrue(all(b == a + 1 for a, b in zip(seqs, seqs[1:])), f"numbers on the wire: {seqs}")
+        clear = [sa_out.decrypt(IP(raw(p[IP]))) for p in got]
+        self.assertEqual(sorted(c[UDP].sport for c in clear), [1000 + i for i in flows])
+        delta = {k: after[k] - before[k] for k in ("dataplane.worker0_rx", "dataplane.worker1_rx",
+                                                    "dataplane.esp_handed_off", "dataplane.esp_handoff_full")}
+        self.assertTrue(delta["dataplane.worker0_rx"] > 0 and delta["dataplane.worker1_rx"] > 0,
+                        f"both workers carry traffic: {delta}")
+        self.assertGreater(delta["dataplane.esp_handed_off"], 0, delta)
+        self.assertLessEqual(delta["dataplane.esp_handed_off"], delta["dataplane.worker0_rx"], delta)
+        self.assertEqual(delta["dataplane.esp_handoff_full"], 0)
+
+
 class GatewaysResolvedAtStart(unittest.TestCase):
     """Next hops that are gateways (and not static) are resolved as soon as the daemon starts, so that
     the first packets find them: an ARP request on the access link, a Neighbor Solicitation on the home
