@@ -185,6 +185,7 @@ private:
     bool hand_off_ = false;               // cfg_.handoff has a ring for every worker, this one's included
     EspOpenBurst open_;  // a burst's upstream ESP packets
     UpstreamItem up_[kBurst]; // a burst's decapsulated packets, for the bulk lookup
+    Route routes_[kBurst];    // a downstream burst's routes (route_bulk writes every one it is asked for)
     OuterTemplate tpl_[kTunnelMethodCount]; // the downstream fast path's outer headers (encap_template.hpp)
     MacAddr tpl_mac_;                       // the gateway MAC they were built for (none built: I's len 0)
     MacAddr gw4_, gw6_; // gateway MACs, looked up once per burst at most (handle_burst)

@@ -28,7 +28,7 @@ using namespace wire;
 void Worker::downstream(rte_mbuf** pkts, uint8_t* const* ips, uint16_t n)
 {
     LcoreCounters& ctr = *cfg_.counters;
-    Route routes[kBurst];
+    Route* routes = routes_; // a member: not constructed again for every burst
     cfg_.tables->route_bulk(ips, n, routes, 24); // the destinations; records needed are prefetched
     stage_done(Stage::lookup, n);
     // The common cases, fused: a live route of I, R or U (forwarded from its word), or of S or S+U (its

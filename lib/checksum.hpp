@@ -12,15 +12,14 @@ namespace nemo::wire {
 // added to `initial`. Not folded: combine several partial sums, then fold once.
 uint64_t sum_words(std::span<const uint8_t> data, uint64_t initial = 0);
 
-// Folds a partial sum to 16 bits (not complemented).
+// Folds a partial sum to 16 bits (not complemented): 0 only for 0. Each halving adds the value to
+// itself rotated by half its width: the upper half then holds the two halves' sum with the carry of
+// the lower added back (one's complement addition), in three instructions.
 inline uint16_t fold(uint64_t sum)
 {
-    // Three steps fold any 64-bit sum: 64 -> 33 -> 17 -> 16 bits (with the carry of the last).
-    sum = (sum & 0xFFFFFFFFu) + (sum >> 32);
-    sum = (sum & 0xFFFFu) + (sum >> 16);
-    sum = (sum & 0xFFFFu) + (sum >> 16);
-    sum = (sum & 0xFFFFu) + (sum >> 16);
-    return static_cast<uint16_t>(sum);
+    const uint64_t s32 = (sum + ((sum << 32) | (sum >> 32))) >> 32;
+    const auto s = static_cast<uint32_t>(s32);
+    return static_cast<uint16_t>((s + ((s << 16) | (s >> 16))) >> 16);
 }
 
 // The checksum field value for data whose partial sum (with the checksum field zero) is `sum`.

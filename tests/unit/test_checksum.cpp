@@ -100,3 +100,23 @@ TEST(Checksum, Ipv4HeaderCheckAgreesWithTheReference)
     EXPECT_FALSE(ipv4_header_checksum_ok(zero.data(), zero.size()));
     EXPECT_EQ(ipv4_header_checksum_ok(ones.data(), ones.size()), reference(ones) == 0);
 }
+
+// fold against the one's complement sum done the slow way: the 64-bit value as four 16-bit words,
+// added with the carries folded back until none is left. The same 16 bits for every value (0 only
+// for 0), over edges (all ones, carries at each halving) and a million random sums.
+TEST(Checksum, FoldIsTheOnesComplementSumOfTheFourWords)
+{
+    auto slow = [](uint64_t v) {
+        uint64_t s = (v & 0xFFFF) + ((v >> 16) & 0xFFFF) + ((v >> 32) & 0xFFFF) + (v >> 48);
+        while (s >> 16) s = (s & 0xFFFF) + (s >> 16);
+        return static_cast<uint16_t>(s);
+    };
+    std::vector<uint64_t> values = {0, 1, 0xFFFF, 0x10000, 0x1FFFE, 0xFFFFFFFF, 0x100000000, 0xFFFF0000FFFF,
+                                    0xFFFFFFFFFFFFFFFF, 0x8000000080000000, 0x0000FFFFFFFF0001, 0xFFFE0001FFFE0001};
+    uint64_t x = 0x9E3779B97F4A7C15;
+    for (int i = 0; i < 1000000; ++i) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        values.push_back(i % 2 ? x : x >> (i % 48)); // small sums too, as headers give
+    }
+    for (uint64_t v : values) ASSERT_EQ(fold(v), slow(v)) << std::hex << v;
+}
