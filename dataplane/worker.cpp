@@ -32,6 +32,7 @@ Worker::Worker(const WorkerConfig& cfg)
     classify_.udp_port = cfg_.self.udp_port;
     classify_.esp_udp_port = cfg_.esp_udp_port;
     classify_.ike = cfg_.ike;
+    classify_.set_iid_filter();
     same_port_ = cfg_.access.port == cfg_.home.port;
     if (cfg_.handoff.size() > 1 && cfg_.reader_id < cfg_.handoff.size() &&
         std::find(cfg_.handoff.begin(), cfg_.handoff.end(), nullptr) == cfg_.handoff.end()) {

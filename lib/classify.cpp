@@ -34,6 +34,18 @@ const char* drop_reason_name(DropReason r)
     return "unknown";
 }
 
+void ClassifyParams::set_iid_filter()
+{
+    // As addressed_to_ha reads them: bytes 8-15 of the address in the machine's order.
+    auto bit = [](const Ipv6Addr& a) {
+        uint64_t iid;
+        std::memcpy(&iid, a.bytes.data() + 8, 8);
+        return uint64_t{1} << iid_bit(iid);
+    };
+    iid_filter = bit(dhaad_anycast);
+    for (const Ipv6Addr& a : ha_ipv6) iid_filter |= bit(a);
+}
+
 Ipv6Addr home_agents_anycast(const Prefix6& home_prefix)
 {
     Ipv6Addr a = home_prefix.addr;

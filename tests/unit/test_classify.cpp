@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <iterator>
 #include <random>
 #include <vector>
@@ -278,6 +279,50 @@ TEST(Classify, DownstreamShortcutAgreesWithClassifyFrame)
     // Both answers were tried often.
     EXPECT_GT(agree_down, 10000u);
     EXPECT_GT(agree_other, 10000u);
+}
+
+// The interface-identifier filter (ClassifyParams::set_iid_filter) changes no answer of addressed_to_ha:
+// the HA's addresses, its anycast, the same identifiers under other prefixes, random addresses and
+// random prefixes over the HA's identifiers, with one HA address and with several. And it is doing its
+// work: most random destinations are turned away by it, before any compare.
+TEST(Classify, AddressFilterChangesNoAnswer)
+{
+    const std::vector<Ipv6Addr> several = {kHa6, *Ipv6Addr::parse("2001:db8:1::2"), *Ipv6Addr::parse("2001:db8:7::abcd:1"),
+                                           *Ipv6Addr::parse("fd00::1:0:0:1")};
+    std::mt19937_64 rng(74);
+    for (const auto* list : {&kHaList, &several}) {
+        ClassifyParams plain = params();
+        plain.ha_ipv6 = *list;
+        ClassifyParams filtered = plain;
+        filtered.set_iid_filter();
+        ASSERT_EQ(plain.iid_filter, ~uint64_t{0}) << "unset, the filter lets everything through";
+        std::vector<Ipv6Addr> dsts(list->begin(), list->end());
+        dsts.push_back(plain.dhaad_anycast);
+        const std::size_t ours = dsts.size();
+        for (std::size_t i = 0; i < ours; ++i) { // the same identifier elsewhere, the same prefix elsewhere
+            Ipv6Addr a = dsts[i], b = dsts[i];
+            a.bytes[0] ^= 0x40;
+            b.bytes[15] ^= 1;
+            dsts.push_back(a);
+            dsts.push_back(b);
+        }
+        unsigned turned_away = 0, random = 0;
+        for (int i = 0; i < 100000; ++i) {
+            Ipv6Addr a;
+            for (auto& byte : a.bytes) byte = static_cast<uint8_t>(rng());
+            if (i % 4 == 0) std::copy(dsts[i % ours].bytes.begin() + 8, dsts[i % ours].bytes.end(), a.bytes.begin() + 8);
+            else {
+                uint64_t iid;
+                std::memcpy(&iid, a.bytes.data() + 8, 8);
+                ++random;
+                turned_away += ((filtered.iid_filter >> ClassifyParams::iid_bit(iid)) & 1) == 0;
+            }
+            dsts.push_back(a);
+        }
+        for (const Ipv6Addr& d : dsts) ASSERT_EQ(addressed_to_ha(d.bytes.data(), filtered), addressed_to_ha(d.bytes.data(), plain)) << d.str();
+        for (std::size_t i = 0; i < ours; ++i) EXPECT_TRUE(addressed_to_ha(dsts[i].bytes.data(), filtered)) << dsts[i].str();
+        EXPECT_GT(turned_away, random * 9 / 10) << "the filter turns most destinations away";
+    }
 }
 
 // The worker's second shortcut (is_esp_frame) must say ESP exactly when classify_frame says tunneled ESP
