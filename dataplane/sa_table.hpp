@@ -217,6 +217,7 @@ public:
     {
         current_.load()->index();
     }
+    unsigned lanes() const { return lanes_; } // what each SA's owner() is taken modulo
     // From now on outbound SAs start with no sequence number to send (seq_ceiling 0) until the state
     // store's reservation raises it.
     void reserve_sequence_numbers() { reserved_seq_ = true; }

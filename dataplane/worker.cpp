@@ -34,7 +34,9 @@ Worker::Worker(const WorkerConfig& cfg)
     classify_.ike = cfg_.ike;
     classify_.set_iid_filter();
     same_port_ = cfg_.access.port == cfg_.home.port;
-    if (cfg_.handoff.size() > 1 && cfg_.reader_id < cfg_.handoff.size() &&
+    // The SAs' owners are taken modulo the table's lanes: a ring for each, or none is used.
+    if (cfg_.handoff.size() > 1 && cfg_.sas && cfg_.sas->lanes() == cfg_.handoff.size() &&
+        cfg_.reader_id < cfg_.handoff.size() &&
         std::find(cfg_.handoff.begin(), cfg_.handoff.end(), nullptr) == cfg_.handoff.end()) {
         hand_off_ = true;
         handoff_out_.resize(cfg_.handoff.size());

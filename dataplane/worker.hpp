@@ -63,7 +63,8 @@ struct WorkerConfig {
     // (SaEntry::owner), so that one lane numbers and sends every packet of an SA and they reach the
     // receiver in the order of their numbers (RFC 4303 3.4.3). handoff[i] is worker i's ring (any worker
     // enqueues, worker i dequeues), of the IPv6 packets alone, hop limit decremented; worker_handoff.cpp.
-    // Fewer than two rings: every worker seals what it receives.
+    // Fewer than two rings, or not one for each of the SA table's lanes: every worker seals what it
+    // receives.
     std::vector<rte_ring*> handoff;
     rte_mempool* pool = nullptr; // for Packet Too Big
     TunnelSelf self;
@@ -120,9 +121,8 @@ private:
     bool fits_tunnel(const Route& r, const uint8_t* ip, uint32_t ip_len, rte_mbuf* frame, const Route* back_tunnel);
     [[gnu::cold]] bool refuse_forward(const uint8_t* ip, uint32_t ip_len, uint32_t room, rte_mbuf* frame,
                                       const Route* back_tunnel);
-    // `owned`: the packet came through this worker's handoff ring; sealed here whoever owns the SA now.
-    void tunnel_out(rte_mbuf* m, const Route& r, bool owned = false);
-    inline void to_tunnel(rte_mbuf* m, const Route& r, bool owned = false); // tunnel_out's body, inlined in worker_downstream.cpp
+    void tunnel_out(rte_mbuf* m, const Route& r);
+    inline void to_tunnel(rte_mbuf* m, const Route& r); // tunnel_out's body, inlined in worker_downstream.cpp
     // worker_handoff.cpp
     bool hands_off(const SaEntry& sa) const
     {
@@ -131,6 +131,7 @@ private:
     void hand_off(rte_mbuf* m, unsigned owner);
     void flush_handoff();
     void take_handoff();
+    uint16_t take_handoff_burst();
     // worker_upstream.cpp
     void note_outer(rte_mbuf* m, const Classified& c, UpstreamItem& item);
     bool decapsulate(rte_mbuf* m, const Classified& c, UpstreamItem& item);

@@ -170,10 +170,10 @@ bool Worker::refuse_forward(const uint8_t* ip, uint32_t ip_len, uint32_t room, r
 // An IPv6 packet alone in the mbuf (no link header, no padding) into the tunnel of live route r: I, R
 // and U forward from the route's word, IPv6-in-IPv6 and ESP from its record (which the caller checked
 // is there). ESP packets join the burst's seal_ list (the caller runs seal_esp), or go to the worker
-// that owns their SA unless `owned` (worker_handoff.cpp); the others are queued for TX. What cannot be
-// sent is counted and freed.
+// that owns their SA (worker_handoff.cpp); the others are queued for TX. What cannot be sent is
+// counted and freed.
 // Inlined into downstream's loop (this file); the rarer callers elsewhere take tunnel_out, below.
-[[gnu::always_inline]] inline void Worker::to_tunnel(rte_mbuf* m, const Route& r, bool owned)
+[[gnu::always_inline]] inline void Worker::to_tunnel(rte_mbuf* m, const Route& r)
 {
     LcoreCounters& ctr = *cfg_.counters;
     const FastBinding* b = r.needs_record() ? r.rec : nullptr;
@@ -186,7 +186,7 @@ bool Worker::refuse_forward(const uint8_t* ip, uint32_t ip_len, uint32_t room, r
         rte_pktmbuf_free(m);
         return;
     }
-    if (esp && !owned && hands_off(*sa)) [[unlikely]] {
+    if (esp && hands_off(*sa)) [[unlikely]] {
         hand_off(m, sa->owner());
         return;
     }
@@ -229,6 +229,6 @@ bool Worker::refuse_forward(const uint8_t* ip, uint32_t ip_len, uint32_t room, r
     queue_tx(out, m);
 }
 
-void Worker::tunnel_out(rte_mbuf* m, const Route& r, bool owned) { to_tunnel(m, r, owned); }
+void Worker::tunnel_out(rte_mbuf* m, const Route& r) { to_tunnel(m, r); }
 
 } // namespace nemo::dp

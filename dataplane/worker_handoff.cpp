@@ -3,6 +3,7 @@
 // the receiver sees them in the order of their numbers (RFC 4303 3.4.3, a window of 32 is enough).
 #include "worker.hpp"
 
+#include <rte_cycles.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
@@ -38,16 +39,28 @@ void Worker::flush_handoff()
     }
 }
 
-// What the other workers handed over: each packet's binding looked up again (no pointer crosses
-// workers: the one that handed it over may have reported its quiescent state since), then into its
-// tunnel as the downstream path would, sealed here even if the SA's owner has changed meanwhile.
+// What the other workers handed over, until the ring is empty or as much as they can hand over in a
+// turn has been taken: each packet's binding looked up again (no pointer crosses workers: the one that
+// handed it over may have reported its quiescent state since), then into its tunnel as the downstream
+// path would. An SA's owner never changes: a packet whose binding has moved to another SA meanwhile
+// goes on to that SA's owner. The work is not in `show runtime`'s stages (timed over received bursts).
 void Worker::take_handoff()
+{
+    const bool timed = timed_;
+    timed_ = false;
+    const std::size_t most = 2 * (handoff_out_.size() - 1); // bursts: two ports of every other worker
+    for (std::size_t b = 0; b < most; ++b)
+        if (take_handoff_burst() < kBurst) break;
+    timed_ = timed;
+    if (timed_) tsc_ = rte_rdtsc(); // the TX stage that follows starts now
+}
+
+uint16_t Worker::take_handoff_burst()
 {
     rte_mbuf* pkts[kBurst];
     const auto n = static_cast<uint16_t>(
         rte_ring_sc_dequeue_burst(cfg_.handoff[cfg_.reader_id], reinterpret_cast<void**>(pkts), kBurst, nullptr));
-    if (!n) return;
-    timed_ = false; // the stages of `show runtime` are timed over received bursts only
+    if (!n) return 0;
     LcoreCounters& ctr = *cfg_.counters;
     uint8_t* ips[kBurst];
     for (uint16_t i = 0; i < n; ++i) ips[i] = data(pkts[i]);
@@ -62,16 +75,19 @@ void Worker::take_handoff()
             continue;
         }
         // The worker that handed it over checked its size against the tunnel it found; the binding may
-        // have moved to a method with more overhead since (no error is sent for that rare packet).
-        const uint16_t mtu = (uses_ipv4(r.method()) ? cfg_.access : cfg_.home).mtu;
-        if (rte_pktmbuf_data_len(m) + encap_overhead(r.method()) > mtu) [[unlikely]] {
+        // have moved to a method with more overhead since (the record, newer than the word, says which;
+        // no error is sent for that rare packet).
+        const TunnelMethod method = r.needs_record() ? r.rec->method : r.method();
+        const uint16_t mtu = (uses_ipv4(method) ? cfg_.access : cfg_.home).mtu;
+        if (rte_pktmbuf_data_len(m) + encap_overhead(method) > mtu) [[unlikely]] {
             ctr.inc(DpCounter::too_big);
             rte_pktmbuf_free(m);
             continue;
         }
-        tunnel_out(m, r, true);
+        tunnel_out(m, r);
     }
     if (seal_.n) seal_esp();
+    return n;
 }
 
 } // namespace nemo::dp

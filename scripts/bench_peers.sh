@@ -10,7 +10,7 @@
 #   REPS=5 MEASURE_S=3 WARM_S=1 PACKETS=32768 ESP_PACKETS=8192 scripts/bench_peers.sh --out DIR
 #   CASES="esp l3fwd" ESP_ROUTERS="1 1000" L3FWD_ROUTERS="1000 1000000" SIZES="64 1400"
 #   L3FWD_SIZES="64" L3FWD_LOOKUPS="lpm em" L3FWD_METHODS="ipip gre udp" SECGW_MODES="la-gcm la-mb cpu-gcm cpu-mb"
-#   SECGW_GCM_MODES="la-gcm cpu-gcm" NEMO_PIPELINE_BENCH=path
+#   SECGW_GCM_MODES="la-gcm cpu-gcm" ESP_DIRECTIONS="out in" NEMO_PIPELINE_BENCH=path
 #
 # The peers print no rates: a peer's rate is what net_null sent (ethdev telemetry, /ethdev/stats,1) over
 # MEASURE_S seconds, sampled WARM_S seconds after net_null's opackets start rising. A peer run counts
@@ -287,7 +287,7 @@ for ((rep = 0; rep < reps; rep++)); do
     for r in $esp_routers; do
       for s in $sizes; do
         for alg in aes-gcm-128 aes-cbc-128-hmac-sha256; do
-          for d in out in; do
+          for d in ${ESP_DIRECTIONS:-out in}; do
             case=esp-$d/$alg/$s/r$r
             if [ $d = out ]; then pcap=$(traffic "$r" "$s"); unprot=0x2; else pcap=$(traffic "$r" "$s" "$alg"); unprot=0x1; fi
             for mode in $secgw_modes; do

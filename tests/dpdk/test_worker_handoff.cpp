@@ -74,11 +74,13 @@ struct Handoff : ::testing::TestWithParam<uint32_t> { // the outbound SPI: 0x200
     void TearDown() override
     {
         if (reader1) rig[0].tables->unregister_reader(1);
+        reader1 = false;
         for (auto& r : rig) r.worker.reset();
-        for (rte_ring* r : ring) {
+        for (rte_ring*& r : ring) {
             void* m = nullptr;
             while (r && rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
             rte_ring_free(r);
+            r = nullptr;
         }
         for (auto& r : rig) r.release();
         sas.reset();
@@ -96,9 +98,10 @@ struct Handoff : ::testing::TestWithParam<uint32_t> { // the outbound SPI: 0x200
 
     uint64_t counter(unsigned w, dp::DpCounter k) { return rig[w].counters.c[static_cast<std::size_t>(k)].load(); }
 
-    // What worker w's port sent: each an ESP packet of the outbound SA that the router's end opens;
-    // their sequence numbers, in the order sent.
-    std::vector<uint64_t> sealed_numbers(unsigned w)
+    // What worker w's port sent: each an ESP packet of the outbound SA that the router's end opens,
+    // around the packet receive() made with its hop limit one lower; their sequence numbers, in the
+    // order sent (and the tags of the packets inside, when asked).
+    std::vector<uint64_t> sealed_numbers(unsigned w, std::vector<uint8_t>* tags = nullptr)
     {
         std::vector<uint64_t> seqs;
         for (auto& f : rig[w].sent_frames()) {
@@ -111,6 +114,15 @@ struct Handoff : ::testing::TestWithParam<uint32_t> { // the outbound SPI: 0x200
             if (!hdr) continue;
             EXPECT_TRUE(peer_in->decrypt(imb, esp.data(), esp.size(), hdr->seq, false)) << "seq " << hdr->seq;
             seqs.push_back(hdr->seq);
+            const std::size_t head = kEspHeaderLen + peer_in->iv_len();
+            auto trailer = parse_esp_trailer({esp.data() + head, esp.size() - head - peer_in->icv_len()});
+            EXPECT_TRUE(trailer && trailer->inner.size() > kIpv6HeaderLen) << "seq " << hdr->seq;
+            if (!trailer || trailer->inner.size() <= kIpv6HeaderLen) continue;
+            auto sent = std::vector<uint8_t>(trailer->inner.begin(), trailer->inner.end());
+            auto expect = ipv6_packet(kCn, kHost, sent[kIpv6HeaderLen], sent.size() - kIpv6HeaderLen);
+            --expect[7]; // the hop limit, once
+            EXPECT_EQ(sent, expect) << "seq " << hdr->seq;
+            if (tags) tags->push_back(sent[kIpv6HeaderLen]);
         }
         return seqs;
     }
@@ -131,8 +143,12 @@ TEST_P(Handoff, EveryPacketOfAnSaLeavesFromItsOwnerInOrder)
         rig[own].worker->poll();
         handed += to_other;
         EXPECT_TRUE(sealed_numbers(other).empty()) << "the other worker sends none of the SA's packets";
-        auto got = sealed_numbers(own);
+        std::vector<uint8_t> tags, want;
+        auto got = sealed_numbers(own, &tags);
         EXPECT_EQ(got.size(), to_other + to_owner) << "round " << round;
+        for (unsigned i = 0; i < to_owner; ++i) want.push_back(static_cast<uint8_t>(0x80 + i)); // its own burst first
+        for (unsigned i = 0; i < to_other; ++i) want.push_back(static_cast<uint8_t>(i));        // then what it was handed
+        EXPECT_EQ(tags, want) << "round " << round;
         seen.insert(seen.end(), got.begin(), got.end());
     }
     for (std::size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], i + 1) << "one number each, in order on the wire";
@@ -140,6 +156,21 @@ TEST_P(Handoff, EveryPacketOfAnSaLeavesFromItsOwnerInOrder)
     EXPECT_EQ(counter(own, dp::DpCounter::esp_handed_off), 0u);
     EXPECT_EQ(counter(other, dp::DpCounter::esp_handoff_full) + counter(own, dp::DpCounter::esp_handoff_full), 0u);
     EXPECT_EQ(rig[own].counters.encap[static_cast<std::size_t>(TunnelMethod::esp)].load(), seen.size());
+}
+
+// Two turns of the other worker before the owner's next: the owner takes both bursts in one turn.
+TEST_P(Handoff, TheOwnerTakesSeveralBurstsInOneTurn)
+{
+    const unsigned own = owner(), other = 1 - own;
+    for (int turn = 0; turn < 2; ++turn) {
+        for (unsigned i = 0; i < 32; ++i) receive(other, static_cast<uint8_t>(32 * turn + i), 40);
+        rig[other].worker->poll();
+    }
+    ASSERT_EQ(counter(other, dp::DpCounter::esp_handed_off), 64u);
+    rig[own].worker->poll();
+    const auto got = sealed_numbers(own);
+    ASSERT_EQ(got.size(), 64u);
+    for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], i + 1);
 }
 
 // The owner's ring full: what does not fit is dropped and counted by the worker handing it over, every
