@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -241,10 +242,14 @@ def send_many(ns, pkts):
 def exchange(send_pkt, sniff_filter, lfilter=None, count=1, timeout=3, ns="nemo-mr"):
     """Sends `send_pkt` from `ns` to the HA and returns what was captured there meanwhile."""
     iface = SIDES[ns][0]
+    # Sent only once the sniffer's socket is open: on a loaded machine its thread may take longer than
+    # any fixed pause to start, and what it misses looks like a packet the HA never sent.
+    started = threading.Event()
     with netns(ns):
-        sniffer = AsyncSniffer(iface=iface, filter=sniff_filter, lfilter=lfilter, count=count, timeout=timeout)
+        sniffer = AsyncSniffer(iface=iface, filter=sniff_filter, lfilter=lfilter, count=count, timeout=timeout,
+                               started_callback=started.set)
         sniffer.start()
-        time.sleep(0.3)
+        started.wait(10)
     if send_pkt is not None:
         send_from(ns, send_pkt)
     sniffer.join()
