@@ -239,17 +239,21 @@ def send_many(ns, pkts):
         sendp([Ether(src=src, dst=dst) / p for p in pkts], iface=iface)
 
 
-def exchange(send_pkt, sniff_filter, lfilter=None, count=1, timeout=3, ns="nemo-mr"):
-    """Sends `send_pkt` from `ns` to the HA and returns what was captured there meanwhile."""
-    iface = SIDES[ns][0]
-    # Sent only once the sniffer's socket is open: on a loaded machine its thread may take longer than
-    # any fixed pause to start, and what it misses looks like a packet the HA never sent.
+def start_sniffer(ns, **kw):
+    """An AsyncSniffer (scapy's arguments) started in namespace `ns`, returned once its socket is open
+    (scapy's started_callback): on a loaded machine its thread may take longer than any fixed pause to
+    start, and what it misses looks like a packet the HA never sent."""
     started = threading.Event()
     with netns(ns):
-        sniffer = AsyncSniffer(iface=iface, filter=sniff_filter, lfilter=lfilter, count=count, timeout=timeout,
-                               started_callback=started.set)
+        sniffer = AsyncSniffer(started_callback=started.set, **kw)
         sniffer.start()
         started.wait(10)
+    return sniffer
+
+
+def exchange(send_pkt, sniff_filter, lfilter=None, count=1, timeout=3, ns="nemo-mr"):
+    """Sends `send_pkt` from `ns` to the HA and returns what was captured there meanwhile."""
+    sniffer = start_sniffer(ns, iface=SIDES[ns][0], filter=sniff_filter, lfilter=lfilter, count=count, timeout=timeout)
     if send_pkt is not None:
         send_from(ns, send_pkt)
     sniffer.join()

@@ -21,8 +21,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from nemo_harness import (CN, COA, HA4, HA6, HOA, MNP_A, NS_PREFIX, AsyncSniffer, HomeAgent, Topology,  # noqa: E402
-                          binary, carries, inner_of, netns, ns_name, register, send_from)
+from nemo_harness import (CN, COA, HA4, HA6, HOA, MNP_A, NS_PREFIX, HomeAgent, Topology,  # noqa: E402
+                          binary, carries, inner_of, ns_name, register, send_from, start_sniffer)
 from scapy.all import IP, IPv6, raw, rdpcap  # noqa: E402
 from scapy.layers.inet6 import ICMPv6EchoRequest, MIP6MH_BA, MIP6MH_BU  # noqa: E402
 from procs import stop_process  # noqa: E402
@@ -115,11 +115,8 @@ class Dumpcap:
 
 def to_mr(pkt, timeout=3):
     """Sends `pkt` from the CN; what arrives at the mobile router's interface in IPv4-in-IPv4."""
-    with netns("nemo-mr"):
-        sn = AsyncSniffer(iface="mr0", filter="ip proto 41", lfilter=carries("ipip", ICMPv6EchoRequest), count=1,
-                          timeout=timeout)
-        sn.start()
-        time.sleep(0.3)
+    sn = start_sniffer("nemo-mr", iface="mr0", filter="ip proto 41", lfilter=carries("ipip", ICMPv6EchoRequest), count=1,
+                       timeout=timeout)
     send_from("nemo-cn", pkt)
     sn.join()
     return list(sn.results or [])

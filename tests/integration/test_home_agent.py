@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from frames import key_file  # noqa: E402
 from nemo_harness import (ANYCAST, CN, COA, HA4, HA6, HOA, MNP_A, MNP_B, NAT, V4_I, V4_U,  # noqa: E402
                           HomeAgent, Topology, binding_update, carries, exchange, inner_of, mac_of, register,
-                          ns_name, send_from, send_many, tunnel, tunnel_filter)
+                          ns_name, send_from, send_many, start_sniffer, tunnel, tunnel_filter)
 from scapy.all import ARP, GRE, IP, UDP, Ether, IPv6, raw  # noqa: E402
 from scapy.layers.inet6 import (HAO, ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6HAADReply,  # noqa: E402
                                 ICMPv6HAADRequest, ICMPv6MPAdv, ICMPv6MPSol, ICMPv6ND_NA, ICMPv6ND_NS,
@@ -63,11 +63,7 @@ class HaTestCase(unittest.TestCase):
 
     def to_mr(self, method, pkt, lfilter, timeout=3):
         """Sends `pkt` from the CN and returns what arrives at the MR's interface."""
-        from nemo_harness import AsyncSniffer, netns
-        with netns("nemo-mr"):
-            sn = AsyncSniffer(iface="mr0", filter=tunnel_filter(method), lfilter=lfilter, count=1, timeout=timeout)
-            sn.start()
-            time.sleep(0.3)
+        sn = start_sniffer("nemo-mr", iface="mr0", filter=tunnel_filter(method), lfilter=lfilter, count=1, timeout=timeout)
         send_from("nemo-cn", pkt)
         sn.join()
         return list(sn.results or [])
@@ -77,11 +73,7 @@ class HaTestCase(unittest.TestCase):
         return self.to_cn_many([pkt_from_mr], lfilter, timeout)
 
     def to_cn_many(self, pkts_from_mr, lfilter, timeout=3):
-        from nemo_harness import AsyncSniffer, netns
-        with netns("nemo-cn"):
-            sn = AsyncSniffer(iface="cn0", filter="ip6", lfilter=lfilter, count=1, timeout=timeout)
-            sn.start()
-            time.sleep(0.3)
+        sn = start_sniffer("nemo-cn", iface="cn0", filter="ip6", lfilter=lfilter, count=1, timeout=timeout)
         send_many("nemo-mr", pkts_from_mr)
         sn.join()
         return list(sn.results or [])
@@ -171,12 +163,8 @@ class RegistrationAndTraffic(HaTestCase):
     def test_packet_too_big(self):
         outer, inner = register("udp", self.next_seq())
         self.assertEqual(self.ba_of(inner).status, 0)
-        from nemo_harness import AsyncSniffer, netns
         big = IPv6(src=CN, dst=host(MNP_A)) / ICMPv6EchoRequest(data=b"x" * 1440)  # 1488 bytes: + 28 > 1500
-        with netns("nemo-cn"):
-            sn = AsyncSniffer(iface="cn0", lfilter=lambda p: p.haslayer(ICMPv6PacketTooBig), count=1, timeout=3)
-            sn.start()
-            time.sleep(0.3)
+        sn = start_sniffer("nemo-cn", iface="cn0", lfilter=lambda p: p.haslayer(ICMPv6PacketTooBig), count=1, timeout=3)
         send_from("nemo-cn", big)
         sn.join()
         self.assertTrue(sn.results, "no Packet Too Big")
@@ -374,11 +362,7 @@ class EspTunnels(HaTestCase):
         pkt = IPv6(src=CN, dst=host(MNP_A)) / ICMPv6EchoRequest(data=b"secret-down")
         got = []
         for _ in range(2):  # the first may go to neighbour resolution
-            from nemo_harness import AsyncSniffer, netns
-            with netns("nemo-mr"):
-                sn = AsyncSniffer(iface="mr0", filter="ip proto 50", count=1, timeout=3)
-                sn.start()
-                time.sleep(0.3)
+            sn = start_sniffer("nemo-mr", iface="mr0", filter="ip proto 50", count=1, timeout=3)
             send_from("nemo-cn", pkt)
             sn.join()
             got = list(sn.results or [])
@@ -473,11 +457,7 @@ class TwoWorkers(HaTestCase):
                  "--vdev=net_af_packet1,iface=ha-home,qpairs=2",)
 
     def capture(self, ns, iface, flt, count, send):
-        from nemo_harness import AsyncSniffer, netns
-        with netns(ns):
-            sn = AsyncSniffer(iface=iface, filter=flt, count=count, timeout=8)
-            sn.start()
-            time.sleep(0.3)
+        sn = start_sniffer(ns, iface=iface, filter=flt, count=count, timeout=8)
         send()
         sn.join()
         return list(sn.results or [])
@@ -552,16 +532,10 @@ class GatewaysResolvedAtStart(unittest.TestCase):
     GW4, GW6 = "198.51.100.254", "2001:db8:1::fe"
 
     def test_arp_and_ns_for_the_gateways_at_start(self):
-        from nemo_harness import AsyncSniffer, netns
-        with netns("nemo-mr"):
-            arp = AsyncSniffer(iface="mr0", filter="arp", count=1, timeout=10,
-                               lfilter=lambda p: p.haslayer(ARP) and p[ARP].op == 1 and p[ARP].pdst == self.GW4)
-            arp.start()
-        with netns("nemo-cn"):
-            ns = AsyncSniffer(iface="cn0", filter="icmp6", count=1, timeout=10,
-                              lfilter=lambda p: p.haslayer(ICMPv6ND_NS) and p[ICMPv6ND_NS].tgt == self.GW6)
-            ns.start()
-        time.sleep(0.5)
+        arp = start_sniffer("nemo-mr", iface="mr0", filter="arp", count=1, timeout=10,
+                            lfilter=lambda p: p.haslayer(ARP) and p[ARP].op == 1 and p[ARP].pdst == self.GW4)
+        ns = start_sniffer("nemo-cn", iface="cn0", filter="icmp6", count=1, timeout=10,
+                           lfilter=lambda p: p.haslayer(ICMPv6ND_NS) and p[ICMPv6ND_NS].tgt == self.GW6)
         with HomeAgent(f"--access.gateway={self.GW4}", f"--home.gateway={self.GW6}"):
             arp.join()
             ns.join()
@@ -571,12 +545,8 @@ class GatewaysResolvedAtStart(unittest.TestCase):
         self.assertEqual(ns.results[0][IPv6].src, HA6)
 
     def test_gateways_asked_again_every_refresh_interval(self):
-        from nemo_harness import AsyncSniffer, netns
         is_request = lambda p: p.haslayer(ARP) and p[ARP].op == 1 and p[ARP].pdst == self.GW4
-        with netns("nemo-mr"):
-            arp = AsyncSniffer(iface="mr0", filter="arp", timeout=9, lfilter=is_request)
-            arp.start()
-        time.sleep(0.5)
+        arp = start_sniffer("nemo-mr", iface="mr0", filter="arp", timeout=9, lfilter=is_request)
         with HomeAgent(f"--access.gateway={self.GW4}", "--dataplane.gateway_refresh_s=2"):
             arp.join()
         times = [float(p.time) for p in arp.results]
@@ -648,13 +618,9 @@ class SwitchIpv4Ipv6(HaTestCase):
         self.assertEqual(ba[IPv6ExtHdrRouting].addresses, [HOA], "type 2 routing header to the HoA")
         self.assertEqual(self.ha.bindings()[HOA]["method"], "ipv6")
         # Traffic now goes IPv6-in-IPv6 to the IPv6 care-of address.
-        from nemo_harness import AsyncSniffer, netns
         for _ in range(2):  # the first may go to neighbour resolution
-            with netns("nemo-cn"):
-                sn = AsyncSniffer(iface="cn0", lfilter=lambda p: p.haslayer(IPv6) and p[IPv6].nh == 41
-                                  and p[IPv6].dst == self.V6COA, count=1, timeout=3)
-                sn.start()
-                time.sleep(0.3)
+            sn = start_sniffer("nemo-cn", iface="cn0", count=1, timeout=3,
+                               lfilter=lambda p: p.haslayer(IPv6) and p[IPv6].nh == 41 and p[IPv6].dst == self.V6COA)
             send_from("nemo-cn", IPv6(src=CN, dst=host(MNP_A)) / ICMPv6EchoRequest(data=b"v6"))
             sn.join()
             if sn.results:

@@ -21,11 +21,11 @@ import unittest
 os.environ.setdefault("NEMO_NS_PREFIX", "nmrm-")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from nemo_harness import CN, HA4, HA6, HomeAgent, mac_of, netns, ns_name  # noqa: E402
+from nemo_harness import CN, HA4, HA6, HomeAgent, mac_of, netns, ns_name, start_sniffer  # noqa: E402
 # The module's namespaces and the router's TUN: test_mr's set-up, shared.
 from test_mr import MNN, MR_HOA, PROVISION, MobileRouter, in_mr, wait_for  # noqa: E402
 from test_mr import setUpModule, tearDownModule  # noqa: E402,F401
-from scapy.all import IP, AsyncSniffer, Ether, IPv6, sendp  # noqa: E402
+from scapy.all import IP, Ether, IPv6, sendp  # noqa: E402
 from scapy.layers.inet6 import MIP6MH_BA, MIP6MH_BU  # noqa: E402
 
 
@@ -57,11 +57,9 @@ table ip nemo_legacy_ha {
         if r.returncode != 0:
             raise RuntimeError(r.stderr)
         self.mac = mac_of("nemo-ha", "ha-acc")
-        with netns("nemo-ha"):
-            self.sniffer = AsyncSniffer(iface="ha-acc", filter=f"ip proto 41 and dst host {HA4}", prn=self.answer,
-                                        store=False)
-            self.sniffer.start()
-        time.sleep(0.3)  # the capture is open before the router starts (not an assertion)
+        # The capture is open before the router starts.
+        self.sniffer = start_sniffer("nemo-ha", iface="ha-acc", filter=f"ip proto 41 and dst host {HA4}", prn=self.answer,
+                                     store=False)
         return self
 
     def answer(self, p):

@@ -22,9 +22,9 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from nemo_harness import (CN, MNP_A, HomeAgent, Topology, netns, register, send_many,  # noqa: E402
+from nemo_harness import (CN, MNP_A, HomeAgent, Topology, register, send_many, start_sniffer,  # noqa: E402
                           tunnel_filter, inner_of)
-from scapy.all import UDP, AsyncSniffer, IPv6, Raw  # noqa: E402
+from scapy.all import UDP, IPv6, Raw  # noqa: E402
 from scapy.layers.inet6 import MIP6MH_BA  # noqa: E402
 
 TOPOLOGY = None
@@ -123,10 +123,7 @@ class Reload(unittest.TestCase):
             except Exception:
                 pass
 
-        with netns("nemo-mr"):
-            sniffer = AsyncSniffer(iface="mr0", filter=tunnel_filter("ipip"), prn=on_pkt, store=False)
-            sniffer.start()
-        time.sleep(0.5)
+        sniffer = start_sniffer("nemo-mr", iface="mr0", filter=tunnel_filter("ipip"), prn=on_pkt, store=False)
 
         def send():
             for i in range(0, n, 20):  # 20 back to back every 10 ms: the reload lands in the middle
