@@ -124,10 +124,8 @@ private:
     void tunnel_out(rte_mbuf* m, const Route& r);
     inline void to_tunnel(rte_mbuf* m, const Route& r); // tunnel_out's body, inlined in worker_downstream.cpp
     // worker_handoff.cpp
-    bool hands_off(const SaEntry& sa) const
-    {
-        return hand_off_ && sa.owner() != cfg_.reader_id && sa.owner() < handoff_out_.size();
-    }
+    // On (the constructor's check), the owner is below the rings' count: the SA table's lanes.
+    bool hands_off(const SaEntry& sa) const { return hand_off_ && sa.owner() != cfg_.reader_id; }
     void hand_off(rte_mbuf* m, unsigned owner);
     void flush_handoff();
     void take_handoff();
@@ -178,7 +176,7 @@ private:
     } tx_access_, tx_home_;
     EspSealBurst seal_;  // a burst's downstream ESP packets
     struct HandoffBuf {
-        static constexpr uint16_t kSize = 2 * kBurst; // a turn receives a burst from each port at most
+        static constexpr uint16_t kSize = 2 * kBurst; // a turn receives a burst from each port
         rte_mbuf* pkts[kSize];
         uint16_t n = 0;
     };

@@ -16,7 +16,8 @@ namespace nemo::dp {
 void Worker::hand_off(rte_mbuf* m, unsigned owner)
 {
     HandoffBuf& b = handoff_out_[owner];
-    // Full: not reached (a turn hands over no more than it received), kept so that nothing assumes it.
+    // Full: a turn's received bursts fit; packets taken over and handed on (their binding moved to
+    // another worker's SA) may not.
     if (b.n == HandoffBuf::kSize) [[unlikely]]
         flush_handoff();
     b.pkts[b.n++] = m;
@@ -64,7 +65,7 @@ uint16_t Worker::take_handoff_burst()
     LcoreCounters& ctr = *cfg_.counters;
     uint8_t* ips[kBurst];
     for (uint16_t i = 0; i < n; ++i) ips[i] = data(pkts[i]);
-    Route routes[kBurst];
+    Route* routes = routes_; // downstream's, idle between bursts
     cfg_.tables->route_bulk(ips, n, routes, 24);
     for (uint16_t i = 0; i < n; ++i) {
         rte_mbuf* m = pkts[i];

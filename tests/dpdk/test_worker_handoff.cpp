@@ -39,7 +39,8 @@ struct Handoff : ::testing::TestWithParam<uint32_t> { // the outbound SPI: 0x200
     unsigned owner() const { return spi() % 2; }
 
     void SetUp() override { start(256); }
-    void start(unsigned ring_size)
+    // `lanes`: the SA table's (the daemon's: one per worker, as the rings).
+    void start(unsigned ring_size, unsigned lanes = 2)
     {
         static int instance = 0;
         std::string err;
@@ -52,8 +53,7 @@ struct Handoff : ::testing::TestWithParam<uint32_t> { // the outbound SPI: 0x200
         }
         ++instance;
         ASSERT_TRUE(rig[0].bind(TunnelMethod::esp, &err)) << err;
-        // Two lanes, as the daemon makes the table for two workers.
-        sas = std::make_unique<dp::SaTable>(rig[0].tables->rcu(), /*allow_manual_gcm=*/true, /*lanes=*/2);
+        sas = std::make_unique<dp::SaTable>(rig[0].tables->rcu(), /*allow_manual_gcm=*/true, lanes);
         rig[0].tables->attach_sas(sas.get());
         const auto enc = key(esp_enc_key_len(kAlg), 0x33);
         ASSERT_FALSE(sas->add(make_sa(true, kSpiIn, kHoa, kAlg, key(esp_enc_key_len(kAlg), 0x11), {})));
@@ -191,6 +191,19 @@ TEST_P(Handoff, AFullRingDropsAndCountsAndLosesNoMbuf)
     for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], i + 1);
     EXPECT_TRUE(sealed_numbers(other).empty());
     for (int i = 0; i < 2; ++i) EXPECT_EQ(rte_mempool_avail_count(rig[i].pool), avail[i]) << "pool " << i;
+}
+
+// Owners are taken modulo the SA table's lanes: with more lanes than rings (not the daemon's way) an
+// owner may have no ring, so the handoff stays off and each worker seals what it receives.
+TEST_P(Handoff, OffWhenTheLanesAreNotTheRings)
+{
+    TearDown();
+    start(256, 3);
+    const unsigned other = 1 - owner();
+    for (unsigned i = 0; i < 5; ++i) receive(other, static_cast<uint8_t>(i), 60);
+    rig[other].worker->poll();
+    EXPECT_EQ(counter(other, dp::DpCounter::esp_handed_off), 0u);
+    EXPECT_EQ(sealed_numbers(other).size(), 5u) << "sealed where it was received";
 }
 
 // The binding gone before the owner takes the packets over: they are counted and freed, not sent.
