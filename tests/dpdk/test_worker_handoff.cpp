@@ -30,6 +30,7 @@ struct Handoff : ::testing::TestWithParam<uint32_t> { // the outbound SPI: 0x200
     WorkerRig rig[2]; // worker i on rig[i]'s port; rig[0]'s tables, neighbours and SAs for both
     std::unique_ptr<dp::SaTable> sas;
     std::unique_ptr<EspTransform> peer_in; // the MR's end of the outbound SA
+    uint32_t out_spi = 0;                  // that SA's SPI: spi(), or its successor after a rekey
     rte_ring* ring[2] = {};
     bool reader1 = false;
     ImbManager imb;
@@ -59,6 +60,7 @@ struct Handoff : ::testing::TestWithParam<uint32_t> { // the outbound SPI: 0x200
         ASSERT_FALSE(sas->add(make_sa(true, kSpiIn, kHoa, kAlg, key(esp_enc_key_len(kAlg), 0x11), {})));
         ASSERT_FALSE(sas->add(make_sa(false, spi(), kHoa, kAlg, enc, {})));
         peer_in = EspTransform::create(kAlg, enc, {}, &err);
+        out_spi = spi();
         ASSERT_TRUE(peer_in) << err;
         for (unsigned i = 0; i < 2; ++i)
             rig[i].start_worker(rig[i].ring_port, sas.get(), false, 64, [&, i](dp::WorkerConfig& wc) {
@@ -110,7 +112,7 @@ struct Handoff : ::testing::TestWithParam<uint32_t> { // the outbound SPI: 0x200
             if (!ip) continue;
             std::vector<uint8_t> esp(ip->payload.begin(), ip->payload.end());
             auto hdr = parse_esp(esp);
-            EXPECT_TRUE(hdr && hdr->spi == spi());
+            EXPECT_TRUE(hdr && hdr->spi == out_spi);
             if (!hdr) continue;
             EXPECT_TRUE(peer_in->decrypt(imb, esp.data(), esp.size(), hdr->seq, false)) << "seq " << hdr->seq;
             seqs.push_back(hdr->seq);
@@ -204,6 +206,33 @@ TEST_P(Handoff, OffWhenTheLanesAreNotTheRings)
     rig[other].worker->poll();
     EXPECT_EQ(counter(other, dp::DpCounter::esp_handed_off), 0u);
     EXPECT_EQ(sealed_numbers(other).size(), 5u) << "sealed where it was received";
+}
+
+// A rekey between the handoff and the owner's turn: the binding's new SA (another SPI) belongs to the
+// worker that handed the packets over. The old owner hands them on instead of sealing them on a second
+// lane, and the new owner numbers them from 1 under the new SA.
+TEST_P(Handoff, AfterARekeyThePacketsGoOnToTheNewOwner)
+{
+    const unsigned own = owner(), other = 1 - own;
+    for (unsigned i = 0; i < 5; ++i) receive(other, static_cast<uint8_t>(i), 60);
+    rig[other].worker->poll();
+    ASSERT_EQ(counter(other, dp::DpCounter::esp_handed_off), 5u);
+    const uint32_t next = spi() ^ 1; // the other worker's
+    const auto enc = key(esp_enc_key_len(kAlg), 0x55);
+    const uint32_t gone[] = {spi()};
+    const SaConfig fresh[] = {make_sa(false, next, kHoa, kAlg, enc, {})};
+    ASSERT_FALSE(sas->change(gone, fresh));
+    std::string err;
+    peer_in = EspTransform::create(kAlg, enc, {}, &err);
+    ASSERT_TRUE(peer_in) << err;
+    out_spi = next;
+    rig[own].worker->poll();
+    EXPECT_TRUE(sealed_numbers(own).empty()) << "the old owner seals none of them";
+    EXPECT_EQ(counter(own, dp::DpCounter::esp_handed_off), 5u);
+    rig[other].worker->poll();
+    const auto got = sealed_numbers(other);
+    ASSERT_EQ(got.size(), 5u);
+    for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], i + 1);
 }
 
 // The binding gone before the owner takes the packets over: they are counted and freed, not sent.
