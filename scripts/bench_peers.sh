@@ -239,11 +239,14 @@ mode_dev() { # secgw mode -> crypto vdev, type
   esac
 }
 
-# Make the inputs before the first measurement (the ESP pcaps take a while: scapy).
+# Make the inputs before the first measurement (the ESP pcaps take a while: scapy), the inbound ones
+# only when inbound is measured.
+esp_directions=${ESP_DIRECTIONS:-out in}
 for s in $sizes; do
   if [[ " $cases_sel " == *" esp "* ]]; then
     for r in $esp_routers; do
       traffic "$r" "$s" >/dev/null
+      [[ " $esp_directions " == *" in "* ]] || continue
       for alg in aes-gcm-128 aes-cbc-128-hmac-sha256; do traffic "$r" "$s" "$alg" >/dev/null; done
     done
   fi
@@ -287,7 +290,7 @@ for ((rep = 0; rep < reps; rep++)); do
     for r in $esp_routers; do
       for s in $sizes; do
         for alg in aes-gcm-128 aes-cbc-128-hmac-sha256; do
-          for d in ${ESP_DIRECTIONS:-out in}; do
+          for d in $esp_directions; do
             case=esp-$d/$alg/$s/r$r
             if [ $d = out ]; then pcap=$(traffic "$r" "$s"); unprot=0x2; else pcap=$(traffic "$r" "$s" "$alg"); unprot=0x1; fi
             for mode in $secgw_modes; do
