@@ -128,6 +128,13 @@ struct Handoff : ::testing::TestWithParam<uint32_t> { // the outbound SPI: 0x200
         }
         return seqs;
     }
+    // That worker w's port sent n packets of the SA, numbered 1..n in the order sent.
+    void expect_numbered_from_one(unsigned w, std::size_t n)
+    {
+        const auto got = sealed_numbers(w);
+        ASSERT_EQ(got.size(), n);
+        for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], i + 1);
+    }
 };
 
 TEST_P(Handoff, EveryPacketOfAnSaLeavesFromItsOwnerInOrder)
@@ -170,9 +177,7 @@ TEST_P(Handoff, TheOwnerTakesSeveralBurstsInOneTurn)
     }
     ASSERT_EQ(counter(other, dp::DpCounter::esp_handed_off), 64u);
     rig[own].worker->poll();
-    const auto got = sealed_numbers(own);
-    ASSERT_EQ(got.size(), 64u);
-    for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], i + 1);
+    expect_numbered_from_one(own, 64);
 }
 
 // The owner's ring full: what does not fit is dropped and counted by the worker handing it over, every
@@ -188,9 +193,7 @@ TEST_P(Handoff, AFullRingDropsAndCountsAndLosesNoMbuf)
     EXPECT_EQ(counter(other, dp::DpCounter::esp_handed_off), 7u);
     EXPECT_EQ(counter(other, dp::DpCounter::esp_handoff_full), 13u);
     rig[own].worker->poll();
-    const auto got = sealed_numbers(own);
-    ASSERT_EQ(got.size(), 7u);
-    for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], i + 1);
+    expect_numbered_from_one(own, 7);
     EXPECT_TRUE(sealed_numbers(other).empty());
     for (int i = 0; i < 2; ++i) EXPECT_EQ(rte_mempool_avail_count(rig[i].pool), avail[i]) << "pool " << i;
 }
@@ -230,9 +233,7 @@ TEST_P(Handoff, AfterARekeyThePacketsGoOnToTheNewOwner)
     EXPECT_TRUE(sealed_numbers(own).empty()) << "the old owner seals none of them";
     EXPECT_EQ(counter(own, dp::DpCounter::esp_handed_off), 5u);
     rig[other].worker->poll();
-    const auto got = sealed_numbers(other);
-    ASSERT_EQ(got.size(), 5u);
-    for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], i + 1);
+    expect_numbered_from_one(other, 5);
 }
 
 // The binding gone before the owner takes the packets over: they are counted and freed, not sent.
